@@ -1,0 +1,36 @@
+/**
+ * The guest's shared control block: one Int32Array over a SharedArrayBuffer
+ * through which the main thread steers its vCPU workers (run/stop, throttle,
+ * postcopy and write-protect modes) and vCPUs report parking and faults.
+ * Named indexes, as piscina does for its shared counters.
+ */
+export const RUN = 0; // 1 = vCPUs may run, 0 = stop requested
+export const QUIT = 1;
+export const THROTTLE_PCT = 2; // auto-converge style CPU throttle, 0..99
+export const POSTCOPY = 3; // 1 = destination in postcopy: accesses wait for received pages
+export const WRITE_PROTECT = 4; // 1 = some pages may be write-protected (background snapshot)
+export const FAULT_SEQ = 5; // bumped on every fault; the fault queue's consumer waits on it
+
+export const VCPU_BASE = 16;
+export const VCPU_STRIDE = 8;
+export const PARKED = 0; // 1 while the vCPU is parked between two accesses
+export const FAULT_STATE = 1; // FAULT_NONE | FAULT_RAISED | FAULT_SEEN
+export const FAULT_KIND = 2;
+export const FAULT_BLOCK = 3;
+export const FAULT_PAGE = 4;
+export const DIRTY_LIMIT = 5; // pages/s, 0 = no cap
+export const FAULT_COUNT = 6;
+
+export const FAULT_NONE = 0;
+export const FAULT_RAISED = 1;
+export const FAULT_SEEN = 2;
+
+export const MAX_VCPUS = 255;
+
+export function vcpuSlot(vcpu: number, field: number): number {
+  return VCPU_BASE + vcpu * VCPU_STRIDE + field;
+}
+
+export function allocateControl(smp: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer((VCPU_BASE + smp * VCPU_STRIDE) * 4));
+}

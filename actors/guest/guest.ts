@@ -1,0 +1,316 @@
+import { EventEmitter } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../threads/ts-worker.js';
+import { checkAb, type AbReport } from './ab-check.js';
+import { TARGET_PAGE_SIZE } from './constants.js';
+import { DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, allocateControl, vcpuSlot } from './control.js';
+import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './cpu-state.js';
+import { DeviceRegistry } from './devices.js';
+import { digestBlocks, type BlockDigest } from './digest.js';
+import { FaultQueue } from './fault-queue.js';
+import { RamBlock } from './ram-block.js';
+import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
+import type { VcpuWorkerData } from './vcpu-messages.js';
+import {
+  describeWorkload, loadWorkloadSpec, sameWorkload, storeWorkloadSpec, type WorkloadSpec,
+} from './workloads/index.js';
+
+export interface GuestConfig {
+  /** Bytes of the main RAM block, `pc.ram`. */
+  ram: number;
+  /** Further RAM blocks (e.g. `vga.vram`). */
+  extraBlocks?: { name: string; size: number }[];
+  smp: number;
+  workload: WorkloadSpec;
+  /**
+   * False when the workload was not chosen by the user: a destination then
+   * takes whatever workload the incoming vCPU state carries.
+   */
+  workloadExplicit?: boolean;
+  uuid?: string;
+  /** `running`, `prelaunch` (QEMU's -S) or `inmigrate` (a destination). */
+  runState: RunState;
+}
+
+interface GuestEvents {
+  stop: [];
+  resume: [];
+  runstate: [from: RunState, to: RunState];
+  /** A vCPU thread died: the guest cannot run on. */
+  error: [err: Error];
+}
+
+/**
+ * A running guest: RAM blocks in shared memory, `smp` vCPU worker threads
+ * running a workload through the MMU, a run state, and its devices.
+ *
+ * @example
+ * const guest = await Guest.create({ ram: 256 << 20, smp: 1, workload: defaultAb(256 << 20), runState: 'running' });
+ * await guest.stop();            // returns once every vCPU has parked
+ * guest.checkAb().ok === true;
+ */
+export class Guest extends EventEmitter<GuestEvents> {
+  readonly devices = new DeviceRegistry();
+  readonly faults: FaultQueue;
+  private state: RunState;
+  /** The run state the guest had when migration stopped it (QEMU's global_state). */
+  private stoppedFrom: RunState | undefined;
+  /** The source's run state, once the `globalstate` section has been loaded. */
+  incomingRunState: RunState | undefined;
+  private destroyed = false;
+
+  private constructor(
+    readonly config: GuestConfig,
+    readonly blocks: RamBlock[],
+    private readonly ctrl: Int32Array,
+    private readonly cpuState: Float64Array,
+    private readonly vcpus: Worker[],
+  ) {
+    super();
+    this.state = config.runState;
+    this.faults = new FaultQueue(ctrl, config.smp);
+    this.registerBuiltinDevices();
+  }
+
+  static async create(config: GuestConfig): Promise<Guest> {
+    if (!Number.isInteger(config.smp) || config.smp < 1 || config.smp > MAX_VCPUS) {
+      throw new RangeError(`smp must be between 1 and ${MAX_VCPUS}`);
+    }
+    if (config.ram % TARGET_PAGE_SIZE !== 0) throw new RangeError(`RAM size must be a multiple of ${TARGET_PAGE_SIZE}`);
+    validateWorkload(config.workload, config.ram);
+    const blocks = [RamBlock.allocate('pc.ram', config.ram)];
+    for (const extra of config.extraBlocks ?? []) {
+      if (blocks.some((b) => b.name === extra.name)) throw new Error(`RAM block '${extra.name}' is declared twice`);
+      blocks.push(RamBlock.allocate(extra.name, extra.size));
+    }
+    const ctrl = allocateControl(config.smp);
+    const cpuState = allocateCpuState(config.smp);
+    for (let i = 0; i < config.smp; i++) storeWorkloadSpec(cpuSlots(cpuState, i), config.workload);
+    const vcpus: Worker[] = [];
+    for (let index = 0; index < config.smp; index++) {
+      const data: VcpuWorkerData = {
+        index,
+        smp: config.smp,
+        blocks: blocks.map((b) => b.shared),
+        ctrl: ctrl.buffer as SharedArrayBuffer,
+        cpuState: cpuState.buffer as SharedArrayBuffer,
+      };
+      vcpus.push(startTsWorker(new URL('./vcpu-worker.ts', import.meta.url), { workerData: data, name: `vcpu-${index}` }));
+    }
+    const guest = new Guest(config, blocks, ctrl, cpuState, vcpus);
+    for (const w of vcpus) {
+      w.on('error', (err) => guest.emit('error', err));
+    }
+    await guest.allParked();
+    if (config.runState === 'running') {
+      guest.state = 'prelaunch';
+      guest.start();
+    }
+    return guest;
+  }
+
+  get runState(): RunState {
+    return this.state;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  get smp(): number {
+    return this.config.smp;
+  }
+
+  block(name: string): RamBlock | undefined {
+    return this.blocks.find((b) => b.name === name);
+  }
+
+  /** The workload vCPU 0 runs now (all vCPUs run the same one). */
+  get workload(): WorkloadSpec {
+    return loadWorkloadSpec(cpuSlots(this.cpuState, 0));
+  }
+
+  /**
+   * vm_stop: parks every vCPU between two accesses, then enters `target`
+   * (e.g. `paused`, `finish-migrate`). Resolves only once no vCPU can write.
+   */
+  async stop(target: RunState = 'paused'): Promise<void> {
+    this.assertTransition(target);
+    const wasRunning = this.state === 'running';
+    if (wasRunning) {
+      Atomics.store(this.ctrl, RUN, 0);
+      Atomics.notify(this.ctrl, RUN);
+      await this.allParked();
+    }
+    this.stoppedFrom = this.state;
+    this.changeState(target);
+    if (wasRunning) this.emit('stop');
+  }
+
+  /** vm_start: enters `running` and releases the vCPUs. */
+  start(): void {
+    if (this.state === 'running') return;
+    this.assertTransition('running');
+    this.changeState('running');
+    Atomics.store(this.ctrl, RUN, 1);
+    Atomics.notify(this.ctrl, RUN);
+    this.emit('resume');
+  }
+
+  /** A run-state change that neither starts nor stops vCPUs (e.g. finish-migrate → postmigrate). */
+  setRunState(target: RunState): void {
+    if (target === 'running') return this.start();
+    if (this.state === 'running') throw new Error(`use stop() to leave 'running' for '${target}'`);
+    this.assertTransition(target);
+    this.changeState(target);
+  }
+
+  /** The run state migration stopped the guest from (QEMU's vm_was_running). */
+  get runStateBeforeStop(): RunState | undefined {
+    return this.stoppedFrom;
+  }
+
+  /** Auto-converge style throttle: vCPUs sleep `pct`% of each time slice. */
+  setThrottle(pct: number): void {
+    if (!Number.isInteger(pct) || pct < 0 || pct > 99) throw new RangeError('throttle must be 0..99 percent');
+    Atomics.store(this.ctrl, THROTTLE_PCT, pct);
+  }
+
+  get throttle(): number {
+    return Atomics.load(this.ctrl, THROTTLE_PCT);
+  }
+
+  /** Caps the pages/s a vCPU may dirty (0 lifts the cap); all vCPUs when `vcpu` is omitted. */
+  setDirtyLimit(pagesPerSecond: number, vcpu?: number): void {
+    if (!Number.isInteger(pagesPerSecond) || pagesPerSecond < 0) throw new RangeError('dirty limit must be a whole number of pages/s');
+    const targets = vcpu === undefined ? [...Array(this.smp).keys()] : [vcpu];
+    for (const v of targets) {
+      if (v < 0 || v >= this.smp) throw new RangeError(`no vCPU ${v}`);
+      Atomics.store(this.ctrl, vcpuSlot(v, DIRTY_LIMIT), pagesPerSecond);
+    }
+  }
+
+  /** Destination postcopy mode: every access first waits for its page's received bit. */
+  setPostcopy(on: boolean): void {
+    Atomics.store(this.ctrl, POSTCOPY, on ? 1 : 0);
+  }
+
+  blockers(): string[] {
+    return this.devices.blockers();
+  }
+
+  digest(): Promise<BlockDigest[]> {
+    return digestBlocks(this.blocks);
+  }
+
+  /** The `ab` check over the workload's range; the guest must be stopped. */
+  checkAb(): AbReport {
+    if (this.state === 'running') throw new Error('the ab check needs a stopped guest');
+    const spec = this.workload;
+    if (spec.kind !== 'ab') throw new Error(`the guest runs workload '${spec.kind}', not 'ab'`);
+    return checkAb(this.blocks[0]!, spec.start, spec.end, this.smp);
+  }
+
+  /** A vCPU's registers (its workload's progress), for tests and tools. */
+  registers(vcpu: number): number[] {
+    return Array.from(cpuSlots(this.cpuState, vcpu).subarray(REG0));
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this.state !== 'shutdown') this.changeState('shutdown');
+    Atomics.store(this.ctrl, QUIT, 1);
+    Atomics.notify(this.ctrl, RUN);
+    await Promise.all(this.vcpus.map((w) => w.terminate()));
+  }
+
+  private registerBuiltinDevices(): void {
+    for (let vcpu = 0; vcpu < this.smp; vcpu++) {
+      this.devices.register({
+        name: 'cpu',
+        instance: vcpu,
+        version: 1,
+        save: () => {
+          const slots = cpuSlots(this.cpuState, vcpu);
+          return { workload: loadWorkloadSpec(slots), regs: Array.from(slots.subarray(REG0)) };
+        },
+        load: (state) => this.loadCpu(vcpu, state),
+      });
+    }
+    this.devices.register({
+      name: 'globalstate',
+      instance: 0,
+      version: 1,
+      save: () => ({ runstate: this.state === 'finish-migrate' ? this.stoppedFrom ?? this.state : this.state }),
+      load: (state) => {
+        const runstate = (state as { runstate?: unknown } | null)?.runstate;
+        if (!isRunState(runstate)) throw new Error(`globalstate carries an unknown run state ${JSON.stringify(runstate)}`);
+        this.incomingRunState = runstate;
+      },
+    });
+  }
+
+  private loadCpu(vcpu: number, state: unknown): void {
+    if (this.state === 'running') throw new Error('vCPU state can only be loaded into a stopped guest');
+    const s = state as { workload?: WorkloadSpec; regs?: unknown } | null;
+    const regs = s?.regs;
+    if (!s || typeof s.workload !== 'object' || !Array.isArray(regs) || regs.length !== REG_COUNT ||
+        !regs.every((r) => typeof r === 'number')) {
+      throw new Error('vCPU state is not {workload, regs[]}');
+    }
+    const slots = cpuSlots(this.cpuState, vcpu);
+    const scratch = new Float64Array(CPU_STATE_SLOTS);
+    storeWorkloadSpec(scratch, s.workload);
+    const incoming = loadWorkloadSpec(scratch); // throws on an unknown kind
+    validateWorkload(incoming, this.config.ram);
+    if (this.config.workloadExplicit && !sameWorkload(incoming, this.config.workload)) {
+      throw new Error(
+        `the source's vCPU ${vcpu} runs workload '${describeWorkload(incoming)}' but this guest was started ` +
+          `with --workload '${describeWorkload(this.config.workload)}'`,
+      );
+    }
+    storeWorkloadSpec(slots, incoming);
+    slots.set(regs as number[], REG0);
+  }
+
+  private async allParked(): Promise<void> {
+    for (let v = 0; v < this.smp; v++) {
+      const slot = vcpuSlot(v, PARKED);
+      while (Atomics.load(this.ctrl, slot) !== 1) {
+        const r = Atomics.waitAsync(this.ctrl, slot, 0, 1000);
+        if (r.async) await r.value;
+      }
+    }
+  }
+
+  private assertTransition(target: RunState): void {
+    if (!canTransition(this.state, target)) throw new RunStateError(this.state, target);
+  }
+
+  private changeState(target: RunState): void {
+    const from = this.state;
+    this.state = target;
+    if (from !== target) this.emit('runstate', from, target);
+  }
+}
+
+/** QEMU's migration-test range: from 1 MiB up to 100 MiB, clamped to the RAM size. */
+export function defaultAb(ram: number): WorkloadSpec {
+  const end = Math.min(100 << 20, ram);
+  const start = Math.min(1 << 20, Math.max(0, end - TARGET_PAGE_SIZE));
+  return { kind: 'ab', start, end };
+}
+
+function validateWorkload(spec: WorkloadSpec, ram: number): void {
+  const range = (start: number, end: number) => {
+    if (!(start >= 0 && end <= ram && start < end) || start % TARGET_PAGE_SIZE || end % TARGET_PAGE_SIZE) {
+      throw new RangeError(`workload range ${start}..${end} must be page-aligned and inside the ${ram}-byte RAM`);
+    }
+  };
+  if (spec.kind === 'ab') range(spec.start, spec.end);
+  if (spec.kind === 'random') {
+    range(spec.start, spec.start + spec.workingSet);
+    if (!(spec.rate >= 0)) throw new RangeError('random workload rate must be >= 0 pages/s');
+  }
+}

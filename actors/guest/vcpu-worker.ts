@@ -1,0 +1,90 @@
+/**
+ * A vCPU: a worker thread running the guest's workload through the MMU.
+ *
+ * The loop checks the shared RUN word between two steps; a step is a small
+ * bounded burst of accesses, so a stop request parks the vCPU within
+ * microseconds and never in the middle of an access.
+ */
+import { workerData } from 'node:worker_threads';
+import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, vcpuSlot } from './control.js';
+import { cpuSlots } from './cpu-state.js';
+import { Mmu } from './mmu.js';
+import { RamBlock } from './ram-block.js';
+import { createWorkload, loadWorkloadSpec } from './workloads/index.js';
+import type { VcpuWorkerData } from './vcpu-messages.js';
+
+const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState } = workerData as VcpuWorkerData;
+const ctrl = new Int32Array(ctrlBuffer);
+const blocks = shared.map((s) => new RamBlock(s));
+const slots = cpuSlots(new Float64Array(cpuState), index);
+const parkedSlot = vcpuSlot(index, PARKED);
+
+/** QEMU's throttle time slice: a throttled vCPU sleeps pct% of each 10 ms. */
+const TIMESLICE_MS = 10;
+/** Window over which the per-vCPU dirty-page limit is enforced. */
+const DIRTY_WINDOW_MS = 100;
+
+/**
+ * Parks until RUN is set again. Leaving the park, PARKED is cleared and RUN
+ * re-read: either this vCPU sees a new stop request and parks again, or the
+ * stopper saw PARKED=0 and waits for it (the two stores are ordered by
+ * Atomics, so a stopper can never count us parked while we run).
+ */
+function park(): void {
+  for (;;) {
+    Atomics.store(ctrl, parkedSlot, 1);
+    Atomics.notify(ctrl, parkedSlot);
+    while (Atomics.load(ctrl, RUN) === 0 && Atomics.load(ctrl, QUIT) === 0) Atomics.wait(ctrl, RUN, 0);
+    Atomics.store(ctrl, parkedSlot, 0);
+    if (Atomics.load(ctrl, RUN) === 1 || Atomics.load(ctrl, QUIT) === 1) return;
+  }
+}
+
+function parkIfStopping(): void {
+  if (Atomics.load(ctrl, RUN) === 0 && Atomics.load(ctrl, QUIT) === 0) park();
+}
+
+/** Sleeps up to ms, waking early when a stop or quit is requested. */
+function sleep(ms: number): void {
+  if (Atomics.load(ctrl, RUN) === 1) Atomics.wait(ctrl, RUN, 1, ms);
+}
+
+const mmu = new Mmu(blocks, ctrl, index, parkIfStopping);
+
+function run(): void {
+  park(); // vCPUs start stopped; the guest starts them.
+  while (Atomics.load(ctrl, QUIT) === 0) {
+    const workload = createWorkload(loadWorkloadSpec(slots), { mmu, regs: slots, vcpu: index, smp });
+    workload.resumed();
+    let sliceStart = performance.now();
+    let windowStart = sliceStart;
+    let windowPages = 0;
+    while (Atomics.load(ctrl, RUN) === 1) {
+      const limit = ctrl[vcpuSlot(index, DIRTY_LIMIT)]!;
+      let budget = Infinity;
+      if (limit > 0) {
+        // The window is long enough to allow at least one page.
+        const windowMs = Math.max(DIRTY_WINDOW_MS, 1000 / limit);
+        const now = performance.now();
+        if (now - windowStart >= windowMs) {
+          windowStart = now;
+          windowPages = 0;
+        }
+        budget = Math.floor((limit * windowMs) / 1000) - windowPages;
+        if (budget < 1) {
+          sleep(windowMs - (now - windowStart));
+          continue;
+        }
+      }
+      windowPages += workload.step(sleep, budget);
+      const throttle = ctrl[THROTTLE_PCT]!;
+      if (throttle > 0 && performance.now() - sliceStart >= (TIMESLICE_MS * (100 - throttle)) / 100) {
+        sleep((TIMESLICE_MS * throttle) / 100);
+        sliceStart = performance.now();
+      }
+    }
+    if (Atomics.load(ctrl, QUIT) === 0) park();
+  }
+}
+
+run();
