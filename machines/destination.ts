@@ -1,0 +1,144 @@
+/**
+ * The destination side of a migration as a statechart whose states are the
+ * MigrationStatus values a destination reports. Pure: the `incoming` actor
+ * (listen, accept channels, load the stream, hand the guest over) is supplied
+ * with `destinationMachine.provide({ actors: { incoming } })`.
+ *
+ * The statuses in which the incoming side works sit inside the compound
+ * state `running`, which invokes the incoming actor for that span;
+ * `destinationStatus` reads the status off a snapshot.
+ *
+ * Built: precopy (DESIGN §10: none → setup when incoming starts, → active
+ * when the stream arrives, → completed | failed). postcopy-active,
+ * postcopy-paused, postcopy-recover and colo exist with no way in yet.
+ * One incoming migration per process: nothing leaves completed or failed.
+ */
+import { assign, emit, fromCallback, setup, type EventObject, type SnapshotFrom } from 'xstate';
+import { actorErrorText } from './actor-error.js';
+import { announce, statusEvent } from './announce.js';
+import type { DestinationEvent, StatusEmitted } from './events.js';
+import { refuseMigrateIncoming } from './refusals.js';
+import type { MigrationStatus } from './status.js';
+
+export interface DestinationContext {
+  /** Why the incoming migration failed (QEMU prints it as "load of migration failed: …"). */
+  error: string | null;
+  /** The URI incoming listens on. */
+  uri: string;
+}
+
+export interface IncomingActorInput {
+  uri: string;
+}
+
+/**
+ * The placeholder for QEMU's incoming side: sends back IncomingActorReport
+ * events. Replaced by the real actor through `provide`.
+ */
+const incoming = fromCallback<EventObject, IncomingActorInput>(() => {});
+
+/**
+ * The destination migration statechart.
+ *
+ * @example
+ * const actor = createActor(destinationMachine.provide({ actors: { incoming } }));
+ * actor.on('status', ({ status }) => monitor.event('MIGRATION', { status }));
+ * actor.start();
+ * actor.send({ type: 'migrate-incoming', uri: 'tcp:0.0.0.0:4444', runState: guest.runState });
+ */
+export const destinationMachine = setup({
+  types: {
+    context: {} as DestinationContext,
+    events: {} as DestinationEvent,
+    emitted: {} as StatusEmitted,
+    children: {} as { incoming: 'incoming' },
+  },
+  actors: { incoming },
+  guards: {
+    incomingAllowed: ({ event }, params: { status: MigrationStatus }) =>
+      event.type === 'migrate-incoming' && refuseMigrateIncoming(params.status, event) === null,
+  },
+  actions: {
+    emitStatus: emit(statusEvent),
+    startIncoming: assign({ uri: ({ event, context }) => (event.type === 'migrate-incoming' ? event.uri : context.uri) }),
+    recordError: assign({ error: ({ event, context }) => (event.type === 'failed' ? event.error : context.error) }),
+    recordActorError: assign({ error: ({ event }) => actorErrorText(event) }),
+  },
+}).createMachine({
+  id: 'destination',
+  context: { error: null, uri: '' },
+  initial: 'none',
+  states: {
+    // Only ever the initial state, so nothing is announced.
+    none: {
+      id: 'none',
+      on: {
+        'migrate-incoming': {
+          guard: { type: 'incomingAllowed', params: { status: 'none' } },
+          target: '#setup',
+          actions: 'startIncoming',
+        },
+      },
+    },
+    running: {
+      invoke: {
+        id: 'incoming',
+        src: 'incoming',
+        input: ({ context }) => ({ uri: context.uri }),
+        onError: { target: '#failed', actions: 'recordActorError' },
+      },
+      initial: 'setup',
+      states: {
+        // Listening; a listener or channel error before the first byte fails too.
+        setup: {
+          id: 'setup',
+          entry: announce('setup'),
+          on: {
+            'stream.arrived': '#active',
+            failed: { target: '#failed', actions: 'recordError' },
+          },
+        },
+        active: {
+          id: 'active',
+          entry: announce('active'),
+          on: {
+            'load.done': '#completed',
+            failed: { target: '#failed', actions: 'recordError' },
+          },
+        },
+        'postcopy-active': {
+          id: 'postcopy-active',
+          entry: announce('postcopy-active'),
+        },
+        'postcopy-paused': {
+          id: 'postcopy-paused',
+          entry: announce('postcopy-paused'),
+        },
+        'postcopy-recover': {
+          id: 'postcopy-recover',
+          entry: announce('postcopy-recover'),
+        },
+      },
+    },
+    colo: {
+      id: 'colo',
+      entry: announce('colo'),
+    },
+    completed: {
+      id: 'completed',
+      entry: announce('completed'),
+    },
+    failed: {
+      id: 'failed',
+      entry: announce('failed'),
+    },
+  },
+});
+
+export type DestinationSnapshot = SnapshotFrom<typeof destinationMachine>;
+
+/** The MigrationStatus a destination snapshot stands for. */
+export function destinationStatus(snapshot: DestinationSnapshot): MigrationStatus {
+  const value = snapshot.value;
+  return typeof value === 'string' ? value : value.running;
+}

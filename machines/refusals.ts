@@ -1,0 +1,58 @@
+/**
+ * Why a command is refused in a status, with QEMU 8.2's texts. The machines'
+ * guards take a command only when its refusal is null, and the monitor
+ * answers a refused command with the same text, so the two cannot disagree.
+ */
+import type { MigrateCommand, MigrateIncomingCommand } from './events.js';
+import { inPostcopy, isRunning, type MigrationStatus } from './status.js';
+
+/** QEMU's QERR_MIGRATION_ACTIVE, also `migrate-set-capabilities`' refusal while running. */
+export const migrationActive = "There's a migration process in progress";
+
+/** QMP `migrate` (migrate_prepare's checks, in its order). */
+export function refuseMigrate(
+  status: MigrationStatus,
+  command: Pick<MigrateCommand, 'resume' | 'runState' | 'blockers' | 'capabilities'>,
+): string | null {
+  if (command.resume) {
+    if (status !== 'postcopy-paused') return 'Cannot resume if there is no paused migration';
+    // Pages released after sending may never have reached the destination.
+    if (command.capabilities['release-ram'] === true) {
+      return 'Postcopy recovery cannot work when release-ram capability is set';
+    }
+    return null;
+  }
+  if (isRunning(status)) return migrationActive;
+  if (command.runState === 'inmigrate') return 'Guest is waiting for an incoming migration';
+  if (command.runState === 'postmigrate') {
+    return "Can't migrate the vm that was paused due to previous migration";
+  }
+  const blocker = command.blockers[0];
+  if (blocker !== undefined) return blocker;
+  return null;
+}
+
+/** QMP `migrate-continue`: accepted (if pointless) whenever `state` is the current status. */
+export function refuseMigrateContinue(status: MigrationStatus, state: MigrationStatus): string | null {
+  return status === state ? null : `Migration not in expected state: ${status}`;
+}
+
+/**
+ * QMP `migrate_cancel`. QEMU cancels in any status, silently doing nothing
+ * when idle. livemig refuses it in postcopy (DESIGN §10): the destination
+ * already runs the guest, so only recovery can keep it.
+ */
+export function refuseMigrateCancel(status: MigrationStatus): string | null {
+  if (!inPostcopy(status)) return null;
+  return `Cannot cancel a migration in ${status}: the guest already runs on the destination; recover the migration instead`;
+}
+
+/** QMP `migrate-incoming` (or `--incoming` at start); one incoming migration per process. */
+export function refuseMigrateIncoming(
+  status: MigrationStatus,
+  command: Pick<MigrateIncomingCommand, 'runState'>,
+): string | null {
+  if (status !== 'none') return 'The incoming migration has already been started';
+  if (command.runState !== 'inmigrate') return "'-incoming' was not specified on the command line";
+  return null;
+}

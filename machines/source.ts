@@ -1,0 +1,207 @@
+/**
+ * The source side of a migration as a statechart whose states are QEMU's
+ * MigrationStatus values. Pure: the work is done by the `migration` actor
+ * that the service supplies with `sourceMachine.provide({ actors: { migration } })`.
+ *
+ * The statuses in which QEMU's migration thread is alive sit inside the
+ * compound state `running` (QEMU's migration_is_running), which invokes
+ * the migration actor for exactly that span; `sourceStatus` reads the
+ * status off a snapshot.
+ *
+ * Built: precopy, with pause-before-switchover, failure and cancel.
+ * wait-unplug, postcopy-active, postcopy-paused, postcopy-recover and colo
+ * exist with no way in: their capability adds a guarded transition into them
+ * (e.g. `setup.done` guarded by pending unplug → wait-unplug).
+ */
+import { assign, emit, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
+import { actorErrorText } from './actor-error.js';
+import { announce, statusEvent } from './announce.js';
+import type { MigrationActorCommand, SourceEvent, StatusEmitted } from './events.js';
+import { refuseMigrate, refuseMigrateContinue } from './refusals.js';
+import type { MigrationStatus } from './status.js';
+
+export interface SourceContext {
+  /** query-migrate's error-desc: why the last migration failed. */
+  error: string | null;
+  /** The URI and capabilities the current (or last) migration started with. */
+  uri: string;
+  capabilities: Readonly<Record<string, boolean>>;
+}
+
+export interface MigrationActorInput {
+  uri: string;
+  capabilities: Readonly<Record<string, boolean>>;
+}
+
+/**
+ * The placeholder for QEMU's migration thread: receives `migrate_cancel` and
+ * `migrate-continue`, sends back MigrationActorReport events. Replaced by the
+ * real actor through `provide`; doing nothing keeps the definition pure.
+ */
+const migration = fromCallback<MigrationActorCommand, MigrationActorInput>(() => {});
+
+/** `migrate` from an idle status: migrate_init resets to none and goes straight to setup. */
+const startFrom = (status: MigrationStatus) =>
+  ({
+    guard: { type: 'migrateAllowed', params: { status } },
+    target: '#setup',
+    actions: 'startMigration',
+  }) as const;
+
+// migrate_cancel from a running status; the actor is told so it can shut the channels and wake a pause.
+const cancel = { target: '#cancelling', actions: 'forwardToMigration' } as const;
+const fail = { target: '#failed', actions: 'recordError' } as const;
+
+/**
+ * The source migration statechart.
+ *
+ * @example
+ * const actor = createActor(sourceMachine.provide({ actors: { migration } }));
+ * actor.on('status', ({ status }) => monitor.event('MIGRATION', { status }));
+ * actor.start();
+ * const refusal = refuseMigrate(sourceStatus(actor.getSnapshot()), command);
+ * if (refusal === null) actor.send(command);
+ */
+export const sourceMachine = setup({
+  types: {
+    context: {} as SourceContext,
+    events: {} as SourceEvent,
+    emitted: {} as StatusEmitted,
+    children: {} as { migration: 'migration' },
+  },
+  actors: { migration },
+  guards: {
+    migrateAllowed: ({ event }, params: { status: MigrationStatus }) =>
+      event.type === 'migrate' && refuseMigrate(params.status, event) === null,
+    continueAllowed: ({ event }, params: { status: MigrationStatus }) =>
+      event.type === 'migrate-continue' && refuseMigrateContinue(params.status, event.state) === null,
+    pauseBeforeSwitchover: ({ context }) => context.capabilities['pause-before-switchover'] === true,
+  },
+  actions: {
+    emitStatus: emit(statusEvent),
+    // migrate_init: a new migration forgets the last one's error.
+    startMigration: assign(({ event, context }) =>
+      event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities } : context,
+    ),
+    recordError: assign({ error: ({ event, context }) => (event.type === 'failed' ? event.error : context.error) }),
+    recordActorError: assign({ error: ({ event }) => actorErrorText(event) }),
+    forwardToMigration: forwardTo('migration'),
+  },
+}).createMachine({
+  id: 'source',
+  context: { error: null, uri: '', capabilities: {} },
+  initial: 'none',
+  states: {
+    // Only ever the initial state (QEMU never reports none as an event), so nothing is announced.
+    none: {
+      id: 'none',
+      on: { migrate: startFrom('none') },
+    },
+    running: {
+      invoke: {
+        id: 'migration',
+        src: 'migration',
+        input: ({ context }) => ({ uri: context.uri, capabilities: context.capabilities }),
+        // An actor that throws must not leave the migration hanging in a running status.
+        onError: [
+          { guard: stateIn('#cancelling'), target: '#cancelled' },
+          { target: '#failed', actions: 'recordActorError' },
+        ],
+      },
+      initial: 'setup',
+      states: {
+        setup: {
+          id: 'setup',
+          entry: announce('setup'),
+          on: {
+            'setup.done': '#active',
+            failed: fail,
+            migrate_cancel: cancel,
+          },
+        },
+        'wait-unplug': {
+          id: 'wait-unplug',
+          entry: announce('wait-unplug'),
+        },
+        active: {
+          id: 'active',
+          entry: announce('active'),
+          on: {
+            'switchover.pause': { guard: 'pauseBeforeSwitchover', target: '#pre-switchover' },
+            completed: '#completed',
+            failed: fail,
+            migrate_cancel: cancel,
+          },
+        },
+        // The guest is stopped; the migration waits for migrate-continue (or a cancel, which wakes it).
+        'pre-switchover': {
+          id: 'pre-switchover',
+          entry: announce('pre-switchover'),
+          on: {
+            'migrate-continue': {
+              guard: { type: 'continueAllowed', params: { status: 'pre-switchover' } },
+              target: '#device',
+              actions: 'forwardToMigration',
+            },
+            failed: fail,
+            migrate_cancel: cancel,
+          },
+        },
+        device: {
+          id: 'device',
+          entry: announce('device'),
+          on: {
+            completed: '#completed',
+            failed: fail,
+            migrate_cancel: cancel,
+          },
+        },
+        'postcopy-active': {
+          id: 'postcopy-active',
+          entry: announce('postcopy-active'),
+        },
+        'postcopy-paused': {
+          id: 'postcopy-paused',
+          entry: announce('postcopy-paused'),
+        },
+        'postcopy-recover': {
+          id: 'postcopy-recover',
+          entry: announce('postcopy-recover'),
+        },
+        // Only cleanup ends a cancel: late failure or completion reports do not change it (QEMU 8.2).
+        cancelling: {
+          id: 'cancelling',
+          entry: announce('cancelling'),
+          on: { 'cancel.done': '#cancelled' },
+        },
+      },
+    },
+    colo: {
+      id: 'colo',
+      entry: announce('colo'),
+    },
+    completed: {
+      id: 'completed',
+      entry: announce('completed'),
+      on: { migrate: startFrom('completed') },
+    },
+    failed: {
+      id: 'failed',
+      entry: announce('failed'),
+      on: { migrate: startFrom('failed') },
+    },
+    cancelled: {
+      id: 'cancelled',
+      entry: announce('cancelled'),
+      on: { migrate: startFrom('cancelled') },
+    },
+  },
+});
+
+export type SourceSnapshot = SnapshotFrom<typeof sourceMachine>;
+
+/** The MigrationStatus a source snapshot stands for. */
+export function sourceStatus(snapshot: SourceSnapshot): MigrationStatus {
+  const value = snapshot.value;
+  return typeof value === 'string' ? value : value.running;
+}
