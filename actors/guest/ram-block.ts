@@ -71,9 +71,13 @@ export class RamBlock {
     return this.shared.size;
   }
 
-  /** The slab holding `page`, and the byte offset of the page inside it. */
+  /** The slab holding `page`, its index, and the byte offset of the page inside it. */
   slabOf(page: number): Uint8Array {
-    return this.slabs[Math.floor(page / PAGES_PER_SLAB)]!;
+    return this.slabs[this.slabIndex(page)]!;
+  }
+
+  slabIndex(page: number): number {
+    return Math.floor(page / PAGES_PER_SLAB);
   }
 
   offsetInSlab(page: number): number {

@@ -1,0 +1,58 @@
+import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+
+/**
+ * The source's RAM counters, incremented where the bytes move (DESIGN rule 6)
+ * and shown by query-migrate as MigrationStats.
+ */
+export class RamStats {
+  transferred = 0;
+  /** Zero pages ("duplicate"): described, no data sent. */
+  duplicate = 0;
+  normal = 0;
+  dirtySyncCount = 0;
+  dirtyPagesRate = 0;
+  precopyBytes = 0;
+  downtimeBytes = 0;
+  multifdBytes = 0;
+  remainingPages = 0;
+  totalBytes = 0;
+  /** Set while the guest is stopped for switchover: bytes then count as downtime bytes. */
+  inDowntime = false;
+  mbps = 0;
+  pagesPerSecond = 0;
+
+  countBytes(bytes: number): void {
+    this.transferred += bytes;
+    if (this.inDowntime) this.downtimeBytes += bytes;
+    else this.precopyBytes += bytes;
+  }
+
+  /** query-migrate's `ram` object; `completed` leaves out what QEMU leaves out then. */
+  toQmp(completed: boolean): Record<string, number> {
+    const ram: Record<string, number> = {
+      transferred: this.transferred,
+      remaining: this.remainingPages * TARGET_PAGE_SIZE,
+      total: this.totalBytes,
+      duplicate: this.duplicate,
+      skipped: 0,
+      normal: this.normal,
+      'normal-bytes': this.normal * TARGET_PAGE_SIZE,
+      'dirty-pages-rate': Math.round(this.dirtyPagesRate),
+      mbps: this.mbps,
+      'dirty-sync-count': this.dirtySyncCount,
+      'postcopy-requests': 0,
+      'page-size': TARGET_PAGE_SIZE,
+      'multifd-bytes': this.multifdBytes,
+      'pages-per-second': Math.round(this.pagesPerSecond),
+      'precopy-bytes': this.precopyBytes,
+      'downtime-bytes': this.downtimeBytes,
+      'postcopy-bytes': 0,
+      'dirty-sync-missed-zero-copy': 0,
+    };
+    if (completed) {
+      delete ram.remaining;
+      delete ram['dirty-pages-rate'];
+    }
+    return ram;
+  }
+}

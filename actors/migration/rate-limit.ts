@@ -1,0 +1,63 @@
+/** QEMU's BUFFER_DELAY: bandwidth is limited, and measured, in 100 ms windows. */
+export const RATE_WINDOW_MS = 100;
+
+/**
+ * max-bandwidth as a token bucket refilled at the limit and holding at most
+ * one 100 ms window's worth: a 1 MiB batch under a tiny limit is paid back
+ * by sleeping, not rounded up to a window. The limit is read at every call,
+ * so migrate-set-parameters takes effect at once.
+ */
+export class RateLimiter {
+  private tokens = 0;
+  private last = performance.now();
+
+  constructor(private readonly bytesPerSecond: () => number) {}
+
+  account(bytes: number): void {
+    this.refill();
+    this.tokens -= bytes;
+  }
+
+  /** How long to wait (ms) before sending more; 0 within budget or without a limit. */
+  delay(): number {
+    this.refill();
+    const limit = this.bytesPerSecond();
+    if (!(limit > 0) || !Number.isFinite(limit)) {
+      this.tokens = 0;
+      return 0;
+    }
+    return this.tokens >= 0 ? 0 : (-this.tokens / limit) * 1000;
+  }
+
+  private refill(): void {
+    const now = performance.now();
+    const limit = this.bytesPerSecond();
+    if (limit > 0 && Number.isFinite(limit)) {
+      this.tokens = Math.min(this.tokens + (limit * (now - this.last)) / 1000, (limit * RATE_WINDOW_MS) / 1000);
+    }
+    this.last = now;
+  }
+}
+
+/**
+ * Measures the bandwidth the migration achieves, over windows of at least
+ * 100 ms (QEMU's migration_update_counters), for the switchover threshold and
+ * the mbps counter.
+ */
+export class BandwidthMeter {
+  private windowStart = performance.now();
+  private windowBytes = 0;
+  /** Bytes per millisecond over the last completed window. */
+  bytesPerMs = 0;
+
+  account(bytes: number): void {
+    this.windowBytes += bytes;
+    const now = performance.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed >= RATE_WINDOW_MS) {
+      this.bytesPerMs = this.windowBytes / elapsed;
+      this.windowStart = now;
+      this.windowBytes = 0;
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
+import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
+
+interface ReaderEvents {
+  message: [ReturnPathMessage];
+  /** The return path went bad: malformed input, a destination error, or it closed early. */
+  error: [Error];
+}
+
+/**
+ * The source's end of the return path (QEMU's source_return_path_thread):
+ * decodes what the destination sends on the main connection's reverse
+ * direction. Malformed input marks the path bad; it never throws.
+ */
+export class ReturnPathReader extends EventEmitter<ReaderEvents> {
+  private readonly decoder = new ReturnPathDecoder({ onMessage: (m) => this.onMessage(m) });
+  private shutResult: { ok: true } | { ok: false; error: Error } | undefined;
+  private shutWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private closed = false;
+
+  constructor(private readonly reverse: Readable) {
+    super();
+    reverse.on('data', this.onData);
+    reverse.once('end', this.onEnd);
+  }
+
+  /** Resolves when the destination says SHUT 0 (all loaded); rejects on its error or a bad path. */
+  shut(): Promise<void> {
+    if (this.shutResult) return this.shutResult.ok ? Promise.resolve() : Promise.reject(this.shutResult.error);
+    return new Promise((resolve, reject) => (this.shutWaiter = { resolve, reject }));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.reverse.off('data', this.onData);
+    this.reverse.off('end', this.onEnd);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.bad(err as Error);
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.closed || this.shutResult) return;
+    this.bad(new Error('the destination closed the return path without SHUT'));
+  };
+
+  private onMessage(message: ReturnPathMessage): void {
+    if (message.type === 'shut') {
+      if (message.status === 0) this.settle({ ok: true });
+      else {
+        const why = message.error ? `: ${message.error}` : '';
+        this.bad(new Error(`Sibling indicated error ${message.status}${why}`));
+      }
+      return;
+    }
+    this.emit('message', message);
+  }
+
+  private bad(error: Error): void {
+    if (this.shutResult) return;
+    this.settle({ ok: false, error });
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  private settle(result: { ok: true } | { ok: false; error: Error }): void {
+    this.shutResult = result;
+    const waiter = this.shutWaiter;
+    this.shutWaiter = undefined;
+    if (!waiter) return;
+    if (result.ok) waiter.resolve();
+    else waiter.reject(result.error);
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * QEMU's migration thread, as the source machine's `migration` actor:
+ * setup (connect, header), iterations (send dirty pages, dirty-sync when the
+ * pending estimate falls below the threshold), completion (stop the guest,
+ * send what is left and the device state) and cleanup. It reports to the
+ * statechart with MigrationActorReport events; the statechart decides the
+ * status.
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { fromCallback } from 'xstate';
+import type { MigrationActorCommand, MigrationActorReport } from '../../machines/events.js';
+import type { MigrationActorInput } from '../../machines/source.js';
+import { encodeControl, encodeHello, encodePagesHeader } from '../../protocols/stream/encode.js';
+import { ChannelKind } from '../../protocols/stream/constants.js';
+import type { StreamMessage } from '../../protocols/stream/messages.js';
+import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
+import { parseMigrationUri } from '../../protocols/transport/uri.js';
+import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+import type { RunState } from '../guest/run-state.js';
+import { CancelledError, abortable, sleep } from './abortable.js';
+import type { MigrationEnvironment } from './environment.js';
+import { RamSaver, type PageBatch } from './ram-saver.js';
+import { RamStats } from './ram-stats.js';
+import { BandwidthMeter, RATE_WINDOW_MS, RateLimiter } from './rate-limit.js';
+import { ReturnPathReader } from './return-path-reader.js';
+import { describeGuest } from './stream-header.js';
+
+/** What query-migrate shows of a source migration. */
+export interface SourceMigrationInfo {
+  startTime: number;
+  setupTime: number | undefined;
+  endTime: number | undefined;
+  downtime: number | undefined;
+  expectedDowntime: number;
+  stats: RamStats;
+}
+
+export class SourceMigration {
+  readonly stats = new RamStats();
+  readonly startTime = Date.now();
+  setupTime: number | undefined;
+  endTime: number | undefined;
+  downtime: number | undefined;
+  expectedDowntime = 0;
+
+  private readonly abort = new AbortController();
+  private channel: OutgoingChannel | undefined;
+  private returnPath: ReturnPathReader | undefined;
+  private continueSwitchover: (() => void) | undefined;
+  private cancelled = false;
+  private sinkError: Error | undefined;
+  private runStateBefore: RunState | undefined;
+  private readonly bandwidth = new BandwidthMeter();
+  private readonly limiter: RateLimiter;
+
+  constructor(
+    private readonly env: MigrationEnvironment,
+    private readonly input: MigrationActorInput,
+    private readonly report: (event: MigrationActorReport) => void,
+  ) {
+    this.limiter = new RateLimiter(() => (this.stats.inDowntime ? Infinity : env.maxBandwidth()));
+  }
+
+  command(cmd: MigrationActorCommand): void {
+    if (cmd.type === 'migrate_cancel') this.cancel();
+    else if (cmd.type === 'migrate-continue') this.continueSwitchover?.();
+  }
+
+  /** migrate_fd_cancel: tear the channel down; the thread then restores the guest and reports. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.abort.abort(new CancelledError());
+    this.channel?.abort();
+  }
+
+  /** Ends the migration with `err` from outside the thread's own awaits. */
+  private fail(err: Error): void {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort(err);
+    this.channel?.abort();
+  }
+
+  /** The actor is stopped (machine left the running states): nothing may outlive it. */
+  dispose(): void {
+    if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
+    this.channel?.abort();
+    this.returnPath?.close();
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.setup();
+      this.report({ type: 'setup.done' });
+      await this.iterate();
+      await this.complete();
+      this.endTime = Date.now();
+      this.report({ type: 'completed' });
+    } catch (err) {
+      this.endTime = Date.now();
+      await this.cleanupAfterError();
+      if (this.cancelled) {
+        this.env.log('migration cancelled');
+        this.report({ type: 'cancel.done' });
+      } else {
+        const error = errorText(err);
+        this.env.log('migration failed', { error });
+        this.report({ type: 'failed', error });
+      }
+    }
+  }
+
+  private async setup(): Promise<void> {
+    const uri = parseMigrationUri(this.input.uri, { direction: 'outgoing' });
+    const guest = this.env.guest;
+    this.stats.totalBytes = guest.blocks.reduce((n, b) => n + b.size, 0);
+    this.channel = await abortable(this.abort.signal, openOutgoing(uri));
+    // Kept, and surfaced by the write or drain that finds the channel broken.
+    this.channel.sink.on('error', (err) => (this.sinkError ??= err));
+    if (this.channel.reverse) {
+      this.returnPath = new ReturnPathReader(this.channel.reverse);
+      // A bad return path fails a precopy migration at once.
+      this.returnPath.on('error', (err) => this.fail(err));
+    }
+    const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
+    await this.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
+    await this.sendMessage(describeGuest(guest, {
+      uuid: this.input.capabilities['validate-uuid'] ? this.env.uuid : undefined,
+      capabilities,
+    }));
+    if (this.returnPath) await this.sendMessage({ type: 'open-return-path' });
+    this.saver = new RamSaver(guest.blocks);
+    this.saver.startDirtyLogging();
+    // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
+    this.countSync(0);
+    this.setupTime = Date.now() - this.startTime;
+  }
+
+  private saver!: RamSaver;
+
+  /**
+   * migration_iteration_run, repeated: send pages while the estimate of what
+   * is pending exceeds the threshold; below it, sync for the exact figure and
+   * switch over once it fits in the downtime limit.
+   */
+  private async iterate(): Promise<void> {
+    for (;;) {
+      const threshold = this.thresholdBytes();
+      if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
+        this.countSync(this.saver.sync().rate);
+        const pending = this.saver.remaining * TARGET_PAGE_SIZE;
+        if (pending === 0 || pending < threshold) return;
+      }
+      // Re-check at least every window, so a raised max-bandwidth applies at once.
+      for (let wait = this.limiter.delay(); wait > 0; wait = this.limiter.delay()) {
+        await sleep(this.abort.signal, Math.min(wait, RATE_WINDOW_MS));
+      }
+      const batch = this.saver.nextBatch();
+      if (batch) await this.sendBatch(batch);
+    }
+  }
+
+  /** migration_completion: stop-and-copy, with no rate limit. */
+  private async complete(): Promise<void> {
+    const guest = this.env.guest;
+    this.runStateBefore = guest.runState;
+    const stoppedAt = Date.now();
+    await guest.stop('finish-migrate');
+    this.stats.inDowntime = true;
+    if (this.input.capabilities['pause-before-switchover']) {
+      const released = new Promise<void>((resolve) => (this.continueSwitchover = resolve));
+      this.report({ type: 'switchover.pause' });
+      await abortable(this.abort.signal, released);
+    }
+    this.countSync(this.saver.sync().rate);
+    for (let batch = this.saver.nextBatch(); batch; batch = this.saver.nextBatch()) await this.sendBatch(batch);
+    await this.sendMessage({ type: 'ram-complete' });
+    for (const saved of guest.devices.saveAll()) await this.sendMessage({ type: 'device', ...saved });
+    await this.sendMessage({ type: 'eof' });
+    await abortable(this.abort.signal, this.channel!.finish());
+    // With a return path, completed means the destination loaded everything.
+    if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
+    this.downtime = Date.now() - stoppedAt;
+    this.stats.remainingPages = 0;
+    const elapsed = Date.now() - this.startTime - (this.setupTime ?? 0);
+    this.stats.mbps = elapsed > 0 ? (this.stats.transferred * 8) / elapsed / 1000 : 0;
+    guest.setRunState('postmigrate');
+  }
+
+  /**
+   * After a failure or cancel the source guest runs on with its memory intact
+   * (DESIGN rule 5): restart it if migration stopped it while running.
+   */
+  private async cleanupAfterError(): Promise<void> {
+    this.channel?.abort();
+    this.returnPath?.close();
+    const guest = this.env.guest;
+    if (guest.runState === 'finish-migrate') {
+      const before = this.runStateBefore ?? 'running';
+      if (before === 'running') guest.start();
+      else guest.setRunState(before === 'prelaunch' ? 'prelaunch' : 'paused');
+    }
+  }
+
+  private thresholdBytes(): number {
+    const avail = this.env.availSwitchoverBandwidth();
+    const bytesPerMs = avail > 0 ? avail / 1000 : this.bandwidth.bytesPerMs;
+    return bytesPerMs * this.env.downtimeLimit();
+  }
+
+  private countSync(rate: number): void {
+    const stats = this.stats;
+    stats.dirtySyncCount++;
+    stats.dirtyPagesRate = rate;
+    stats.remainingPages = this.saver.remaining;
+    const bytesPerMs = this.bandwidth.bytesPerMs;
+    this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs) : 0;
+    stats.mbps = (bytesPerMs * 8) / 1000;
+    stats.pagesPerSecond = (bytesPerMs * 1000) / TARGET_PAGE_SIZE;
+    this.env.onPass(stats.dirtySyncCount);
+  }
+
+  private async sendBatch(batch: PageBatch): Promise<void> {
+    const header = encodePagesHeader(batch.block, batch.runs);
+    const sink = this.channel!.sink;
+    let ok = sink.write(header);
+    let bytes = header.length;
+    for (const view of batch.data) {
+      ok = sink.write(view) && ok;
+      bytes += view.length;
+    }
+    this.stats.normal += batch.normalPages;
+    this.stats.duplicate += batch.zeroPages;
+    this.stats.remainingPages = this.saver.remaining;
+    this.account(bytes);
+    if (!ok) await this.drain(sink);
+  }
+
+  private async sendMessage(message: StreamMessage): Promise<void> {
+    await this.write(encodeControl(message));
+  }
+
+  private async write(bytes: Uint8Array): Promise<void> {
+    const sink = this.channel!.sink;
+    const ok = sink.write(bytes);
+    this.account(bytes.length);
+    if (!ok) await this.drain(sink);
+  }
+
+  private account(bytes: number): void {
+    this.stats.countBytes(bytes);
+    this.bandwidth.account(bytes);
+    this.limiter.account(bytes);
+  }
+
+  private async drain(sink: Writable): Promise<void> {
+    const broken = () => new Error(`Unable to write to the migration channel: ${this.sinkError?.message ?? 'it was closed'}`);
+    if (sink.destroyed) throw broken();
+    await abortable(this.abort.signal, Promise.race([
+      once(sink, 'drain'),
+      once(sink, 'close').then(() => {
+        throw broken();
+      }),
+    ])).catch((err) => {
+      // A cancel, or a failure seen elsewhere (the return path), explains itself.
+      throw this.abort.signal.aborted ? this.abort.signal.reason : broken();
+    });
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The source machine's `migration` actor, bound to an instance. */
+export function migrationActor(env: MigrationEnvironment, created: (m: SourceMigration) => void) {
+  return fromCallback<MigrationActorCommand, MigrationActorInput>(({ input, sendBack, receive }) => {
+    const migration = new SourceMigration(env, input, (e) => sendBack(e));
+    created(migration);
+    receive((cmd) => migration.command(cmd));
+    void migration.run();
+    return () => migration.dispose();
+  });
+}

@@ -1,0 +1,52 @@
+import { open } from 'node:fs/promises';
+import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
+import { genericError } from '../../protocols/qmp/errors.js';
+import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
+import type { Instance } from '../instance/instance.js';
+
+/** livemig's QMP extensions, named as QEMU names downstream extensions (`__RFQDN_name`). */
+export const EXTENSION_PREFIX = '__org.livemig_';
+
+const CHUNK = 16 << 20;
+
+/**
+ * pmemsave (QEMU's: guest-physical memory to a file, pc.ram mapped from
+ * address 0) and the RAM digest extension.
+ */
+export function memoryCommands(instance: Instance): [string, QmpCommand][] {
+  const guest = instance.guest;
+  return [
+    ['pmemsave', defineCommand({
+      args: qapi.object({ val: qapi.uint64, size: qapi.uint64, filename: qapi.str }),
+      run: async ({ val, size, filename }) => {
+        const ram = guest.blocks[0]!;
+        const start = BigInt(val);
+        const end = start + BigInt(size);
+        if (end > BigInt(ram.size)) {
+          throw genericError(`Invalid addr 0x${start.toString(16)}/size ${size} specified: it goes beyond the ${ram.size}-byte guest RAM`);
+        }
+        let file;
+        try {
+          file = await open(filename, 'w');
+        } catch (err) {
+          throw genericError(`Could not open '${filename}': ${(err as NodeJS.ErrnoException).message}`);
+        }
+        try {
+          const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Number(size)));
+          for (let at = Number(start); at < Number(end); at += buffer.length) {
+            const chunk = buffer.subarray(0, Math.min(buffer.length, Number(end) - at));
+            ram.readInto(at, chunk);
+            await file.write(chunk);
+          }
+        } finally {
+          await file.close();
+        }
+        return {};
+      },
+    })],
+    [`${EXTENSION_PREFIX}query-digest`, defineCommand({
+      args: NO_ARGUMENTS,
+      run: async () => (await guest.digest()).map((d) => ({ block: d.block, size: d.size, sha256: d.sha256 })),
+    })],
+  ];
+}

@@ -1,0 +1,74 @@
+import type { JsonObject } from '../../protocols/qmp/types.js';
+import type { Instance } from '../instance/instance.js';
+import { EXTENSION_PREFIX } from './memory-commands.js';
+
+/**
+ * query-migrate, filled per status as QEMU 8.2's fill_source_migration_info
+ * and fill_destination_migration_info do. The source's status wins unless it
+ * is `none`; then the destination's is shown. Figures beyond QEMU's go under
+ * the livemig extension key.
+ */
+export function queryMigrate(instance: Instance): JsonObject {
+  const info: JsonObject = {};
+  const blockers = instance.guest.blockers();
+  if (blockers.length > 0) info['blocked-reasons'] = blockers;
+  const status = instance.sourceStatus;
+  if (status !== 'none') return { ...info, ...sourceInfo(instance) };
+  const incoming = instance.destinationStatus;
+  if (incoming === 'none') return info;
+  info.status = incoming;
+  const detail = instance.incoming?.info();
+  if (detail) {
+    if (detail.socketAddress.length > 0 && (incoming === 'setup' || incoming === 'active')) {
+      info['socket-address'] = detail.socketAddress as unknown as JsonObject[];
+    }
+    info[`${EXTENSION_PREFIX}incoming`] = {
+      bytes: detail.bytes,
+      pages: detail.pages,
+      'zero-pages': detail.zeroPages,
+      ...(detail.startTime && detail.endTime ? { 'load-time': detail.endTime - detail.startTime } : {}),
+    };
+  }
+  const error = instance.destination.getSnapshot().context.error;
+  if (incoming === 'failed' && error) info['error-desc'] = error;
+  return info;
+}
+
+function sourceInfo(instance: Instance): JsonObject {
+  const status = instance.sourceStatus;
+  const m = instance.outgoing;
+  const info: JsonObject = { status };
+  switch (status) {
+    case 'setup':
+      return info;
+    case 'active':
+    case 'cancelling':
+    case 'pre-switchover':
+    case 'device':
+    case 'postcopy-active':
+    case 'postcopy-paused':
+    case 'postcopy-recover':
+      if (m) {
+        info['total-time'] = Date.now() - m.startTime;
+        info['expected-downtime'] = m.expectedDowntime;
+        if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
+        info.ram = m.stats.toQmp(false);
+      }
+      return info;
+    case 'completed':
+      if (m) {
+        info['total-time'] = (m.endTime ?? Date.now()) - m.startTime;
+        if (m.downtime !== undefined) info.downtime = m.downtime;
+        if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
+        info.ram = m.stats.toQmp(true);
+      }
+      return info;
+    case 'failed': {
+      const error = instance.source.getSnapshot().context.error;
+      if (error) info['error-desc'] = error;
+      return info;
+    }
+    default:
+      return info;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Monitor addresses as livemig's `--qmp` takes them: `unix:PATH` or
+ * `tcp:HOST:PORT` (`tcp:[::1]:PORT` for IPv6; an empty host listens on
+ * every interface, as QEMU's `tcp::PORT` does).
+ */
+
+export type QmpAddress = { transport: 'unix'; path: string } | { transport: 'tcp'; host: string; port: number };
+
+export class QmpAddressError extends Error {
+  override readonly name = 'QmpAddressError';
+  readonly code = 'BAD_QMP_ADDRESS';
+}
+
+/** @example parseQmpAddress('tcp:127.0.0.1:0') // { transport: 'tcp', host: '127.0.0.1', port: 0 } */
+export function parseQmpAddress(text: string): QmpAddress {
+  if (text.startsWith('unix:')) {
+    const path = text.slice('unix:'.length);
+    if (path === '') throw new QmpAddressError(`'${text}': unix socket path is empty`);
+    return { transport: 'unix', path };
+  }
+  if (text.startsWith('tcp:')) {
+    const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.slice('tcp:'.length));
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) throw new QmpAddressError(`'${text}': expected tcp:HOST:PORT with a port from 0 to 65535`);
+    return { transport: 'tcp', host: m[1] ?? m[2] ?? '', port };
+  }
+  throw new QmpAddressError(`'${text}': expected unix:PATH or tcp:HOST:PORT`);
+}
+
+export function formatQmpAddress(address: QmpAddress): string {
+  if (address.transport === 'unix') return `unix:${address.path}`;
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `tcp:${host}:${address.port}`;
+}

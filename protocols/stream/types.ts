@@ -1,0 +1,45 @@
+import type { ChannelKind } from './constants.js';
+
+/** The first 32 bytes of every connection. */
+export interface ChannelHello {
+  version: number;
+  kind: ChannelKind;
+  /** 0-based index among the channels of this kind. */
+  channelId: number;
+  /** How many channels of this kind the source opens. */
+  channelCount: number;
+  /** The guest's UUID; undefined when it has none (sent as zeros). */
+  uuid?: string;
+}
+
+/** A run of consecutive pages of one block in a PAGES frame. */
+export interface PageRun {
+  first: number;
+  count: number;
+  /** All zero pages: described, but no bytes travel. */
+  zero: boolean;
+}
+
+/** What the decoder needs to know of the destination guest to check page runs. */
+export interface GuestLayout {
+  /** One entry per RAM block, in the stream header's order. */
+  blocks: readonly { pageCount: number }[];
+}
+
+/**
+ * Where decoded pages go: guest memory. The decoder asks for a view before
+ * reading a run's bytes, so the bytes land in place (with `net.Socket`'s
+ * `onread`, the kernel copies straight into guest RAM).
+ */
+export interface PageSink {
+  /**
+   * A view over guest memory for up to `count` pages starting at `firstPage`
+   * of `block`. It may cover fewer whole pages (e.g. up to a slab boundary),
+   * never zero; the decoder then asks again for the rest.
+   */
+  pageView(block: number, firstPage: number, count: number): Uint8Array;
+  /** All bytes of a run are in place. */
+  pagesLoaded(block: number, firstPage: number, count: number): void;
+  /** A run of zero pages, which carries no bytes. */
+  zeroPages(block: number, firstPage: number, count: number): void;
+}

@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsc, fstatSync, promises as fsp } from 'node:fs';
+import net from 'node:net';
+import { Writable, type Readable } from 'node:stream';
+import { once } from 'node:events';
+import type { MigrationUri } from './uri.js';
+
+/**
+ * The source's end of the main migration channel, whatever the transport:
+ * a byte sink with backpressure, plus the reverse direction (the return
+ * path) where the transport has one.
+ */
+export interface OutgoingChannel {
+  readonly sink: Writable;
+  /** The destination's direction of a socket; undefined on one-way transports. */
+  readonly reverse: Readable | undefined;
+  /** Flushes everything written and closes the sending side; rejects if the transport failed. */
+  finish(): Promise<void>;
+  /** Tears the channel down at once (cancel, failure). */
+  abort(): void;
+}
+
+export class TransportError extends Error {
+  constructor(readonly code: 'CONNECT' | 'IO' | 'EXEC_STATUS' | 'BAD_FD', message: string) {
+    super(message);
+  }
+}
+
+/** Opens the source side of `uri` (QEMU's *_start_outgoing_migration). */
+export async function openOutgoing(uri: MigrationUri, options: { connectTimeoutMs?: number } = {}): Promise<OutgoingChannel> {
+  switch (uri.scheme) {
+    case 'tcp':
+    case 'unix':
+      return socketChannel(await connect(uri, options.connectTimeoutMs ?? 10_000));
+    case 'file':
+      return fileChannel(uri.path, uri.offset);
+    case 'exec':
+      return execChannel(uri.command);
+    case 'fd':
+      return fdChannel(uri.fd);
+  }
+}
+
+/** Connects a socket for `uri`; used for the main channel and any further channel. */
+export function connect(uri: MigrationUri & { scheme: 'tcp' | 'unix' }, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const where = uri.scheme === 'tcp' ? `${uri.host}:${uri.port}` : uri.path;
+    const socket = uri.scheme === 'tcp' ? net.connect({ host: uri.host, port: uri.port }) : net.connect({ path: uri.path });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new TransportError('CONNECT', `Failed to connect to '${where}': timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new TransportError('CONNECT', `Failed to connect to '${where}': ${err.message}`));
+    });
+  });
+}
+
+function socketChannel(socket: net.Socket): OutgoingChannel {
+  return {
+    sink: socket,
+    reverse: socket,
+    finish: () => finishWritable(socket),
+    abort: () => socket.destroy(),
+  };
+}
+
+/** file:PATH,offset=N: write from the offset; bytes before it stay as they were. */
+async function fileChannel(path: string, offset: number): Promise<OutgoingChannel> {
+  let handle: fsp.FileHandle;
+  try {
+    // Created if missing, never truncated on open: bytes before the offset are kept.
+    handle = await fsp.open(path, fsc.O_CREAT | fsc.O_WRONLY);
+  } catch (err) {
+    throw new TransportError('CONNECT', `Failed to open file '${path}': ${(err as Error).message}`);
+  }
+  let position = offset;
+  let closed = false;
+  const sink = new Writable({
+    highWaterMark: 8 << 20,
+    write(chunk: Buffer, _enc, done) {
+      handle.write(chunk, 0, chunk.length, position).then(({ bytesWritten }) => {
+        position += bytesWritten;
+        done();
+      }, done);
+    },
+    final(done) {
+      // Cut off whatever an earlier, longer stream left after ours.
+      handle.truncate(position).then(() => handle.close()).then(() => {
+        closed = true;
+        done();
+      }, done);
+    },
+  });
+  return {
+    sink,
+    reverse: undefined,
+    finish: () => finishWritable(sink),
+    abort: () => {
+      sink.destroy();
+      if (!closed) handle.close().catch(() => {});
+    },
+  };
+}
+
+/** exec:CMD: the stream goes to the command's stdin; a non-zero exit fails the migration. */
+function execChannel(command: string): OutgoingChannel {
+  const child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const exited = childExit(child, command);
+  return {
+    sink: child.stdin!,
+    reverse: undefined,
+    finish: async () => {
+      await finishWritable(child.stdin!);
+      await exited;
+    },
+    abort: () => {
+      child.stdin!.destroy();
+      child.kill('SIGKILL');
+      exited.catch(() => {});
+    },
+  };
+}
+
+/** fd:N: a descriptor inherited from the parent; a socket keeps its return path. */
+function fdChannel(fd: number): OutgoingChannel {
+  let isSocket: boolean;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch (err) {
+    throw new TransportError('BAD_FD', `File descriptor ${fd} is not usable: ${(err as Error).message}`);
+  }
+  if (isSocket) return socketChannel(new net.Socket({ fd, readable: true, writable: true }));
+  const socket = new net.Socket({ fd, readable: false, writable: true });
+  return { sink: socket, reverse: undefined, finish: () => finishWritable(socket), abort: () => socket.destroy() };
+}
+
+export function childExit(child: ChildProcess, command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('error', (err) => reject(new TransportError('IO', `exec '${command}' failed: ${err.message}`)));
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new TransportError('EXEC_STATUS', `exec '${command}' ended with ${signal ? `signal ${signal}` : `status ${code}`}`));
+    });
+  });
+}
+
+async function finishWritable(sink: Writable): Promise<void> {
+  if (sink.destroyed) throw new TransportError('IO', 'the migration channel was closed');
+  const failed = once(sink, 'error').then(([err]) => {
+    throw new TransportError('IO', `Unable to write to the migration channel: ${(err as Error).message}`);
+  });
+  sink.end();
+  await Promise.race([once(sink, 'finish'), failed]);
+}

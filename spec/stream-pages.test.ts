@@ -1,0 +1,300 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import net from 'node:net';
+import { ChannelKind } from '../protocols/stream/constants.js';
+import { StreamDecoder } from '../protocols/stream/decode.js';
+import { encodeControl, encodeHello, encodePagesHeader } from '../protocols/stream/encode.js';
+import { StreamError } from '../protocols/stream/errors.js';
+import type { StreamMessage } from '../protocols/stream/messages.js';
+import type { PageRun } from '../protocols/stream/types.js';
+import { SeededRandom } from './fuzz/seeded-random.js';
+import { FakeGuest, PAGE, pagesFrame, sourceRam } from './stream-fake-guest.js';
+
+const PAGE_COUNTS = [40, 9, 1];
+const BEFORE = 0x77;
+
+const frames: [number, PageRun[]][] = [
+  [
+    0,
+    [
+      { first: 0, count: 3, zero: false },
+      { first: 5, count: 2, zero: true },
+      { first: 10, count: 12, zero: false },
+      { first: 30, count: 1, zero: false },
+    ],
+  ],
+  [1, [{ first: 0, count: 9, zero: true }]],
+  [2, [{ first: 0, count: 1, zero: false }]],
+  [
+    0,
+    [
+      { first: 22, count: 8, zero: false },
+      { first: 39, count: 1, zero: true },
+    ],
+  ],
+];
+
+const source = sourceRam(PAGE_COUNTS, 3);
+const header: StreamMessage = {
+  type: 'header',
+  pageSize: PAGE,
+  blocks: PAGE_COUNTS.map((pages, i) => ({ name: `block${i}`, size: pages * PAGE })),
+  vcpus: 1,
+  devices: [],
+  runState: 'running',
+  capabilities: [],
+};
+const stream = Buffer.concat([
+  encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1 }),
+  encodeControl(header),
+  ...frames.map(([block, runs]) => pagesFrame(source, block, runs)),
+  encodeControl({ type: 'round-end', round: 1 }),
+  encodeControl({ type: 'eof' }),
+]);
+
+/** What guest RAM must hold afterwards: each run's pages from the source or zero, the rest untouched. */
+function expectedRam(): Uint8Array[] {
+  const ram = PAGE_COUNTS.map((pages) => new Uint8Array(pages * PAGE).fill(BEFORE));
+  for (const [block, runs] of frames) {
+    for (const { first, count, zero } of runs) {
+      const target = (ram[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE);
+      if (zero) target.fill(0);
+      else target.set((source[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE));
+    }
+  }
+  return ram;
+}
+
+interface Destination {
+  guest: FakeGuest;
+  decoder: StreamDecoder;
+  messages: StreamMessage[];
+}
+
+function destination(slabPages: number): Destination {
+  const guest = new FakeGuest(PAGE_COUNTS, { slabPages, fill: BEFORE });
+  const messages: StreamMessage[] = [];
+  const decoder = new StreamDecoder({
+    sink: guest,
+    onMessage: (m) => {
+      messages.push(m);
+      if (m.type === 'header') decoder.setLayout(guest.layout);
+    },
+  });
+  return { guest, decoder, messages };
+}
+
+/** Feeds `chunks` the way a socket with `onread` does: each read fills at most the wanted view. */
+function feedLikeSocket(decoder: StreamDecoder, chunks: Uint8Array[]): void {
+  for (const chunk of chunks) {
+    let at = 0;
+    while (at < chunk.length) {
+      const view = decoder.want();
+      expect(view.length).to.be.greaterThan(0);
+      const n = Math.min(view.length, chunk.length - at);
+      view.set(chunk.subarray(at, at + n));
+      decoder.commit(n);
+      at += n;
+    }
+  }
+}
+
+function checkLanded({ guest, decoder, messages }: Destination): void {
+  const expected = expectedRam();
+  for (let block = 0; block < PAGE_COUNTS.length; block++) {
+    expect(Buffer.from(guest.ram[block] as Uint8Array).equals(expected[block] as Uint8Array), `block ${block}`).to.equal(true);
+  }
+  expect(guest.guardsIntact()).to.equal(true);
+  expect(messages.map((m) => m.type)).to.deep.equal(['header', 'round-end', 'eof']);
+  expect(decoder.bytesDecoded).to.equal(stream.length);
+  expect(decoder.pagesReceived).to.equal(3 + 12 + 1 + 1 + 8);
+  expect(decoder.zeroPagesReceived).to.equal(2 + 9 + 1);
+  expect(decoder.framesDecoded).to.equal(3 + frames.length);
+  const loaded = guest.events.filter((e) => e.call === 'pagesLoaded').map((e) => [e.block, e.first, e.count]);
+  expect(loaded).to.deep.equal([
+    [0, 0, 3],
+    [0, 10, 12],
+    [0, 30, 1],
+    [2, 0, 1],
+    [0, 22, 8],
+  ]);
+  decoder.end();
+}
+
+describe('stream pages landing in guest memory', () => {
+  for (const slabPages of [Infinity, 1, 3, 7]) {
+    describe(`with views split every ${slabPages} pages`, () => {
+      it('lands byte-exact from one whole chunk', () => {
+        const d = destination(slabPages);
+        d.decoder.push(stream);
+        checkLanded(d);
+      });
+
+      it('lands byte-exact one byte at a time', () => {
+        const d = destination(slabPages);
+        for (let i = 0; i < stream.length; i++) d.decoder.push(stream.subarray(i, i + 1));
+        checkLanded(d);
+      });
+
+      it('lands byte-exact under random splits', () => {
+        const random = new SeededRandom(slabPages === Infinity ? 99 : slabPages);
+        for (const maxChunk of [2, 13, 100, 4095, 4097, 20000, 70000]) {
+          const d = destination(slabPages);
+          for (const chunk of random.chunks(stream, maxChunk)) d.decoder.push(chunk);
+          checkLanded(d);
+        }
+      });
+
+      it('lands byte-exact through want/commit with short reads', () => {
+        const random = new SeededRandom(7);
+        const d = destination(slabPages);
+        feedLikeSocket(d.decoder, random.chunks(stream, 5000));
+        checkLanded(d);
+      });
+    });
+  }
+
+  it('asks the sink for views run by run, again at each slab boundary, and reports each run once', () => {
+    const guest = new FakeGuest([12], { slabPages: 3 });
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    decoder.push(
+      pagesFrame(sourceRam([12], 1), 0, [
+        { first: 1, count: 4, zero: false },
+        { first: 6, count: 2, zero: true },
+        { first: 8, count: 1, zero: false },
+      ]),
+    );
+    expect(guest.events).to.deep.equal([
+      { call: 'pageView', block: 0, first: 1, count: 4, given: 2 },
+      { call: 'pageView', block: 0, first: 3, count: 2, given: 2 },
+      { call: 'pagesLoaded', block: 0, first: 1, count: 4 },
+      { call: 'zeroPages', block: 0, first: 6, count: 2 },
+      { call: 'pageView', block: 0, first: 8, count: 1, given: 1 },
+      { call: 'pagesLoaded', block: 0, first: 8, count: 1 },
+    ]);
+  });
+
+  it('hands out the sink view itself for page bytes, sized to what the run still needs', () => {
+    const guest = new FakeGuest([8], { slabPages: 4 });
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    decoder.push(encodePagesHeader(0, [{ first: 2, count: 3, zero: false }]));
+    const view = decoder.want();
+    expect(view.buffer).to.equal((guest.ram[0] as Uint8Array).buffer);
+    expect(view.byteOffset).to.equal((guest.ram[0] as Uint8Array).byteOffset + 2 * PAGE);
+    expect(view.length).to.equal(2 * PAGE);
+    view.fill(1, 0, 100);
+    decoder.commit(100);
+    const rest = decoder.want();
+    expect(rest.byteOffset).to.equal(view.byteOffset + 100);
+    expect(rest.length).to.equal(2 * PAGE - 100);
+  });
+
+  it('takes a frame of zero runs only, which carries no page bytes', () => {
+    const guest = new FakeGuest([4], { fill: 9 });
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    const frame = encodePagesHeader(0, [{ first: 0, count: 4, zero: true }]);
+    expect(frame.readUInt32BE(4)).to.equal(16);
+    decoder.push(frame);
+    expect(guest.events).to.deep.equal([{ call: 'zeroPages', block: 0, first: 0, count: 4 }]);
+    expect((guest.ram[0] as Uint8Array).every((b) => b === 0)).to.equal(true);
+    expect(decoder.want().length).to.equal(8);
+  });
+
+  it('decodes page bytes at a non-default page size', () => {
+    const pageSize = 512;
+    const guest = new FakeGuest([10], { pageSize, slabPages: 3 });
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false, pageSize });
+    decoder.setLayout(guest.layout);
+    const src = sourceRam([10], 5, pageSize);
+    decoder.push(pagesFrame(src, 0, [{ first: 2, count: 7, zero: false }], pageSize));
+    expect(Buffer.from(guest.page(0, 2, 7)).equals((src[0] as Uint8Array).subarray(2 * pageSize, 9 * pageSize))).to.equal(true);
+  });
+
+  it('lands pages read by a net.Socket with onread straight into guest memory', async () => {
+    const d = destination(5);
+    const server = net.createServer((socket) => {
+      for (const chunk of new SeededRandom(3).chunks(stream, 65536)) socket.write(chunk);
+      socket.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    let failure: unknown;
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      onread: {
+        buffer: () => d.decoder.want(),
+        callback: (n) => {
+          try {
+            d.decoder.commit(n);
+          } catch (error) {
+            failure = error;
+            socket.destroy();
+          }
+          return true;
+        },
+      },
+    });
+    await once(socket, 'end');
+    server.close();
+    expect(failure).to.equal(undefined);
+    checkLanded(d);
+  });
+});
+
+describe('stream pages encoder', () => {
+  it('writes frame header, sub-header and run descriptors as documented', () => {
+    const bytes = encodePagesHeader(3, [
+      { first: 16, count: 2, zero: false },
+      { first: 40, count: 8, zero: true },
+    ]);
+    expect(bytes.toString('hex')).to.equal(
+      '02000000' + (8 + 16 + 2 * PAGE).toString(16).padStart(8, '0') +
+        '0003' + '0002' + '00000000' +
+        '00000010' + '00000002' +
+        '00000028' + '80000008',
+    );
+  });
+
+  const refused: [string, () => Buffer, string, string][] = [
+    ['no runs', () => encodePagesHeader(0, []), 'BAD_PAGES', 'A PAGES frame holds 1 to 1024 runs, not 0'],
+    [
+      'more than 1024 runs',
+      () => encodePagesHeader(0, Array.from({ length: 1025 }, (_, i) => ({ first: i, count: 1, zero: true }))),
+      'BAD_PAGES',
+      'A PAGES frame holds 1 to 1024 runs, not 1025',
+    ],
+    ['a run of no pages', () => encodePagesHeader(0, [{ first: 0, count: 0, zero: false }]), 'BAD_PAGES', 'Bad page run: first 0, count 0 of block 0'],
+    ['more than 2048 pages', () => encodePagesHeader(0, [{ first: 0, count: 2049, zero: true }]), 'BAD_PAGES', 'A PAGES frame holds at most 2048 pages, not 2049'],
+    ['a block index over 16 bits', () => encodePagesHeader(65536, [{ first: 0, count: 1, zero: true }]), 'BAD_PAGES', 'Block index 65536 does not fit in 16 bits'],
+    [
+      'more than 8 MiB of page bytes',
+      () => encodePagesHeader(0, [{ first: 0, count: 3, zero: false }], 4 * 1024 * 1024),
+      'FRAME_TOO_LARGE',
+      'A PAGES frame carries at most 8388608 bytes of pages, not 12582912',
+    ],
+  ];
+  for (const [what, encode, code, message] of refused) {
+    it(`refuses ${what}`, () => {
+      let error: unknown;
+      try {
+        encode();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(StreamError);
+      expect((error as StreamError).code).to.equal(code);
+      expect((error as StreamError).message).to.equal(message);
+    });
+  }
+
+  it('accepts the largest frame: 1024 runs, 2048 pages, 8 MiB of bytes', () => {
+    const runs = Array.from({ length: 1024 }, (_, i) => ({ first: 2 * i, count: 2, zero: false }));
+    const bytes = encodePagesHeader(0, runs);
+    expect(bytes.readUInt32BE(4)).to.equal(8 + 8 * 1024 + 8 * 1024 * 1024);
+  });
+});
