@@ -1,4 +1,5 @@
-import { createActor, type Actor } from 'xstate';
+import { EventEmitter } from 'node:events';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { destinationMachine, destinationStatus } from '../../machines/destination.js';
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import { refuseMigrateIncoming } from '../../machines/refusals.js';
@@ -46,6 +47,15 @@ export class Instance {
   /** The incoming migration's exit-on-error (QEMU 9.1's migrate-incoming argument). */
   exitOnError = true;
   private shuttingDown: Promise<void> | undefined;
+  /**
+   * The actor system's messages as they flow, for the visualizer: XState's
+   * inspection events of both statecharts, and messages between the actors
+   * that are not statecharts (the return path).
+   */
+  readonly trace = new EventEmitter<{
+    inspect: [side: 'source' | 'destination', event: InspectionEvent];
+    message: [message: { from: string; to: string; type: string }];
+  }>();
 
   private constructor(
     readonly config: InstanceConfig,
@@ -64,12 +74,15 @@ export class Instance {
       log: (message, fields) => log.info(fields ?? {}, message),
       autostart: () => this.autostart,
       takeListener: () => this.takeListener(),
+      trace: (from, to, type) => this.trace.emit('message', { from, to, type }),
     };
     this.source = createActor(
       sourceMachine.provide({ actors: { migration: migrationActor(env, (m) => (this.outgoing = m)) } }),
+      { inspect: (e) => this.trace.emit('inspect', 'source', e) },
     );
     this.destination = createActor(
       destinationMachine.provide({ actors: { incoming: incomingActor(env, (m) => (this.incoming = m)) } }),
+      { inspect: (e) => this.trace.emit('inspect', 'destination', e) },
     );
     this.qmp = new QmpServer({ commands: monitorCommands(this) });
   }

@@ -12,4 +12,6 @@ export interface MigrationEnvironment {
   /** A dirty-bitmap sync happened (MIGRATION_PASS). */
   onPass(pass: number): void;
   log(message: string, fields?: Record<string, unknown>): void;
+  /** A message between actors that are not statecharts (e.g. the return path), for the visualizer. */
+  trace(from: string, to: string, type: string): void;
 }

@@ -193,6 +193,7 @@ export class IncomingMigration {
     const reverse = this.main?.reverse;
     if (!this.returnPathOpen || !reverse || reverse.destroyed) return;
     reverse.write(encodeReturnPath(message));
+    this.env.trace('incoming', 'return-path', message.type);
   }
 }
 

@@ -4,6 +4,7 @@ import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
 import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
 
 interface ReaderEvents {
+  /** Every message, SHUT included (SHUT also settles `shut()`). */
   message: [ReturnPathMessage];
   /** The return path went bad: malformed input, a destination error, or it closed early. */
   error: [Error];
@@ -53,15 +54,14 @@ export class ReturnPathReader extends EventEmitter<ReaderEvents> {
   };
 
   private onMessage(message: ReturnPathMessage): void {
+    this.emit('message', message);
     if (message.type === 'shut') {
       if (message.status === 0) this.settle({ ok: true });
       else {
         const why = message.error ? `: ${message.error}` : '';
         this.bad(new Error(`Sibling indicated error ${message.status}${why}`));
       }
-      return;
     }
-    this.emit('message', message);
   }
 
   private bad(error: Error): void {

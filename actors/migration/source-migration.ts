@@ -122,6 +122,7 @@ export class SourceMigration {
       this.returnPath = new ReturnPathReader(this.channel.reverse);
       // A bad return path fails a precopy migration at once.
       this.returnPath.on('error', (err) => this.fail(err));
+      this.returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
     }
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
     await this.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));

@@ -1,0 +1,113 @@
+/**
+ * A TCP proxy between a source and a destination that injects the network's
+ * faults on command: cut every connection (RST), stall (stop forwarding, the
+ * connections stay open), corrupt the bytes flowing to the destination, or
+ * refuse new connections. Tests point `migrate` at the proxy's port.
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+
+export type ProxyMode = 'pass' | 'stall' | 'corrupt';
+
+export class FaultProxy {
+  private readonly server: net.Server;
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
+  private mode: ProxyMode = 'pass';
+  private refusing = false;
+  /** Bytes forwarded towards the destination so far. */
+  forwarded = 0;
+  private waiters: { bytes: number; resolve: () => void }[] = [];
+
+  private constructor(private readonly target: { host: string; port: number }) {
+    this.server = net.createServer((client) => this.accept(client));
+  }
+
+  static async start(target: { host: string; port: number }): Promise<FaultProxy> {
+    const proxy = new FaultProxy(target);
+    proxy.server.listen(0, '127.0.0.1');
+    await once(proxy.server, 'listening');
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  get uri(): string {
+    return `tcp:127.0.0.1:${this.port}`;
+  }
+
+  /** Resets every open connection, both ways. */
+  cut(): void {
+    for (const [a, b] of this.pairs) {
+      a.resetAndDestroy();
+      b.resetAndDestroy();
+    }
+    this.pairs.clear();
+  }
+
+  /** Stops forwarding without closing anything (a black hole). */
+  stall(): void {
+    this.mode = 'stall';
+    for (const [a, b] of this.pairs) {
+      a.pause();
+      b.pause();
+    }
+  }
+
+  /** From now on, every byte towards the destination is inverted. */
+  corrupt(): void {
+    this.resume();
+    this.mode = 'corrupt';
+  }
+
+  resume(): void {
+    this.mode = 'pass';
+    for (const [a, b] of this.pairs) {
+      a.resume();
+      b.resume();
+    }
+  }
+
+  /** New connections are accepted and closed at once. */
+  refuse(on = true): void {
+    this.refusing = on;
+  }
+
+  /** Resolves once at least `bytes` have been forwarded towards the destination. */
+  waitForBytes(bytes: number): Promise<void> {
+    if (this.forwarded >= bytes) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ bytes, resolve }));
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket): void {
+    if (this.refusing) return void client.destroy();
+    const upstream = net.connect(this.target);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.pairs.add(pair);
+    const drop = () => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    if (this.mode === 'stall') client.pause();
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'corrupt') for (let i = 0; i < chunk.length; i++) chunk[i] = ~chunk[i]! & 0xff;
+      this.forwarded += chunk.length;
+      if (!upstream.write(chunk)) client.pause();
+      this.waiters = this.waiters.filter((w) => (this.forwarded >= w.bytes ? (w.resolve(), false) : true));
+    });
+    upstream.on('drain', () => this.mode !== 'stall' && client.resume());
+    upstream.on('data', (chunk: Buffer) => {
+      if (!client.write(chunk)) upstream.pause();
+    });
+    client.on('drain', () => this.mode !== 'stall' && upstream.resume());
+  }
+}
