@@ -11,7 +11,8 @@ const CHUNK = 16 << 20;
 
 /**
  * pmemsave (QEMU's: guest-physical memory to a file, pc.ram mapped from
- * address 0) and the RAM digest extension.
+ * address 0) and livemig's extensions to look at the guest: its RAM digest,
+ * its description, and the `ab` check.
  */
 export function memoryCommands(instance: Instance): [string, QmpCommand][] {
   const guest = instance.guest;
@@ -47,6 +48,25 @@ export function memoryCommands(instance: Instance): [string, QmpCommand][] {
     [`${EXTENSION_PREFIX}query-digest`, defineCommand({
       args: NO_ARGUMENTS,
       run: async () => (await guest.digest()).map((d) => ({ block: d.block, size: d.size, sha256: d.sha256 })),
+    })],
+    [`${EXTENSION_PREFIX}query-guest`, defineCommand({
+      args: NO_ARGUMENTS,
+      run: () => ({
+        smp: guest.smp,
+        workload: { ...guest.workload },
+        blocks: guest.blocks.map((b) => ({ name: b.name, size: b.size })),
+        ...(instance.config.uuid ? { uuid: instance.config.uuid } : {}),
+      }),
+    })],
+    [`${EXTENSION_PREFIX}check-ab`, defineCommand({
+      args: NO_ARGUMENTS,
+      run: () => {
+        if (guest.running) throw genericError('The ab check needs a stopped guest: run stop first');
+        if (guest.workload.kind !== 'ab') throw genericError(`The guest runs workload '${guest.workload.kind}', not 'ab'`);
+        const report = guest.checkAb();
+        // A corrupt guest can have many bad pages: list the first ones.
+        return { ok: report.ok, 'bad-pages': report.badPages.length, 'first-bad-pages': report.badPages.slice(0, 16) };
+      },
     })],
   ];
 }

@@ -4,16 +4,15 @@
  * Every instance started is killed by `stopAllInstances()`, which suites
  * call in `afterEach`, so no test leaves a process behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../../protocols/qmp/client.js';
+import { LIVEMIG, REPO_ROOT, spawnInstance } from '../../tools/instance-process.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const LIVEMIG = join(REPO_ROOT, 'tools', 'livemig.ts');
+export { LIVEMIG, REPO_ROOT };
 
 export interface TestInstance {
   readonly name: string;
@@ -36,36 +35,21 @@ export async function startInstance(args: string[], options: { name?: string; ti
   const name = options.name ?? 'vm';
   const dir = mkdtempSync(join(tmpdir(), `livemig-${name}-`));
   const socket = join(dir, `${name}.qmp`);
-  const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'run', '--qmp', `unix:${socket}`, ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LIVEMIG_LOG: process.env.LIVEMIG_LOG ?? 'info' },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  let qmp: QmpClient | undefined;
-  while (!qmp) {
-    if (child.exitCode !== null) throw new Error(`instance '${name}' exited with ${child.exitCode} before its monitor opened:\n${stderr}`);
-    try {
-      qmp = await QmpClient.connect(`unix:${socket}`, { timeoutMs: 10_000 });
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`instance '${name}' did not open its monitor in time:\n${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  let started;
+  try {
+    started = await spawnInstance(args, { socket, name, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   const instance: TestInstance = {
     name,
-    qmp,
-    process: child,
+    qmp: started.qmp,
+    process: started.process,
     dir,
     socket,
-    stderr: () => stderr,
-    exited,
+    stderr: started.stderr,
+    exited: started.exited,
     connect: () => QmpClient.connect(`unix:${socket}`, { timeoutMs: 10_000 }),
   };
   live.add(instance);
