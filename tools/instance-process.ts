@@ -24,6 +24,8 @@ export interface SpawnOptions {
   socket: string;
   name?: string;
   timeoutMs?: number;
+  /** Node.js options for the child, e.g. ['--cpu-prof'] to profile it. */
+  nodeArgs?: string[];
   /** Extra stdio entries (e.g. descriptors for fd: URIs) after stdin, stdout, stderr. */
   extraStdio?: ('pipe' | 'ignore' | number)[];
 }
@@ -31,7 +33,7 @@ export interface SpawnOptions {
 /** Runs `livemig run --qmp unix:SOCKET <args>` and resolves once its monitor answers. */
 export async function spawnInstance(args: string[], options: SpawnOptions): Promise<InstanceProcess> {
   const name = options.name ?? 'vm';
-  const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'run', '--qmp', `unix:${options.socket}`, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', LIVEMIG, 'run', '--qmp', `unix:${options.socket}`, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe', ...(options.extraStdio ?? [])],
     env: { ...process.env, LIVEMIG_LOG: process.env.LIVEMIG_LOG ?? 'info' },

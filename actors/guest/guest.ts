@@ -8,6 +8,7 @@ import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './
 import { DeviceRegistry } from './devices.js';
 import { digestBlocks, type BlockDigest } from './digest.js';
 import { FaultQueue } from './fault-queue.js';
+import { prefault } from './prefault.js';
 import { RamBlock } from './ram-block.js';
 import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
 import type { VcpuWorkerData } from './vcpu-messages.js';
@@ -58,6 +59,9 @@ export class Guest extends EventEmitter<GuestEvents> {
   /** The source's run state, once the `globalstate` section has been loaded. */
   incomingRunState: RunState | undefined;
   private destroyed = false;
+  /** Resolves once RAM is pre-faulted (a destination does it at start, before the stream). */
+  prefaulted: Promise<void> = Promise.resolve();
+  prefaultDone = true;
 
   private constructor(
     readonly config: GuestConfig,
@@ -102,6 +106,13 @@ export class Guest extends EventEmitter<GuestEvents> {
       w.on('error', (err) => guest.emit('error', err));
     }
     await guest.allParked();
+    if (config.runState === 'inmigrate') {
+      guest.prefaultDone = false;
+      guest.prefaulted = prefault(blocks).then(() => {
+        guest.prefaultDone = true;
+      });
+      guest.prefaulted.catch((err) => guest.emit('error', err));
+    }
     if (config.runState === 'running') {
       guest.state = 'prelaunch';
       guest.start();

@@ -43,7 +43,6 @@ export class IncomingMigration {
   private decoder: StreamDecoder | undefined;
   private sink: GuestSink | undefined;
   private returnPathOpen = false;
-  private arrived = false;
   private done = false;
   startTime: number | undefined;
   endTime: number | undefined;
@@ -97,30 +96,23 @@ export class IncomingMigration {
       onHello: (hello) => this.onHello(hello),
       onMessage: (message) => this.onMessage(message),
     });
-    const source = connection.source;
-    source.on('data', (chunk: Buffer) => {
-      if (this.done) return;
-      if (!this.arrived) {
-        this.arrived = true;
+    connection.read(this.decoder, {
+      data: () => {
+        if (this.done) return;
         this.startTime = Date.now();
         this.report({ type: 'stream.arrived' });
-      }
-      try {
-        this.decoder!.push(chunk);
-      } catch (err) {
-        this.fail(err);
-      }
+      },
+      end: () => {
+        if (this.done) return;
+        try {
+          this.decoder!.end();
+        } catch (err) {
+          return this.fail(err);
+        }
+        this.fail(new Error('the migration stream ended before its EOF'));
+      },
+      error: (err) => this.fail(err),
     });
-    source.once('end', () => {
-      if (this.done) return;
-      try {
-        this.decoder!.end();
-      } catch (err) {
-        return this.fail(err);
-      }
-      this.fail(new Error('the migration stream ended before its EOF'));
-    });
-    source.once('error', (err) => this.fail(new Error(`the migration channel failed: ${err.message}`)));
   }
 
   private onHello(hello: ChannelHello): void {

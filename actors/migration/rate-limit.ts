@@ -8,17 +8,27 @@ export const RATE_WINDOW_MS = 100;
  * so migrate-set-parameters takes effect at once.
  */
 export class RateLimiter {
-  private tokens = 0;
+  private tokens: number;
   private last = performance.now();
 
-  constructor(private readonly bytesPerSecond: () => number) {}
+  constructor(private readonly bytesPerSecond: () => number) {
+    // Start with a full window's budget: an empty bucket would make the very
+    // first batches wait.
+    const limit = bytesPerSecond();
+    this.tokens = limit > 0 && Number.isFinite(limit) ? (limit * RATE_WINDOW_MS) / 1000 : 0;
+  }
 
   account(bytes: number): void {
     this.refill();
     this.tokens -= bytes;
   }
 
-  /** How long to wait (ms) before sending more; 0 within budget or without a limit. */
+  /**
+   * How long to wait (ms) before sending more; 0 within budget or without a
+   * limit. A debt under a millisecond is carried, not slept: timers cannot
+   * sleep less than 1 ms, and rounding each small debt up would cap a fast
+   * link at one batch per millisecond.
+   */
   delay(): number {
     this.refill();
     const limit = this.bytesPerSecond();
@@ -26,7 +36,8 @@ export class RateLimiter {
       this.tokens = 0;
       return 0;
     }
-    return this.tokens >= 0 ? 0 : (-this.tokens / limit) * 1000;
+    const ms = (-this.tokens / limit) * 1000;
+    return ms >= 1 ? ms : 0;
   }
 
   private refill(): void {

@@ -55,6 +55,7 @@ export function memoryCommands(instance: Instance): [string, QmpCommand][] {
         smp: guest.smp,
         workload: { ...guest.workload },
         blocks: guest.blocks.map((b) => ({ name: b.name, size: b.size })),
+        prefaulted: guest.prefaultDone,
         ...(instance.config.uuid ? { uuid: instance.config.uuid } : {}),
       }),
     })],

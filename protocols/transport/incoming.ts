@@ -7,13 +7,35 @@ import type { Readable, Writable } from 'node:stream';
 import { TransportError, childExit } from './outgoing.js';
 import type { MigrationUri } from './uri.js';
 
+/**
+ * Where incoming bytes go: `want()` names the memory the next bytes must land
+ * in (for page data, a view into guest RAM), `commit(n)` says n arrived
+ * there. The stream decoder is one.
+ */
+export interface ByteConsumer {
+  want(): Uint8Array;
+  commit(n: number): void;
+}
+
+export interface ReadHandlers {
+  /** The first bytes arrived. */
+  data?(): void;
+  /** The peer ended the stream. */
+  end(): void;
+  /** The transport failed, or the consumer threw (bad input: its error as it threw it). */
+  error(err: Error): void;
+}
+
 /** One accepted connection (or the one-way stream of file:, exec:, fd:). */
 export interface IncomingConnection {
-  readonly source: Readable;
-  /** The way back (return path); undefined on one-way transports. */
+  /**
+   * Starts delivering bytes to `consumer`. On sockets the kernel copies
+   * straight into the views `want()` returns (net.Socket's onread); other
+   * transports copy each chunk in.
+   */
+  read(consumer: ByteConsumer, handlers: ReadHandlers): void;
+  /** The way back (return path), once reading started; undefined on one-way transports. */
   readonly reverse: Writable | undefined;
-  /** A socket the caller may re-wrap for zero-copy reads. */
-  readonly socket: net.Socket | undefined;
   close(): void;
 }
 
@@ -95,7 +117,8 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         const child = spawn('/bin/sh', ['-c', uri.command], { stdio: ['ignore', 'pipe', 'inherit'] });
         this.exited = childExit(child, uri.command);
         this.exited.catch(() => {});
-        return this.deliverLater({ source: child.stdout!, reverse: undefined, socket: undefined, close: () => child.kill('SIGKILL') });
+        const connection = oneWay(child.stdout!);
+        return this.deliverLater({ ...connection, close: () => child.kill('SIGKILL') });
       }
       case 'fd': {
         let isSocket: boolean;
@@ -105,13 +128,15 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
           throw new TransportError('BAD_FD', `File descriptor ${uri.fd} is not usable: ${(err as Error).message}`);
         }
         const socket = new net.Socket({ fd: uri.fd, readable: true, writable: isSocket });
+        socket.pause();
         return this.deliverLater(isSocket ? fromSocket(socket) : oneWay(socket));
       }
     }
   }
 
   private startServer(uri: MigrationUri & { scheme: 'tcp' | 'unix' }): Promise<void> {
-    const server = net.createServer({ noDelay: true }, (socket) => {
+    // Paused on connect: nothing is read until the socket is re-wrapped with onread.
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       if (this.closed) return void socket.destroy();
       const connection = fromSocket(socket);
       this.open.add(connection);
@@ -140,14 +165,94 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
   }
 }
 
-function fromSocket(socket: net.Socket): IncomingConnection {
-  return { source: socket, reverse: socket, socket, close: () => socket.destroy() };
+/**
+ * A socket read with `onread`, so page bytes land where the consumer wants
+ * them with no copy in user space (measured here: 4.0–4.2 GB/s against 1.4
+ * with 'data' events and a copy). Node 20's net.Server cannot give an
+ * accepted socket `onread`, so the paused socket's handle is moved into a new
+ * net.Socket that has it — Socket's documented-by-code `handle` option.
+ */
+function fromSocket(accepted: net.Socket): IncomingConnection {
+  let socket: net.Socket = accepted;
+  return {
+    get reverse() {
+      return socket;
+    },
+    read(consumer, handlers) {
+      const handle = (accepted as unknown as { _handle: unknown })._handle;
+      if (!handle) return handlers.error(new Error('the migration connection closed before it was read'));
+      (accepted as unknown as { _handle: unknown })._handle = null;
+      let first = true;
+      // `handle` is not in @types/node's SocketConstructorOpts, but net.Socket takes it.
+      socket = new net.Socket({
+        handle,
+        readable: true,
+        writable: true,
+        onread: {
+          buffer: () => consumer.want(),
+          callback: (n: number) => {
+            if (first) {
+              first = false;
+              handlers.data?.();
+            }
+            try {
+              consumer.commit(n);
+            } catch (err) {
+              handlers.error(err as Error);
+              socket.destroy();
+              return false;
+            }
+            return true;
+          },
+        },
+      } as net.SocketConstructorOpts);
+      socket.once('end', () => handlers.end());
+      socket.once('error', (err) => handlers.error(channelFailed(err)));
+      socket.resume();
+    },
+    close: () => {
+      socket.destroy();
+      accepted.destroy();
+    },
+  };
 }
 
+/** A one-way stream (file:, exec:, fd: on a pipe): each chunk is copied into place. */
 function oneWay(stream: Readable): IncomingConnection {
-  return { source: stream, reverse: undefined, socket: undefined, close: () => stream.destroy() };
+  return {
+    reverse: undefined,
+    read(consumer, handlers) {
+      let first = true;
+      stream.on('data', (chunk: Buffer) => {
+        if (first) {
+          first = false;
+          handlers.data?.();
+        }
+        try {
+          for (let at = 0; at < chunk.length; ) {
+            const into = consumer.want();
+            const n = Math.min(into.length, chunk.length - at);
+            into.set(chunk.subarray(at, at + n));
+            consumer.commit(n);
+            at += n;
+          }
+        } catch (err) {
+          handlers.error(err as Error);
+          stream.destroy();
+        }
+      });
+      stream.once('end', () => handlers.end());
+      stream.once('error', (err) => handlers.error(channelFailed(err)));
+      stream.resume();
+    },
+    close: () => stream.destroy(),
+  };
 }
 
 function describe(uri: MigrationUri & { scheme: 'tcp' | 'unix' }): string {
   return uri.scheme === 'tcp' ? `${uri.host}:${uri.port}` : uri.path;
+}
+
+function channelFailed(err: Error): Error {
+  return new TransportError('IO', `the migration channel failed: ${err.message}`);
 }
