@@ -20,7 +20,17 @@ export async function runCommand(argv: string[]): Promise<void> {
     return;
   }
   const log = createLogger('livemig');
-  let instance: Instance;
+  // Handlers go in before anything opens: a signal during start-up is acted
+  // on once the instance exists, so no socket file is left behind.
+  let instance: Instance | undefined;
+  let pendingSignal: NodeJS.Signals | undefined;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, 'shutting down');
+      if (instance) void instance.shutdown(0);
+      else pendingSignal = signal;
+    });
+  }
   try {
     instance = await Instance.start(config, log);
   } catch (err) {
@@ -30,10 +40,5 @@ export async function runCommand(argv: string[]): Promise<void> {
     process.exit(usage ? 2 : 1);
   }
   log.info({ ram: config.guest.ram, smp: config.guest.smp, workload: config.guest.workload, runState: instance.guest.runState }, 'instance started');
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log.info({ signal }, 'shutting down');
-      void instance.shutdown(0);
-    });
-  }
+  if (pendingSignal) void instance.shutdown(0);
 }

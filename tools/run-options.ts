@@ -6,6 +6,8 @@ import type { InstanceConfig } from '../actors/instance/instance.js';
 import { parseCapFlag } from '../actors/migration/capabilities.js';
 import { parseParamFlag } from '../actors/migration/parameters.js';
 import { parseSafeSize } from '../protocols/size.js';
+import { parseQmpAddress } from '../protocols/qmp/address.js';
+import { parseMigrationUri } from '../protocols/transport/uri.js';
 
 export const RUN_HELP = `Usage: livemig run [options]
 
@@ -84,6 +86,13 @@ export function parseRunOptions(argv: string[]): InstanceConfig | 'help' {
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: expected a whole number from ${min} to ${max}, got '${text}'`);
     return n;
   };
+  const flag = <T>(parse: (t: string) => T, text: string): T => {
+    try {
+      return parse(text);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  };
   const ram = size('ram', values.ram);
   if (ram === 0 || ram % TARGET_PAGE_SIZE !== 0) throw new UsageError(`--ram: must be a positive multiple of ${TARGET_PAGE_SIZE} bytes`);
   const smp = integer('smp', values.smp, 1, 255);
@@ -96,14 +105,11 @@ export function parseRunOptions(argv: string[]): InstanceConfig | 'help' {
   if (values.uuid !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(values.uuid)) {
     throw new UsageError(`--uuid: '${values.uuid}' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`);
   }
-  const flag = <T>(parse: (t: string) => T, text: string): T => {
-    try {
-      return parse(text);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  };
   if (values.qmp.length === 0) throw new UsageError('at least one --qmp unix:PATH or --qmp tcp:HOST:PORT is needed to drive the instance');
+  for (const address of values.qmp) flag(parseQmpAddress, address);
+  if (values.incoming !== undefined && values.incoming !== 'defer') {
+    flag((uri) => parseMigrationUri(uri, { direction: 'incoming' }), values.incoming);
+  }
   return {
     guest: { ram, smp, extraBlocks, workload, workloadExplicit: values.workload !== undefined },
     ...(values.uuid !== undefined ? { uuid: values.uuid.toLowerCase() } : {}),

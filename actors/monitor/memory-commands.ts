@@ -1,4 +1,6 @@
 import { open } from 'node:fs/promises';
+import os from 'node:os';
+import util from 'node:util';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
@@ -8,6 +10,13 @@ import type { Instance } from '../instance/instance.js';
 export const EXTENSION_PREFIX = '__org.livemig_';
 
 const CHUNK = 16 << 20;
+
+/** An errno worded as C's strerror words it, as QEMU prints it ("No such file or directory"). */
+function strerror(err: NodeJS.ErrnoException): string {
+  const errno = err.code ? os.constants.errno[err.code as keyof typeof os.constants.errno] : undefined;
+  const text = errno !== undefined ? util.getSystemErrorMap().get(-errno)?.[1] : undefined;
+  return text ? text[0]!.toUpperCase() + text.slice(1) : err.message;
+}
 
 /**
  * pmemsave (QEMU's: guest-physical memory to a file, pc.ram mapped from
@@ -30,7 +39,7 @@ export function memoryCommands(instance: Instance): [string, QmpCommand][] {
         try {
           file = await open(filename, 'w');
         } catch (err) {
-          throw genericError(`Could not open '${filename}': ${(err as NodeJS.ErrnoException).message}`);
+          throw genericError(`Could not open '${filename}': ${strerror(err as NodeJS.ErrnoException)}`);
         }
         try {
           const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Number(size)));

@@ -1,0 +1,108 @@
+/**
+ * `livemig run`'s command line: --help, and every wrong option or value is
+ * a one-line error on stderr with exit code 2 (and leaves no socket file).
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LIVEMIG, REPO_ROOT } from './support/instances.js';
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `livemig run ARGS` to its end, killing it after `timeoutMs`. */
+function runLivemig(args: string[], timeoutMs = 15_000): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'run', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Every option `livemig run` takes. */
+const OPTIONS = [
+  '--ram', '--smp', '--block', '--workload', '--ab-start', '--ab-end', '--dirty-rate', '--working-set',
+  '--random-start', '--seed', '--uuid', '-S', '--paused', '--incoming', '--cap', '--param', '--qmp', '--help',
+];
+
+describe('livemig run: command line', function () {
+  let dir: string;
+  let socket: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'livemig-cli-'));
+    socket = join(dir, 'vm.qmp');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const flag of ['--help', '-h']) {
+    it(`${flag} exits 0 and explains every option`, async () => {
+      const { code, signal, stdout, stderr } = await runLivemig([flag]);
+      expect({ code, signal, stderr }).to.deep.equal({ code: 0, signal: null, stderr: '' });
+      expect(stdout).to.match(/^Usage: livemig run/);
+      for (const option of OPTIONS) expect(stdout, option).to.match(new RegExp(`(^|[\\s,])${option}\\b`, 'm'));
+      for (const transport of ['unix:PATH', 'tcp:HOST:PORT']) expect(stdout).to.include(transport);
+    });
+  }
+
+  /** Arguments (a small guest and a monitor are added) → what the one error line must say. */
+  const MISTAKES: [what: string, args: string[], says: string | RegExp][] = [
+    ['an unknown option', ['--bogus'], '--bogus'],
+    ['a stray argument', ['extra'], 'extra'],
+    ['a RAM size with an unknown suffix', ['--ram', '12Q'], '--ram'],
+    ['a RAM size that is not whole pages', ['--ram', '4097'], '--ram'],
+    ['zero vCPUs', ['--smp', '0'], '--smp'],
+    ['an unknown workload', ['--workload', 'nosuch'], 'nosuch'],
+    ['a malformed uuid', ['--uuid', 'not-a-uuid'], '--uuid'],
+    ['an unknown capability', ['--cap', 'nosuch'], 'nosuch'],
+    ['a capability state that is not on/off', ['--cap', 'events=maybe'], 'maybe'],
+    ['an unknown parameter', ['--param', 'nosuch=1'], 'nosuch'],
+    ['a parameter without a value', ['--param', 'downtime-limit'], 'downtime-limit'],
+    ['a parameter value that is not a number', ['--param', 'downtime-limit=soon'], 'soon'],
+    [
+      'a parameter out of QEMU range',
+      ['--param', 'downtime-limit=99999999'],
+      "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
+    ],
+    ['multifd-channels 0', ['--param', 'multifd-channels=0'], "Parameter 'multifd_channels' expects a value between 1 and 255"],
+    ['a capability combination QEMU refuses', ['--cap', 'postcopy-preempt'], 'Postcopy preempt requires postcopy-ram'],
+    ['a capability not built yet', ['--cap', 'xbzrle'], "Capability 'xbzrle' is not supported by livemig yet"],
+    ['an incoming URI it cannot parse', ['--incoming', 'bogus:x'], 'bogus:x'],
+    ['a monitor address it cannot parse', ['--qmp', 'bogus:x'], 'bogus:x'],
+  ];
+  for (const [what, args, says] of MISTAKES) {
+    it(`refuses ${what} with one line on stderr and exit code 2: ${args.join(' ')}`, async () => {
+      const { code, signal, stdout, stderr } = await runLivemig(['--ram', '16M', '--qmp', `unix:${socket}`, ...args]);
+      expect({ code, signal }, stderr).to.deep.equal({ code: 2, signal: null });
+      expect(stdout).to.equal('');
+      expect(stderr.endsWith('\n'), 'ends with a newline').to.equal(true);
+      const line = stderr.slice(0, -1);
+      expect(line, 'a single line').to.not.include('\n');
+      expect(line).to.match(/^livemig run: /);
+      if (typeof says === 'string') expect(line).to.include(says);
+      else expect(line).to.match(says);
+      expect(existsSync(socket), 'no socket file left').to.equal(false);
+    });
+  }
+
+  it('refuses to start without any --qmp monitor', async () => {
+    const { code, stderr } = await runLivemig(['--ram', '16M']);
+    expect(code).to.equal(2);
+    expect(stderr).to.match(/^livemig run: [^\n]*--qmp[^\n]*\n$/);
+  });
+});
