@@ -5,12 +5,14 @@
  */
 import { runCommand } from './run-command.js';
 import { migrateCommand } from './migrate-command.js';
+import { vizCommand } from './viz/viz-command.js';
 
 const HELP = `Usage: livemig <command> [options]
 
 Commands
   run        start an instance (a guest and its QMP monitor)
   migrate    migrate a guest from one running instance to another
+  viz        serve the statechart visualizer (or --export the charts)
 
 livemig <command> --help explains each command's options.`;
 
@@ -21,6 +23,9 @@ switch (command) {
     break;
   case 'migrate':
     process.exitCode = await migrateCommand(rest);
+    break;
+  case 'viz':
+    process.exitCode = await vizCommand(rest);
     break;
   case undefined:
   case '-h':

@@ -15,7 +15,10 @@ import { encodeControl, encodeHello, encodePagesHeader } from '../../protocols/s
 import { ChannelKind } from '../../protocols/stream/constants.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
-import { parseMigrationUri } from '../../protocols/transport/uri.js';
+import { parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
+import type { ChannelAddress } from '../multifd/messages.js';
+import { MultifdSender } from '../multifd/multifd-sender.js';
+import { channelPath } from '../multifd/multifd-receiver.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RunState } from '../guest/run-state.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
@@ -35,6 +38,11 @@ export interface SourceMigrationInfo {
   expectedDowntime: number;
   stats: RamStats;
 }
+
+/** Pages per multifd batch handed to a channel: 2 MiB. */
+const MULTIFD_BATCH_PAGES = 512;
+/** How long the source waits for the destination to say where its channels listen. */
+const MULTIFD_CONNECT_TIMEOUT_MS = 10_000;
 
 export class SourceMigration {
   readonly stats = new RamStats();
@@ -59,7 +67,7 @@ export class SourceMigration {
     private readonly input: MigrationActorInput,
     private readonly report: (event: MigrationActorReport) => void,
   ) {
-    this.limiter = new RateLimiter(() => (this.stats.inDowntime ? Infinity : env.maxBandwidth()));
+    this.limiter = new RateLimiter(() => (this.stats.inDowntime ? Infinity : env.options.maxBandwidth()));
   }
 
   command(cmd: MigrationActorCommand): void {
@@ -86,6 +94,7 @@ export class SourceMigration {
   dispose(): void {
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
     this.channel?.abort();
+    void this.multifd?.abort();
     this.returnPath?.close();
   }
 
@@ -118,6 +127,11 @@ export class SourceMigration {
     this.channel = await abortable(this.abort.signal, openOutgoing(uri));
     // Kept, and surfaced by the write or drain that finds the channel broken.
     this.channel.sink.on('error', (err) => (this.sinkError ??= err));
+    // The return path is the reverse direction of a socket, always used where
+    // it exists; the return-path capability makes it required (QEMU's error).
+    if (this.input.capabilities['return-path'] && !this.channel.reverse) {
+      throw new Error('Unable to open return-path for postcopy');
+    }
     if (this.channel.reverse) {
       this.returnPath = new ReturnPathReader(this.channel.reverse);
       // A bad return path fails a precopy migration at once.
@@ -131,6 +145,7 @@ export class SourceMigration {
       capabilities,
     }));
     if (this.returnPath) await this.sendMessage({ type: 'open-return-path' });
+    if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver = new RamSaver(guest.blocks);
     this.saver.startDirtyLogging();
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
@@ -139,6 +154,71 @@ export class SourceMigration {
   }
 
   private saver!: RamSaver;
+  private multifd: MultifdSender | undefined;
+  /** The dirty-sync round pages now being sent belong to (multifd SYNC packets end it). */
+  private round = 0;
+  private multifdBytesSeen = 0;
+
+  /**
+   * Connects the multifd channels where the destination's return path says
+   * they listen, one worker each.
+   */
+  private async startMultifd(uri: MigrationUri): Promise<MultifdSender> {
+    const params = this.env.options.params;
+    const channels = params['multifd-channels'];
+    if (!this.returnPath || (uri.scheme !== 'tcp' && uri.scheme !== 'unix')) {
+      throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
+    }
+    const ports = await abortable(this.abort.signal, this.returnPath.multifdPorts(channels, MULTIFD_CONNECT_TIMEOUT_MS));
+    const addresses: ChannelAddress[] = ports.map((port, i) =>
+      uri.scheme === 'tcp' ? { host: uri.host, port } : { path: channelPath(uri.path, i) },
+    );
+    const compression = params['multifd-compression'];
+    const sender = MultifdSender.start({
+      channels,
+      addresses,
+      uuid: this.env.uuid,
+      blocks: this.env.guest.blocks,
+      compression,
+      level: compression === 'zstd' ? params['multifd-zstd-level'] : params['multifd-zlib-level'],
+    });
+    return abortable(this.abort.signal, sender);
+  }
+
+  /** Ends the current round on every multifd channel, then tells the main stream (QEMU's MULTIFD_FLUSH). */
+  private async endRound(): Promise<void> {
+    if (!this.multifd) return;
+    await abortable(this.abort.signal, this.multifd.sync(this.round));
+    this.accountMultifd();
+    await this.sendMessage({ type: 'round-end', round: this.round });
+    this.round++;
+  }
+
+  /** Multifd bytes are counted by the channel workers as they write them. */
+  private accountMultifd(): void {
+    const m = this.multifd!;
+    const total = m.bytes;
+    const delta = total - this.multifdBytesSeen;
+    this.multifdBytesSeen = total;
+    this.stats.multifdBytes = total;
+    this.stats.normal = m.normalPages;
+    this.stats.duplicate = m.zeroPages;
+    this.stats.remainingPages = this.saver.remaining;
+    this.account(delta);
+  }
+
+  /** Sends the next batch, on the main channel or a multifd channel; false when nothing is left. */
+  private async sendNext(): Promise<boolean> {
+    if (!this.multifd) {
+      const batch = this.saver.nextBatch();
+      if (batch) await this.sendBatch(batch);
+      return batch !== null;
+    }
+    const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES);
+    if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges));
+    this.accountMultifd();
+    return next !== null;
+  }
 
   /**
    * migration_iteration_run, repeated: send pages while the estimate of what
@@ -149,6 +229,7 @@ export class SourceMigration {
     for (;;) {
       const threshold = this.thresholdBytes();
       if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
+        await this.endRound();
         this.countSync(this.saver.sync().rate);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
         if (pending === 0 || pending < threshold) return;
@@ -157,8 +238,7 @@ export class SourceMigration {
       for (let wait = this.limiter.delay(); wait > 0; wait = this.limiter.delay()) {
         await sleep(this.abort.signal, Math.min(wait, RATE_WINDOW_MS));
       }
-      const batch = this.saver.nextBatch();
-      if (batch) await this.sendBatch(batch);
+      await this.sendNext();
     }
   }
 
@@ -174,8 +254,12 @@ export class SourceMigration {
       this.report({ type: 'switchover.pause' });
       await abortable(this.abort.signal, released);
     }
+    await this.endRound();
     this.countSync(this.saver.sync().rate);
-    for (let batch = this.saver.nextBatch(); batch; batch = this.saver.nextBatch()) await this.sendBatch(batch);
+    while (await this.sendNext());
+    // Every channel synced and the destination told, before any device state (DESIGN rule 4).
+    await this.endRound();
+    await this.multifd?.finish();
     await this.sendMessage({ type: 'ram-complete' });
     for (const saved of guest.devices.saveAll()) await this.sendMessage({ type: 'device', ...saved });
     await this.sendMessage({ type: 'eof' });
@@ -195,6 +279,7 @@ export class SourceMigration {
    */
   private async cleanupAfterError(): Promise<void> {
     this.channel?.abort();
+    await this.multifd?.abort();
     this.returnPath?.close();
     const guest = this.env.guest;
     if (guest.runState === 'finish-migrate') {
@@ -205,9 +290,9 @@ export class SourceMigration {
   }
 
   private thresholdBytes(): number {
-    const avail = this.env.availSwitchoverBandwidth();
+    const avail = this.env.options.availSwitchoverBandwidth();
     const bytesPerMs = avail > 0 ? avail / 1000 : this.bandwidth.bytesPerMs;
-    return bytesPerMs * this.env.downtimeLimit();
+    return bytesPerMs * this.env.options.downtimeLimit();
   }
 
   private countSync(rate: number): void {
