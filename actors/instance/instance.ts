@@ -67,9 +67,7 @@ export class Instance {
     const env: IncomingEnvironment = {
       guest,
       uuid: config.uuid,
-      maxBandwidth: () => this.options.maxBandwidth(),
-      downtimeLimit: () => this.options.downtimeLimit(),
-      availSwitchoverBandwidth: () => this.options.availSwitchoverBandwidth(),
+      options: this.options,
       onPass: (pass) => this.migrationEvent('MIGRATION_PASS', { pass }),
       log: (message, fields) => log.info(fields ?? {}, message),
       autostart: () => this.autostart,
@@ -201,7 +199,7 @@ export class Instance {
     if (!this.exitOnError) return;
     this.log.error({ error }, 'incoming migration failed; exiting');
     process.stderr.write(`livemig: ${error}\n`);
-    // Let the MIGRATION event reach the monitors before the process goes.
-    setTimeout(() => void this.shutdown(1), 20);
+    // Let the source read why, and the MIGRATION event reach the monitors, before the process goes.
+    void (this.incoming?.quiesced ?? Promise.resolve()).then(() => setTimeout(() => void this.shutdown(1), 20));
   }
 }

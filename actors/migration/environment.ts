@@ -1,14 +1,13 @@
 import type { Guest } from '../guest/guest.js';
+import type { MigrationOptions } from './options.js';
 
 /** What the migration and incoming actors need of their instance. */
 export interface MigrationEnvironment {
   guest: Guest;
   /** The guest's UUID (QEMU's -uuid), for validate-uuid. */
   uuid: string | undefined;
-  /** Live parameter reads: migrate-set-parameters takes effect on a running migration. */
-  maxBandwidth(): number;
-  downtimeLimit(): number;
-  availSwitchoverBandwidth(): number;
+  /** Capabilities and parameters, read live: migrate-set-parameters takes effect on a running migration. */
+  options: MigrationOptions;
   /** A dirty-bitmap sync happened (MIGRATION_PASS). */
   onPass(pass: number): void;
   log(message: string, fields?: Record<string, unknown>): void;

@@ -18,7 +18,13 @@ import { parseMigrationUri } from '../../protocols/transport/uri.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { MigrationEnvironment } from './environment.js';
 import { GuestSink } from './guest-sink.js';
+import { MultifdReceiver } from '../multifd/multifd-receiver.js';
 import { checkHeader } from './stream-header.js';
+
+/** How long a failed destination waits for the source to hang up after saying why. */
+const HANG_UP_GRACE_MS = 2000;
+/** How long every multifd channel has to connect once the stream header is in. */
+const MULTIFD_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface IncomingEnvironment extends MigrationEnvironment {
   /** False with -S (until `cont` during inmigrate sets it): the guest then stays paused. */
@@ -43,9 +49,17 @@ export class IncomingMigration {
   private decoder: StreamDecoder | undefined;
   private sink: GuestSink | undefined;
   private returnPathOpen = false;
+  private multifd: MultifdReceiver | undefined;
+  private channelTimer: NodeJS.Timeout | undefined;
+  /** Control messages not yet handled, and whether a multifd round holds them. */
+  private readonly queue: StreamMessage[] = [];
+  private held = false;
+  private failed = false;
   private done = false;
   startTime: number | undefined;
   endTime: number | undefined;
+  /** Resolves once a failed incoming migration has closed its connections. */
+  quiesced: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly env: IncomingEnvironment,
@@ -56,7 +70,7 @@ export class IncomingMigration {
   info(): IncomingInfo {
     return {
       socketAddress: this.listener?.socketAddresses() ?? [],
-      bytes: this.decoder?.bytesDecoded ?? 0,
+      bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0),
       pages: this.sink?.pageCount ?? 0,
       zeroPages: this.sink?.zeroPageCount ?? 0,
       startTime: this.startTime,
@@ -72,14 +86,44 @@ export class IncomingMigration {
       return this.fail(err);
     }
     if (this.done) return this.listener.close();
+    if (this.env.options.caps.multifd) {
+      try {
+        this.multifd = await this.startMultifd();
+      } catch (err) {
+        return this.fail(err);
+      }
+    }
     this.listener.on('connection', (c) => this.accept(c));
     this.listener.on('error', (err) => this.fail(err));
     this.env.log('incoming migration listening', { addresses: this.listener.socketAddresses() });
   }
 
+  /**
+   * The statechart left the running states. After a failure the connection
+   * is left to close on its own bounded schedule (see fail); otherwise
+   * everything closes now.
+   */
   dispose(): void {
+    if (this.failed) return;
     this.done = true;
     this.listener?.close();
+    this.multifd?.close();
+    clearTimeout(this.channelTimer);
+  }
+
+  /** One worker and listener per multifd channel, on the main listener's host (or beside its unix socket). */
+  private async startMultifd(): Promise<MultifdReceiver> {
+    const address = this.listener!.socketAddresses()[0];
+    if (!address) throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
+    const params = this.env.options.params;
+    return MultifdReceiver.start({
+      channels: params['multifd-channels'],
+      listen: address.type === 'inet' ? { host: address.host } : { unixBase: address.path },
+      blocks: this.env.guest.blocks,
+      compression: params['multifd-compression'],
+      uuid: this.env.uuid,
+      onError: (message) => this.fail(new Error(message)),
+    });
   }
 
   private accept(connection: IncomingConnection): void {
@@ -119,25 +163,67 @@ export class IncomingMigration {
     if (hello.kind !== ChannelKind.MAIN) throw new Error(`expected the main channel first, got channel kind ${hello.kind}`);
   }
 
+  /**
+   * Control messages are handled in order; with multifd a `round-end` holds
+   * the ones after it until every channel has placed that round's pages.
+   */
   private onMessage(message: StreamMessage): void {
+    this.queue.push(message);
+    this.pump();
+  }
+
+  private pump(): void {
+    try {
+      while (!this.held && !this.done && this.queue.length > 0) this.handle(this.queue.shift()!);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private handle(message: StreamMessage): void {
     const guest = this.env.guest;
     switch (message.type) {
       case 'header': {
         const problem = checkHeader(message, guest, this.env.uuid);
         if (problem) throw new Error(problem);
+        const multifd = message.capabilities.includes('multifd');
+        if (multifd !== Boolean(this.multifd)) {
+          throw new Error(`Capability multifd is ${this.multifd ? 'on' : 'off'}, but received capability is ${multifd ? 'on' : 'off'}`);
+        }
         const blocks = message.blocks.map((b) => guest.block(b.name)!);
         this.sink!.setBlocks(blocks);
         this.decoder!.setLayout({ blocks: blocks.map((b: RamBlock) => ({ pageCount: b.pageCount })) });
+        if (this.multifd) {
+          this.multifd.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));
+          this.channelTimer = setTimeout(() => {
+            const missing = this.multifd?.missing() ?? [];
+            if (missing.length > 0) this.fail(new Error(`multifd channel(s) ${missing.join(', ')} did not connect within ${MULTIFD_CONNECT_TIMEOUT_MS} ms`));
+          }, MULTIFD_CONNECT_TIMEOUT_MS);
+        }
         return;
       }
       case 'open-return-path':
         if (!this.main!.reverse) throw new Error('the source asked for a return path on a one-way channel');
         this.returnPathOpen = true;
+        if (this.multifd) {
+          const ports = this.multifd.ports();
+          for (let first = 0; first < ports.length; first += 64) {
+            this.send({ type: 'multifd-channels', first, count: ports.length, ports: ports.slice(first, first + 64) });
+          }
+        }
         return;
       case 'ping':
         this.send({ type: 'pong', value: message.value });
         return;
       case 'round-end':
+        if (this.multifd) {
+          this.held = true;
+          this.multifd.roundDone(message.round).then(() => {
+            this.held = false;
+            this.pump();
+          });
+        }
+        return;
       case 'ram-complete':
         return;
       case 'device':
@@ -154,6 +240,8 @@ export class IncomingMigration {
   private finish(): void {
     this.done = true;
     this.endTime = Date.now();
+    this.multifd?.close();
+    clearTimeout(this.channelTimer);
     this.send({ type: 'shut', status: 0 });
     this.main?.reverse?.end();
     this.listener?.close();
@@ -172,11 +260,19 @@ export class IncomingMigration {
   private fail(err: unknown): void {
     if (this.done) return;
     this.done = true;
+    this.failed = true;
     this.endTime = Date.now();
+    this.multifd?.close();
+    clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
     this.send({ type: 'shut', status: 1, error: error.slice(0, 400) });
     this.main?.reverse?.end();
-    this.listener?.close();
+    // The source hangs up once it has read why; only then (or after a bound) close.
+    this.listener?.stopListening();
+    const main = this.main;
+    this.quiesced = main
+      ? Promise.race([main.closed, new Promise<void>((r) => setTimeout(r, HANG_UP_GRACE_MS))]).then(() => this.listener?.close())
+      : Promise.resolve(this.listener?.close());
     this.env.log('incoming migration failed', { error });
     this.report({ type: 'failed', error: `load of migration failed: ${error}` });
   }

@@ -9,10 +9,10 @@
  * never wrote are sent as zero runs without being read at all.
  */
 import { AtomicBitmap, popcount } from '../guest/bitmap.js';
-import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import { DirtyLog } from '../guest/dirty-log.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { PageRun } from '../../protocols/stream/types.js';
+import { RunBuilder, isZeroPage, slabBuffers } from './page-runs.js';
 
 export interface PageBatch {
   block: number;
@@ -22,12 +22,6 @@ export interface PageBatch {
   normalPages: number;
   zeroPages: number;
 }
-
-/** At most this many pages with data in one batch: 1 MiB, the write size loopback likes. */
-const MAX_NORMAL_PAGES = 256;
-const MAX_PAGES = 2048;
-const MAX_RUNS = 1024;
-const ZERO_PAGE = Buffer.alloc(TARGET_PAGE_SIZE);
 
 export class RamSaver {
   /** Pages still to send, one bitmap per block (only the migration touches these). */
@@ -41,7 +35,7 @@ export class RamSaver {
 
   constructor(private readonly blocks: readonly RamBlock[]) {
     this.logs = blocks.map((b) => new DirtyLog(b));
-    this.slabs = blocks.map((b) => b.slabs.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength)));
+    this.slabs = blocks.map(slabBuffers);
     this.bitmaps = blocks.map((b) => {
       const all = new AtomicBitmap(b.pageCount);
       all.fill(true);
@@ -91,45 +85,56 @@ export class RamSaver {
     return null;
   }
 
+  /**
+   * For multifd: the next dirty ranges of one block, up to `maxPages`, taken
+   * from the bitmap without reading a byte (channel workers read, detect
+   * zero pages and send). Flat pairs: first, count, first, count, …
+   */
+  nextRanges(maxPages: number): { block: number; ranges: Uint32Array; pages: number } | null {
+    if (this.remaining === 0) return null;
+    for (let tried = 0; tried <= this.blocks.length; tried++) {
+      const b = this.cursorBlock;
+      const bmap = this.bitmaps[b]!;
+      const pageCount = this.blocks[b]!.pageCount;
+      let page = findNextSet(bmap, this.cursorPage, pageCount);
+      if (page >= 0) {
+        const pairs: number[] = [];
+        let taken = 0;
+        while (page >= 0 && taken < maxPages) {
+          let count = 0;
+          while (page + count < pageCount && taken + count < maxPages && (bmap[(page + count) >>> 5]! & (1 << ((page + count) & 31))) !== 0) {
+            bmap[(page + count) >>> 5]! &= ~(1 << ((page + count) & 31));
+            count++;
+          }
+          pairs.push(page, count);
+          taken += count;
+          page = findNextSet(bmap, page + count, pageCount);
+        }
+        this.cursorPage = page < 0 ? pageCount : page;
+        this.remaining -= taken;
+        return { block: b, ranges: Uint32Array.from(pairs), pages: taken };
+      }
+      this.cursorBlock = (b + 1) % this.blocks.length;
+      this.cursorPage = 0;
+    }
+    return null;
+  }
+
   private takeFromBlock(b: number): PageBatch | null {
     const bmap = this.bitmaps[b]!;
     const ram = this.blocks[b]!;
     const slabs = this.slabs[b]!;
     let page = findNextSet(bmap, this.cursorPage, ram.pageCount);
     if (page < 0) return null;
-    const runs: PageRun[] = [];
-    let run: PageRun | undefined;
-    let normal = 0;
-    let zero = 0;
-    while (page >= 0 && normal < MAX_NORMAL_PAGES && normal + zero < MAX_PAGES) {
-      const isZero = !ram.touched.test(page) || isZeroPage(slabs, ram, page);
-      const extends_ =
-        run !== undefined && run.first + run.count === page && run.zero === isZero &&
-        (isZero || ram.slabIndex(run.first) === ram.slabIndex(page));
-      if (!extends_) {
-        if (runs.length === MAX_RUNS) break;
-        run = { first: page, count: 0, zero: isZero };
-        runs.push(run);
-      }
-      run!.count++;
+    const builder = new RunBuilder(ram);
+    while (page >= 0 && builder.add(page, isZeroPage(ram, slabs, page))) {
       bmap[page >>> 5]! &= ~(1 << (page & 31));
-      if (isZero) zero++;
-      else normal++;
       page = findNextSet(bmap, page + 1, ram.pageCount);
     }
     this.cursorPage = page < 0 ? ram.pageCount : page;
-    this.remaining -= normal + zero;
-    const data: Uint8Array[] = [];
-    for (const r of runs) if (!r.zero) data.push(ram.pagesView(r.first, r.count));
-    return { block: b, runs, data, normalPages: normal, zeroPages: zero };
+    this.remaining -= builder.dataPages + builder.zeroPages;
+    return { block: b, runs: builder.runs, data: builder.dataViews(), normalPages: builder.dataPages, zeroPages: builder.zeroPages };
   }
-}
-
-function isZeroPage(slabs: Buffer[], ram: RamBlock, page: number): boolean {
-  const slab = slabs[ram.slabIndex(page)]!;
-  const at = ram.offsetInSlab(page);
-  // Non-zero pages usually differ in the first bytes, so this returns early.
-  return ZERO_PAGE.compare(slab, at, at + TARGET_PAGE_SIZE) === 0;
 }
 
 /** The first set bit at or after `from`, below `limit`; -1 if none. */

@@ -33,6 +33,57 @@ export class ReturnPathReader extends EventEmitter<ReaderEvents> {
     return new Promise((resolve, reject) => (this.shutWaiter = { resolve, reject }));
   }
 
+  /**
+   * Where the destination's multifd channels listen: resolves with one tcp
+   * port per channel (0 for unix channels) once the destination has said so
+   * for all `channels`; rejects if it uses another channel count or is silent.
+   */
+  multifdPorts(channels: number, timeoutMs: number): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      const ports: number[] = [];
+      let received = 0;
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('message', onMessage);
+        this.off('error', done);
+        if (err) reject(err);
+        else resolve(ports);
+      };
+      const onMessage = (m: ReturnPathMessage) => {
+        if (m.type !== 'multifd-channels') return;
+        if (m.count !== channels) {
+          return done(new Error(
+            `multifd-channels is ${m.count} on the destination but ${channels} here: set it alike on both sides before incoming starts`,
+          ));
+        }
+        m.ports.forEach((port, i) => (ports[m.first + i] = port));
+        received += m.ports.length;
+        if (received >= channels) done();
+      };
+      const timer = setTimeout(
+        () => done(new Error(`the destination did not say where its ${channels} multifd channels listen within ${timeoutMs} ms (is multifd on there too?)`)),
+        timeoutMs,
+      );
+      this.on('message', onMessage);
+      this.on('error', done);
+    });
+  }
+
+  /** The return path's failure (a destination's SHUT error) if one arrives within `ms`; undefined otherwise. */
+  failureWithin(ms: number): Promise<Error | undefined> {
+    if (this.shutResult) return Promise.resolve(this.shutResult.ok ? undefined : this.shutResult.error);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), ms);
+      this.shut().then(
+        () => resolve(undefined),
+        (err: Error) => {
+          clearTimeout(timer);
+          resolve(err);
+        },
+      );
+    });
+  }
+
   close(): void {
     this.closed = true;
     this.reverse.off('data', this.onData);

@@ -39,6 +39,8 @@ export interface SourceMigrationInfo {
   stats: RamStats;
 }
 
+/** How long a broken channel waits for the destination's reason on the return path. */
+const SHUT_GRACE_MS = 500;
 /** Pages per multifd batch handed to a channel: 2 MiB. */
 const MULTIFD_BATCH_PAGES = 512;
 /** How long the source waits for the destination to say where its channels listen. */
@@ -140,11 +142,12 @@ export class SourceMigration {
     }
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
     await this.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
+    // The return path opens first, so a destination that refuses the header can say why.
+    if (this.returnPath) await this.sendMessage({ type: 'open-return-path' });
     await this.sendMessage(describeGuest(guest, {
       uuid: this.input.capabilities['validate-uuid'] ? this.env.uuid : undefined,
       capabilities,
     }));
-    if (this.returnPath) await this.sendMessage({ type: 'open-return-path' });
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver = new RamSaver(guest.blocks);
     this.saver.startDirtyLogging();
@@ -341,17 +344,32 @@ export class SourceMigration {
   }
 
   private async drain(sink: Writable): Promise<void> {
-    const broken = () => new Error(`Unable to write to the migration channel: ${this.sinkError?.message ?? 'it was closed'}`);
-    if (sink.destroyed) throw broken();
-    await abortable(this.abort.signal, Promise.race([
-      once(sink, 'drain'),
-      once(sink, 'close').then(() => {
-        throw broken();
-      }),
-    ])).catch((err) => {
+    if (sink.destroyed) throw await this.brokenChannel();
+    try {
+      await abortable(this.abort.signal, Promise.race([
+        once(sink, 'drain'),
+        once(sink, 'close').then(() => {
+          throw new Error('closed');
+        }),
+      ]));
+    } catch (err) {
       // A cancel, or a failure seen elsewhere (the return path), explains itself.
-      throw this.abort.signal.aborted ? this.abort.signal.reason : broken();
-    });
+      if (this.abort.signal.aborted) throw this.abort.signal.reason;
+      throw await this.brokenChannel();
+    }
+  }
+
+  /**
+   * The error for a channel that broke under a write. A destination that
+   * refused the stream says why on the return path just before it closes:
+   * that reason, when it comes, is the one a person can act on.
+   */
+  private async brokenChannel(): Promise<Error> {
+    const reason = await this.returnPath?.failureWithin(SHUT_GRACE_MS);
+    if (reason) return reason;
+    const err = this.sinkError as NodeJS.ErrnoException | undefined;
+    if (!err) return new Error('The migration channel was closed');
+    return new Error(err.syscall === 'write' ? `Unable to write to the migration channel: ${err.message}` : `The migration channel failed: ${err.message}`);
   }
 }
 

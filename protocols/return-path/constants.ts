@@ -21,6 +21,8 @@ export const ReturnPathType = {
   RECV_BITMAP: 5,
   RESUME_ACK: 6,
   SWITCHOVER_ACK: 7,
+  /** livemig: where the destination's multifd channels listen (not in QEMU, whose channels share one port). */
+  MULTIFD_CHANNELS: 0x100,
 } as const;
 export type ReturnPathType = (typeof ReturnPathType)[keyof typeof ReturnPathType];
 

@@ -2,7 +2,7 @@
  * Return-path messages (destination → source), one schema per type. The
  * frame carries the type number; the msgpack body holds the other fields.
  */
-import { checkFields, optional, text, uint, U32_MAX, type Fields } from '../stream/schema.js';
+import { checkFields, listOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from '../stream/schema.js';
 import { ReturnPathType } from './constants.js';
 
 /** The destination will send no more (0: clean end; otherwise its error). */
@@ -54,6 +54,18 @@ export interface SwitchoverAckMessage {
   type: 'switchover-ack';
 }
 
+/**
+ * livemig: the tcp ports of multifd channels first..first+ports.length-1,
+ * in messages of up to 64 (0 for unix channels, whose paths derive from the
+ * main channel's).
+ */
+export interface MultifdChannelsMessage {
+  type: 'multifd-channels';
+  first: number;
+  count: number;
+  ports: number[];
+}
+
 export type ReturnPathMessage =
   | ShutMessage
   | PongMessage
@@ -61,7 +73,8 @@ export type ReturnPathMessage =
   | ReqPagesMessage
   | RecvBitmapMessage
   | ResumeAckMessage
-  | SwitchoverAckMessage;
+  | SwitchoverAckMessage
+  | MultifdChannelsMessage;
 
 export type ReturnPathMessageType = ReturnPathMessage['type'];
 
@@ -88,6 +101,11 @@ export const RETURN_PATH_TYPES: { readonly [T in ReturnPathMessageType]: TypeInf
   'recv-bitmap': { number: ReturnPathType.RECV_BITMAP, qemuName: 'RECV_BITMAP', body: { block: text(255) } },
   'resume-ack': { number: ReturnPathType.RESUME_ACK, qemuName: 'RESUME_ACK', body: { value: uint(U32_MAX) } },
   'switchover-ack': { number: ReturnPathType.SWITCHOVER_ACK, qemuName: 'SWITCHOVER_ACK', body: {} },
+  'multifd-channels': {
+    number: ReturnPathType.MULTIFD_CHANNELS,
+    qemuName: 'MULTIFD_CHANNELS',
+    body: { first: uint(255), count: uint(255), ports: listOf(uint(U16_MAX), 64) },
+  },
 };
 
 /** Message type by wire number. */

@@ -14,7 +14,8 @@ import type { MigrationUri } from './uri.js';
  */
 export interface ByteConsumer {
   want(): Uint8Array;
-  commit(n: number): void;
+  /** Returning false pauses reading until the connection's resume(). */
+  commit(n: number): void | boolean;
 }
 
 export interface ReadHandlers {
@@ -34,8 +35,12 @@ export interface IncomingConnection {
    * transports copy each chunk in.
    */
   read(consumer: ByteConsumer, handlers: ReadHandlers): void;
+  /** Reads on after the consumer paused it. */
+  resume(): void;
   /** The way back (return path), once reading started; undefined on one-way transports. */
   readonly reverse: Writable | undefined;
+  /** Resolves once the peer has hung up (or the connection was closed). */
+  readonly closed: Promise<void>;
   close(): void;
 }
 
@@ -172,9 +177,14 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
  * accepted socket `onread`, so the paused socket's handle is moved into a new
  * net.Socket that has it — Socket's documented-by-code `handle` option.
  */
+const SCRATCH = new Uint8Array(4096);
+
 function fromSocket(accepted: net.Socket): IncomingConnection {
   let socket: net.Socket = accepted;
+  let hungUp!: () => void;
+  const closed = new Promise<void>((resolve) => (hungUp = resolve));
   return {
+    closed,
     get reverse() {
       return socket;
     },
@@ -183,67 +193,116 @@ function fromSocket(accepted: net.Socket): IncomingConnection {
       if (!handle) return handlers.error(new Error('the migration connection closed before it was read'));
       (accepted as unknown as { _handle: unknown })._handle = null;
       let first = true;
+      let broken = false;
+      // After a consumer error the socket stays open and what still arrives
+      // is read and dropped: closing with unread data makes the kernel send
+      // a reset, which would throw away the reason the return path carries.
+      const fail = (err: unknown) => {
+        if (broken) return;
+        broken = true;
+        handlers.error(err as Error);
+      };
       // `handle` is not in @types/node's SocketConstructorOpts, but net.Socket takes it.
       socket = new net.Socket({
         handle,
         readable: true,
         writable: true,
         onread: {
-          buffer: () => consumer.want(),
+          // After a failure libuv may still ask for a buffer before the
+          // destroy lands: hand it scratch space rather than throw.
+          buffer: () => {
+            if (broken) return SCRATCH;
+            try {
+              return consumer.want();
+            } catch (err) {
+              fail(err);
+              return SCRATCH;
+            }
+          },
           callback: (n: number) => {
+            if (broken) return true;
             if (first) {
               first = false;
               handlers.data?.();
             }
             try {
-              consumer.commit(n);
+              // false pauses the socket (Node's onread contract) until resume().
+              return consumer.commit(n) !== false;
             } catch (err) {
-              handlers.error(err as Error);
-              socket.destroy();
-              return false;
+              fail(err);
+              return true;
             }
-            return true;
           },
         },
       } as net.SocketConstructorOpts);
-      socket.once('end', () => handlers.end());
-      socket.once('error', (err) => handlers.error(channelFailed(err)));
+      socket.once('end', () => {
+        hungUp();
+        if (!broken) handlers.end();
+      });
+      socket.once('close', () => hungUp());
+      socket.once('error', (err) => {
+        hungUp();
+        if (!broken) handlers.error(channelFailed(err));
+      });
       socket.resume();
     },
+    resume: () => socket.resume(),
     close: () => {
       socket.destroy();
       accepted.destroy();
+      hungUp();
     },
   };
 }
 
 /** A one-way stream (file:, exec:, fd: on a pipe): each chunk is copied into place. */
 function oneWay(stream: Readable): IncomingConnection {
+  let consumer: ByteConsumer | undefined;
+  let handlers: ReadHandlers | undefined;
+  /** What is left of a chunk when the consumer paused in the middle of it. */
+  let leftover: Buffer | undefined;
+  const deliver = (chunk: Buffer): void => {
+    try {
+      for (let at = 0; at < chunk.length; ) {
+        const into = consumer!.want();
+        const n = Math.min(into.length, chunk.length - at);
+        into.set(chunk.subarray(at, at + n));
+        at += n;
+        if (consumer!.commit(n) === false) {
+          leftover = at < chunk.length ? chunk.subarray(at) : undefined;
+          stream.pause();
+          return;
+        }
+      }
+    } catch (err) {
+      handlers!.error(err as Error);
+      stream.destroy();
+    }
+  };
+  const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
   return {
+    closed,
     reverse: undefined,
-    read(consumer, handlers) {
+    read(c, h) {
+      consumer = c;
+      handlers = h;
       let first = true;
       stream.on('data', (chunk: Buffer) => {
         if (first) {
           first = false;
-          handlers.data?.();
+          h.data?.();
         }
-        try {
-          for (let at = 0; at < chunk.length; ) {
-            const into = consumer.want();
-            const n = Math.min(into.length, chunk.length - at);
-            into.set(chunk.subarray(at, at + n));
-            consumer.commit(n);
-            at += n;
-          }
-        } catch (err) {
-          handlers.error(err as Error);
-          stream.destroy();
-        }
+        deliver(chunk);
       });
-      stream.once('end', () => handlers.end());
-      stream.once('error', (err) => handlers.error(channelFailed(err)));
+      stream.once('end', () => h.end());
+      stream.once('error', (err) => h.error(channelFailed(err)));
       stream.resume();
+    },
+    resume() {
+      const rest = leftover;
+      leftover = undefined;
+      if (rest) deliver(rest);
+      if (!leftover) stream.resume();
     },
     close: () => stream.destroy(),
   };

@@ -1,0 +1,78 @@
+/**
+ * The messages that cross the thread boundary between the migration (main
+ * thread) and its multifd channel workers. Page data never crosses: workers
+ * read pages straight from the guest's SharedArrayBuffers.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { RamBlockShared } from '../guest/ram-block.js';
+
+export type MultifdCompression = 'none' | 'zlib' | 'zstd';
+
+/** Where a channel connects: a tcp port on the main channel's host, or a unix socket path. */
+export type ChannelAddress = { host: string; port: number } | { path: string };
+
+/** The long-lived task each source channel worker runs (one per worker, for the whole migration). */
+export interface SendChannelTask {
+  index: number;
+  count: number;
+  address: ChannelAddress;
+  uuid: string | undefined;
+  blocks: RamBlockShared[];
+  compression: MultifdCompression;
+  level: number;
+  /** Main → worker: ToSendChannel; worker → main: FromSendChannel. */
+  control: MessagePort;
+  /** Float64 counters, CHANNEL_STATS per channel (see STAT_*). */
+  stats: SharedArrayBuffer;
+}
+
+export type ToSendChannel =
+  /** Pages of one dirty-sync round: flat (first, count) pairs of one block. */
+  | { type: 'pages'; block: number; round: number; ranges: Uint32Array }
+  /** End the round on this channel: a SYNC packet. */
+  | { type: 'sync'; round: number }
+  | { type: 'end' };
+
+export type FromSendChannel =
+  | { type: 'connected' }
+  /** A pages message has been written (the socket took it). */
+  | { type: 'sent' }
+  | { type: 'synced'; round: number };
+
+/** What a destination channel worker is started with. */
+export interface RecvChannelData {
+  index: number;
+  count: number;
+  /** Listen here: a host with port 0, or a unix path. */
+  listen: { host: string } | { path: string };
+  blocks: RamBlockShared[];
+  compression: MultifdCompression;
+  uuid: string | undefined;
+  stats: SharedArrayBuffer;
+}
+
+export type ToRecvChannel =
+  /** The stream header's block order, as indexes of the destination's blocks. */
+  | { type: 'layout'; order: number[] }
+  /** Every channel has reached the SYNC of `round`: read on. */
+  | { type: 'proceed'; round: number }
+  | { type: 'close' };
+
+export type FromRecvChannel =
+  | { type: 'listening'; port: number | undefined }
+  | { type: 'connected' }
+  | { type: 'synced'; round: number }
+  | { type: 'error'; message: string };
+
+export const STAT_BYTES = 0;
+export const STAT_NORMAL_PAGES = 1;
+export const STAT_ZERO_PAGES = 2;
+export const STAT_PACKETS = 3;
+export const CHANNEL_STATS = 4;
+
+/** Sums one counter over every channel. */
+export function sumStat(stats: Float64Array, stat: number): number {
+  let n = 0;
+  for (let i = stat; i < stats.length; i += CHANNEL_STATS) n += stats[i]!;
+  return n;
+}

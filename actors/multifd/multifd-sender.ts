@@ -1,0 +1,167 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { RamBlock } from '../guest/ram-block.js';
+import { leastBusy, type ChannelPicker } from './channel-picker.js';
+import {
+  CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
+  type ChannelAddress, type FromSendChannel, type MultifdCompression, type SendChannelTask, type ToSendChannel,
+} from './messages.js';
+
+export interface MultifdSenderOptions {
+  channels: number;
+  addresses: ChannelAddress[];
+  uuid: string | undefined;
+  blocks: readonly RamBlock[];
+  compression: MultifdCompression;
+  level: number;
+  picker?: ChannelPicker;
+}
+
+/** Batches a channel may have queued before the migration waits: keeps every socket busy, bounds memory. */
+const MAX_IN_FLIGHT = 4;
+
+interface Channel {
+  port: MessagePort;
+  inFlight: number;
+  syncedRound: number;
+}
+
+/**
+ * The source's multifd channels (QEMU's multifd_send_*): a Piscina pool with
+ * one worker per channel, each running one long-lived task that owns its
+ * connection. The migration hands out page ranges; the workers do the rest.
+ */
+export class MultifdSender {
+  private readonly pool: Piscina;
+  private readonly channels: Channel[] = [];
+  private readonly tasks: Promise<unknown>[] = [];
+  private readonly statsBuffer: Float64Array;
+  private readonly picker: ChannelPicker;
+  private wake: (() => void) | undefined;
+  /** Rejects with the first channel failure; every wait races with it. */
+  readonly failed: Promise<never>;
+  private fail!: (err: Error) => void;
+  private closed = false;
+
+  private constructor(private readonly options: MultifdSenderOptions) {
+    this.picker = options.picker ?? leastBusy;
+    this.statsBuffer = new Float64Array(new SharedArrayBuffer(options.channels * CHANNEL_STATS * 8));
+    this.failed = new Promise<never>((_, reject) => (this.fail = reject));
+    this.failed.catch(() => {});
+    this.pool = new Piscina({
+      filename: new URL('./send-channel.worker.mjs', import.meta.url).href,
+      minThreads: options.channels,
+      maxThreads: options.channels,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      // Workers own sockets: they must never block in Atomics.wait between tasks.
+      atomics: 'disabled',
+    });
+    this.pool.on('error', (err: Error) => this.fail(err));
+  }
+
+  /** Starts every channel and resolves once all are connected and have sent their hello. */
+  static async start(options: MultifdSenderOptions): Promise<MultifdSender> {
+    const sender = new MultifdSender(options);
+    const connected: Promise<void>[] = [];
+    for (let index = 0; index < options.channels; index++) {
+      const { port1, port2 } = new MessageChannel();
+      const channel: Channel = { port: port1, inFlight: 0, syncedRound: -1 };
+      sender.channels.push(channel);
+      connected.push(new Promise((resolve) => port1.once('message', () => resolve())));
+      port1.on('message', (m: FromSendChannel) => sender.onMessage(channel, m));
+      const task: SendChannelTask = {
+        index,
+        count: options.channels,
+        address: options.addresses[index]!,
+        uuid: options.uuid,
+        blocks: options.blocks.map((b) => b.shared),
+        compression: options.compression,
+        level: options.level,
+        control: port2,
+        stats: sender.statsBuffer.buffer as SharedArrayBuffer,
+      };
+      const run = sender.pool.run(task, { name: 'sendChannel', transferList: [port2] });
+      run.catch((err: Error) => sender.fail(err));
+      sender.tasks.push(run);
+    }
+    try {
+      await Promise.race([Promise.all(connected), sender.failed]);
+    } catch (err) {
+      await sender.abort();
+      throw err;
+    }
+    return sender;
+  }
+
+  /** Queues a batch of page ranges on the least busy channel, waiting while all are full. */
+  async sendPages(block: number, round: number, ranges: Uint32Array): Promise<void> {
+    for (;;) {
+      const i = this.picker(this.channels.map((c) => c.inFlight), MAX_IN_FLIGHT);
+      if (i !== undefined) {
+        const channel = this.channels[i]!;
+        channel.inFlight++;
+        this.post(channel, { type: 'pages', block, round, ranges });
+        return;
+      }
+      await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.failed]);
+    }
+  }
+
+  /**
+   * Ends `round` on every channel (SYNC packets) and resolves once every
+   * channel has written its SYNC: no page of the next round leaves before
+   * (DESIGN rule 2).
+   */
+  async sync(round: number): Promise<void> {
+    for (const c of this.channels) this.post(c, { type: 'sync', round });
+    while (this.channels.some((c) => c.syncedRound < round)) {
+      await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.failed]);
+    }
+  }
+
+  /** multifd-bytes, and the page counts the channels sent. */
+  get bytes(): number {
+    return sumStat(this.statsBuffer, STAT_BYTES);
+  }
+
+  get normalPages(): number {
+    return sumStat(this.statsBuffer, STAT_NORMAL_PAGES);
+  }
+
+  get zeroPages(): number {
+    return sumStat(this.statsBuffer, STAT_ZERO_PAGES);
+  }
+
+  /** Ends every channel cleanly and ends the pool. */
+  async finish(): Promise<void> {
+    for (const c of this.channels) this.post(c, { type: 'end' });
+    await Promise.race([Promise.all(this.tasks), this.failed]);
+    await this.close();
+  }
+
+  /** Tears everything down at once (cancel, failure): workers and their sockets go. */
+  async abort(): Promise<void> {
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.channels) c.port.close();
+    await this.pool.destroy();
+  }
+
+  private post(channel: Channel, message: ToSendChannel): void {
+    channel.port.postMessage(message);
+  }
+
+  private onMessage(channel: Channel, m: FromSendChannel): void {
+    if (m.type === 'sent') channel.inFlight--;
+    else if (m.type === 'synced') channel.syncedRound = m.round;
+    else return;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}

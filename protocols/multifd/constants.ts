@@ -1,0 +1,69 @@
+/**
+ * Wire constants of a multifd channel.
+ *
+ * A multifd connection opens with the stream's 32-byte channel hello (kind
+ * MULTIFD, channel id and count; protocols/stream), then carries packets.
+ * Each packet is a 24-byte header (all integers big-endian):
+ *
+ * | offset | size | field                                                    |
+ * | ------ | ---- | -------------------------------------------------------- |
+ * | 0      | 4    | magic 0x11223344 (QEMU's MULTIFD_MAGIC)                  |
+ * | 4      | 2    | version (1)                                              |
+ * | 6      | 2    | flags: bit 0 SYNC, bits 1-3 compression, the rest zero   |
+ * | 8      | 4    | packet number (per channel, 0, 1, 2, … without gaps)     |
+ * | 12     | 4    | round: the dirty-sync round the packet belongs to; a     |
+ * |        |      | SYNC packet carries the round it ends                    |
+ * | 16     | 2    | block index                                              |
+ * | 18     | 2    | run count (0 only for a SYNC packet without pages)       |
+ * | 20     | 4    | data length                                              |
+ *
+ * then one 8-byte run descriptor per run, the same as in the main stream's
+ * PAGES frames (u32 first page, u32 page count | ZERO_RUN_FLAG for a run of
+ * zero pages that carries no bytes), then `data length` bytes: the non-zero
+ * runs' pages back to back, or one zlib / zstd stream of exactly those bytes.
+ * A packet without non-zero pages carries no data, compressed or not.
+ */
+import { MAX_PAGE_DATA_PER_FRAME, MAX_PAGES_PER_FRAME, MAX_RUNS_PER_FRAME } from '../stream/constants.js';
+
+export { DEFAULT_PAGE_SIZE, RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from '../stream/constants.js';
+
+export const MULTIFD_MAGIC = 0x11223344;
+export const MULTIFD_VERSION = 1;
+
+export const PACKET_HEADER_SIZE = 24;
+export const PACKET_MAGIC_OFFSET = 0;
+export const PACKET_VERSION_OFFSET = 4;
+export const PACKET_FLAGS_OFFSET = 6;
+export const PACKET_NUMBER_OFFSET = 8;
+export const PACKET_ROUND_OFFSET = 12;
+export const PACKET_BLOCK_OFFSET = 16;
+export const PACKET_RUN_COUNT_OFFSET = 18;
+export const PACKET_DATA_LENGTH_OFFSET = 20;
+
+/** The packet ends a dirty-sync round on this channel (QEMU's MULTIFD_FLAG_SYNC). */
+export const FLAG_SYNC = 0x1;
+export const FLAG_COMPRESSION_SHIFT = 1;
+/** Bits 1-3: the compression method, so zlib is 0x2 and zstd 0x4 as in QEMU. */
+export const FLAG_COMPRESSION_MASK = 0xe;
+export const FLAGS_KNOWN = FLAG_SYNC | FLAG_COMPRESSION_MASK;
+
+/** The compression field's values, by `multifd-compression` name. */
+export const CompressionCode = {
+  none: 0,
+  zlib: 1,
+  zstd: 2,
+} as const;
+
+/** A packet is one page batch: the same limits as a main-stream PAGES frame. */
+export const MAX_RUNS_PER_PACKET = MAX_RUNS_PER_FRAME;
+export const MAX_PAGES_PER_PACKET = MAX_PAGES_PER_FRAME;
+export const MAX_PAGE_DATA_PER_PACKET = MAX_PAGE_DATA_PER_FRAME;
+/** Compressed data may exceed the raw pages by this much (incompressible input plus framing). */
+export const COMPRESSION_SLACK = 64 * 1024;
+/** The largest data length any packet may announce. */
+export const MAX_DATA_LENGTH = MAX_PAGE_DATA_PER_PACKET + COMPRESSION_SLACK;
+
+/** QEMU's `multifd-zlib-level` range. */
+export const ZLIB_LEVEL_MAX = 9;
+/** QEMU's `multifd-zstd-level` range. */
+export const ZSTD_LEVEL_MAX = 20;

@@ -1,0 +1,568 @@
+/**
+ * Incremental decoder of one multifd channel (decode only).
+ *
+ * A pull state machine like the main stream's (protocols/stream/decode.ts):
+ * `want()` says where the next bytes must go, `commit(n)` says n bytes arrived
+ * there. Headers and descriptors go to small scratch buffers; uncompressed
+ * page bytes go straight into the guest-memory views the sink returns, so
+ * with `net.Socket`'s `onread` the kernel copies pages directly into guest
+ * RAM. Compressed data is read into a bounded buffer of the decoder's own,
+ * decompressed into a scratch buffer reused across packets, and copied into
+ * the sink's views run by run.
+ *
+ * Hot path: want/commit run once per socket read. They must never allocate
+ * per page or per packet (the compression buffers grow at most to the packet
+ * limits, once), nor request a view before every run of the packet is checked
+ * against the guest layout. Every length is checked against its limit as soon
+ * as its header arrives, before any data is buffered.
+ *
+ * Round boundary (DESIGN rule 2): `onSync(round)` fires once every page of the
+ * SYNC packet is in place, before any byte of the next packet is asked for. A
+ * caller reading through want/commit pauses the channel there until every
+ * channel has synced that round; `push()` cannot stop mid-chunk.
+ */
+import { ChannelKind, HELLO_SIZE } from '../stream/constants.js';
+import { decodeHello } from '../stream/decode.js';
+import { StreamError } from '../stream/errors.js';
+import type { ChannelHello } from '../stream/types.js';
+import { checkReady, decompressInto } from './compression.js';
+import {
+  CompressionCode,
+  COMPRESSION_SLACK,
+  DEFAULT_PAGE_SIZE,
+  FLAG_COMPRESSION_MASK,
+  FLAG_COMPRESSION_SHIFT,
+  FLAG_SYNC,
+  FLAGS_KNOWN,
+  MAX_DATA_LENGTH,
+  MAX_PAGE_DATA_PER_PACKET,
+  MAX_PAGES_PER_PACKET,
+  MAX_RUNS_PER_PACKET,
+  MULTIFD_MAGIC,
+  MULTIFD_VERSION,
+  PACKET_BLOCK_OFFSET,
+  PACKET_DATA_LENGTH_OFFSET,
+  PACKET_FLAGS_OFFSET,
+  PACKET_HEADER_SIZE,
+  PACKET_MAGIC_OFFSET,
+  PACKET_NUMBER_OFFSET,
+  PACKET_ROUND_OFFSET,
+  PACKET_RUN_COUNT_OFFSET,
+  PACKET_VERSION_OFFSET,
+  RUN_COUNT_MASK,
+  RUN_DESCRIPTOR_SIZE,
+  ZERO_RUN_FLAG,
+} from './constants.js';
+import { MultifdError } from './errors.js';
+import type { CompressionMethod, GuestLayout, PacketInfo, PageSink } from './types.js';
+
+export interface MultifdDecoderOptions {
+  /** Where page runs land. */
+  sink: PageSink;
+  /** This side's `multifd-compression`; a packet compressed otherwise is refused. */
+  compression: CompressionMethod;
+  /** A SYNC packet ended `round` on this channel; all its pages are in place. */
+  onSync(round: number): void;
+  /** Each packet once its pages are in place (before onSync for a SYNC packet). */
+  onPacket?(info: PacketInfo): void;
+  /** The guest's RAM blocks; or later through setLayout(). */
+  layout?: GuestLayout;
+  /** Target page size; default 4096. */
+  pageSize?: number;
+  /** The channel's id, named in errors; taken from the hello when the decoder reads it. */
+  channelId?: number;
+  /**
+   * When given, the decoder first reads and checks the 32-byte channel hello
+   * (kind MULTIFD) and hands it here. Leave it out when the caller has read
+   * the hello itself, e.g. to sort connections.
+   */
+  onHello?(hello: ChannelHello): void;
+}
+
+const Phase = {
+  HELLO: 0,
+  HEADER: 1,
+  DESCRIPTORS: 2,
+  PAGE_DATA: 3,
+  COMPRESSED_DATA: 4,
+} as const;
+type Phase = (typeof Phase)[keyof typeof Phase];
+
+const KIND_NAMES: Record<number, string> = { [ChannelKind.MAIN]: 'main', [ChannelKind.POSTCOPY_PREEMPT]: 'postcopy-preempt' };
+
+/**
+ * Decodes one multifd channel: optionally its hello, then packets.
+ *
+ * @example
+ * const decoder = new MultifdDecoder({ sink: guestRam, layout, compression: 'none', onSync: (round) => barrier.arrive(id, round) });
+ * const socket = net.connect({ port, onread: { buffer: () => decoder.want(), callback: (n) => { decoder.commit(n); return true; } } });
+ * socket.on('end', () => decoder.end());
+ */
+export class MultifdDecoder {
+  private readonly sink: PageSink;
+  private readonly compression: CompressionMethod;
+  private readonly expectedCompressionFlags: number;
+  private readonly onSync: (round: number) => void;
+  private readonly onPacket: ((info: PacketInfo) => void) | undefined;
+  private readonly onHello: ((hello: ChannelHello) => void) | undefined;
+  private readonly pageSize: number;
+  private layout: GuestLayout | undefined;
+  private channelId: number | undefined;
+
+  // The hello and the packet header share one scratch buffer.
+  private readonly scratch = new Uint8Array(HELLO_SIZE);
+  private readonly scratchView = new DataView(this.scratch.buffer);
+  private readonly header = this.scratch.subarray(0, PACKET_HEADER_SIZE);
+  private readonly descriptors = new Uint8Array(RUN_DESCRIPTOR_SIZE * MAX_RUNS_PER_PACKET);
+  private readonly descriptorView = new DataView(this.descriptors.buffer);
+  /** Compressed data as it arrives, and the pages it inflates to; grown on demand, never past the packet limits. */
+  private compressed = new Uint8Array(0);
+  private decompressed = new Uint8Array(0);
+
+  private phase: Phase;
+  /** Where the current field's bytes go; undefined while a page run waits for its next sink view. */
+  private target: Uint8Array | undefined;
+  private filled = 0;
+  private wanted = 0;
+
+  private nextPacketNumber = 0;
+  /** The round this channel is in: set by its first packet, advanced by each SYNC. */
+  private round: number | undefined;
+
+  private packetNumber = 0;
+  private packetRound = 0;
+  private sync = false;
+  private block = 0;
+  private runCount = 0;
+  private dataLength = 0;
+  private dataPages = 0;
+  private packetBytes = 0;
+  private packetPages = 0;
+  private packetZeroPages = 0;
+  private runIndex = 0;
+  private runFirst = 0;
+  private runPages = 0;
+  private runPagesDone = 0;
+
+  private failure: unknown;
+  private failed = false;
+  private ended = false;
+
+  private readonly counters = { bytes: 0, packets: 0, pages: 0, zeroPages: 0 };
+
+  constructor(options: MultifdDecoderOptions) {
+    this.sink = options.sink;
+    this.compression = options.compression;
+    const code = (CompressionCode as Record<string, number>)[options.compression];
+    if (code === undefined || !Object.hasOwn(CompressionCode, options.compression)) {
+      throw new RangeError(`Unknown multifd compression '${String(options.compression)}'`);
+    }
+    checkReady(options.compression);
+    this.expectedCompressionFlags = code << FLAG_COMPRESSION_SHIFT;
+    this.onSync = options.onSync;
+    this.onPacket = options.onPacket;
+    this.onHello = options.onHello;
+    this.layout = options.layout;
+    this.channelId = options.channelId;
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > MAX_PAGE_DATA_PER_PACKET) {
+      throw new RangeError(`Bad page size ${this.pageSize}`);
+    }
+    if (this.onHello !== undefined) {
+      this.phase = Phase.HELLO;
+      this.expect(this.scratch, HELLO_SIZE);
+    } else {
+      this.phase = Phase.HEADER;
+      this.expect(this.header, PACKET_HEADER_SIZE);
+    }
+  }
+
+  /** Bytes committed so far, hello included: the channel's share of `multifd-bytes`. */
+  get bytesDecoded(): number {
+    return this.counters.bytes;
+  }
+  get packetsDecoded(): number {
+    return this.counters.packets;
+  }
+  /** Pages whose bytes were placed (pagesLoaded). */
+  get pagesReceived(): number {
+    return this.counters.pages;
+  }
+  /** Pages announced as zero (zeroPages). */
+  get zeroPagesReceived(): number {
+    return this.counters.zeroPages;
+  }
+
+  /** The guest's RAM blocks, in the stream header's order. */
+  setLayout(layout: GuestLayout): void {
+    this.layout = layout;
+  }
+
+  /** A view where the next incoming bytes must go, sized to what the current field still needs. */
+  want(): Uint8Array {
+    this.checkOpen();
+    if (this.target === undefined) {
+      try {
+        this.target = this.nextPageView();
+      } catch (error) {
+        throw this.fail(error);
+      }
+      this.filled = 0;
+    }
+    // The field itself when nothing of it has arrived: for pages, the sink's own view.
+    const view = this.filled === 0 ? this.target : this.target.subarray(this.filled);
+    this.wanted = view.length;
+    return view;
+  }
+
+  /** `n` bytes were written at the start of the last `want()` view. */
+  commit(n: number): void {
+    this.checkOpen();
+    if (!Number.isInteger(n) || n < 0 || n > this.wanted) {
+      throw new RangeError(`commit(${n}) does not fit the last want() view of ${this.wanted} bytes`);
+    }
+    if (n === 0) return;
+    this.wanted -= n;
+    this.filled += n;
+    this.counters.bytes += n;
+    if (this.phase !== Phase.HELLO) this.packetBytes += n;
+    try {
+      if (this.target !== undefined && this.filled === this.target.length) this.fieldComplete();
+    } catch (error) {
+      throw this.fail(error);
+    }
+  }
+
+  /** Convenience for transports that hand over chunks: copies each chunk through want/commit. */
+  push(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const view = this.want();
+      const n = Math.min(view.length, chunk.length - offset);
+      view.set(chunk.subarray(offset, offset + n));
+      offset += n;
+      this.commit(n);
+    }
+  }
+
+  /** The connection ended: an error unless it ended between packets. */
+  end(): void {
+    this.checkOpen();
+    this.ended = true;
+    if (this.phase === Phase.HEADER && this.filled === 0) return;
+    throw this.fail(new MultifdError('TRUNCATED', `${this.prefix()}: channel ended ${this.describePosition()}`));
+  }
+
+  private describePosition(): string {
+    switch (this.phase) {
+      case Phase.HELLO:
+        return `in its channel hello (${this.filled} of ${HELLO_SIZE} bytes)`;
+      case Phase.HEADER:
+        return `in the header of packet ${this.nextPacketNumber} (${this.filled} of ${PACKET_HEADER_SIZE} bytes)`;
+      default: {
+        const size = PACKET_HEADER_SIZE + RUN_DESCRIPTOR_SIZE * this.runCount + this.dataLength;
+        return `in packet ${this.packetNumber} (${this.packetBytes} of ${size} bytes)`;
+      }
+    }
+  }
+
+  private prefix(): string {
+    return this.channelId === undefined ? 'multifd' : `multifd ${this.channelId}`;
+  }
+
+  private checkOpen(): void {
+    if (this.failed) throw this.failure;
+    if (this.ended) throw new MultifdError('DECODER_CLOSED', `${this.prefix()}: channel already ended`);
+  }
+
+  private fail(error: unknown): unknown {
+    this.failed = true;
+    this.failure = error;
+    return error;
+  }
+
+  private expect(target: Uint8Array, length: number): void {
+    this.target = target.length === length ? target : target.subarray(0, length);
+    this.filled = 0;
+  }
+
+  private fieldComplete(): void {
+    switch (this.phase) {
+      case Phase.HELLO:
+        this.helloComplete();
+        return;
+      case Phase.HEADER:
+        this.headerComplete();
+        return;
+      case Phase.DESCRIPTORS:
+        this.descriptorsComplete();
+        return;
+      case Phase.PAGE_DATA:
+        this.pageViewFilled();
+        return;
+      case Phase.COMPRESSED_DATA:
+        this.compressedDataComplete();
+        return;
+    }
+  }
+
+  private helloComplete(): void {
+    let hello: ChannelHello;
+    try {
+      hello = decodeHello(this.scratch);
+    } catch (error) {
+      if (error instanceof StreamError) throw new MultifdError('BAD_HELLO', `multifd: bad channel hello: ${error.message}`);
+      throw error;
+    }
+    if (hello.kind !== ChannelKind.MULTIFD) {
+      throw new MultifdError('BAD_HELLO', `multifd: channel hello is for a ${KIND_NAMES[hello.kind] ?? 'unknown'} channel`);
+    }
+    this.channelId = hello.channelId;
+    this.startPacket();
+    this.onHello?.(hello);
+  }
+
+  private startPacket(): void {
+    this.phase = Phase.HEADER;
+    this.packetBytes = 0;
+    this.expect(this.header, PACKET_HEADER_SIZE);
+  }
+
+  private headerComplete(): void {
+    const view = this.scratchView;
+    const magic = view.getUint32(PACKET_MAGIC_OFFSET);
+    if (magic !== MULTIFD_MAGIC) {
+      throw new MultifdError('BAD_MAGIC', `multifd: received packet magic ${magic.toString(16)} and expected magic ${MULTIFD_MAGIC.toString(16)}`);
+    }
+    const version = view.getUint16(PACKET_VERSION_OFFSET);
+    if (version !== MULTIFD_VERSION) {
+      throw new MultifdError('BAD_VERSION', `multifd: received packet version ${version} and expected version ${MULTIFD_VERSION}`);
+    }
+    const flags = view.getUint16(PACKET_FLAGS_OFFSET);
+    if ((flags & ~FLAGS_KNOWN) !== 0) {
+      throw new MultifdError('BAD_FLAGS', `${this.prefix()}: received packet with unknown flags 0x${(flags & ~FLAGS_KNOWN).toString(16)}`);
+    }
+    if ((flags & FLAG_COMPRESSION_MASK) !== this.expectedCompressionFlags) {
+      throw new MultifdError(
+        'COMPRESSION_MISMATCH',
+        `${this.prefix()}: flags received ${(flags & FLAG_COMPRESSION_MASK).toString(16)} flags expected ${this.expectedCompressionFlags.toString(16)}`,
+      );
+    }
+    const packetNumber = view.getUint32(PACKET_NUMBER_OFFSET);
+    if (packetNumber !== this.nextPacketNumber) {
+      throw new MultifdError('OUT_OF_SEQUENCE', `${this.prefix()}: received packet number ${packetNumber} and expected ${this.nextPacketNumber}`);
+    }
+    const round = view.getUint32(PACKET_ROUND_OFFSET);
+    if (this.round !== undefined && round !== this.round) {
+      throw new MultifdError('BAD_ROUND', `${this.prefix()}: packet ${packetNumber} belongs to round ${round}, but the channel is in round ${this.round}`);
+    }
+    const block = view.getUint16(PACKET_BLOCK_OFFSET);
+    const runs = view.getUint16(PACKET_RUN_COUNT_OFFSET);
+    const dataLength = view.getUint32(PACKET_DATA_LENGTH_OFFSET);
+    const sync = (flags & FLAG_SYNC) !== 0;
+    if (runs > MAX_RUNS_PER_PACKET) {
+      throw new MultifdError('TOO_LARGE', `multifd: received packet with ${runs} runs and expected maximum runs are ${MAX_RUNS_PER_PACKET}`);
+    }
+    const maxData = this.compression === 'none' ? MAX_PAGE_DATA_PER_PACKET : MAX_DATA_LENGTH;
+    if (dataLength > maxData) {
+      throw new MultifdError('TOO_LARGE', `multifd: received packet with ${dataLength} data bytes and expected maximum is ${maxData}`);
+    }
+    this.nextPacketNumber = packetNumber + 1;
+    this.round = round;
+    this.packetNumber = packetNumber;
+    this.packetRound = round;
+    this.sync = sync;
+    this.block = block;
+    this.runCount = runs;
+    this.dataLength = dataLength;
+    this.dataPages = 0;
+    this.packetPages = 0;
+    this.packetZeroPages = 0;
+    if (runs === 0) {
+      if (!sync) throw new MultifdError('BAD_RUN', `${this.prefix()}: packet ${packetNumber} has no pages and is not a SYNC packet`);
+      if (block !== 0) throw new MultifdError('BAD_BLOCK', `${this.prefix()}: packet ${packetNumber} has no pages but names block ${block}`);
+      if (dataLength !== 0) {
+        throw new MultifdError('BAD_LENGTH', `${this.prefix()}: packet ${packetNumber} has no pages but ${dataLength} data bytes`);
+      }
+      this.packetComplete();
+      return;
+    }
+    const blocks = this.layout?.blocks;
+    if (blocks === undefined) throw new MultifdError('BAD_BLOCK', `${this.prefix()}: received pages before the guest's RAM blocks are known`);
+    if (block >= blocks.length) throw new MultifdError('BAD_BLOCK', `multifd: unknown ram block ${block} (the guest has ${blocks.length})`);
+    this.phase = Phase.DESCRIPTORS;
+    this.expect(this.descriptors, RUN_DESCRIPTOR_SIZE * runs);
+  }
+
+  /** Checks every run of the packet, and its data length, before any of its bytes is accepted. */
+  private descriptorsComplete(): void {
+    const view = this.descriptorView;
+    const block = this.block;
+    const pageCount = (this.layout as GuestLayout).blocks[block]?.pageCount ?? 0;
+    let pages = 0;
+    let dataPages = 0;
+    for (let i = 0; i < this.runCount; i++) {
+      const first = view.getUint32(i * RUN_DESCRIPTOR_SIZE);
+      const raw = view.getUint32(i * RUN_DESCRIPTOR_SIZE + 4);
+      const count = raw & RUN_COUNT_MASK;
+      if (count < 1) throw new MultifdError('BAD_RUN', `${this.prefix()}: run ${i} of packet ${this.packetNumber} has no pages`);
+      if (first + count > pageCount) {
+        throw new MultifdError(
+          'BAD_RUN',
+          `multifd: pages ${first}-${first + count - 1} of ram block ${block} are outside the block (it has ${pageCount} pages)`,
+        );
+      }
+      pages += count;
+      if ((raw & ZERO_RUN_FLAG) === 0) dataPages += count;
+    }
+    if (pages > MAX_PAGES_PER_PACKET) {
+      throw new MultifdError('TOO_LARGE', `multifd: received packet with ${pages} pages and expected maximum pages are ${MAX_PAGES_PER_PACKET}`);
+    }
+    const raw = dataPages * this.pageSize;
+    if (raw > MAX_PAGE_DATA_PER_PACKET) {
+      throw new MultifdError('TOO_LARGE', `multifd: received packet with ${raw} bytes of pages and expected maximum is ${MAX_PAGE_DATA_PER_PACKET}`);
+    }
+    const length = this.dataLength;
+    if (this.compression === 'none' || raw === 0) {
+      if (length !== raw) {
+        throw new MultifdError(
+          'BAD_LENGTH',
+          `${this.prefix()}: packet ${this.packetNumber} has ${length} data bytes, but its runs need ${raw} (${dataPages} pages)`,
+        );
+      }
+    } else if (length > raw + COMPRESSION_SLACK) {
+      throw new MultifdError(
+        'TOO_LARGE',
+        `${this.prefix()}: packet ${this.packetNumber} has ${length} bytes of ${this.compression} data for ${raw} bytes of pages (at most ${raw + COMPRESSION_SLACK})`,
+      );
+    } else if (length === 0) {
+      throw new MultifdError('BAD_LENGTH', `${this.prefix()}: packet ${this.packetNumber} has no data for its ${dataPages} pages`);
+    }
+    this.dataPages = dataPages;
+    this.runIndex = 0;
+    if (this.compression === 'none' || raw === 0) {
+      this.startRun();
+      return;
+    }
+    if (this.compressed.length < length) this.compressed = new Uint8Array(grow(this.compressed.length, length, MAX_DATA_LENGTH));
+    this.phase = Phase.COMPRESSED_DATA;
+    this.expect(this.compressed, length);
+  }
+
+  /** Uncompressed: delivers zero runs and finds the next run with bytes, or ends the packet. */
+  private startRun(): void {
+    const view = this.descriptorView;
+    while (this.runIndex < this.runCount) {
+      const first = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE);
+      const raw = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE + 4);
+      const count = raw & RUN_COUNT_MASK;
+      if ((raw & ZERO_RUN_FLAG) === 0) {
+        this.runFirst = first;
+        this.runPages = count;
+        this.runPagesDone = 0;
+        this.phase = Phase.PAGE_DATA;
+        this.target = undefined;
+        return;
+      }
+      this.runIndex++;
+      this.zeroRun(first, count);
+    }
+    this.packetComplete();
+  }
+
+  private nextPageView(): Uint8Array {
+    const first = this.runFirst + this.runPagesDone;
+    const count = this.runPages - this.runPagesDone;
+    const view = this.sink.pageView(this.block, first, count);
+    if (!(view instanceof Uint8Array) || view.length === 0 || view.length % this.pageSize !== 0 || view.length > count * this.pageSize) {
+      throw new RangeError(
+        `PageSink.pageView(${this.block}, ${first}, ${count}) must return a view of 1 to ${count} whole pages, ` +
+          `got ${view instanceof Uint8Array ? `${view.length} bytes` : typeof view}`,
+      );
+    }
+    return view;
+  }
+
+  private pageViewFilled(): void {
+    this.runPagesDone += (this.target as Uint8Array).length / this.pageSize;
+    this.target = undefined;
+    if (this.runPagesDone < this.runPages) return;
+    this.runIndex++;
+    this.dataRunLoaded();
+    this.startRun();
+  }
+
+  /** Compressed: inflates the whole packet, then places its runs in order. */
+  private compressedDataComplete(): void {
+    const raw = this.dataPages * this.pageSize;
+    if (this.decompressed.length < raw) this.decompressed = new Uint8Array(grow(this.decompressed.length, raw, MAX_PAGE_DATA_PER_PACKET));
+    const pages = this.decompressed.subarray(0, raw);
+    try {
+      decompressInto(this.compression as 'zlib' | 'zstd', this.compressed.subarray(0, this.dataLength), pages);
+    } catch (error) {
+      if (error instanceof MultifdError) throw new MultifdError(error.code, `${this.prefix()}: packet ${this.packetNumber}: ${error.message}`);
+      throw error;
+    }
+    const view = this.descriptorView;
+    let offset = 0;
+    for (; this.runIndex < this.runCount; this.runIndex++) {
+      const first = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE);
+      const rawCount = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE + 4);
+      const count = rawCount & RUN_COUNT_MASK;
+      if ((rawCount & ZERO_RUN_FLAG) !== 0) {
+        this.zeroRun(first, count);
+        continue;
+      }
+      this.runFirst = first;
+      this.runPages = count;
+      for (this.runPagesDone = 0; this.runPagesDone < count; ) {
+        const target = this.nextPageView();
+        target.set(pages.subarray(offset, offset + target.length));
+        offset += target.length;
+        this.runPagesDone += target.length / this.pageSize;
+      }
+      this.dataRunLoaded();
+    }
+    this.packetComplete();
+  }
+
+  private zeroRun(first: number, count: number): void {
+    this.counters.zeroPages += count;
+    this.packetZeroPages += count;
+    this.sink.zeroPages(this.block, first, count);
+  }
+
+  private dataRunLoaded(): void {
+    this.counters.pages += this.runPages;
+    this.packetPages += this.runPages;
+    this.sink.pagesLoaded(this.block, this.runFirst, this.runPages);
+  }
+
+  private packetComplete(): void {
+    this.counters.packets++;
+    const sync = this.sync;
+    const round = this.packetRound;
+    if (sync) this.round = round;
+    const info: PacketInfo | undefined =
+      this.onPacket === undefined
+        ? undefined
+        : {
+            packetNumber: this.packetNumber,
+            round,
+            sync,
+            block: this.block,
+            runs: this.runCount,
+            pages: this.packetPages,
+            zeroPages: this.packetZeroPages,
+            wireBytes: this.packetBytes,
+          };
+    this.startPacket();
+    if (info !== undefined) this.onPacket?.(info);
+    if (sync) this.onSync(round);
+  }
+}
+
+/** A buffer size of at least `needed`: doubling from `current` so a channel reallocates a few times at most. */
+function grow(current: number, needed: number, max: number): number {
+  return Math.min(max, Math.max(needed, current * 2, 64 * 1024));
+}

@@ -1,0 +1,149 @@
+import { expect } from 'chai';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { startVizServer, type VizServer } from '../tools/viz/server.js';
+import { ENSURE_CHROMIUM_MS, ensureChromium, launchChromium, type Chromium } from './support/chromium.js';
+import { startInstance, stopAllInstances } from './support/instances.js';
+
+/** Where the screenshots go: $LIVEMIG_ARTIFACTS, or livemig-viz under the temporary directory. */
+const SCREENSHOTS = process.env.LIVEMIG_ARTIFACTS ?? join(tmpdir(), 'livemig-viz');
+
+/**
+ * Records, in the page, every state each chart highlights as current, in
+ * order: a status held for a few milliseconds is seen too.
+ */
+const RECORD_HIGHLIGHTS = `(() => {
+  const seen = { source: [], destination: [] };
+  const record = () => {
+    for (const side of ['source', 'destination']) {
+      const id = document.querySelector('#' + side + '-svg g.state.current')?.id ?? null;
+      const state = id === null ? null : id.slice((side + '-state-').length);
+      if (state !== null && seen[side][seen[side].length - 1] !== state) seen[side].push(state);
+    }
+  };
+  new MutationObserver(record).observe(document.querySelector('.statecharts'), { subtree: true, attributes: true, attributeFilter: ['class'] });
+  record();
+  window.__highlights = seen;
+})()`;
+
+const highlighted = (page: Page, side: string) =>
+  page.locator(`#${side}-svg g.state.current`).getAttribute('id', { timeout: 1000 }).then((id) => id?.replace(`${side}-state-`, ''));
+
+const chartCount = (page: Page, id: string, attribute: 'points' | 'bars') =>
+  page.locator(`#${id}`).getAttribute(`data-${attribute}`).then(Number);
+
+/** Polls from the test side: the page's Content-Security-Policy forbids the eval waitForFunction needs. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`the page never showed ${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('livemig viz in headless Chromium', function () {
+  this.timeout(90_000);
+  let browser: Chromium | undefined;
+  let viz: VizServer | undefined;
+
+  before(async function () {
+    this.timeout(ENSURE_CHROMIUM_MS);
+    await ensureChromium();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+
+  afterEach(async () => {
+    await browser?.close();
+    await viz?.close();
+    browser = undefined;
+    viz = undefined;
+    await stopAllInstances();
+  });
+
+  it('highlights each status of a real migration in turn until completed, and fills the charts', async () => {
+    // At 16 MiB/s the 16 MiB the ab guest keeps dirtying never fits the 300 ms downtime limit:
+    // the migration iterates (about 0.7 s a pass) until the test lifts the limit.
+    const [dst, src] = await Promise.all([
+      startInstance(['--ram', '256M', '--incoming', 'tcp:127.0.0.1:0', '--cap', 'events'], { name: 'dst' }),
+      startInstance(['--ram', '256M', '--workload', 'ab', '--ab-end', '17M', '--cap', 'events', '--param', 'max-bandwidth=16M'], { name: 'src' }),
+    ]);
+    viz = await startVizServer({ source: `unix:${src.socket}`, destination: `unix:${dst.socket}`, port: 0, pollMs: 200 });
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const pageErrors: string[] = [];
+    const foreignRequests: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('request', (req) => {
+      if (!req.url().startsWith(viz!.url)) foreignRequests.push(req.url());
+    });
+    await page.goto(viz.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.evaluate(RECORD_HIGHLIGHTS);
+    await page.locator('.connection.connected[data-side="source"]').waitFor();
+    await page.locator('.connection.connected[data-side="destination"]').waitFor();
+    await page.locator('#destination-svg g.state.current').waitFor();
+    expect(await highlighted(page, 'source')).to.equal('none');
+    expect(await highlighted(page, 'destination')).to.equal('setup');
+    await page.screenshot({ path: join(SCREENSHOTS, '1-before-migrate.png'), fullPage: true, animations: 'disabled' });
+
+    const info = await dst.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
+    await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${info['socket-address'][0]!.port}` });
+
+    await page.locator('#source-svg g.state.current#source-state-active').waitFor({ timeout: 10_000 });
+    // Three dirty syncs on the chart, then let it converge.
+    await until('three dirty-rate bars', async () => (await chartCount(page, 'chart-dirty', 'bars')) >= 3, 20_000);
+    await page.screenshot({ path: join(SCREENSHOTS, '2-during-precopy.png'), fullPage: true, animations: 'disabled' });
+    expect(await highlighted(page, 'source')).to.equal('active');
+    await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 100_000_000_000 });
+
+    await page.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 30_000 });
+    await page.locator('#destination-svg g.state.current#destination-state-completed').waitFor({ timeout: 10_000 });
+    // The sample after completion closes the lines at zero.
+    await page.locator('#remaining-now', { hasText: 'completed' }).waitFor({ timeout: 5_000 });
+    await page.screenshot({ path: join(SCREENSHOTS, '3-completed.png'), fullPage: true, animations: 'disabled' });
+
+    const seen = (await page.evaluate('window.__highlights')) as { source: string[]; destination: string[] };
+    // setup lasts a few milliseconds on the source: the page may show it or go straight on.
+    expect(seen.source.filter((s) => s !== 'setup')).to.deep.equal(['none', 'active', 'completed']);
+    expect(['none', 'setup', 'active', 'completed']).to.include.members(seen.source);
+    expect(seen.destination).to.deep.equal(['setup', 'active', 'completed']);
+    const rows = await page.locator('#transitions tr.source td:nth-child(3)').allTextContents();
+    expect(rows.at(-1)).to.equal('active → completed');
+    expect(rows.filter((r) => r.startsWith('active'))).to.have.length(1);
+    expect(await chartCount(page, 'chart-throughput', 'points')).to.be.greaterThan(5);
+    expect(await chartCount(page, 'chart-remaining', 'points')).to.be.greaterThan(3);
+    expect(await chartCount(page, 'chart-dirty', 'bars')).to.be.at.least(3);
+    expect(await page.locator('#messages .message').count()).to.be.greaterThan(0);
+    expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['completed']);
+    expect(await page.locator('#destination-svg g.transition.taken text').allTextContents()).to.deep.equal(['load.done']);
+    expect(pageErrors).to.deep.equal([]);
+    expect(foreignRequests).to.deep.equal([]);
+    console.log(`      highlighted: source ${seen.source.join(' → ')}; destination ${seen.destination.join(' → ')}; screenshots in ${SCREENSHOTS}`);
+  });
+
+  it('explains in the page why a guard refuses an event, and follows an accepted one', async () => {
+    viz = await startVizServer({ port: 0 });
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    await page.goto(viz.url);
+    await page.waitForSelector('body[data-ready="true"][data-mode="explore"]');
+    await page.selectOption('#explore-event', 'migrate');
+    await page.selectOption('#explore-preset', { label: 'guest waiting for an incoming migration' });
+    await page.click('#explore-send');
+    await page.locator('#explore-result.refused').waitFor();
+    expect(await page.textContent('#explore-result')).to.equal(
+      "'migrate' refused in none by [migrateAllowed]: Guest is waiting for an incoming migration",
+    );
+    expect(await page.locator('#source-svg g.transition.refused text').allTextContents()).to.deep.equal(['migrate', '[migrateAllowed]']);
+    expect(await highlighted(page, 'source')).to.equal('none');
+
+    await page.selectOption('#explore-preset', { label: 'running guest' });
+    await page.click('#explore-send');
+    await page.locator('#explore-result.taken').waitFor();
+    expect(await highlighted(page, 'source')).to.equal('setup');
+    expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['migrate', '[migrateAllowed]']);
+    await page.screenshot({ path: join(SCREENSHOTS, '4-explore.png'), fullPage: true, animations: 'disabled' });
+  });
+});

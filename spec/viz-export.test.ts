@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { AnyStateMachine } from 'xstate';
+import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import { destinationMachine } from '../machines/destination.js';
+import { sourceMachine } from '../machines/source.js';
+import { toDot } from '../tools/viz/dot.js';
+import { graphs } from '../tools/viz/machines.js';
+import { toMermaid } from '../tools/viz/mermaid.js';
+import { renderSvg } from '../tools/viz/svg.js';
+import { LIVEMIG, REPO_ROOT } from './support/instances.js';
+
+interface Expected {
+  /** Every state node: id, key, and whether it has children. */
+  states: { id: string; key: string; compound: boolean }[];
+  /** Every transition as `source id -> target id : event`. */
+  transitions: string[];
+}
+
+/** The machine as xstate's own graph utility sees it: the reference the exports are checked against. */
+function expected(machine: AnyStateMachine): Expected {
+  const states: Expected['states'] = [];
+  const transitions: string[] = [];
+  const visit = (node: DirectedGraphNode) => {
+    for (const edge of node.edges) transitions.push(`${edge.source.id} -> ${edge.target.id} : ${edge.label.text}`);
+    for (const child of node.children) {
+      states.push({ id: child.id, key: child.stateNode.key, compound: child.children.length > 0 });
+      visit(child);
+    }
+  };
+  visit(toDirectedGraph(machine));
+  return { states, transitions: transitions.sort() };
+}
+
+/** DOT edges read back: a `ltail`/`lhead` cluster stands for its compound state. */
+function dotTransitions(dot: string): string[] {
+  const out: string[] = [];
+  for (const line of dot.split('\n')) {
+    const m = /^\s*"([^"]+)" -> "([^"]+)" \[(.*)\];$/.exec(line);
+    if (!m) continue;
+    const attr = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[3]!)?.[1];
+    const label = attr('label');
+    if (label === undefined) continue; // an initial-state marker
+    const from = attr('ltail')?.replace(/^cluster_/, '') ?? m[1]!;
+    const to = attr('lhead')?.replace(/^cluster_/, '') ?? m[2]!;
+    out.push(`${from} -> ${to} : ${label.split(/\\n| /)[0]}`);
+  }
+  return out.sort();
+}
+
+/** Mermaid transitions read back to state keys. */
+function mermaidTransitions(mmd: string, keyOf: (mermaidId: string) => string): string[] {
+  const out: string[] = [];
+  for (const line of mmd.split('\n')) {
+    const m = /^\s*(\S+) --> (\S+) : (\S+)/.exec(line);
+    if (m && m[1] !== '[*]') out.push(`${keyOf(m[1]!)} -> ${keyOf(m[2]!)} : ${m[3]}`);
+  }
+  return out.sort();
+}
+
+for (const machine of [sourceMachine, destinationMachine]) {
+  const side = machine.id as 'source' | 'destination';
+
+  describe(`viz export of the ${side} machine`, () => {
+    const reference = expected(machine);
+    const dot = toDot(graphs[side]);
+    const mmd = toMermaid(graphs[side]);
+
+    it('has in its DOT every state: a node per status, a cluster per compound state', () => {
+      for (const s of reference.states) {
+        if (s.compound) expect(dot).to.contain(`subgraph "cluster_${s.id}" {`);
+        else expect(dot).to.match(new RegExp(`^\\s*"${s.id}" \\[label="${s.key}", id="${side}-state-${s.id}"`, 'm'));
+      }
+      // The reference is not vacuous: it knows the precopy statuses.
+      expect(reference.states.map((s) => s.id)).to.include.members(['none', 'setup', 'active', 'completed', 'failed']);
+    });
+
+    it('has in its DOT exactly the transitions of the machine', () => {
+      expect(dotTransitions(dot)).to.deep.equal(reference.transitions.map((t) => t.replace(/ : (\S+).*$/, ' : $1')));
+      expect(reference.transitions).to.include(side === 'source' ? 'active -> completed : completed' : 'active -> completed : load.done');
+    });
+
+    it('has in its Mermaid every state, nested as in the machine, and exactly its transitions', () => {
+      const keyOfId = new Map<string, string>();
+      for (const m of mmd.matchAll(/^\s*state "([^"]+)" as (\S+)$/gm)) keyOfId.set(m[2]!, m[1]!);
+      for (const m of mmd.matchAll(/^\s*(?:state )?([A-Za-z0-9_]+)(?: \{)?$/gm)) keyOfId.set(m[1]!, m[1]!);
+      expect([...new Set(keyOfId.values())].sort()).to.deep.equal(reference.states.map((s) => s.key).sort());
+      const keyOf = (id: string) => keyOfId.get(id) ?? `<undeclared ${id}>`;
+      const byKey = (id: string) => reference.states.find((s) => s.id === id)!.key;
+      const wanted = reference.transitions.map((t) => {
+        const [, from, to, event] = /^(\S+) -> (\S+) : (\S+)$/.exec(t)!;
+        return `${byKey(from!)} -> ${byKey(to!)} : ${event}`;
+      });
+      expect(mermaidTransitions(mmd, keyOf)).to.deep.equal(wanted.sort());
+      // The compound block holds its children.
+      const block = /^ {2}state running \{\n([\s\S]*?)\n {2}\}$/m.exec(mmd)!;
+      expect(block[1]).to.contain('    [*] --> setup\n').and.contain('\n    active\n');
+    });
+
+    it('lays the DOT out as SVG with an element id per state and per transition', async () => {
+      const svg = (await renderSvg(dot)).replace(/&#45;/g, '-');
+      expect(svg).to.match(/^<\?xml/).and.contain('<svg');
+      for (const s of graphs[side].states) expect(svg).to.contain(`id="${side}-state-${s.id}"`);
+      for (const t of graphs[side].transitions) expect(svg).to.contain(`id="${t.id}"`);
+    });
+  });
+}
+
+describe('livemig viz --export', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'livemig-viz-export-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes source and destination as SVG, DOT and Mermaid, and exits 0', async () => {
+    const out = join(dir, 'charts');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', LIVEMIG, 'viz', '--export', out], { cwd: REPO_ROOT });
+    const names = ['source.dot', 'source.svg', 'source.mmd', 'destination.dot', 'destination.svg', 'destination.mmd'];
+    expect(stdout.trim().split('\n')).to.deep.equal(names.map((n) => join(out, n)));
+    expect(readdirSync(out).sort()).to.deep.equal([...names].sort());
+    expect(readFileSync(join(out, 'source.dot'), 'utf8')).to.equal(toDot(graphs.source));
+    expect(readFileSync(join(out, 'destination.mmd'), 'utf8')).to.equal(toMermaid(graphs.destination));
+    expect(readFileSync(join(out, 'destination.svg'), 'utf8')).to.equal(await renderSvg(toDot(graphs.destination)));
+  });
+
+  it('refuses a bad option with status 2', async () => {
+    const run = promisify(execFile)(process.execPath, ['--import', 'tsx', LIVEMIG, 'viz', '--source', 'udp:x'], { cwd: REPO_ROOT });
+    const err = await run.then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(err?.code).to.equal(2);
+    expect(err?.stderr).to.equal("livemig viz: 'udp:x': expected unix:PATH or tcp:HOST:PORT\n");
+  });
+});

@@ -1,0 +1,155 @@
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import type { Instance } from '../actors/instance/instance.js';
+import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND, traceCommands } from '../actors/monitor/trace-commands.js';
+import type { QmpClient } from '../protocols/qmp/client.js';
+import { QmpError } from '../protocols/qmp/errors.js';
+import type { QmpEvent } from '../protocols/qmp/types.js';
+import { startInstance, stopAllInstances } from './support/instances.js';
+
+/** Every ACTOR_MESSAGE a client receives, as its data. */
+function recordMessages(qmp: QmpClient): Record<string, unknown>[] {
+  const seen: Record<string, unknown>[] = [];
+  qmp.events.on(ACTOR_MESSAGE_EVENT, (e: QmpEvent) => seen.push({ ...e.data }));
+  return seen;
+}
+
+describe('__org.livemig_trace over a real instance', () => {
+  afterEach(stopAllInstances);
+
+  it('streams the statechart events of a migrate once a session enables it, and nothing before', async () => {
+    const src = await startInstance(['--ram', '32M', '--cap', 'events'], { name: 'src' });
+    const viz = await src.connect();
+    const seen = recordMessages(viz);
+    // A first migration, untraced, to a port where nothing listens: it fails.
+    let failed = viz.waitEvent('MIGRATION', (e) => e.data?.status === 'failed');
+    await src.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' });
+    await failed;
+    expect(seen).to.deep.equal([]);
+
+    expect(await viz.execute(TRACE_COMMAND, { enable: true })).to.deep.equal({});
+    failed = viz.waitEvent('MIGRATION', (e) => e.data?.status === 'failed');
+    await src.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' });
+    await failed;
+    expect(seen).to.deep.equal([
+      { side: 'source', from: 'monitor', to: 'source', type: 'migrate', kind: 'event' },
+      { side: 'source', from: 'source', to: 'migration', type: 'xstate.init', kind: 'event' },
+      { side: 'source', from: 'migration', to: 'source', type: 'failed', kind: 'event' },
+    ]);
+  });
+
+  it('goes to every negotiated session (QmpServer only broadcasts) and stops when the session disables it', async () => {
+    const src = await startInstance(['--ram', '32M', '--cap', 'events'], { name: 'src' });
+    const tracer = await src.connect();
+    const bystander = await src.connect();
+    const toTracer = recordMessages(tracer);
+    const toBystander = recordMessages(bystander);
+    await tracer.execute(TRACE_COMMAND, { enable: true });
+    // Each connection gets its events in order: once it has seen `failed`, it has seen the messages before it.
+    const bothFailed = () => Promise.all([tracer, bystander].map((c) => c.waitEvent('MIGRATION', (e) => e.data?.status === 'failed')));
+    let failed = bothFailed();
+    await src.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' });
+    await failed;
+    expect(toTracer).to.have.length(3);
+    expect(toBystander).to.deep.equal(toTracer);
+
+    await tracer.execute(TRACE_COMMAND, { enable: false });
+    failed = bothFailed();
+    await src.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' });
+    await failed;
+    expect(toTracer).to.have.length(3);
+    expect(toBystander).to.have.length(3);
+  });
+
+  it('shows the return-path messages of a real migration on both sides, as kind message', async () => {
+    const [dst, src] = await Promise.all([
+      startInstance(['--ram', '32M', '--incoming', 'tcp:127.0.0.1:0', '--cap', 'events', '--cap', 'return-path'], { name: 'dst' }),
+      startInstance(['--ram', '32M', '--cap', 'events', '--cap', 'return-path', '--param', 'max-bandwidth=100000000000'], { name: 'src' }),
+    ]);
+    const srcViz = await src.connect();
+    const dstViz = await dst.connect();
+    const fromSource = recordMessages(srcViz);
+    const fromDestination = recordMessages(dstViz);
+    await srcViz.execute(TRACE_COMMAND, { enable: true });
+    await dstViz.execute(TRACE_COMMAND, { enable: true });
+    const info = await dst.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
+    const done = [
+      srcViz.waitEvent('MIGRATION', (e) => e.data?.status === 'completed', 30_000),
+      dstViz.waitEvent('MIGRATION', (e) => e.data?.status === 'completed', 30_000),
+    ];
+    await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${info['socket-address'][0]!.port}` });
+    await Promise.all(done);
+
+    expect(fromSource).to.deep.equal([
+      { side: 'source', from: 'monitor', to: 'source', type: 'migrate', kind: 'event' },
+      { side: 'source', from: 'source', to: 'migration', type: 'xstate.init', kind: 'event' },
+      { side: 'source', from: 'migration', to: 'source', type: 'setup.done', kind: 'event' },
+      { side: 'source', from: 'return-path', to: 'migration', type: 'shut', kind: 'message' },
+      { side: 'source', from: 'migration', to: 'source', type: 'completed', kind: 'event' },
+    ]);
+    expect(fromDestination).to.deep.equal([
+      { side: 'destination', from: 'incoming', to: 'destination', type: 'stream.arrived', kind: 'event' },
+      { side: 'destination', from: 'incoming', to: 'return-path', type: 'shut', kind: 'message' },
+      { side: 'destination', from: 'incoming', to: 'destination', type: 'load.done', kind: 'event' },
+    ]);
+  });
+
+  it('refuses an enable that is not a boolean, with QEMU\'s argument errors', async () => {
+    const src = await startInstance(['--ram', '32M'], { name: 'src' });
+    const refusal = (args: object) => src.qmp.execute(TRACE_COMMAND, args).then(() => null, (e: QmpError) => [e.code, e.desc]);
+    expect(await refusal({ enable: 'yes' })).to.deep.equal(['GenericError', "Invalid parameter type for 'enable', expected: boolean"]);
+    expect(await refusal({})).to.deep.equal(['GenericError', "Parameter 'enable' is missing"]);
+  });
+});
+
+describe('__org.livemig_trace listener', () => {
+  /** Just what the tracer touches of an Instance. */
+  function fakeInstance(sessions: { count: number }) {
+    const emitted: [string, unknown][] = [];
+    const instance = {
+      trace: new EventEmitter(),
+      source: { id: 'x:0' },
+      destination: { id: 'x:1' },
+      qmp: {
+        get sessionCount() {
+          return sessions.count;
+        },
+        emitEvent: (name: string, data: unknown) => emitted.push([name, data]),
+      },
+    };
+    const command = new Map(traceCommands(instance as unknown as Instance)).get(TRACE_COMMAND)!;
+    const set = (sessionId: number, enable: boolean) => command.run({ enable }, { sessionId, oob: false });
+    return { instance, emitted, set };
+  }
+
+  it('attaches to the instance trace only while some session has tracing on', () => {
+    const { instance, set } = fakeInstance({ count: 2 });
+    expect(instance.trace.listenerCount('inspect')).to.equal(0);
+    set(1, true);
+    set(2, true);
+    expect(instance.trace.listenerCount('inspect')).to.equal(1);
+    expect(instance.trace.listenerCount('message')).to.equal(1);
+    set(1, false);
+    expect(instance.trace.listenerCount('inspect')).to.equal(1);
+    set(2, false);
+    expect(instance.trace.listenerCount('inspect')).to.equal(0);
+    expect(instance.trace.listenerCount('message')).to.equal(0);
+  });
+
+  it('names root statecharts by their side, and detaches once the server has no session left', () => {
+    const sessions = { count: 1 };
+    const { instance, emitted, set } = fakeInstance(sessions);
+    set(1, true);
+    instance.trace.emit('inspect', 'source', { type: '@xstate.event', sourceRef: { id: 'migration' }, actorRef: instance.source, event: { type: 'setup.done' } });
+    instance.trace.emit('inspect', 'source', { type: '@xstate.snapshot', actorRef: instance.source, event: { type: 'setup.done' } });
+    instance.trace.emit('message', { from: 'incoming', to: 'return-path', type: 'shut' });
+    expect(emitted).to.deep.equal([
+      [ACTOR_MESSAGE_EVENT, { side: 'source', from: 'migration', to: 'source', type: 'setup.done', kind: 'event' }],
+      [ACTOR_MESSAGE_EVENT, { side: 'destination', from: 'incoming', to: 'return-path', type: 'shut', kind: 'message' }],
+    ]);
+    sessions.count = 0;
+    instance.trace.emit('message', { from: 'return-path', to: 'migration', type: 'shut' });
+    expect(emitted).to.have.length(2);
+    expect(instance.trace.listenerCount('inspect')).to.equal(0);
+  });
+});

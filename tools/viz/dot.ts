@@ -1,0 +1,77 @@
+/**
+ * A statechart as Graphviz DOT, read top to bottom: status states as
+ * rounded boxes, compound states as clusters, one edge per transition
+ * labelled `event [guard]`. A state no transition leads to yet (a status
+ * whose capability is still to come) is drawn faint.
+ * Graphviz's `id` attribute becomes the SVG element's id, so the page finds
+ * state `active` of the source chart as `source-state-active` and a
+ * transition by its ChartTransition id.
+ */
+import type { ChartState, ChartTransition, StatechartGraph } from './statechart-graph.js';
+
+/** The SVG id Graphviz gives a state's node (or a compound state's cluster). */
+const stateElementId = (machine: string, state: string) => `${machine}-state-${state}`;
+
+export function toDot(graph: StatechartGraph): string {
+  const byId = new Map(graph.states.map((s) => [s.id, s]));
+  const children = (parent: string | null) => graph.states.filter((s) => s.parent === parent);
+  const entered = new Set([graph.initial, ...graph.states.map((s) => s.initial), ...graph.transitions.map((t) => t.to)]);
+  const lines = [
+    `digraph ${quote(graph.machine)} {`,
+    '  graph [rankdir=TB, compound=true, newrank=true, fontname="Helvetica", fontsize=11, nodesep=0.15, ranksep=0.25, bgcolor="transparent"];',
+    '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#5b6b7f", fontname="Helvetica", fontsize=11, height=0.3];',
+    '  edge [fontname="Helvetica", fontsize=9, color="#7b8794", fontcolor="#3e4c59", arrowsize=0.7];',
+  ];
+  const initialMarker = (indent: string, owner: string, target: string) => {
+    const marker = `${owner}.__initial`;
+    lines.push(`${indent}${quote(marker)} [shape=point, width=0.1, label="", id=${quote(`${graph.machine}-initial-${owner}`)}];`);
+    lines.push(`${indent}${quote(marker)} -> ${quote(anchor(byId, target))} [arrowsize=0.5];`);
+  };
+  const emit = (state: ChartState, indent: string) => {
+    if (!state.compound) {
+      const attrs = [`label=${quote(state.label)}`, `id=${quote(stateElementId(graph.machine, state.id))}`];
+      if (entered.has(state.id)) attrs.push('class="state"');
+      else attrs.push('class="state unreachable"', 'style="rounded,filled,dashed"', 'color="#bcccdc"', 'fontcolor="#9aa5b1"', 'tooltip="no transition leads here yet"');
+      lines.push(`${indent}${quote(state.id)} [${attrs.join(', ')}];`);
+      return;
+    }
+    lines.push(`${indent}subgraph ${quote(`cluster_${state.id}`)} {`);
+    lines.push(`${indent}  label=${quote(state.label)}; id=${quote(stateElementId(graph.machine, state.id))}; class="state compound";`);
+    lines.push(`${indent}  style="rounded,dashed"; color="#9aa5b1"; fontcolor="#52606d";`);
+    initialMarker(`${indent}  `, state.id, state.initial!);
+    for (const child of children(state.id)) emit(child, `${indent}  `);
+    lines.push(`${indent}}`);
+  };
+  initialMarker('  ', graph.machine, graph.initial);
+  for (const state of children(null)) emit(state, '  ');
+  for (const t of graph.transitions) lines.push(`  ${edge(byId, t)}`);
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+/** `event [guard]`: what a transition waits for, as edges and lists show it. */
+export function transitionLabel(t: Pick<ChartTransition, 'event' | 'guard'>): string {
+  return t.guard === null ? t.event : `${t.event} [${t.guard}]`;
+}
+
+function edge(byId: Map<string, ChartState>, t: ChartTransition): string {
+  // The guard on its own line keeps the chart narrow.
+  const attrs = [`label=${quote(transitionLabel(t)).replace(' [', '\\n[')}`, `id=${quote(t.id)}`, 'class="transition"'];
+  const to = t.to ?? t.from;
+  // An edge can only join nodes: a compound end is drawn to its initial child and clipped at the cluster.
+  if (byId.get(t.from)?.compound) attrs.push(`ltail=${quote(`cluster_${t.from}`)}`);
+  if (byId.get(to)?.compound && to !== t.from) attrs.push(`lhead=${quote(`cluster_${to}`)}`);
+  if (t.to === null) attrs.push('style=dashed');
+  return `${quote(anchor(byId, t.from))} -> ${quote(anchor(byId, to))} [${attrs.join(', ')}];`;
+}
+
+/** The node an edge at `id` attaches to: the state itself, or a compound state's initial leaf. */
+function anchor(byId: Map<string, ChartState>, id: string): string {
+  let state = byId.get(id);
+  while (state?.compound) state = byId.get(state.initial!);
+  return state?.id ?? id;
+}
+
+function quote(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}

@@ -1,0 +1,160 @@
+/**
+ * Follows one live instance over QMP for the visualizer: its MIGRATION and
+ * MIGRATION_PASS events, its actor messages (through the trace extension,
+ * when the instance has it), and query-migrate every `pollMs`. Events give
+ * exact transition times when the `events` capability is on; polling sees
+ * the status and the figures in any case. The watch never changes the
+ * instance's migration settings. A lost connection is retried every second.
+ */
+import { QmpClient } from '../../protocols/qmp/client.js';
+import type { JsonObject, QmpEvent } from '../../protocols/qmp/types.js';
+import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND } from '../../actors/monitor/trace-commands.js';
+import { EXTENSION_PREFIX } from '../../actors/monitor/memory-commands.js';
+import type { Side } from './machines.js';
+import type { RamSample, Timeline } from './timeline.js';
+
+const RETRY_MS = 1000;
+
+export class InstanceWatch {
+  private closed = false;
+  private client: QmpClient | undefined;
+  private lastStatus: string | null = null;
+  private lastConnection = '';
+  /** MIGRATION events handled so far. */
+  private migrationEvents = 0;
+  private wake: (() => void) | undefined;
+  private readonly running: Promise<void>;
+
+  constructor(
+    readonly side: Side,
+    readonly address: string,
+    private readonly timeline: Timeline,
+    private readonly pollMs: number,
+  ) {
+    this.running = this.run();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    await this.client?.close();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      this.connection('connecting', null, false);
+      let client: QmpClient;
+      try {
+        client = await QmpClient.connect(this.address, { timeoutMs: 5000 });
+      } catch (err) {
+        this.connection('lost', (err as Error).message, false);
+        await this.sleep(RETRY_MS);
+        continue;
+      }
+      this.client = client;
+      try {
+        client.events.on('event', (event: QmpEvent) => this.onEvent(event));
+        const commands = await client.execute<{ name: string }[]>('query-commands');
+        const trace = commands.some((c) => c.name === TRACE_COMMAND);
+        if (trace) await client.execute(TRACE_COMMAND, { enable: true });
+        this.connection('connected', null, trace);
+        while (!this.closed) {
+          const eventsBefore = this.migrationEvents;
+          const info = await client.execute<JsonObject>('query-migrate');
+          this.onQueryMigrate(info, this.migrationEvents !== eventsBefore);
+          await this.sleep(this.pollMs);
+        }
+      } catch (err) {
+        if (!this.closed) this.connection('lost', (err as Error).message, false);
+      }
+      await client.close();
+      this.client = undefined;
+      if (!this.closed) await this.sleep(RETRY_MS);
+    }
+  }
+
+  private onEvent(event: QmpEvent): void {
+    const at = event.timestamp.seconds * 1000 + event.timestamp.microseconds / 1000;
+    const data = event.data ?? {};
+    switch (event.event) {
+      case 'MIGRATION':
+        this.migrationEvents++;
+        this.status(String(data.status), at, 'event');
+        break;
+      case 'MIGRATION_PASS':
+        this.timeline.publish({ topic: 'pass', side: this.side, pass: Number(data.pass), at });
+        break;
+      case ACTOR_MESSAGE_EVENT:
+        this.timeline.publish({
+          topic: 'message',
+          side: data.side === 'destination' ? 'destination' : 'source',
+          from: String(data.from),
+          to: String(data.to),
+          type: String(data.type),
+          kind: String(data.kind),
+          at,
+        });
+        break;
+    }
+  }
+
+  /**
+   * `eventRaced`: a MIGRATION event was handled while the query was out.
+   * The client hands events over at once but a reply only on the next
+   * microtask, so an event written after the reply can be handled before
+   * it; either way the event's status is at least as new as the reply's.
+   */
+  private onQueryMigrate(info: JsonObject, eventRaced: boolean): void {
+    const at = Date.now();
+    // query-migrate leaves `status` out while nothing was ever started.
+    const status = typeof info.status === 'string' ? info.status : 'none';
+    if (!eventRaced) this.status(status, at, 'poll');
+    const incoming = info[`${EXTENSION_PREFIX}incoming`] as JsonObject | undefined;
+    this.timeline.publish({
+      topic: 'sample',
+      side: this.side,
+      at,
+      status,
+      ram: ramSample(info.ram as JsonObject | undefined),
+      incomingBytes: incoming === undefined ? null : Number(incoming.bytes),
+    });
+  }
+
+  private status(status: string, at: number, via: 'event' | 'poll'): void {
+    if (status === this.lastStatus) return;
+    this.timeline.publish({ topic: 'transition', side: this.side, from: this.lastStatus, to: status, at, via });
+    this.lastStatus = status;
+  }
+
+  private connection(state: 'connecting' | 'connected' | 'lost', detail: string | null, trace: boolean): void {
+    // While retrying, the page keeps showing why the last attempt failed rather than flickering.
+    const key = `${state} ${detail}`;
+    if (key === this.lastConnection || (state === 'connecting' && this.lastConnection.startsWith('lost'))) return;
+    this.lastConnection = key;
+    this.timeline.publish({ topic: 'connection', side: this.side, address: this.address, state, detail, trace });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+function ramSample(ram: JsonObject | undefined): RamSample | null {
+  if (ram === undefined) return null;
+  const num = (key: string) => (ram[key] === undefined ? null : Number(ram[key]));
+  return {
+    transferred: num('transferred') ?? 0,
+    remaining: num('remaining'),
+    total: num('total') ?? 0,
+    mbps: num('mbps') ?? 0,
+    dirtyPagesRate: num('dirty-pages-rate'),
+    dirtySyncCount: num('dirty-sync-count') ?? 0,
+  };
+}

@@ -1,0 +1,89 @@
+// The actors' messages as a sequence diagram: one lane per actor, one row per
+// message, newest at the bottom. Lanes appear as actors are first seen, in
+// the order a migration's messages flow.
+
+import { clock } from './format.js';
+
+const NS = 'http://www.w3.org/2000/svg';
+const LANE_ORDER = ['monitor', 'source', 'migration', 'return-path', 'incoming', 'destination'];
+const LANE_W = 112;
+const ROW_H = 20;
+const TIME_W = 92;
+const MAX_ROWS = 400;
+
+export class MessageView {
+  /** @param {HTMLElement} host */
+  constructor(host) {
+    this.host = host;
+    this.lanes = [];
+    this.messages = [];
+    this.header = document.createElement('div');
+    this.header.className = 'lanes';
+    this.body = document.createElement('div');
+    host.append(this.header, this.body);
+    this.count = 0;
+  }
+
+  add(message) {
+    this.count++;
+    for (const actor of [message.from, message.to]) {
+      if (!this.lanes.includes(actor)) {
+        this.lanes.push(actor);
+        const rank = (a) => (LANE_ORDER.includes(a) ? LANE_ORDER.indexOf(a) : LANE_ORDER.length);
+        this.lanes.sort((a, b) => rank(a) - rank(b));
+        this.relayout();
+      }
+    }
+    this.messages.push(message);
+    if (this.messages.length > MAX_ROWS) {
+      this.messages.shift();
+      this.body.firstElementChild?.remove();
+    }
+    const stick = this.host.scrollTop + this.host.clientHeight >= this.host.scrollHeight - 4;
+    this.body.append(this.row(message));
+    if (stick) this.host.scrollTop = this.host.scrollHeight;
+  }
+
+  relayout() {
+    this.header.replaceChildren(
+      Object.assign(document.createElement('span'), { className: 'time', textContent: 'time' }),
+      ...this.lanes.map((lane) => Object.assign(document.createElement('span'), { className: 'lane', textContent: lane })),
+    );
+    this.body.replaceChildren(...this.messages.map((m) => this.row(m)));
+  }
+
+  row(message) {
+    const width = this.lanes.length * LANE_W;
+    const div = document.createElement('div');
+    div.className = `message ${message.side} kind-${message.kind}`;
+    const time = Object.assign(document.createElement('span'), { className: 'time', textContent: clock(message.at) });
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('width', String(width));
+    svg.setAttribute('height', String(ROW_H));
+    const x = (actor) => this.lanes.indexOf(actor) * LANE_W + LANE_W / 2;
+    for (const lane of this.lanes) svg.append(el('line', { x1: x(lane), x2: x(lane), y1: 0, y2: ROW_H, class: 'lifeline' }));
+    const x1 = x(message.from);
+    const x2 = x(message.to);
+    const y = ROW_H - 5;
+    if (x1 === x2) {
+      svg.append(el('path', { d: `M${x1},${y - 6} h14 v6 h-12`, class: 'arrow' }));
+    } else {
+      const dir = x2 > x1 ? 1 : -1;
+      svg.append(el('line', { x1, x2: x2 - dir * 4, y1: y, y2: y, class: 'arrow' }));
+      svg.append(el('path', { d: `M${x2},${y} l${-dir * 6},-3.5 v7 z`, class: 'head' }));
+    }
+    const label = el('text', { x: (x1 + x2) / 2 + (x1 === x2 ? 20 : 0), y: y - 4, 'text-anchor': x1 === x2 ? 'start' : 'middle' });
+    label.textContent = message.type;
+    svg.append(label);
+    svg.append(Object.assign(el('title'), { textContent: `${message.side}: ${message.from} → ${message.to}: ${message.type} (${message.kind})` }));
+    div.append(time, svg);
+    div.style.minWidth = `${TIME_W + width}px`;
+    return div;
+  }
+}
+
+function el(name, attrs = {}) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
