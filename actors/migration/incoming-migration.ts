@@ -50,6 +50,7 @@ export class IncomingMigration {
   private sink: GuestSink | undefined;
   private returnPathOpen = false;
   private multifd: MultifdReceiver | undefined;
+  private channelsReady: Promise<void> = Promise.resolve();
   private channelTimer: NodeJS.Timeout | undefined;
   /** Control messages not yet handled, and whether a multifd round holds them. */
   private readonly queue: StreamMessage[] = [];
@@ -71,8 +72,8 @@ export class IncomingMigration {
     return {
       socketAddress: this.listener?.socketAddresses() ?? [],
       bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0),
-      pages: this.sink?.pageCount ?? 0,
-      zeroPages: this.sink?.zeroPageCount ?? 0,
+      pages: (this.sink?.pageCount ?? 0) + (this.multifd?.pages ?? 0),
+      zeroPages: (this.sink?.zeroPageCount ?? 0) + (this.multifd?.zeroPages ?? 0),
       startTime: this.startTime,
       endTime: this.endTime,
     };
@@ -86,14 +87,14 @@ export class IncomingMigration {
       return this.fail(err);
     }
     if (this.done) return this.listener.close();
+    // Accept at once; reading waits until the multifd channels listen.
+    this.listener.on('connection', (c) => void this.accept(c));
     if (this.env.options.caps.multifd) {
-      try {
-        this.multifd = await this.startMultifd();
-      } catch (err) {
-        return this.fail(err);
-      }
+      this.channelsReady = this.startMultifd().then((m) => {
+        this.multifd = m;
+      });
+      this.channelsReady.catch((err) => this.fail(err));
     }
-    this.listener.on('connection', (c) => this.accept(c));
     this.listener.on('error', (err) => this.fail(err));
     this.env.log('incoming migration listening', { addresses: this.listener.socketAddresses() });
   }
@@ -126,7 +127,7 @@ export class IncomingMigration {
     });
   }
 
-  private accept(connection: IncomingConnection): void {
+  private async accept(connection: IncomingConnection): Promise<void> {
     if (this.main || this.done) {
       // Only one main channel per incoming migration.
       connection.close();
@@ -134,6 +135,12 @@ export class IncomingMigration {
     }
     this.main = connection;
     this.listener!.stopListening();
+    try {
+      await this.channelsReady;
+    } catch {
+      return;
+    }
+    if (this.done) return;
     this.sink = new GuestSink([]);
     this.decoder = new StreamDecoder({
       sink: this.sink,

@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
 import { startTsWorker } from '../threads/ts-worker.js';
 import {
-  CHANNEL_STATS, STAT_BYTES, sumStat,
+  CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
   type FromRecvChannel, type MultifdCompression, type RecvChannelData, type ToRecvChannel,
 } from './messages.js';
 
@@ -110,6 +110,14 @@ export class MultifdReceiver {
 
   get bytes(): number {
     return sumStat(this.stats, STAT_BYTES);
+  }
+
+  get pages(): number {
+    return sumStat(this.stats, STAT_NORMAL_PAGES);
+  }
+
+  get zeroPages(): number {
+    return sumStat(this.stats, STAT_ZERO_PAGES);
   }
 
   close(): void {

@@ -6,6 +6,9 @@
  * packet's runs need before any of it is produced: zlib output is capped at
  * that size, and a zstd frame must declare exactly that content size before
  * the library reserves memory for it (it trusts the declared size).
+ *
+ * Hot path: one call per packet in a channel worker, never one per page; the
+ * concatenation buffer is reused, so the only allocations are the results.
  */
 import { compress, decompress, init } from '@bokuweb/zstd-wasm';
 import { deflateSync, inflateSync } from 'node:zlib';

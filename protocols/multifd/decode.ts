@@ -25,7 +25,7 @@ import { ChannelKind, HELLO_SIZE } from '../stream/constants.js';
 import { decodeHello } from '../stream/decode.js';
 import { StreamError } from '../stream/errors.js';
 import type { ChannelHello } from '../stream/types.js';
-import { checkReady, decompressInto } from './compression.js';
+import { checkReady, decompressInto, type Compressor } from './compression.js';
 import {
   CompressionCode,
   COMPRESSION_SLACK,
@@ -498,7 +498,7 @@ export class MultifdDecoder {
     if (this.decompressed.length < raw) this.decompressed = new Uint8Array(grow(this.decompressed.length, raw, MAX_PAGE_DATA_PER_PACKET));
     const pages = this.decompressed.subarray(0, raw);
     try {
-      decompressInto(this.compression as 'zlib' | 'zstd', this.compressed.subarray(0, this.dataLength), pages);
+      decompressInto(this.compression as Compressor, this.compressed.subarray(0, this.dataLength), pages);
     } catch (error) {
       if (error instanceof MultifdError) throw new MultifdError(error.code, `${this.prefix()}: packet ${this.packetNumber}: ${error.message}`);
       throw error;
@@ -542,7 +542,7 @@ export class MultifdDecoder {
     this.counters.packets++;
     const sync = this.sync;
     const round = this.packetRound;
-    if (sync) this.round = round;
+    if (sync) this.round = round + 1;
     const info: PacketInfo | undefined =
       this.onPacket === undefined
         ? undefined
