@@ -24,6 +24,7 @@ Guest
   --working-set SIZE      random: size of the range it dirties            [64M, at most --ram]
   --random-start SIZE     random: start of that range                     [0]
   --seed N                random: PRNG seed                               [1]
+  --fill random           fill pc.ram with random bytes at start (for benchmarks)
   --uuid UUID             the guest's identity (QEMU's -uuid)
   -S, --paused            start with the guest stopped (run state prelaunch)
 
@@ -62,6 +63,7 @@ export function parseRunOptions(argv: string[]): InstanceConfig | 'help' {
         'random-start': { type: 'string', default: '0' },
         seed: { type: 'string', default: '1' },
         uuid: { type: 'string' },
+        fill: { type: 'string' },
         paused: { type: 'boolean', short: 'S', default: false },
         incoming: { type: 'string' },
         cap: { type: 'string', multiple: true, default: [] },
@@ -102,6 +104,7 @@ export function parseRunOptions(argv: string[]): InstanceConfig | 'help' {
     return { name, size: size('block', sz) };
   });
   const workload = parseWorkload(values, ram, size, integer);
+  if (values.fill !== undefined && values.fill !== 'random') throw new UsageError(`--fill: only 'random' is known, got '${values.fill}'`);
   if (values.uuid !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(values.uuid)) {
     throw new UsageError(`--uuid: '${values.uuid}' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`);
   }
@@ -111,7 +114,7 @@ export function parseRunOptions(argv: string[]): InstanceConfig | 'help' {
     flag((uri) => parseMigrationUri(uri, { direction: 'incoming' }), values.incoming);
   }
   return {
-    guest: { ram, smp, extraBlocks, workload, workloadExplicit: values.workload !== undefined },
+    guest: { ram, smp, extraBlocks, workload, workloadExplicit: values.workload !== undefined, ...(values.fill ? { fill: 'random' as const } : {}) },
     ...(values.uuid !== undefined ? { uuid: values.uuid.toLowerCase() } : {}),
     paused: values.paused,
     ...(values.incoming !== undefined ? { incoming: values.incoming } : {}),

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../threads/ts-worker.js';
@@ -31,6 +32,8 @@ export interface GuestConfig {
   uuid?: string;
   /** `running`, `prelaunch` (QEMU's -S) or `inmigrate` (a destination). */
   runState: RunState;
+  /** Fill pc.ram with random bytes at start, as if the guest had written every page (benchmarks). */
+  fill?: 'random';
 }
 
 interface GuestEvents {
@@ -87,6 +90,7 @@ export class Guest extends EventEmitter<GuestEvents> {
       if (blocks.some((b) => b.name === extra.name)) throw new Error(`RAM block '${extra.name}' is declared twice`);
       blocks.push(RamBlock.allocate(extra.name, extra.size));
     }
+    if (config.fill === 'random') fillRandom(blocks[0]!);
     const ctrl = allocateControl(config.smp);
     const cpuState = allocateCpuState(config.smp);
     for (let i = 0; i < config.smp; i++) storeWorkloadSpec(cpuSlots(cpuState, i), config.workload);
@@ -324,4 +328,16 @@ function validateWorkload(spec: WorkloadSpec, ram: number): void {
     range(spec.start, spec.start + spec.workingSet);
     if (!(spec.rate >= 0)) throw new RangeError('random workload rate must be >= 0 pages/s');
   }
+}
+
+/**
+ * Random bytes in every page of a block, marked written (touched) as a guest
+ * write would, so a migration reads and sends them all.
+ */
+function fillRandom(ram: RamBlock): void {
+  const chunk = 16 << 20;
+  for (const slab of ram.slabs) {
+    for (let at = 0; at < slab.length; at += chunk) randomFillSync(slab.subarray(at, Math.min(at + chunk, slab.length)));
+  }
+  ram.touched.fill(true);
 }

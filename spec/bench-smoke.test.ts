@@ -1,0 +1,98 @@
+/**
+ * `npm run bench` runs: the --quick --no-qemu bench on a 32 MiB guest
+ * measures the loopback limit and the quick livemig scenarios, and writes a
+ * results.json with the fields the report promises, and an HTML report.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../tools/instance-process.js';
+import type { BenchResults, ScenarioResult } from '../tools/bench/results.js';
+
+const BENCH = join(REPO_ROOT, 'tools', 'bench', 'index.ts');
+
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', BENCH, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('bench smoke (npm run bench -- --quick --no-qemu)', function () {
+  this.timeout(150_000);
+  let out: string;
+  let results: BenchResults;
+  let code: number | null;
+  let output: string;
+  const scenario = (name: string) => results.scenarios.find((s) => s.name === name) as ScenarioResult;
+
+  before(async () => {
+    out = mkdtempSync(join(tmpdir(), 'livemig-bench-smoke-'));
+    ({ code, output } = await runBench(['--quick', '--no-qemu', '--out', out]));
+    results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as BenchResults;
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('runs the quick set and its loopback references, without QEMU', () => {
+    expect(results.scenarios.map((s) => s.name), output).to.deep.equal(['loopback-1', 'loopback-2', 'precopy', 'precopy-zero', 'ab', 'multifd2']);
+    expect(results.options).to.include({ quick: true, qemu: false, repeat: 1, size: 32 << 20 });
+    expect(results.machine.qemu).to.equal(null);
+  });
+
+  it('measures the loopback limit with every byte verified, on 1 and 2 connections', () => {
+    for (const name of ['loopback-1', 'loopback-2']) {
+      const s = scenario(name);
+      expect(s.status, s.note).to.equal('ok');
+      expect(s.runs.map((r) => r.verified)).to.deep.equal([true]);
+      expect(s.runs[0]!.ramBytes).to.equal(32 << 20);
+      expect(s.median!.guestGBps).to.be.greaterThan(0);
+    }
+  });
+
+  it('reports every figure of a livemig precopy run, its series and its ratio to the limit', () => {
+    const s = scenario('precopy');
+    expect(s.status, s.note).to.equal('ok');
+    expect(Object.keys(s.median!).sort()).to.deep.equal([
+      'destinationCpuSeconds', 'destinationPeakRssBytes', 'dirtySyncCount', 'downtimeMs', 'guestGBps', 'pagesPerSecond',
+      'setupTimeMs', 'sourceCpuSeconds', 'sourcePeakRssBytes', 'totalTimeMs', 'wireBytes', 'wireGBps',
+    ]);
+    const run = s.runs[0]!;
+    expect(run.verified).to.equal(true);
+    expect(run.ramBytes).to.equal(32 << 20);
+    expect(run.wireBytes).to.be.at.least(run.normalPages! * 4096);
+    expect(run.dirtySyncCount).to.be.at.least(1);
+    // Peak RSS holds at least the guest's RAM on both sides.
+    expect(run.source.peakRssBytes).to.be.at.least(32 << 20);
+    expect(run.destination.peakRssBytes).to.be.at.least(32 << 20);
+    const last = run.series.at(-1)!;
+    expect([last.status, last.remaining, last.t]).to.deep.equal(['completed', 0, run.totalTimeMs]);
+    expect(s.vsLimit?.reference).to.equal('loopback-1');
+    expect(s.vsQemu).to.equal(undefined);
+  });
+
+  it('moves never-touched RAM without sending its pages', () => {
+    const s = scenario('precopy-zero');
+    expect(s.status, s.note).to.equal('ok');
+    expect(s.runs[0]!.verified).to.equal(true);
+    expect(s.runs[0]!.zeroPages).to.equal(8192);
+    expect(s.runs[0]!.wireBytes).to.be.below(1 << 20);
+  });
+
+  it('reports multifd as measured, failed with a reason, or not available with a reason', () => {
+    const s = scenario('multifd2');
+    expect(['ok', 'failed', 'not-available']).to.include(s.status);
+    if (s.status !== 'ok') expect(s.note).to.be.a('string').and.not.equal('');
+  });
+
+  it('exits 1 exactly when a scenario failed, and writes the HTML report with its plots', () => {
+    expect(code, output).to.equal(results.scenarios.some((s) => s.status === 'failed') ? 1 : 0);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).to.contain('<svg').and.contain('livemig precopy');
+    expect(existsSync(join(out, 'results.json'))).to.equal(true);
+  });
+});

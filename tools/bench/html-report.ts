@@ -1,0 +1,86 @@
+/**
+ * bench-results/report.html: the table, the ratios, and per scenario two
+ * plots (throughput and remaining bytes over time) with livemig next to the
+ * QEMU run it is compared with, so a person can look rather than read.
+ */
+import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
+import { REFERENCES } from './scenarios.js';
+import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
+import { COLUMNS, formatNotes, tableRows } from './table.js';
+
+const LIVEMIG_COLOR = '#1f77b4';
+const QEMU_COLOR = '#d62728';
+
+/** GB/s between consecutive samples as steps, starting from nothing sent at time 0. */
+export function throughputPoints(series: Sample[]): [number, number][] {
+  const points: [number, number][] = [];
+  let prev = { t: 0, transferred: 0 };
+  for (const s of series) {
+    const dt = s.t - prev.t;
+    if (dt <= 0) continue;
+    const rate = (s.transferred - prev.transferred) / 1e6 / dt;
+    points.push([prev.t, rate], [s.t, rate]);
+    prev = s;
+  }
+  return points;
+}
+
+/** GiB remaining, from the whole of guest RAM at time 0. */
+function remainingPoints(series: Sample[], ramBytes: number): [number, number][] {
+  return [[0, ramBytes / (1 << 30)], ...series.map((s): [number, number] => [s.t, s.remaining / (1 << 30)])];
+}
+
+/** The median run of a scenario, the one plotted. */
+function plotted(r: ScenarioResult) {
+  return r.medianRun === undefined ? undefined : r.runs[r.medianRun];
+}
+
+function figure(result: ScenarioResult, reference: ScenarioResult | undefined): string {
+  const lines = [{ name: `livemig ${result.name}`, color: LIVEMIG_COLOR, run: plotted(result) }];
+  const ref = reference && plotted(reference);
+  if (ref) lines.push({ name: reference!.name, color: QEMU_COLOR, run: ref });
+  const series = (pick: (run: RunMetrics) => [number, number][]): PlotSeries[] =>
+    lines.map((l) => ({ name: l.name, color: l.color, points: l.run ? pick(l.run) : [] }));
+  return `<figure id="${escapeXml(result.name)}"><figcaption><b>${escapeXml(result.name)}</b>: ${escapeXml(result.description)}</figcaption>
+${lineChart({ title: 'throughput', xLabel: 'ms since migrate', yLabel: 'GB/s on the wire', series: series((r) => throughputPoints(r.series)) })}
+${lineChart({ title: 'remaining', xLabel: 'ms since migrate', yLabel: 'GiB remaining', series: series((r) => remainingPoints(r.series, r.ramBytes)) })}
+</figure>`;
+}
+
+export function htmlReport(results: BenchResults): string {
+  const byName = new Map(results.scenarios.map((s) => [s.name, s]));
+  const rows = tableRows(results.scenarios)
+    .map((row) => `<tr>${row.map((cell, i) => `<td${i >= 2 ? ' class="n"' : ''}>${escapeXml(cell)}</td>`).join('')}</tr>`)
+    .join('\n');
+  const figures = results.scenarios
+    .filter((s) => s.family === 'livemig' && s.median)
+    .map((s) => {
+      const shape = s.config.shape as keyof typeof REFERENCES | undefined;
+      return figure(s, shape ? byName.get(REFERENCES[shape].qemu) : undefined);
+    })
+    .join('\n');
+  const m = results.machine;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>livemig benchmark</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; white-space: nowrap; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 1em 1em 1em 0; }
+figcaption { margin-bottom: 4px; }
+pre { background: #f6f6f6; padding: 8px; }
+</style></head><body>
+<h1>livemig benchmark</h1>
+<p>${escapeXml(results.startedAt)} – ${escapeXml(results.finishedAt)}; ${m.cpus} CPUs, ${(m.memoryBytes / (1 << 30)).toFixed(0)} GiB, Node ${escapeXml(m.node)}, ${escapeXml(m.qemu ?? 'no QEMU')};
+load average before ${m.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${m.loadAfter.map((l) => l.toFixed(2)).join(' ')}.
+Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run.</p>
+<table><thead><tr>${COLUMNS.map((c) => `<th>${escapeXml(c)}</th>`).join('')}</tr></thead><tbody>
+${rows}
+</tbody></table>
+<pre>${escapeXml(formatNotes(results.scenarios))}</pre>
+<h2>Over time (the median run of each)</h2>
+${figures}
+</body></html>
+`;
+}

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: livemig's migration speed next to the machine's loopback
+ * limit and real QEMU, measured in one run (scenario rounds interleaved, so
+ * a machine that drifts drifts for all), medians over repeats. Prints a
+ * table and writes results.json and report.html.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { REPO_ROOT } from '../instance-process.js';
+import { htmlReport } from './html-report.js';
+import { runLivemig } from './livemig-migration.js';
+import { measureLoopback } from './loopback-limit.js';
+import { NotAvailable } from './not-available.js';
+import { BENCH_HELP, BenchUsageError, parseBenchOptions, type BenchOptions } from './options.js';
+import { runQemu } from './qemu-migration.js';
+import { ensureQemu } from './qemu-setup.js';
+import type { BenchResults, RunMetrics } from './results.js';
+import { addRatios, summarizeScenario } from './scenario-summary.js';
+import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
+import { formatNotes, formatTable } from './table.js';
+import { onTeardown, teardownAll } from './teardown.js';
+import { FILL_OPTION_AVAILABLE } from './guest-fill.js';
+
+const log = (line: string) => console.log(line);
+
+function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics> {
+  switch (s.family) {
+    case 'loopback':
+      return measureLoopback(s.size, s.connections);
+    case 'qemu':
+      return runQemu(s, dir, run);
+    case 'livemig':
+      return runLivemig(s, dir, run);
+  }
+}
+
+/** JSON with the bigint parameters (max-bandwidth) as numbers. */
+const jsonReplacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? Number(value) : value);
+
+async function bench(options: BenchOptions): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  const selected = selectScenarios(allScenarios(options.size), options);
+  if (selected.length === 0) throw new BenchUsageError(`no scenario matches ${options.filters.map((f) => `'${f}'`).join(', ')}`);
+  log(`livemig bench: ${selected.length} scenarios × ${options.repeat} runs, main guest size ${options.size / (1 << 20)} MiB`);
+  if (loadBefore[0]! >= 1) log(`note: the machine is busy (load average ${loadBefore[0]!.toFixed(2)}): figures will be noisy`);
+  if (!FILL_OPTION_AVAILABLE) log('note: livemig run has no --fill yet: guests are filled by the ab workload (one non-zero byte per page), which flatters compression');
+
+  const notAvailable = new Map<string, string>();
+  let qemu: string | null = null;
+  if (selected.some((s) => s.family === 'qemu')) {
+    try {
+      qemu = await ensureQemu(log);
+      log(`reference: ${qemu}`);
+    } catch (err) {
+      log(`QEMU is not available: ${(err as Error).message}`);
+      for (const s of selected) if (s.family === 'qemu') notAvailable.set(s.name, (err as Error).message);
+    }
+  }
+  const dir = mkdtempSync(join(os.tmpdir(), 'livemig-bench-'));
+  onTeardown(() => rmSync(dir, { recursive: true, force: true }));
+
+  const runs = new Map<string, RunMetrics[]>(selected.map((s) => [s.name, []]));
+  for (let round = 0; round < options.repeat; round++) {
+    for (const s of selected) {
+      if (notAvailable.has(s.name)) continue;
+      const prefix = `[${round + 1}/${options.repeat}] ${`${s.family} ${s.name}`.padEnd(30)}`;
+      try {
+        const m = await runScenario(s, dir, round);
+        runs.get(s.name)!.push(m);
+        log(m.ok
+          ? `${prefix} ${m.guestGBps.toFixed(2)} GB/s, total ${m.totalTimeMs.toFixed(0)} ms${m.downtimeMs !== undefined ? `, downtime ${m.downtimeMs} ms` : ''}`
+          : `${prefix} FAILED: ${m.error?.split('\n')[0]}`);
+      } catch (err) {
+        if (!(err instanceof NotAvailable)) throw err;
+        notAvailable.set(s.name, err.message);
+        log(`${prefix} not available: ${err.message}`);
+      }
+    }
+  }
+
+  const scenarios = selected.map((s) => summarizeScenario(s, runs.get(s.name)!, notAvailable.get(s.name)));
+  addRatios(scenarios, selected);
+  const results: BenchResults = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, qemu, loadBefore, loadAfter: os.loadavg() },
+    options: { ...options, fillOption: FILL_OPTION_AVAILABLE },
+    scenarios,
+  };
+  log(`\n${formatTable(scenarios)}\n`);
+  const notes = formatNotes(scenarios);
+  if (notes) log(`${notes}\n`);
+  const out = resolve(REPO_ROOT, options.out);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'results.json'), `${JSON.stringify(results, jsonReplacer, 2)}\n`);
+  writeFileSync(join(out, 'report.html'), htmlReport(results));
+  log(`wrote ${join(out, 'results.json')} and ${join(out, 'report.html')}`);
+  return scenarios.some((s) => s.status === 'failed') ? 1 : 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`\n${signal}: cleaning up`);
+    void teardownAll().finally(() => process.exit(130));
+  });
+}
+
+try {
+  const options = parseBenchOptions(process.argv.slice(2));
+  if (options === 'help') log(BENCH_HELP);
+  else process.exitCode = await bench(options);
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exitCode = err instanceof BenchUsageError ? 2 : 1;
+} finally {
+  await teardownAll();
+}

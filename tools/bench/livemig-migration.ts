@@ -1,0 +1,134 @@
+/**
+ * One livemig scenario run: a source and a destination instance (`livemig
+ * run`, real processes), the source's RAM prepared as the scenario says, the
+ * destination's RAM pre-faulted, then a migration driven as an orchestrator
+ * drives QEMU, sampled every ~50 ms, and the destination's memory checked
+ * against the source's (digests; the destination is started with -S so it
+ * holds still).
+ */
+import { join } from 'node:path';
+import { QmpError } from '../../protocols/qmp/errors.js';
+import { spawnInstance, type InstanceProcess } from '../instance-process.js';
+import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
+import { filledSourceArgs, finishFill } from './guest-fill.js';
+import { withDeadline } from './migration-deadline.js';
+import { failedRun, migrationMetrics } from './migration-metrics.js';
+import { sampleMigration } from './migration-sampler.js';
+import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
+import type { RunMetrics } from './results.js';
+import { UNLIMITED_BANDWIDTH, type LivemigScenario } from './scenarios.js';
+import { NotAvailable } from './not-available.js';
+import { awaitExit, onTeardown } from './teardown.js';
+import { waitUntil } from './wait-until.js';
+
+/** Pre-faulting a few GiB on a busy machine. */
+const PREFAULT_TIMEOUT_MS = 120_000;
+/** Lets a running workload settle into its pace before the migration starts. */
+const WARMUP_MS = 500;
+
+export async function runLivemig(scenario: LivemigScenario, dir: string, run: number): Promise<RunMetrics> {
+  const tag = `${scenario.name}-${run}`;
+  const base = ['--ram', String(scenario.ram), '--smp', '1'];
+  const started: InstanceProcess[] = [];
+  const undo = onTeardown(() => quitAll(started));
+  try {
+    const spawned = await Promise.allSettled([
+      spawnInstance([...base, ...sourceArgs(scenario)], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000 }),
+      spawnInstance([...base, '--incoming', 'defer', '--paused'], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
+    ]);
+    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
+    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    const [source, destination] = started as [InstanceProcess, InstanceProcess];
+    const plan: MigrationPlan = {
+      uri: scenario.transport === 'tcp' ? 'tcp:127.0.0.1:0' : `unix:${join(dir, `${tag}-mig.sock`)}`,
+      caps: scenario.multifd ? [{ capability: 'multifd', state: true }] : [],
+      params: [parameters(scenario)],
+    };
+    await probeSupport(destination, plan);
+    if (scenario.workload.kind === 'random-filled') await finishFill(source.qmp, scenario.ram, join(dir, `${tag}-fill.bin`));
+    else if (scenario.workload.kind !== 'zero') await new Promise((r) => setTimeout(r, WARMUP_MS));
+    await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
+      (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
+
+    const pids = [source.process.pid!, destination.process.pid!];
+    const cpuBefore = pids.map(cpuSeconds);
+    const sampler = sampleMigration(source.qmp);
+    const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
+      .finally(() => sampler.stop());
+    const series = await sampler.stop();
+    const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
+    const rss = pids.map(peakRssBytes);
+    const verified = outcome.source.status === 'completed' && outcome.destination.status === 'completed'
+      ? await sameMemory(source, destination)
+      : null;
+    const metrics = migrationMetrics(outcome.source, {
+      source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! },
+      destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! },
+    }, verified, series);
+    if (metrics.ok && outcome.destination.status !== 'completed') {
+      return { ...metrics, ok: false, error: `destination ${String(outcome.destination.status)}: ${String(outcome.destination['error-desc'] ?? '')}` };
+    }
+    return metrics;
+  } catch (err) {
+    if (err instanceof NotAvailable) throw err;
+    const logs = started.map((i) => i.stderr().trim().split('\n').slice(-3).join('\n')).join('\n');
+    return failedRun(`${(err as Error).message}${logs ? `\n${logs}` : ''}`);
+  } finally {
+    await undo();
+  }
+}
+
+function sourceArgs(s: LivemigScenario): string[] {
+  const w = s.workload;
+  switch (w.kind) {
+    case 'random-filled':
+      return filledSourceArgs(s.ram);
+    case 'zero':
+      return ['--paused'];
+    case 'ab':
+      return ['--workload', 'ab'];
+    case 'dirty':
+      return ['--workload', 'random', '--dirty-rate', String(w.rate), '--working-set', String(w.workingSet)];
+  }
+}
+
+function parameters(s: LivemigScenario): Record<string, unknown> {
+  return {
+    'max-bandwidth': s.maxBandwidth ?? UNLIMITED_BANDWIDTH,
+    ...(s.downtimeLimit !== undefined ? { 'downtime-limit': s.downtimeLimit } : {}),
+    ...(s.multifd ? { 'multifd-channels': s.multifd.channels, 'multifd-compression': s.multifd.compression } : {}),
+  };
+}
+
+/**
+ * Capabilities and parameters the instance refuses (multifd before it is
+ * built, a compression it lacks) make the scenario "not available" rather
+ * than failed.
+ */
+async function probeSupport(destination: InstanceProcess, plan: MigrationPlan): Promise<void> {
+  try {
+    if (plan.caps.length > 0) await destination.qmp.execute('migrate-set-capabilities', { capabilities: plan.caps });
+    for (const p of plan.params) await destination.qmp.execute('migrate-set-parameters', p);
+  } catch (err) {
+    if (err instanceof QmpError) throw new NotAvailable(err.message);
+    throw err;
+  }
+}
+
+async function sameMemory(source: InstanceProcess, destination: InstanceProcess): Promise<boolean> {
+  type Digest = { block: string; sha256: string };
+  const opts = { timeoutMs: 120_000 };
+  const [a, b] = await Promise.all([
+    source.qmp.execute<Digest[]>('__org.livemig_query-digest', undefined, opts),
+    destination.qmp.execute<Digest[]>('__org.livemig_query-digest', undefined, opts),
+  ]);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+async function quitAll(instances: InstanceProcess[]): Promise<void> {
+  await Promise.all(instances.map(async (i) => {
+    await i.qmp.execute('quit', undefined, { timeoutMs: 5000 }).catch(() => {});
+    await i.qmp.close().catch(() => {});
+    await awaitExit(i.process, 10_000);
+  }));
+}

@@ -1,0 +1,48 @@
+/** Turns a migration's final query-migrate (QEMU's or livemig's: the same shape) into a run's metrics. */
+import type { ProcessUsage, RunMetrics, Sample } from './results.js';
+
+export function migrationMetrics(
+  final: Record<string, unknown>,
+  usage: { source: ProcessUsage; destination: ProcessUsage },
+  verified: boolean | null,
+  series: Sample[],
+): RunMetrics {
+  const ram = (final.ram ?? {}) as Record<string, number>;
+  const totalTimeMs = Number(final['total-time'] ?? 0);
+  const ramBytes = Number(ram.total ?? 0);
+  const wireBytes = Number(ram.transferred ?? 0);
+  const seconds = totalTimeMs / 1000;
+  const pages = Number(ram.normal ?? 0) + Number(ram.duplicate ?? 0);
+  const ok = final.status === 'completed' && verified !== false;
+  const error = final.status !== 'completed'
+    ? `migration ${String(final.status)}${final['error-desc'] ? `: ${String(final['error-desc'])}` : ''}`
+    : verified === false ? 'the destination memory differs from the source' : undefined;
+  const last = series.at(-1);
+  return {
+    ok,
+    ...(error ? { error } : {}),
+    totalTimeMs,
+    ...(typeof final['setup-time'] === 'number' ? { setupTimeMs: final['setup-time'] } : {}),
+    ...(typeof final.downtime === 'number' ? { downtimeMs: final.downtime } : {}),
+    ramBytes,
+    wireBytes,
+    guestGBps: seconds > 0 ? ramBytes / 1e9 / seconds : 0,
+    wireGBps: seconds > 0 ? wireBytes / 1e9 / seconds : 0,
+    ...(ram['dirty-sync-count'] !== undefined ? { dirtySyncCount: Number(ram['dirty-sync-count']) } : {}),
+    ...(seconds > 0 ? { pagesPerSecond: Math.round(pages / seconds) } : {}),
+    ...(ram.duplicate !== undefined ? { zeroPages: Number(ram.duplicate) } : {}),
+    ...(ram.normal !== undefined ? { normalPages: Number(ram.normal) } : {}),
+    ...usage,
+    verified,
+    // The final answer closes the series (the sampler may have missed the last moments).
+    series: final.status === 'completed' && (!last || last.t < totalTimeMs)
+      ? [...series, { t: totalTimeMs, status: 'completed', transferred: wireBytes, remaining: 0, mbps: Number(ram.mbps ?? 0), dirtyPagesRate: 0, pass: Number(ram['dirty-sync-count'] ?? 0) }]
+      : series,
+  };
+}
+
+/** The metrics of a run that did not get to migrate (setup failed, timed out). */
+export function failedRun(error: string): RunMetrics {
+  const none = { cpuSeconds: 0, peakRssBytes: 0 };
+  return { ok: false, error, totalTimeMs: 0, ramBytes: 0, wireBytes: 0, guestGBps: 0, wireGBps: 0, source: none, destination: none, verified: null, series: [] };
+}

@@ -1,0 +1,57 @@
+/**
+ * Samples the source's query-migrate every ~50 ms while a migration runs
+ * (what QEMU's guestperf records), giving the per-pass series the report
+ * plots: transferred, remaining, mbps, dirty rate and pass over time.
+ */
+import type { QmpClient } from '../../protocols/qmp/client.js';
+import type { Sample } from './results.js';
+
+const SAMPLE_EVERY_MS = 50;
+const MOVING = new Set(['active', 'device', 'pre-switchover', 'postcopy-active', 'cancelling']);
+
+export interface Sampler {
+  /** Stops sampling; resolves with the samples taken, ordered by time. */
+  stop(): Promise<Sample[]>;
+}
+
+export function sampleMigration(qmp: QmpClient): Sampler {
+  const samples: Sample[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const started = Date.now();
+      // A monitor that stops answering (the process went away) ends the series.
+      const info = await qmp.execute<Record<string, unknown>>('query-migrate').catch(() => undefined);
+      if (!info) break;
+      const sample = toSample(info);
+      if (sample) samples.push(sample);
+      // The end is one point; the final query-migrate closes the series.
+      if (sample?.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, Math.max(0, SAMPLE_EVERY_MS - (Date.now() - started))));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return samples.sort((a, b) => a.t - b.t);
+    },
+  };
+}
+
+/** A query-migrate answer as a sample, when the migration is moving pages. */
+export function toSample(info: Record<string, unknown>): Sample | undefined {
+  const status = String(info.status);
+  const ram = info.ram as Record<string, number> | undefined;
+  const t = info['total-time'];
+  if (!ram || typeof t !== 'number' || !(MOVING.has(status) || status === 'completed')) return undefined;
+  return {
+    t,
+    status,
+    transferred: Number(ram.transferred ?? 0),
+    remaining: status === 'completed' ? 0 : Number(ram.remaining ?? 0),
+    mbps: Number(ram.mbps ?? 0),
+    dirtyPagesRate: Number(ram['dirty-pages-rate'] ?? 0),
+    pass: Number(ram['dirty-sync-count'] ?? 0),
+  };
+}

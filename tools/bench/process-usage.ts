@@ -1,0 +1,37 @@
+/**
+ * CPU time and peak memory of another process, from /proc (Linux): the
+ * bench reads each migrating process before and after the migration.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let ticksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    ticksPerSecond = Number(r.stdout.trim()) || 100;
+  }
+  return ticksPerSecond;
+}
+
+/** utime + stime of every thread of `pid`, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses: fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc(5), counted from 3 here.
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+}
+
+/** CPU seconds `pid` spent since `before` (a cpuSeconds reading), at the clock tick's precision. */
+export function cpuSecondsSince(pid: number, before: number): number {
+  return Math.round((cpuSeconds(pid) - before) * clockTicks()) / clockTicks();
+}
+
+/** VmHWM: the peak resident set of `pid` so far, in bytes. */
+export function peakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}

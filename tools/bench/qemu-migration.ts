@@ -1,0 +1,143 @@
+/**
+ * One real-QEMU run, the yardstick: two qemu-system-x86_64 processes (TCG,
+ * -S, guest RAM in a shared memory-backend-file under /dev/shm), the
+ * source's file filled from /dev/urandom, the destination's RAM pre-faulted
+ * (prealloc=on: "warm"), migrated over loopback TCP with max-bandwidth
+ * raised; afterwards the two memory files must be equal (cmp).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { QmpClient } from '../../protocols/qmp/client.js';
+import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
+import { withDeadline } from './migration-deadline.js';
+import { failedRun, migrationMetrics } from './migration-metrics.js';
+import { sampleMigration } from './migration-sampler.js';
+import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
+import { QEMU_BINARY } from './qemu-setup.js';
+import type { RunMetrics } from './results.js';
+import { UNLIMITED_BANDWIDTH, type QemuScenario } from './scenarios.js';
+import { awaitExit, onTeardown } from './teardown.js';
+import { waitUntil } from './wait-until.js';
+
+const SHM = '/dev/shm';
+/** Starting QEMU includes pre-allocating the destination's RAM. */
+const START_TIMEOUT_MS = 120_000;
+
+interface QemuProcess {
+  process: ChildProcess;
+  qmp: QmpClient;
+}
+
+/**
+ * The urandom-filled source memory files, one per size, made once per bench
+ * run: a stopped QEMU guest never writes its RAM, so every run can reuse it.
+ */
+const randomFiles = new Map<number, string>();
+
+async function randomFile(size: number): Promise<string> {
+  let path = randomFiles.get(size);
+  if (path) return path;
+  path = join(SHM, `livemig-bench-${process.pid}-random-${size}.mem`);
+  const file = path;
+  onTeardown(() => rmSync(file, { force: true }));
+  await pipeline(createReadStream('/dev/urandom', { start: 0, end: size - 1, highWaterMark: 4 << 20 }), createWriteStream(file));
+  randomFiles.set(size, file);
+  return file;
+}
+
+export async function runQemu(scenario: QemuScenario, dir: string, run: number): Promise<RunMetrics> {
+  const tag = `${scenario.name}-${run}`;
+  const started: QemuProcess[] = [];
+  const dstFile = join(SHM, `livemig-bench-${process.pid}-${tag}.mem`);
+  const undo = onTeardown(async () => {
+    await quitAll(started);
+    rmSync(dstFile, { force: true });
+  });
+  try {
+    const size = String(scenario.ram);
+    const memory = (path: string, prealloc: boolean) => [
+      '-machine', 'pc,memory-backend=mem0',
+      '-object', `memory-backend-file,id=mem0,size=${size},mem-path=${path},share=on${prealloc ? ',prealloc=on' : ''}`,
+    ];
+    // Never-touched RAM is anonymous memory, as in a plain `-m` guest: shared
+    // files would allocate a page on every read of a hole.
+    const srcMemory = scenario.memory === 'random' ? memory(await randomFile(scenario.ram), false) : [];
+    const dstMemory = scenario.memory === 'random' ? memory(dstFile, true) : ['-mem-prealloc'];
+    const spawned = await Promise.allSettled([
+      startQemu([...srcMemory], join(dir, `${tag}-src.qmp`), scenario.ram),
+      startQemu([...dstMemory, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram),
+    ]);
+    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
+    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    const [source, destination] = started as [QemuProcess, QemuProcess];
+
+    const plan: MigrationPlan = {
+      uri: 'tcp:127.0.0.1:0',
+      caps: scenario.multifdChannels ? [{ capability: 'multifd', state: true }] : [],
+      params: [{
+        'max-bandwidth': UNLIMITED_BANDWIDTH,
+        ...(scenario.multifdChannels ? { 'multifd-channels': scenario.multifdChannels } : {}),
+      }],
+    };
+    const pids = [source.process.pid!, destination.process.pid!];
+    const cpuBefore = pids.map(cpuSeconds);
+    const sampler = sampleMigration(source.qmp);
+    const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
+      .finally(() => sampler.stop());
+    // QEMU announces `completed` before query-migrate has its total-time.
+    let final = outcome.source;
+    if (final.status === 'completed') {
+      await waitUntil(10_000, "QEMU's total-time", async () => {
+        final = await source.qmp.execute<Record<string, unknown>>('query-migrate');
+        return typeof final['total-time'] === 'number';
+      });
+    }
+    const series = await sampler.stop();
+    const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
+    const rss = pids.map(peakRssBytes);
+    const verified = final.status === 'completed' && scenario.memory === 'random'
+      ? spawnSync('cmp', ['-s', randomFiles.get(scenario.ram)!, dstFile]).status === 0
+      : null;
+    return migrationMetrics(final, {
+      source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! },
+      destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! },
+    }, verified, series);
+  } catch (err) {
+    return failedRun((err as Error).message);
+  } finally {
+    await undo();
+  }
+}
+
+async function startQemu(args: string[], socket: string, ram: number): Promise<QemuProcess> {
+  const child = spawn(QEMU_BINARY, [
+    '-nographic', '-nodefaults', '-S', '-accel', 'tcg', '-m', String(ram / (1 << 20)),
+    ...args,
+    '-qmp', `unix:${socket},server=on,wait=off`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  try {
+    let qmp: QmpClient | undefined;
+    await waitUntil(START_TIMEOUT_MS, 'QEMU to open its monitor', async () => {
+      if (child.exitCode !== null) throw new Error(`QEMU exited with ${child.exitCode}: ${stderr.trim()}`);
+      if (!existsSync(socket)) return false;
+      qmp = await QmpClient.connect(`unix:${socket}`, { timeoutMs: START_TIMEOUT_MS }).catch(() => undefined);
+      return qmp !== undefined;
+    });
+    return { process: child, qmp: qmp! };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+async function quitAll(instances: QemuProcess[]): Promise<void> {
+  await Promise.all(instances.map(async (q) => {
+    await q.qmp.execute('quit', undefined, { timeoutMs: 5000 }).catch(() => {});
+    await q.qmp.close().catch(() => {});
+    await awaitExit(q.process, 10_000);
+  }));
+}

@@ -1,0 +1,64 @@
+/**
+ * The benchmark's own setup: real QEMU (Debian's `qemu-system-x86`) is the
+ * yardstick, so a clean machine gets it installed here rather than by hand.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+/** apt on a slow mirror can take minutes; past this the bench gives up on QEMU. */
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+export class QemuSetupError extends Error {
+  readonly code = 'QEMU_SETUP';
+}
+
+/** The QEMU binary's version line, or undefined when it is not on PATH. */
+export function qemuVersion(): string | undefined {
+  const r = spawnSync(QEMU_BINARY, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) return undefined;
+  return r.stdout.split('\n')[0]?.trim();
+}
+
+/**
+ * Makes sure qemu-system-x86_64 runs: installs `qemu-system-x86` with apt
+ * (`apt-get update` once, then install) when it is missing. Needs root.
+ */
+export async function ensureQemu(log: (line: string) => void): Promise<string> {
+  const present = qemuVersion();
+  if (present) return present;
+  if (process.getuid?.() !== 0) {
+    throw new QemuSetupError(`${QEMU_BINARY} is not installed and the bench is not root: run 'sudo apt-get install -y qemu-system-x86' once, or pass --no-qemu`);
+  }
+  log(`${QEMU_BINARY} not found: installing Debian's qemu-system-x86 (apt-get update, then install; at most ${INSTALL_TIMEOUT_MS / 60_000} min)`);
+  const deadline = Date.now() + INSTALL_TIMEOUT_MS;
+  await apt(['update'], deadline);
+  await apt(['install', '-y', '--no-install-recommends', 'qemu-system-x86'], deadline);
+  const installed = qemuVersion();
+  if (!installed) throw new QemuSetupError(`apt-get installed qemu-system-x86 but ${QEMU_BINARY} still does not run`);
+  log(`installed: ${installed}`);
+  return installed;
+}
+
+function apt(args: string[], deadline: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('apt-get', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    let output = '';
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new QemuSetupError(`could not run apt-get: ${err.message}; install qemu-system-x86 by hand or pass --no-qemu`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return resolve();
+      const why = signal ? `was killed (${signal}) after the install time bound` : `exited with ${code}`;
+      reject(new QemuSetupError(`apt-get ${args.join(' ')} ${why}; install qemu-system-x86 by hand or pass --no-qemu.\n${output.trim()}`));
+    });
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The shape of the benchmark's results: what one run measured, what a
+ * scenario reports over its repeats (medians), and the whole run's file
+ * (bench-results/results.json).
+ */
+
+/** One query-migrate sample of the source while the migration runs. */
+export interface Sample {
+  /** ms since the migration started (the migrating side's total-time). */
+  t: number;
+  status: string;
+  transferred: number;
+  remaining: number;
+  mbps: number;
+  dirtyPagesRate: number;
+  /** dirty-sync-count: the pass the migration is in. */
+  pass: number;
+}
+
+/** CPU and memory of one process over one run. */
+export interface ProcessUsage {
+  /** user + system CPU seconds spent during the migration (all threads). */
+  cpuSeconds: number;
+  /** Peak resident set (VmHWM) over the process's life, guest RAM included. */
+  peakRssBytes: number;
+}
+
+export interface RunMetrics {
+  ok: boolean;
+  error?: string;
+  totalTimeMs: number;
+  setupTimeMs?: number;
+  downtimeMs?: number;
+  /** Guest RAM the migration covered (query-migrate ram.total). */
+  ramBytes: number;
+  /** Bytes on the wire for RAM (query-migrate ram.transferred). */
+  wireBytes: number;
+  /** ramBytes and wireBytes per second of total time, in GB/s (10^9). */
+  guestGBps: number;
+  wireGBps: number;
+  dirtySyncCount?: number;
+  /** Pages moved (with data and zero) per second of total time. */
+  pagesPerSecond?: number;
+  zeroPages?: number;
+  normalPages?: number;
+  /** For the loopback reference: sender and receiver. */
+  source: ProcessUsage;
+  destination: ProcessUsage;
+  /** Destination memory equals the source's (cmp, digests, keystream); null when not checked. */
+  verified: boolean | null;
+  series: Sample[];
+}
+
+export type Family = 'loopback' | 'qemu' | 'livemig';
+
+/** Which reference a livemig scenario is compared with. */
+export type Shape = 'single' | 'multifd' | 'zero';
+
+/** The numbers a scenario reports: the median of each over its successful runs. */
+export interface Medians {
+  totalTimeMs: number;
+  setupTimeMs: number | null;
+  downtimeMs: number | null;
+  guestGBps: number;
+  wireGBps: number;
+  wireBytes: number;
+  dirtySyncCount: number | null;
+  pagesPerSecond: number | null;
+  sourceCpuSeconds: number;
+  destinationCpuSeconds: number;
+  sourcePeakRssBytes: number;
+  destinationPeakRssBytes: number;
+}
+
+export interface Ratio {
+  /** The reference scenario's name. */
+  reference: string;
+  /** guest GB/s of this scenario ÷ guest GB/s of the reference (medians). */
+  value: number;
+}
+
+export interface ScenarioResult {
+  name: string;
+  family: Family;
+  description: string;
+  /** What was set up: sizes, workload, transport, capabilities, parameters. */
+  config: Record<string, unknown>;
+  status: 'ok' | 'failed' | 'not-available';
+  /** Why it failed or is not available. */
+  note?: string;
+  runs: RunMetrics[];
+  median?: Medians;
+  /** Index into runs of the run whose total time is the median (the one plotted). */
+  medianRun?: number;
+  vsQemu?: Ratio;
+  vsLimit?: Ratio;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; memoryBytes: number; node: string; qemu: string | null; loadBefore: number[]; loadAfter: number[] };
+  options: Record<string, unknown>;
+  scenarios: ScenarioResult[];
+}

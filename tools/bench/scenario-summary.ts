@@ -1,0 +1,75 @@
+/**
+ * From runs to what a scenario reports: medians over the successful runs
+ * (never a single run), the run to plot, and the ratios against the
+ * references measured in the same bench run.
+ */
+import type { Medians, RunMetrics, ScenarioResult } from './results.js';
+import { REFERENCES, type Scenario } from './scenarios.js';
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOf(runs: RunMetrics[], pick: (r: RunMetrics) => number | undefined): number | null {
+  const values = runs.map(pick).filter((v): v is number => v !== undefined);
+  return values.length > 0 ? median(values) : null;
+}
+
+export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAvailable?: string): ScenarioResult {
+  const { family, name, description, ...config } = scenario;
+  const base = { name, family, description, config: config as Record<string, unknown>, runs };
+  if (notAvailable !== undefined) return { ...base, status: 'not-available', note: notAvailable };
+  const ok = runs.filter((r) => r.ok);
+  if (ok.length === 0) {
+    return { ...base, status: 'failed', note: runs.find((r) => r.error)?.error ?? 'no run completed' };
+  }
+  const m: Medians = {
+    totalTimeMs: medianOf(ok, (r) => r.totalTimeMs)!,
+    setupTimeMs: medianOf(ok, (r) => r.setupTimeMs),
+    downtimeMs: medianOf(ok, (r) => r.downtimeMs),
+    guestGBps: medianOf(ok, (r) => r.guestGBps)!,
+    wireGBps: medianOf(ok, (r) => r.wireGBps)!,
+    wireBytes: medianOf(ok, (r) => r.wireBytes)!,
+    dirtySyncCount: medianOf(ok, (r) => r.dirtySyncCount),
+    pagesPerSecond: medianOf(ok, (r) => r.pagesPerSecond),
+    sourceCpuSeconds: medianOf(ok, (r) => r.source.cpuSeconds)!,
+    destinationCpuSeconds: medianOf(ok, (r) => r.destination.cpuSeconds)!,
+    sourcePeakRssBytes: medianOf(ok, (r) => r.source.peakRssBytes)!,
+    destinationPeakRssBytes: medianOf(ok, (r) => r.destination.peakRssBytes)!,
+  };
+  // The run to plot: the successful one whose total time is closest to the median.
+  const medianRun = runs.indexOf(ok.reduce((best, r) =>
+    Math.abs(r.totalTimeMs - m.totalTimeMs) < Math.abs(best.totalTimeMs - m.totalTimeMs) ? r : best));
+  const failures = runs.length - ok.length;
+  return {
+    ...base,
+    status: 'ok',
+    ...(failures > 0 ? { note: `${failures} of ${runs.length} runs failed: ${runs.find((r) => !r.ok)?.error}` } : {}),
+    median: m,
+    medianRun,
+  };
+}
+
+/**
+ * livemig ÷ QEMU and livemig ÷ loopback limit, in guest GB/s, for livemig
+ * scenarios that move the same amount of like data as their references.
+ */
+export function addRatios(results: ScenarioResult[], scenarios: Scenario[]): void {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  for (const result of results) {
+    const scenario = scenarios.find((s) => s.name === result.name);
+    if (scenario?.family !== 'livemig' || !scenario.shape || !result.median) continue;
+    const refs = REFERENCES[scenario.shape];
+    const ratio = (refName: string | undefined) => {
+      const ref = refName ? byName.get(refName) : undefined;
+      const sameSize = ref && (ref.config.ram ?? ref.config.size) === scenario.ram;
+      return ref?.median && sameSize ? { reference: ref.name, value: result.median!.guestGBps / ref.median.guestGBps } : undefined;
+    };
+    const vsQemu = ratio(refs.qemu);
+    const vsLimit = ratio(refs.limit);
+    if (vsQemu) result.vsQemu = vsQemu;
+    if (vsLimit) result.vsLimit = vsLimit;
+  }
+}

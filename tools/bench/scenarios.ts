@@ -1,0 +1,136 @@
+/**
+ * What the bench measures, after QEMU's guestperf: livemig scenarios along
+ * guest size, workload, transport, capabilities, max-bandwidth and
+ * downtime-limit; and the references measured in the same run (the
+ * machine's loopback limit, real QEMU).
+ */
+import { FILL_OPTION_AVAILABLE } from './guest-fill.js';
+import type { Shape } from './results.js';
+
+/** What the guest does and holds while it migrates. */
+export type GuestWorkload =
+  /** Stopped guest, every page holding random bytes (QEMU's -S guest with a urandom-filled memory file). */
+  | { kind: 'random-filled' }
+  /** Stopped guest whose RAM was never written. */
+  | { kind: 'zero' }
+  /** Running: QEMU's migration-test guest, incrementing one byte of every page of a range. */
+  | { kind: 'ab' }
+  /** Running: dirtying `rate` random pages a second over `workingSet` bytes. */
+  | { kind: 'dirty'; rate: number; workingSet: number };
+
+export type Compression = 'none' | 'zlib' | 'zstd';
+
+export interface LivemigScenario {
+  family: 'livemig';
+  name: string;
+  description: string;
+  ram: number;
+  workload: GuestWorkload;
+  transport: 'tcp' | 'unix';
+  multifd?: { channels: number; compression: Compression };
+  /** bytes/s; unset: raised far above loopback, as for QEMU. */
+  maxBandwidth?: bigint;
+  /** ms; unset: the default (300). */
+  downtimeLimit?: number;
+  /** The reference it is compared with (same amount of like data only). */
+  shape?: Shape;
+  /** Part of the --quick set (the smoke test). */
+  quick: boolean;
+}
+
+export interface QemuScenario {
+  family: 'qemu';
+  name: string;
+  description: string;
+  ram: number;
+  memory: 'random' | 'zero';
+  multifdChannels?: number;
+  shape: Shape;
+}
+
+export interface LoopbackScenario {
+  family: 'loopback';
+  name: string;
+  description: string;
+  size: number;
+  connections: number;
+  shape: 'single' | 'multifd';
+}
+
+export type Scenario = LivemigScenario | QemuScenario | LoopbackScenario;
+
+/** The references each shape is compared with. */
+export const REFERENCES: Record<Shape, { qemu: string; limit?: string }> = {
+  single: { qemu: 'qemu-precopy', limit: 'loopback-1' },
+  multifd: { qemu: 'qemu-multifd2', limit: 'loopback-2' },
+  zero: { qemu: 'qemu-zero' },
+};
+
+/** QEMU's default max-bandwidth (128 MiB/s) would cap a loopback migration: raise it far above. */
+export const UNLIMITED_BANDWIDTH = 100n << 30n;
+
+const MiB = 1 << 20;
+
+/** 1G, 256M, 64K: a size as the options take it. */
+export function formatSize(bytes: number): string {
+  for (const [unit, shift] of [['G', 30], ['M', 20], ['K', 10]] as const) {
+    if (bytes >= 2 ** shift && bytes % 2 ** shift === 0) return `${bytes / 2 ** shift}${unit}`;
+  }
+  return `${bytes}`;
+}
+
+/** Every scenario for a guest of `size` bytes, references first. */
+export function allScenarios(size: number): Scenario[] {
+  const s = formatSize(size);
+  const small = Math.max(16 * MiB, Math.floor(size / 4 / MiB) * MiB);
+  const workingSet = Math.min(256 * MiB, small);
+  const filled = { kind: 'random-filled' } as const;
+  // Until `livemig run --fill random` exists, livemig's "random" RAM is filled by the ab workload.
+  const random = FILL_OPTION_AVAILABLE ? 'random' : 'filled (ab)';
+  const livemig = (
+    name: string,
+    description: string,
+    rest: Partial<LivemigScenario> & Pick<LivemigScenario, 'workload'>,
+  ): LivemigScenario => ({ family: 'livemig', name, description, ram: size, transport: 'tcp', quick: false, ...rest });
+  const multifd = (channels: number, compression: Compression, shape?: Shape, quick = false) =>
+    livemig(
+      `multifd${channels}${compression === 'none' ? '' : `-${compression}`}`,
+      `${s} ${random} RAM, multifd ×${channels}, compression ${compression}`,
+      { workload: filled, multifd: { channels, compression }, ...(shape ? { shape } : {}), quick },
+    );
+  return [
+    { family: 'loopback', name: 'loopback-1', description: `Node.js limit: ${s} SAB → pre-faulted SAB, 1 connection`, size, connections: 1, shape: 'single' },
+    { family: 'loopback', name: 'loopback-2', description: `Node.js limit: ${s}, 2 connections, a worker per connection each side`, size, connections: 2, shape: 'multifd' },
+    { family: 'qemu', name: 'qemu-precopy', description: `QEMU: ${s} random RAM, 1 channel, warm destination`, ram: size, memory: 'random', shape: 'single' },
+    { family: 'qemu', name: 'qemu-multifd2', description: `QEMU: ${s} random RAM, multifd ×2, warm destination`, ram: size, memory: 'random', multifdChannels: 2, shape: 'multifd' },
+    { family: 'qemu', name: 'qemu-zero', description: `QEMU: ${s} never-touched RAM, 1 channel`, ram: size, memory: 'zero', shape: 'zero' },
+    livemig('precopy', `${s} ${random} RAM, idle, tcp, 1 channel`, { workload: filled, shape: 'single', quick: true }),
+    livemig('precopy-zero', `${s} never-touched RAM, idle, tcp`, { workload: { kind: 'zero' }, shape: 'zero', quick: true }),
+    livemig('precopy-unix', `${s} ${random} RAM, idle, unix socket`, { workload: filled, transport: 'unix' }),
+    livemig('precopy-small', `${formatSize(small)} ${random} RAM, idle, tcp (guest size)`, { workload: filled, ram: small }),
+    livemig('ab', `${s}, running 'ab' (QEMU's migration-test guest), tcp`, { workload: { kind: 'ab' }, quick: true }),
+    livemig('dirty-25k', `${s}, dirtying 25000 pages/s over ${formatSize(workingSet)}, tcp`, { workload: { kind: 'dirty', rate: 25_000, workingSet } }),
+    livemig('dirty-25k-downtime-50', `as dirty-25k, downtime-limit 50 ms`, { workload: { kind: 'dirty', rate: 25_000, workingSet }, downtimeLimit: 50 }),
+    livemig('bandwidth-512M', `${s} ${random} RAM, max-bandwidth 512 MiB/s`, { workload: filled, maxBandwidth: 512n << 20n }),
+    multifd(2, 'none', 'multifd', true),
+    multifd(4, 'none'),
+    multifd(2, 'zlib'),
+    multifd(2, 'zstd'),
+  ];
+}
+
+/**
+ * The scenarios to run: the --quick set or all livemig scenarios, narrowed
+ * by --scenario filters (substrings of names), plus the references they are
+ * compared with (and any reference a filter names).
+ */
+export function selectScenarios(all: Scenario[], options: { quick: boolean; filters: string[]; qemu: boolean }): Scenario[] {
+  const named = (s: Scenario) => options.filters.some((f) => s.name.includes(f));
+  const livemig = all.filter((s) => s.family === 'livemig' && (options.filters.length === 0 || named(s)) && (!options.quick || s.quick));
+  const needed = new Set(livemig.flatMap((s) => (s.family === 'livemig' && s.shape ? Object.values(REFERENCES[s.shape]) : [])));
+  return all.filter((s) => {
+    if (s.family === 'livemig') return livemig.includes(s);
+    if (s.family === 'qemu' && !options.qemu) return false;
+    return needed.has(s.name) || named(s);
+  });
+}
