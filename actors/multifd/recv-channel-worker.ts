@@ -34,6 +34,7 @@ let failed = false;
 
 const decoder = new MultifdDecoder({
   sink,
+  channelId: data.index,
   compression: data.compression,
   onSync: (round: number) => {
     waitingRound = round;

@@ -58,7 +58,8 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
       const flush = async (frame: RunBuilder) => {
         if (frame.empty) return;
         const views = frame.dataViews();
-        const data = task.compression === 'none' ? views : [compressPages(task.compression, task.level, views)];
+        // Only page data is compressed: a packet of zero runs carries no data at all.
+        const data = task.compression === 'none' || views.length === 0 ? views : [compressPages(task.compression, task.level, views)];
         const dataLength = data.reduce((n, v) => n + v.length, 0);
         await write(encodePacketHeader({
           sync: false, compression: task.compression, packetNumber: packetNumber++, round: m.round,

@@ -24,6 +24,7 @@
  * A packet without non-zero pages carries no data, compressed or not.
  */
 import { MAX_PAGE_DATA_PER_FRAME, MAX_PAGES_PER_FRAME, MAX_RUNS_PER_FRAME } from '../stream/constants.js';
+import type { CompressionMethod } from './types.js';
 
 export { DEFAULT_PAGE_SIZE, RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from '../stream/constants.js';
 
@@ -53,6 +54,13 @@ export const CompressionCode = {
   zlib: 1,
   zstd: 2,
 } as const;
+
+/** The compression field's value for `method`; a RangeError for any other name. */
+export function compressionCode(method: CompressionMethod): number {
+  const code = (CompressionCode as Record<string, number>)[method];
+  if (code === undefined || !Object.hasOwn(CompressionCode, method)) throw new RangeError(`Unknown multifd compression '${String(method)}'`);
+  return code;
+}
 
 /** A packet is one page batch: the same limits as a main-stream PAGES frame. */
 export const MAX_RUNS_PER_PACKET = MAX_RUNS_PER_FRAME;

@@ -1,14 +1,14 @@
 /**
  * Incremental decoder of one multifd channel (decode only).
  *
- * A pull state machine like the main stream's (protocols/stream/decode.ts):
- * `want()` says where the next bytes must go, `commit(n)` says n bytes arrived
- * there. Headers and descriptors go to small scratch buffers; uncompressed
- * page bytes go straight into the guest-memory views the sink returns, so
- * with `net.Socket`'s `onread` the kernel copies pages directly into guest
- * RAM. Compressed data is read into a bounded buffer of the decoder's own,
- * decompressed into a scratch buffer reused across packets, and copied into
- * the sink's views run by run.
+ * A pull decoder like the main stream's (protocols/pull-decoder.ts): `want()`
+ * says where the next bytes must go, `commit(n)` says n bytes arrived there.
+ * Headers and descriptors go to small scratch buffers; uncompressed page bytes
+ * go straight into the guest-memory views the sink returns
+ * (protocols/page-run-decoder.ts), so with `net.Socket`'s `onread` the kernel
+ * copies pages directly into guest RAM. Compressed data is read into a
+ * bounded buffer of the decoder's own, decompressed into a scratch buffer
+ * reused across packets, and copied into the sink's views run by run.
  *
  * Hot path: want/commit run once per socket read. They must never allocate
  * per page or per packet (the compression buffers grow at most to the packet
@@ -21,13 +21,14 @@
  * caller reading through want/commit pauses the channel there until every
  * channel has synced that round; `push()` cannot stop mid-chunk.
  */
+import { PageRunDecoder } from '../page-run-decoder.js';
 import { ChannelKind, HELLO_SIZE } from '../stream/constants.js';
 import { decodeHello } from '../stream/decode.js';
 import { StreamError } from '../stream/errors.js';
 import type { ChannelHello } from '../stream/types.js';
 import { checkReady, decompressInto, type Compressor } from './compression.js';
 import {
-  CompressionCode,
+  compressionCode,
   COMPRESSION_SLACK,
   DEFAULT_PAGE_SIZE,
   FLAG_COMPRESSION_MASK,
@@ -49,9 +50,7 @@ import {
   PACKET_ROUND_OFFSET,
   PACKET_RUN_COUNT_OFFSET,
   PACKET_VERSION_OFFSET,
-  RUN_COUNT_MASK,
   RUN_DESCRIPTOR_SIZE,
-  ZERO_RUN_FLAG,
 } from './constants.js';
 import { MultifdError } from './errors.js';
 import type { CompressionMethod, GuestLayout, PacketInfo, PageSink } from './types.js';
@@ -91,39 +90,31 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 const KIND_NAMES: Record<number, string> = { [ChannelKind.MAIN]: 'main', [ChannelKind.POSTCOPY_PREEMPT]: 'postcopy-preempt' };
 
 /**
- * Decodes one multifd channel: optionally its hello, then packets.
+ * Decodes one multifd channel: optionally its hello, then packets. Its
+ * `bytesDecoded` is the channel's share of `multifd-bytes`.
  *
  * @example
  * const decoder = new MultifdDecoder({ sink: guestRam, layout, compression: 'none', onSync: (round) => barrier.arrive(id, round) });
  * const socket = net.connect({ port, onread: { buffer: () => decoder.want(), callback: (n) => { decoder.commit(n); return true; } } });
  * socket.on('end', () => decoder.end());
  */
-export class MultifdDecoder {
-  private readonly sink: PageSink;
+export class MultifdDecoder extends PageRunDecoder {
   private readonly compression: CompressionMethod;
   private readonly expectedCompressionFlags: number;
   private readonly onSync: (round: number) => void;
   private readonly onPacket: ((info: PacketInfo) => void) | undefined;
   private readonly onHello: ((hello: ChannelHello) => void) | undefined;
-  private readonly pageSize: number;
-  private layout: GuestLayout | undefined;
   private channelId: number | undefined;
 
   // The hello and the packet header share one scratch buffer.
   private readonly scratch = new Uint8Array(HELLO_SIZE);
   private readonly scratchView = new DataView(this.scratch.buffer);
   private readonly header = this.scratch.subarray(0, PACKET_HEADER_SIZE);
-  private readonly descriptors = new Uint8Array(RUN_DESCRIPTOR_SIZE * MAX_RUNS_PER_PACKET);
-  private readonly descriptorView = new DataView(this.descriptors.buffer);
   /** Compressed data as it arrives, and the pages it inflates to; grown on demand, never past the packet limits. */
   private compressed = new Uint8Array(0);
   private decompressed = new Uint8Array(0);
 
   private phase: Phase;
-  /** Where the current field's bytes go; undefined while a page run waits for its next sink view. */
-  private target: Uint8Array | undefined;
-  private filled = 0;
-  private wanted = 0;
 
   private nextPacketNumber = 0;
   /** The round this channel is in: set by its first packet, advanced by each SYNC. */
@@ -132,42 +123,24 @@ export class MultifdDecoder {
   private packetNumber = 0;
   private packetRound = 0;
   private sync = false;
-  private block = 0;
-  private runCount = 0;
   private dataLength = 0;
-  private dataPages = 0;
   private packetBytes = 0;
-  private packetPages = 0;
-  private packetZeroPages = 0;
-  private runIndex = 0;
-  private runFirst = 0;
-  private runPages = 0;
-  private runPagesDone = 0;
-
-  private failure: unknown;
-  private failed = false;
-  private ended = false;
-
-  private readonly counters = { bytes: 0, packets: 0, pages: 0, zeroPages: 0 };
+  private packets = 0;
 
   constructor(options: MultifdDecoderOptions) {
-    this.sink = options.sink;
-    this.compression = options.compression;
-    const code = (CompressionCode as Record<string, number>)[options.compression];
-    if (code === undefined || !Object.hasOwn(CompressionCode, options.compression)) {
-      throw new RangeError(`Unknown multifd compression '${String(options.compression)}'`);
-    }
+    const code = compressionCode(options.compression);
     checkReady(options.compression);
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_DATA_PER_PACKET) {
+      throw new RangeError(`Bad page size ${pageSize}`);
+    }
+    super({ sink: options.sink, pageSize, maxRuns: MAX_RUNS_PER_PACKET, layout: options.layout });
+    this.compression = options.compression;
     this.expectedCompressionFlags = code << FLAG_COMPRESSION_SHIFT;
     this.onSync = options.onSync;
     this.onPacket = options.onPacket;
     this.onHello = options.onHello;
-    this.layout = options.layout;
     this.channelId = options.channelId;
-    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > MAX_PAGE_DATA_PER_PACKET) {
-      throw new RangeError(`Bad page size ${this.pageSize}`);
-    }
     if (this.onHello !== undefined) {
       this.phase = Phase.HELLO;
       this.expect(this.scratch, HELLO_SIZE);
@@ -177,80 +150,37 @@ export class MultifdDecoder {
     }
   }
 
-  /** Bytes committed so far, hello included: the channel's share of `multifd-bytes`. */
-  get bytesDecoded(): number {
-    return this.counters.bytes;
-  }
   get packetsDecoded(): number {
-    return this.counters.packets;
-  }
-  /** Pages whose bytes were placed (pagesLoaded). */
-  get pagesReceived(): number {
-    return this.counters.pages;
-  }
-  /** Pages announced as zero (zeroPages). */
-  get zeroPagesReceived(): number {
-    return this.counters.zeroPages;
+    return this.packets;
   }
 
-  /** The guest's RAM blocks, in the stream header's order. */
-  setLayout(layout: GuestLayout): void {
-    this.layout = layout;
-  }
-
-  /** A view where the next incoming bytes must go, sized to what the current field still needs. */
-  want(): Uint8Array {
-    this.checkOpen();
-    if (this.target === undefined) {
-      try {
-        this.target = this.nextPageView();
-      } catch (error) {
-        throw this.fail(error);
-      }
-      this.filled = 0;
-    }
-    // The field itself when nothing of it has arrived: for pages, the sink's own view.
-    const view = this.filled === 0 ? this.target : this.target.subarray(this.filled);
-    this.wanted = view.length;
-    return view;
-  }
-
-  /** `n` bytes were written at the start of the last `want()` view. */
-  commit(n: number): void {
-    this.checkOpen();
-    if (!Number.isInteger(n) || n < 0 || n > this.wanted) {
-      throw new RangeError(`commit(${n}) does not fit the last want() view of ${this.wanted} bytes`);
-    }
-    if (n === 0) return;
-    this.wanted -= n;
-    this.filled += n;
-    this.counters.bytes += n;
+  protected override committed(n: number): void {
     if (this.phase !== Phase.HELLO) this.packetBytes += n;
-    try {
-      if (this.target !== undefined && this.filled === this.target.length) this.fieldComplete();
-    } catch (error) {
-      throw this.fail(error);
-    }
   }
 
-  /** Convenience for transports that hand over chunks: copies each chunk through want/commit. */
-  push(chunk: Uint8Array): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const view = this.want();
-      const n = Math.min(view.length, chunk.length - offset);
-      view.set(chunk.subarray(offset, offset + n));
-      offset += n;
-      this.commit(n);
-    }
+  /** Between packets. */
+  protected override atBoundary(): boolean {
+    return this.phase === Phase.HEADER && this.filled === 0;
   }
 
-  /** The connection ended: an error unless it ended between packets. */
-  end(): void {
-    this.checkOpen();
-    this.ended = true;
-    if (this.phase === Phase.HEADER && this.filled === 0) return;
-    throw this.fail(new MultifdError('TRUNCATED', `${this.prefix()}: channel ended ${this.describePosition()}`));
+  protected override truncated(): Error {
+    return new MultifdError('TRUNCATED', `${this.prefix()}: channel ended ${this.describePosition()}`);
+  }
+
+  protected override closed(): Error {
+    return new MultifdError('DECODER_CLOSED', `${this.prefix()}: channel already ended`);
+  }
+
+  protected override emptyRun(run: number): Error {
+    return new MultifdError('BAD_RUN', `${this.prefix()}: run ${run} of packet ${this.packetNumber} has no pages`);
+  }
+
+  protected override outsideBlock(first: number, count: number, block: number, pageCount: number): Error {
+    return new MultifdError('BAD_RUN', `multifd: pages ${first}-${first + count - 1} of ram block ${block} are outside the block (it has ${pageCount} pages)`);
+  }
+
+  protected override runsLanded(): void {
+    this.packetComplete();
   }
 
   private describePosition(): string {
@@ -270,23 +200,7 @@ export class MultifdDecoder {
     return this.channelId === undefined ? 'multifd' : `multifd ${this.channelId}`;
   }
 
-  private checkOpen(): void {
-    if (this.failed) throw this.failure;
-    if (this.ended) throw new MultifdError('DECODER_CLOSED', `${this.prefix()}: channel already ended`);
-  }
-
-  private fail(error: unknown): unknown {
-    this.failed = true;
-    this.failure = error;
-    return error;
-  }
-
-  private expect(target: Uint8Array, length: number): void {
-    this.target = target.length === length ? target : target.subarray(0, length);
-    this.filled = 0;
-  }
-
-  private fieldComplete(): void {
+  protected override fieldComplete(field: Uint8Array): void {
     switch (this.phase) {
       case Phase.HELLO:
         this.helloComplete();
@@ -298,7 +212,7 @@ export class MultifdDecoder {
         this.descriptorsComplete();
         return;
       case Phase.PAGE_DATA:
-        this.pageViewFilled();
+        this.pageViewFilled(field);
         return;
       case Phase.COMPRESSED_DATA:
         this.compressedDataComplete();
@@ -372,12 +286,8 @@ export class MultifdDecoder {
     this.packetNumber = packetNumber;
     this.packetRound = round;
     this.sync = sync;
-    this.block = block;
-    this.runCount = runs;
+    this.beginBatch(block, runs);
     this.dataLength = dataLength;
-    this.dataPages = 0;
-    this.packetPages = 0;
-    this.packetZeroPages = 0;
     if (runs === 0) {
       if (!sync) throw new MultifdError('BAD_RUN', `${this.prefix()}: packet ${packetNumber} has no pages and is not a SYNC packet`);
       if (block !== 0) throw new MultifdError('BAD_BLOCK', `${this.prefix()}: packet ${packetNumber} has no pages but names block ${block}`);
@@ -396,25 +306,8 @@ export class MultifdDecoder {
 
   /** Checks every run of the packet, and its data length, before any of its bytes is accepted. */
   private descriptorsComplete(): void {
-    const view = this.descriptorView;
-    const block = this.block;
-    const pageCount = (this.layout as GuestLayout).blocks[block]?.pageCount ?? 0;
-    let pages = 0;
-    let dataPages = 0;
-    for (let i = 0; i < this.runCount; i++) {
-      const first = view.getUint32(i * RUN_DESCRIPTOR_SIZE);
-      const raw = view.getUint32(i * RUN_DESCRIPTOR_SIZE + 4);
-      const count = raw & RUN_COUNT_MASK;
-      if (count < 1) throw new MultifdError('BAD_RUN', `${this.prefix()}: run ${i} of packet ${this.packetNumber} has no pages`);
-      if (first + count > pageCount) {
-        throw new MultifdError(
-          'BAD_RUN',
-          `multifd: pages ${first}-${first + count - 1} of ram block ${block} are outside the block (it has ${pageCount} pages)`,
-        );
-      }
-      pages += count;
-      if ((raw & ZERO_RUN_FLAG) === 0) dataPages += count;
-    }
+    this.checkRuns();
+    const { batchPages: pages, batchDataPages: dataPages } = this;
     if (pages > MAX_PAGES_PER_PACKET) {
       throw new MultifdError('TOO_LARGE', `multifd: received packet with ${pages} pages and expected maximum pages are ${MAX_PAGES_PER_PACKET}`);
     }
@@ -438,10 +331,9 @@ export class MultifdDecoder {
     } else if (length === 0) {
       throw new MultifdError('BAD_LENGTH', `${this.prefix()}: packet ${this.packetNumber} has no data for its ${dataPages} pages`);
     }
-    this.dataPages = dataPages;
-    this.runIndex = 0;
     if (this.compression === 'none' || raw === 0) {
-      this.startRun();
+      this.phase = Phase.PAGE_DATA;
+      this.landRuns();
       return;
     }
     if (this.compressed.length < length) this.compressed = new Uint8Array(grow(this.compressed.length, length, MAX_DATA_LENGTH));
@@ -449,52 +341,9 @@ export class MultifdDecoder {
     this.expect(this.compressed, length);
   }
 
-  /** Uncompressed: delivers zero runs and finds the next run with bytes, or ends the packet. */
-  private startRun(): void {
-    const view = this.descriptorView;
-    while (this.runIndex < this.runCount) {
-      const first = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE);
-      const raw = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE + 4);
-      const count = raw & RUN_COUNT_MASK;
-      if ((raw & ZERO_RUN_FLAG) === 0) {
-        this.runFirst = first;
-        this.runPages = count;
-        this.runPagesDone = 0;
-        this.phase = Phase.PAGE_DATA;
-        this.target = undefined;
-        return;
-      }
-      this.runIndex++;
-      this.zeroRun(first, count);
-    }
-    this.packetComplete();
-  }
-
-  private nextPageView(): Uint8Array {
-    const first = this.runFirst + this.runPagesDone;
-    const count = this.runPages - this.runPagesDone;
-    const view = this.sink.pageView(this.block, first, count);
-    if (!(view instanceof Uint8Array) || view.length === 0 || view.length % this.pageSize !== 0 || view.length > count * this.pageSize) {
-      throw new RangeError(
-        `PageSink.pageView(${this.block}, ${first}, ${count}) must return a view of 1 to ${count} whole pages, ` +
-          `got ${view instanceof Uint8Array ? `${view.length} bytes` : typeof view}`,
-      );
-    }
-    return view;
-  }
-
-  private pageViewFilled(): void {
-    this.runPagesDone += (this.target as Uint8Array).length / this.pageSize;
-    this.target = undefined;
-    if (this.runPagesDone < this.runPages) return;
-    this.runIndex++;
-    this.dataRunLoaded();
-    this.startRun();
-  }
-
   /** Compressed: inflates the whole packet, then places its runs in order. */
   private compressedDataComplete(): void {
-    const raw = this.dataPages * this.pageSize;
+    const raw = this.batchDataPages * this.pageSize;
     if (this.decompressed.length < raw) this.decompressed = new Uint8Array(grow(this.decompressed.length, raw, MAX_PAGE_DATA_PER_PACKET));
     const pages = this.decompressed.subarray(0, raw);
     try {
@@ -503,43 +352,11 @@ export class MultifdDecoder {
       if (error instanceof MultifdError) throw new MultifdError(error.code, `${this.prefix()}: packet ${this.packetNumber}: ${error.message}`);
       throw error;
     }
-    const view = this.descriptorView;
-    let offset = 0;
-    for (; this.runIndex < this.runCount; this.runIndex++) {
-      const first = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE);
-      const rawCount = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE + 4);
-      const count = rawCount & RUN_COUNT_MASK;
-      if ((rawCount & ZERO_RUN_FLAG) !== 0) {
-        this.zeroRun(first, count);
-        continue;
-      }
-      this.runFirst = first;
-      this.runPages = count;
-      for (this.runPagesDone = 0; this.runPagesDone < count; ) {
-        const target = this.nextPageView();
-        target.set(pages.subarray(offset, offset + target.length));
-        offset += target.length;
-        this.runPagesDone += target.length / this.pageSize;
-      }
-      this.dataRunLoaded();
-    }
-    this.packetComplete();
-  }
-
-  private zeroRun(first: number, count: number): void {
-    this.counters.zeroPages += count;
-    this.packetZeroPages += count;
-    this.sink.zeroPages(this.block, first, count);
-  }
-
-  private dataRunLoaded(): void {
-    this.counters.pages += this.runPages;
-    this.packetPages += this.runPages;
-    this.sink.pagesLoaded(this.block, this.runFirst, this.runPages);
+    this.placeRuns(pages);
   }
 
   private packetComplete(): void {
-    this.counters.packets++;
+    this.packets++;
     const sync = this.sync;
     const round = this.packetRound;
     if (sync) this.round = round + 1;
@@ -552,8 +369,8 @@ export class MultifdDecoder {
             sync,
             block: this.block,
             runs: this.runCount,
-            pages: this.packetPages,
-            zeroPages: this.packetZeroPages,
+            pages: this.batchDataPages,
+            zeroPages: this.batchPages - this.batchDataPages,
             wireBytes: this.packetBytes,
           };
     this.startPacket();

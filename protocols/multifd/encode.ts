@@ -6,8 +6,9 @@
  * header it returns, then the packet's data (views of guest memory for the
  * non-zero runs in run order, or the one compressed stream).
  */
+import { writeRunDescriptors } from '../run-descriptors.js';
 import {
-  CompressionCode,
+  compressionCode,
   COMPRESSION_SLACK,
   DEFAULT_PAGE_SIZE,
   FLAG_COMPRESSION_SHIFT,
@@ -26,9 +27,7 @@ import {
   PACKET_ROUND_OFFSET,
   PACKET_RUN_COUNT_OFFSET,
   PACKET_VERSION_OFFSET,
-  RUN_COUNT_MASK,
   RUN_DESCRIPTOR_SIZE,
-  ZERO_RUN_FLAG,
 } from './constants.js';
 import { MultifdError } from './errors.js';
 import type { CompressionMethod, PacketHeader } from './types.js';
@@ -58,19 +57,7 @@ export function encodePacketHeader(header: PacketHeader): Buffer {
   if (runs.length === 0 && block !== 0) throw new MultifdError('BAD_BLOCK', `A multifd packet without pages names block 0, not ${block}`);
 
   const out = Buffer.allocUnsafe(PACKET_HEADER_SIZE + RUN_DESCRIPTOR_SIZE * runs.length);
-  let pages = 0;
-  let dataPages = 0;
-  let at = PACKET_HEADER_SIZE;
-  for (const { first, count, zero } of runs) {
-    if (!isUint(first, 0xffffffff) || !isUint(count, RUN_COUNT_MASK) || count < 1) {
-      throw new MultifdError('BAD_RUN', `Bad page run: first ${first}, count ${count} of block ${block}`);
-    }
-    pages += count;
-    if (!zero) dataPages += count;
-    out.writeUInt32BE(first, at);
-    out.writeUInt32BE(zero ? (count | ZERO_RUN_FLAG) >>> 0 : count, at + 4);
-    at += RUN_DESCRIPTOR_SIZE;
-  }
+  const { pages, dataPages } = writeRunDescriptors(out, PACKET_HEADER_SIZE, runs, block, badRun);
   if (pages > MAX_PAGES_PER_PACKET) {
     throw new MultifdError('TOO_LARGE', `A multifd packet holds at most ${MAX_PAGES_PER_PACKET} pages, not ${pages}`);
   }
@@ -109,10 +96,8 @@ export function encodeSyncPacket(packetNumber: number, round: number, compressio
   return encodePacketHeader({ sync: true, compression, packetNumber, round, block: 0, runs: [], dataLength: 0 });
 }
 
-function compressionCode(method: CompressionMethod): number {
-  const code = (CompressionCode as Record<string, number>)[method];
-  if (code === undefined || !Object.hasOwn(CompressionCode, method)) throw new RangeError(`Unknown multifd compression '${String(method)}'`);
-  return code;
+function badRun(message: string): MultifdError {
+  return new MultifdError('BAD_RUN', message);
 }
 
 function isUint(value: number, max: number): boolean {

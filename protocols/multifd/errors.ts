@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 export type MultifdErrorCode =
   /** The channel hello is malformed or is not a multifd channel's. */
   | 'BAD_HELLO'
@@ -28,12 +30,6 @@ export type MultifdErrorCode =
   | 'DECODER_CLOSED';
 
 /** A malformed or hostile multifd channel; callers match on `code`. */
-export class MultifdError extends Error {
+export class MultifdError extends CodedError<MultifdErrorCode> {
   override readonly name = 'MultifdError';
-  readonly code: MultifdErrorCode;
-
-  constructor(code: MultifdErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 export type ReturnPathErrorCode =
   /** Unknown type, or a body longer than 512 bytes. */
   | 'INVALID_MESSAGE'
@@ -11,12 +13,6 @@ export type ReturnPathErrorCode =
   | 'DECODER_CLOSED';
 
 /** A malformed return-path message: the return path is bad; callers match on `code`. */
-export class ReturnPathError extends Error {
+export class ReturnPathError extends CodedError<ReturnPathErrorCode> {
   override readonly name = 'ReturnPathError';
-  readonly code: ReturnPathErrorCode;
-
-  constructor(code: ReturnPathErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

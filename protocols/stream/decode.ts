@@ -1,11 +1,12 @@
 /**
  * Incremental decoder of the main migration stream (decode only).
  *
- * A pull state machine: `want()` says where the next bytes must go, `commit(n)`
- * says n bytes arrived there. Headers go to a small scratch buffer; the bytes
- * of a page run go straight into the guest-memory view the sink returns, so
- * with `net.Socket`'s `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }`
- * the kernel copies pages directly into guest RAM.
+ * A pull decoder (protocols/pull-decoder.ts): `want()` says where the next
+ * bytes must go, `commit(n)` says n bytes arrived there. Headers go to a small
+ * scratch buffer; the bytes of a page run go straight into the guest-memory
+ * view the sink returns (protocols/page-run-decoder.ts), so with `net.Socket`'s
+ * `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }` the
+ * kernel copies pages directly into guest RAM.
  *
  * Hot path: want/commit run once per socket read. They must never allocate
  * per page, copy page bytes, or request a view for a run before the whole
@@ -13,6 +14,7 @@
  * against its limit as soon as its header arrives, before any body is buffered.
  */
 import { Unpackr } from 'msgpackr';
+import { PageRunDecoder } from '../page-run-decoder.js';
 import {
   ChannelKind,
   DEFAULT_PAGE_SIZE,
@@ -33,11 +35,9 @@ import {
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
-  RUN_COUNT_MASK,
   RUN_DESCRIPTOR_SIZE,
   STREAM_MAGIC,
   STREAM_VERSION,
-  ZERO_RUN_FLAG,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
@@ -63,7 +63,7 @@ export interface StreamDecoderOptions {
   expectHello?: boolean;
 }
 
-// Phases from CONTROL_BODY on are inside a frame body (commit counts bodyRead by that).
+// Phases from CONTROL_BODY on are inside a frame body (committed() counts bodyRead by that).
 const Phase = {
   HELLO: 0,
   FRAME_HEADER: 1,
@@ -75,56 +75,37 @@ const Phase = {
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 /**
- * Decodes one connection's stream: the hello, then frames.
+ * Decodes one connection's stream: the hello, then frames. Give it the
+ * guest's layout (setLayout) once the stream header is accepted.
  *
  * @example
  * const decoder = new StreamDecoder({ sink: guestRam, onMessage: (m) => incoming.handle(m) });
  * const socket = net.connect({ port, onread: { buffer: () => decoder.want(), callback: (n) => { decoder.commit(n); return true; } } });
  * socket.on('end', () => decoder.end());
  */
-export class StreamDecoder {
-  private readonly sink: PageSink;
+export class StreamDecoder extends PageRunDecoder {
   private readonly onMessage: (message: StreamMessage) => void;
   private readonly onHello: ((hello: ChannelHello) => void) | undefined;
-  private readonly pageSize: number;
-  private layout: GuestLayout | undefined;
 
   // Hello, frame header and pages sub-header share one scratch buffer.
   private readonly scratch = new Uint8Array(HELLO_SIZE);
   private readonly scratchView = new DataView(this.scratch.buffer);
   /** The 8-byte fields (frame header, pages sub-header), kept as one view to allocate nothing per frame. */
   private readonly scratch8 = this.scratch.subarray(0, 8);
-  private readonly descriptors = new Uint8Array(RUN_DESCRIPTOR_SIZE * MAX_RUNS_PER_FRAME);
-  private readonly descriptorView = new DataView(this.descriptors.buffer);
 
   private phase: Phase;
-  /** Where the current field's bytes go; undefined while a page run waits for its next sink view. */
-  private target: Uint8Array | undefined;
-  private filled = 0;
-  private wanted = 0;
   private magicChecked = false;
 
   private bodyLength = 0;
   private bodyRead = 0;
-  private block = 0;
-  private runCount = 0;
-  private runIndex = 0;
-  private runFirst = 0;
-  private runPages = 0;
-  private runPagesDone = 0;
-
-  private failure: unknown;
-  private failed = false;
-  private ended = false;
-
-  private readonly counters = { bytes: 0, frames: 0, pages: 0, zeroPages: 0 };
+  private frames = 0;
 
   constructor(options: StreamDecoderOptions) {
-    this.sink = options.sink;
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`Bad page size ${pageSize}`);
+    super({ sink: options.sink, pageSize, maxRuns: MAX_RUNS_PER_FRAME });
     this.onMessage = options.onMessage;
     this.onHello = options.onHello;
-    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(this.pageSize) || this.pageSize < 1) throw new RangeError(`Bad page size ${this.pageSize}`);
     if (options.expectHello === false) {
       this.phase = Phase.FRAME_HEADER;
       this.expect(this.scratch8, FRAME_HEADER_SIZE);
@@ -134,81 +115,38 @@ export class StreamDecoder {
     }
   }
 
-  /** Bytes committed so far, hello included. */
-  get bytesDecoded(): number {
-    return this.counters.bytes;
-  }
   get framesDecoded(): number {
-    return this.counters.frames;
-  }
-  /** Pages whose bytes were placed (pagesLoaded). */
-  get pagesReceived(): number {
-    return this.counters.pages;
-  }
-  /** Pages announced as zero (zeroPages). */
-  get zeroPagesReceived(): number {
-    return this.counters.zeroPages;
+    return this.frames;
   }
 
-  /** The guest's RAM blocks, in the stream header's order; set once the header is accepted. */
-  setLayout(layout: GuestLayout): void {
-    this.layout = layout;
-  }
-
-  /** A view where the next incoming bytes must go, sized to what the current field still needs. */
-  want(): Uint8Array {
-    this.checkOpen();
-    if (this.target === undefined) {
-      try {
-        this.target = this.nextPageView();
-      } catch (error) {
-        throw this.fail(error);
-      }
-      this.filled = 0;
-    }
-    // The field itself when nothing of it has arrived: for pages, the sink's own view.
-    const view = this.filled === 0 ? this.target : this.target.subarray(this.filled);
-    this.wanted = view.length;
-    return view;
-  }
-
-  /** `n` bytes were written at the start of the last `want()` view. */
-  commit(n: number): void {
-    this.checkOpen();
-    if (!Number.isInteger(n) || n < 0 || n > this.wanted) {
-      throw new RangeError(`commit(${n}) does not fit the last want() view of ${this.wanted} bytes`);
-    }
-    if (n === 0) return;
-    this.wanted -= n;
-    this.filled += n;
-    this.counters.bytes += n;
+  protected override committed(n: number): void {
     if (this.phase >= Phase.CONTROL_BODY) this.bodyRead += n;
-    try {
-      if (this.phase === Phase.HELLO && !this.magicChecked && this.filled >= 4) this.checkMagic();
-      if (this.target !== undefined && this.filled === this.target.length) this.fieldComplete();
-    } catch (error) {
-      throw this.fail(error);
-    }
+    if (this.phase === Phase.HELLO && !this.magicChecked && this.filled >= 4) this.checkMagic();
   }
 
-  /** Convenience for transports that hand over chunks: copies each chunk through want/commit. */
-  push(chunk: Uint8Array): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const view = this.want();
-      const n = Math.min(view.length, chunk.length - offset);
-      view.set(chunk.subarray(offset, offset + n));
-      offset += n;
-      this.commit(n);
-    }
+  /** Between frames. */
+  protected override atBoundary(): boolean {
+    return this.phase === Phase.FRAME_HEADER && this.filled === 0;
   }
 
-  /** The connection ended: an error unless it ended between frames. */
-  end(): void {
-    this.checkOpen();
-    this.ended = true;
-    if (this.phase === Phase.FRAME_HEADER && this.filled === 0) return;
-    throw this.fail(new StreamError('TRUNCATED', `Migration stream truncated ${this.describePosition()}`));
+  protected override truncated(): Error {
+    return new StreamError('TRUNCATED', `Migration stream truncated ${this.describePosition()}`);
+  }
+
+  protected override closed(): Error {
+    return new StreamError('DECODER_CLOSED', 'Migration stream already ended');
+  }
+
+  protected override emptyRun(run: number, block: number): Error {
+    return new StreamError('BAD_PAGES', `Run ${run} of a PAGES frame for block ${block} has no pages`);
+  }
+
+  protected override outsideBlock(first: number, count: number, block: number, pageCount: number): Error {
+    return new StreamError('BAD_PAGES', `Pages ${first}-${first + count - 1} of block ${block} are outside the block (it has ${pageCount} pages)`);
+  }
+
+  protected override runsLanded(): void {
+    this.frameComplete();
   }
 
   private describePosition(): string {
@@ -224,23 +162,7 @@ export class StreamDecoder {
     }
   }
 
-  private checkOpen(): void {
-    if (this.failed) throw this.failure;
-    if (this.ended) throw new StreamError('DECODER_CLOSED', 'Migration stream already ended');
-  }
-
-  private fail(error: unknown): unknown {
-    this.failed = true;
-    this.failure = error;
-    return error;
-  }
-
-  private expect(target: Uint8Array, length: number): void {
-    this.target = target.length === length ? target : target.subarray(0, length);
-    this.filled = 0;
-  }
-
-  private fieldComplete(): void {
+  protected override fieldComplete(field: Uint8Array): void {
     switch (this.phase) {
       case Phase.HELLO:
         this.helloComplete();
@@ -249,7 +171,7 @@ export class StreamDecoder {
         this.frameHeaderComplete();
         return;
       case Phase.CONTROL_BODY:
-        this.controlBodyComplete();
+        this.controlBodyComplete(field);
         return;
       case Phase.PAGES_SUBHEADER:
         this.pagesSubheaderComplete();
@@ -258,7 +180,7 @@ export class StreamDecoder {
         this.runDescriptorsComplete();
         return;
       case Phase.PAGE_DATA:
-        this.pageViewFilled();
+        this.pageViewFilled(field);
         return;
     }
   }
@@ -317,8 +239,7 @@ export class StreamDecoder {
     this.expect(this.scratch8, PAGES_SUBHEADER_SIZE);
   }
 
-  private controlBodyComplete(): void {
-    const body = this.target as Uint8Array;
+  private controlBodyComplete(body: Uint8Array): void {
     let decoded: unknown;
     try {
       decoded = unpackr.unpack(body);
@@ -349,33 +270,15 @@ export class StreamDecoder {
     if (this.bodyLength < headerBytes) {
       throw new StreamError('BAD_PAGES', `PAGES frame for block ${block} is ${this.bodyLength} bytes, too short for its ${runs} runs`);
     }
-    this.block = block;
-    this.runCount = runs;
+    this.beginBatch(block, runs);
     this.phase = Phase.RUN_DESCRIPTORS;
     this.expect(this.descriptors, RUN_DESCRIPTOR_SIZE * runs);
   }
 
   /** Checks every run of the frame before any of its bytes is accepted. */
   private runDescriptorsComplete(): void {
-    const view = this.descriptorView;
-    const block = this.block;
-    const pageCount = (this.layout as GuestLayout).blocks[block]?.pageCount ?? 0;
-    let pages = 0;
-    let dataPages = 0;
-    for (let i = 0; i < this.runCount; i++) {
-      const first = view.getUint32(i * RUN_DESCRIPTOR_SIZE);
-      const raw = view.getUint32(i * RUN_DESCRIPTOR_SIZE + 4);
-      const count = raw & RUN_COUNT_MASK;
-      if (count < 1) throw new StreamError('BAD_PAGES', `Run ${i} of a PAGES frame for block ${block} has no pages`);
-      if (first + count > pageCount) {
-        throw new StreamError(
-          'BAD_PAGES',
-          `Pages ${first}-${first + count - 1} of block ${block} are outside the block (it has ${pageCount} pages)`,
-        );
-      }
-      pages += count;
-      if ((raw & ZERO_RUN_FLAG) === 0) dataPages += count;
-    }
+    this.checkRuns();
+    const { block, batchPages: pages, batchDataPages: dataPages } = this;
     if (pages > MAX_PAGES_PER_FRAME) {
       throw new StreamError('BAD_PAGES', `PAGES frame for block ${block} holds ${pages} pages, more than ${MAX_PAGES_PER_FRAME}`);
     }
@@ -388,57 +291,12 @@ export class StreamDecoder {
           `(${dataPages} pages of data, at most ${MAX_PAGE_DATA_PER_FRAME} bytes)`,
       );
     }
-    this.runIndex = 0;
-    this.startRun();
-  }
-
-  /** Delivers zero runs and finds the next run with bytes, or ends the frame. */
-  private startRun(): void {
-    const view = this.descriptorView;
-    while (this.runIndex < this.runCount) {
-      const first = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE);
-      const raw = view.getUint32(this.runIndex * RUN_DESCRIPTOR_SIZE + 4);
-      const count = raw & RUN_COUNT_MASK;
-      if ((raw & ZERO_RUN_FLAG) === 0) {
-        this.runFirst = first;
-        this.runPages = count;
-        this.runPagesDone = 0;
-        this.phase = Phase.PAGE_DATA;
-        this.target = undefined;
-        return;
-      }
-      this.runIndex++;
-      this.counters.zeroPages += count;
-      this.sink.zeroPages(this.block, first, count);
-    }
-    this.frameComplete();
-  }
-
-  private nextPageView(): Uint8Array {
-    const first = this.runFirst + this.runPagesDone;
-    const count = this.runPages - this.runPagesDone;
-    const view = this.sink.pageView(this.block, first, count);
-    if (!(view instanceof Uint8Array) || view.length === 0 || view.length % this.pageSize !== 0 || view.length > count * this.pageSize) {
-      throw new RangeError(
-        `PageSink.pageView(${this.block}, ${first}, ${count}) must return a view of 1 to ${count} whole pages, ` +
-          `got ${view instanceof Uint8Array ? `${view.length} bytes` : typeof view}`,
-      );
-    }
-    return view;
-  }
-
-  private pageViewFilled(): void {
-    this.runPagesDone += (this.target as Uint8Array).length / this.pageSize;
-    this.target = undefined;
-    if (this.runPagesDone < this.runPages) return;
-    this.runIndex++;
-    this.counters.pages += this.runPages;
-    this.sink.pagesLoaded(this.block, this.runFirst, this.runPages);
-    this.startRun();
+    this.phase = Phase.PAGE_DATA;
+    this.landRuns();
   }
 
   private frameComplete(): void {
-    this.counters.frames++;
+    this.frames++;
     this.startFrame();
   }
 }

@@ -6,6 +6,7 @@
  * it returns, then views of guest memory for the non-zero runs, in run order.
  */
 import { Packr } from 'msgpackr';
+import { writeRunDescriptors } from '../run-descriptors.js';
 import {
   ChannelKind,
   FRAME_HEADER_SIZE,
@@ -22,12 +23,10 @@ import {
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
-  RUN_COUNT_MASK,
   RUN_DESCRIPTOR_SIZE,
   DEFAULT_PAGE_SIZE,
   STREAM_MAGIC,
   STREAM_VERSION,
-  ZERO_RUN_FLAG,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
@@ -102,19 +101,7 @@ export function encodePagesHeader(blockIndex: number, runs: readonly PageRun[], 
     throw new StreamError('BAD_PAGES', `A PAGES frame holds 1 to ${MAX_RUNS_PER_FRAME} runs, not ${runs.length}`);
   }
   const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + PAGES_SUBHEADER_SIZE + RUN_DESCRIPTOR_SIZE * runs.length);
-  let pages = 0;
-  let dataPages = 0;
-  let at = FRAME_HEADER_SIZE + PAGES_SUBHEADER_SIZE;
-  for (const { first, count, zero } of runs) {
-    if (!isUint(first, 0xffffffff) || !isUint(count, RUN_COUNT_MASK) || count < 1) {
-      throw new StreamError('BAD_PAGES', `Bad page run: first ${first}, count ${count} of block ${blockIndex}`);
-    }
-    pages += count;
-    if (!zero) dataPages += count;
-    out.writeUInt32BE(first, at);
-    out.writeUInt32BE(zero ? (count | ZERO_RUN_FLAG) >>> 0 : count, at + 4);
-    at += RUN_DESCRIPTOR_SIZE;
-  }
+  const { pages, dataPages } = writeRunDescriptors(out, FRAME_HEADER_SIZE + PAGES_SUBHEADER_SIZE, runs, blockIndex, badRun);
   if (pages > MAX_PAGES_PER_FRAME) {
     throw new StreamError('BAD_PAGES', `A PAGES frame holds at most ${MAX_PAGES_PER_FRAME} pages, not ${pages}`);
   }
@@ -134,6 +121,10 @@ function writeFrameHeader(out: Buffer, type: FrameType, bodyLength: number): voi
   out[1] = 0;
   out.writeUInt16BE(0, 2);
   out.writeUInt32BE(bodyLength, 4);
+}
+
+function badRun(message: string): StreamError {
+  return new StreamError('BAD_PAGES', message);
 }
 
 function isUint(value: number, max: number): boolean {

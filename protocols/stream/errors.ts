@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 export type StreamErrorCode =
   /** The first 4 bytes are not livemig's magic: not a migration stream. */
   | 'BAD_MAGIC'
@@ -21,12 +23,6 @@ export type StreamErrorCode =
   | 'DECODER_CLOSED';
 
 /** A malformed or hostile migration stream; callers match on `code`. */
-export class StreamError extends Error {
+export class StreamError extends CodedError<StreamErrorCode> {
   override readonly name = 'StreamError';
-  readonly code: StreamErrorCode;
-
-  constructor(code: StreamErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

@@ -5,6 +5,7 @@
  * in QEMU. `rdma:` and `vsock:` are QEMU's but refused here.
  */
 import { isIPv6 } from 'node:net';
+import { CodedError } from '../coded-error.js';
 import { parseSafeSize } from '../size.js';
 
 export type MigrationUri =
@@ -28,14 +29,8 @@ export type MigrationUriErrorCode =
   | 'BAD_COMMAND'
   | 'BAD_FD';
 
-export class MigrationUriError extends Error {
+export class MigrationUriError extends CodedError<MigrationUriErrorCode> {
   override readonly name = 'MigrationUriError';
-  readonly code: MigrationUriErrorCode;
-
-  constructor(code: MigrationUriErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** QEMU's error when multifd or postcopy-preempt meet a URI that carries one channel. */

@@ -1,0 +1,120 @@
+/**
+ * The engine of a pull decoder: `want()` says where the next bytes must go,
+ * `commit(n)` says n bytes arrived there. Each field of the format is a view
+ * of exactly its size (a scratch buffer's start, or a view of guest memory),
+ * so with `net.Socket`'s `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }`
+ * the kernel copies each field, page bytes included, straight into place.
+ * The main stream's and the multifd channels' decoders build on it.
+ *
+ * Hot path: want/commit run once per socket read. They never copy bytes,
+ * and allocate no more than a subarray for a field shorter than its buffer
+ * or already partly filled. After any error the decoder is failed for good:
+ * every later call rethrows that error.
+ */
+export abstract class PullDecoder {
+  /** Where the current field's bytes go; undefined while the next one waits for `nextView()`. */
+  private target: Uint8Array | undefined;
+  /** Bytes of the current field in place. */
+  protected filled = 0;
+  private wanted = 0;
+  private bytes = 0;
+
+  private failure: unknown;
+  private failed = false;
+  private ended = false;
+
+  /** Bytes committed so far, hello included. */
+  get bytesDecoded(): number {
+    return this.bytes;
+  }
+
+  /** A view where the next incoming bytes must go, sized to what the current field still needs. */
+  want(): Uint8Array {
+    this.checkOpen();
+    if (this.target === undefined) {
+      try {
+        this.target = this.nextView();
+      } catch (error) {
+        throw this.fail(error);
+      }
+      this.filled = 0;
+    }
+    // The field itself when nothing of it has arrived: for pages, the sink's own view.
+    const view = this.filled === 0 ? this.target : this.target.subarray(this.filled);
+    this.wanted = view.length;
+    return view;
+  }
+
+  /** `n` bytes were written at the start of the last `want()` view. */
+  commit(n: number): void {
+    this.checkOpen();
+    if (!Number.isInteger(n) || n < 0 || n > this.wanted) {
+      throw new RangeError(`commit(${n}) does not fit the last want() view of ${this.wanted} bytes`);
+    }
+    if (n === 0) return;
+    this.wanted -= n;
+    this.filled += n;
+    this.bytes += n;
+    try {
+      this.committed(n);
+      if (this.target !== undefined && this.filled === this.target.length) this.fieldComplete(this.target);
+    } catch (error) {
+      throw this.fail(error);
+    }
+  }
+
+  /** Convenience for transports that hand over chunks: copies each chunk through want/commit. */
+  push(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const view = this.want();
+      const n = Math.min(view.length, chunk.length - offset);
+      view.set(chunk.subarray(offset, offset + n));
+      offset += n;
+      this.commit(n);
+    }
+  }
+
+  /** The connection ended: an error unless it ended between two units (frames, packets). */
+  end(): void {
+    this.checkOpen();
+    this.ended = true;
+    if (this.atBoundary()) return;
+    throw this.fail(this.truncated());
+  }
+
+  /** The next field is `length` bytes at the start of `target`. */
+  protected expect(target: Uint8Array, length: number): void {
+    this.target = target.length === length ? target : target.subarray(0, length);
+    this.filled = 0;
+  }
+
+  /** The next field is a view `nextView()` returns when bytes are wanted (a page run's next sink view). */
+  protected expectView(): void {
+    this.target = undefined;
+  }
+
+  /** The view for a field left to `expectView()`. */
+  protected abstract nextView(): Uint8Array;
+  /** `n` more bytes of the current field arrived (before fieldComplete when they complete it). */
+  protected abstract committed(n: number): void;
+  /** The current field is full; set up the next one. */
+  protected abstract fieldComplete(field: Uint8Array): void;
+  /** Whether the input may end here. */
+  protected abstract atBoundary(): boolean;
+  /** The error for input that ends anywhere else. */
+  protected abstract truncated(): Error;
+  /** The error for input offered after the end. */
+  protected abstract closed(): Error;
+
+  private checkOpen(): void {
+    if (this.failed) throw this.failure;
+    if (this.ended) throw this.closed();
+  }
+
+  private fail(error: unknown): unknown {
+    this.failed = true;
+    this.failure = error;
+    return error;
+  }
+}
