@@ -15,6 +15,7 @@ import { MigrationOptions } from '../migration/options.js';
 import type { MigrateSetParameters } from '../migration/parameters.js';
 import { migrationActor, type SourceMigration } from '../migration/source-migration.js';
 import { monitorCommands } from '../monitor/commands.js';
+import { channelRefusal } from '../monitor/migration-channels.js';
 import type { Logger } from './logger.js';
 
 export interface InstanceConfig {
@@ -127,7 +128,7 @@ export class Instance {
    */
   async startIncoming(uri: string, exitOnError = true): Promise<void> {
     const event = { type: 'migrate-incoming' as const, uri, runState: this.guest.runState };
-    const refusal = refuseMigrateIncoming(this.destinationStatus, event);
+    const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? channelRefusal(uri, this.options.caps);
     if (refusal) throw genericError(refusal);
     let listener: IncomingListener;
     try {

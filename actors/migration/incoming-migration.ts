@@ -24,7 +24,7 @@ import { checkHeader } from './stream-header.js';
 /** How long a failed destination waits for the source to hang up after saying why. */
 const HANG_UP_GRACE_MS = 2000;
 /** How long every multifd channel has to connect once the stream header is in. */
-const MULTIFD_CONNECT_TIMEOUT_MS = 10_000;
+const MULTIFD_CONNECT_TIMEOUT_MS = 30_000;
 
 export interface IncomingEnvironment extends MigrationEnvironment {
   /** False with -S (until `cont` during inmigrate sets it): the guest then stays paused. */
@@ -55,6 +55,7 @@ export class IncomingMigration {
   /** Control messages not yet handled, and whether a multifd round holds them. */
   private readonly queue: StreamMessage[] = [];
   private held = false;
+  private mainEnded = false;
   private failed = false;
   private done = false;
   startTime: number | undefined;
@@ -160,7 +161,9 @@ export class IncomingMigration {
         } catch (err) {
           return this.fail(err);
         }
-        this.fail(new Error('the migration stream ended before its EOF'));
+        // Messages held behind a multifd round may still hold the EOF.
+        this.mainEnded = true;
+        this.pump();
       },
       error: (err) => this.fail(err),
     });
@@ -185,6 +188,7 @@ export class IncomingMigration {
     } catch (err) {
       this.fail(err);
     }
+    if (this.mainEnded && !this.held && !this.done) this.fail(new Error('the migration stream ended before its EOF'));
   }
 
   private handle(message: StreamMessage): void {

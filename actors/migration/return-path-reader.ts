@@ -25,6 +25,9 @@ export class ReturnPathReader extends EventEmitter<ReaderEvents> {
     super();
     reverse.on('data', this.onData);
     reverse.once('end', this.onEnd);
+    // A reset or close arrives as 'error'/'close', not 'end': the path is just as gone.
+    reverse.once('error', this.onBroken);
+    reverse.once('close', this.onEnd);
   }
 
   /** Resolves when the destination says SHUT 0 (all loaded); rejects on its error or a bad path. */
@@ -88,6 +91,8 @@ export class ReturnPathReader extends EventEmitter<ReaderEvents> {
     this.closed = true;
     this.reverse.off('data', this.onData);
     this.reverse.off('end', this.onEnd);
+    this.reverse.off('close', this.onEnd);
+    this.reverse.off('error', this.onBroken);
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -97,6 +102,11 @@ export class ReturnPathReader extends EventEmitter<ReaderEvents> {
     } catch (err) {
       this.bad(err as Error);
     }
+  };
+
+  private readonly onBroken = (err: Error): void => {
+    if (this.closed || this.shutResult) return;
+    this.bad(new Error(`the return path broke before SHUT: ${err.message}`));
   };
 
   private readonly onEnd = (): void => {

@@ -44,7 +44,7 @@ const SHUT_GRACE_MS = 500;
 /** Pages per multifd batch handed to a channel: 2 MiB. */
 const MULTIFD_BATCH_PAGES = 512;
 /** How long the source waits for the destination to say where its channels listen. */
-const MULTIFD_CONNECT_TIMEOUT_MS = 10_000;
+const MULTIFD_CONNECT_TIMEOUT_MS = 30_000;
 
 export class SourceMigration {
   readonly stats = new RamStats();
@@ -202,12 +202,15 @@ export class SourceMigration {
     const m = this.multifd!;
     const total = m.bytes;
     const delta = total - this.multifdBytesSeen;
+    const pageDelta = (m.normalPages - this.stats.normal) * TARGET_PAGE_SIZE;
     this.multifdBytesSeen = total;
     this.stats.multifdBytes = total;
     this.stats.normal = m.normalPages;
     this.stats.duplicate = m.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
-    this.account(delta);
+    // Compressed, the wire carries far fewer bytes than the pages it clears;
+    // the switchover threshold weighs pages, so it measures page bytes.
+    this.account(delta, this.env.options.params['multifd-compression'] === 'none' ? delta : pageDelta);
   }
 
   /** Sends the next batch, on the main channel or a multifd channel; false when nothing is left. */
@@ -337,25 +340,30 @@ export class SourceMigration {
     if (!ok) await this.drain(sink);
   }
 
-  private account(bytes: number): void {
+  /** Counts bytes put on the wire; `clearedBytes` is how much RAM they moved, for the switchover bandwidth. */
+  private account(bytes: number, clearedBytes = bytes): void {
     this.stats.countBytes(bytes);
-    this.bandwidth.account(bytes);
+    this.bandwidth.account(clearedBytes);
     this.limiter.account(bytes);
   }
 
   private async drain(sink: Writable): Promise<void> {
     if (sink.destroyed) throw await this.brokenChannel();
+    // Both waits are removed once either ends: one per backpressure wait would pile up.
+    const waiting = new AbortController();
+    const drained = once(sink, 'drain', { signal: waiting.signal });
+    const closed = once(sink, 'close', { signal: waiting.signal });
+    drained.catch(() => {});
+    closed.catch(() => {});
     try {
-      await abortable(this.abort.signal, Promise.race([
-        once(sink, 'drain'),
-        once(sink, 'close').then(() => {
-          throw new Error('closed');
-        }),
-      ]));
-    } catch (err) {
+      const first = await abortable(this.abort.signal, Promise.race([drained.then(() => 'drain'), closed.then(() => 'close')]));
+      if (first === 'close') throw new Error('closed');
+    } catch {
       // A cancel, or a failure seen elsewhere (the return path), explains itself.
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
       throw await this.brokenChannel();
+    } finally {
+      waiting.abort();
     }
   }
 

@@ -25,6 +25,8 @@ const post = (m: FromRecvChannel) => port.postMessage(m);
 const stats = new Float64Array(data.stats, data.index * CHANNEL_STATS * 8, CHANNEL_STATS);
 const blocks = data.blocks.map((b) => new RamBlock(b));
 const sink = new GuestSink([]);
+// zstd's WASM loads once per thread, before any decoder is made.
+await ready();
 
 let listener: IncomingListener | undefined;
 let connection: IncomingConnection | undefined;
@@ -117,7 +119,6 @@ port.on('message', (m: ToRecvChannel) => {
   }
 });
 
-await ready();
 listener = await IncomingListener.listen('path' in data.listen
   ? { scheme: 'unix', path: data.listen.path }
   : { scheme: 'tcp', host: data.listen.host, port: 0 });

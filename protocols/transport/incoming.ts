@@ -207,6 +207,9 @@ function fromSocket(accepted: net.Socket): IncomingConnection {
         handle,
         readable: true,
         writable: true,
+        // The source half-closes after its last byte and waits for SHUT:
+        // our sending side must outlive its end.
+        allowHalfOpen: true,
         onread: {
           // After a failure libuv may still ask for a buffer before the
           // destroy lands: hand it scratch space rather than throw.

@@ -19,7 +19,8 @@ export class FaultProxy {
   private waiters: { bytes: number; resolve: () => void }[] = [];
 
   private constructor(private readonly target: { host: string; port: number }) {
-    this.server = net.createServer((client) => this.accept(client));
+    // Half-closes pass through: a source ends its sending side and still waits for SHUT.
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
   }
 
   static async start(target: { host: string; port: number }): Promise<FaultProxy> {
@@ -87,7 +88,7 @@ export class FaultProxy {
 
   private accept(client: net.Socket): void {
     if (this.refusing) return void client.destroy();
-    const upstream = net.connect(this.target);
+    const upstream = net.connect({ ...this.target, allowHalfOpen: true });
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     const drop = () => {
@@ -97,6 +98,8 @@ export class FaultProxy {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
     if (this.mode === 'stall') client.pause();
     client.on('data', (chunk: Buffer) => {
       if (this.mode === 'corrupt') for (let i = 0; i < chunk.length; i++) chunk[i] = ~chunk[i]! & 0xff;

@@ -1,0 +1,390 @@
+/**
+ * The world model's events done to real instances: a source and a
+ * destination `livemig run`, a fault proxy between them, and the QMP
+ * commands, faults and kills the model's events stand for. After each
+ * step the real statuses and MIGRATION events of both sides must be the
+ * model's; at the end, the guests' memory must be intact where the model
+ * says a guest survives.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { recordEvents, startInstance, type TestInstance } from '../support/instances.js';
+import {
+  boundTcpUri, memoryKeepsChanging, queryMigrate, runState, sleep, unusedTcpUri,
+} from '../support/migration-driver.js';
+import type { PlannedPath, PlannedStep } from './path-plan.js';
+import { eventLabel } from './path-plan.js';
+import {
+  destinationListens, destinationStatusOf, sourceRunState, sourceStatusOf, worldKey, type World, type WorldEvent,
+} from './world-model.js';
+
+const GUEST = ['--ram', '32M', '--smp', '1'];
+/** Slow enough that a migration of the busy ab guest never converges: it stays `active` until lifted. */
+const THROTTLED_BANDWIDTH = 2_000_000;
+const UNLIMITED_BANDWIDTH = 100_000_000_000;
+const AB_START = 1 << 20;
+const SOURCE_ARGS = [...GUEST, '--workload', 'ab', '--ab-start', String(AB_START), '--ab-end', '16M', '--cap', 'events'];
+const DESTINATION_ARGS = [...GUEST, '--incoming', 'defer', '--cap', 'events'];
+/** How long one step may take to show its consequences on a loaded machine: a bound, not a timing check. */
+const STEP_BOUND_MS = 20_000;
+/** Bytes a stalled active migration must write past the stall: more than every buffer on the way reads ahead. */
+const HELD_BYTES = 256 * 1024;
+/** After the last step: time for a late, unmodelled event or exit to show itself before the final look. */
+const SETTLE_MS = 300;
+
+/** What one side looks like now. */
+interface SideView {
+  status: string;
+  /** MIGRATION events since the step began. */
+  events: string[];
+  detail: string;
+}
+
+export class StepMismatch extends Error {
+  readonly code = 'MODEL_MISMATCH';
+}
+
+interface CheckAbReport {
+  ok: boolean;
+  'bad-pages': number;
+  'first-bad-pages': number[];
+}
+
+/** The two instances a path starts with. */
+export interface InstancePair {
+  source: TestInstance;
+  destination: TestInstance;
+}
+
+/**
+ * The fresh pair a path starts from: a source running the ab workload with
+ * its migrations throttled, and a destination waiting for migrate-incoming.
+ */
+export async function startPair(): Promise<InstancePair> {
+  const [source, destination] = await Promise.all([
+    startInstance([...SOURCE_ARGS, '--param', `max-bandwidth=${THROTTLED_BANDWIDTH}`], { name: 'model-src' }),
+    startInstance(DESTINATION_ARGS, { name: 'model-dst' }),
+  ]);
+  return { source, destination };
+}
+
+/** One path's instances and link, driven step by step and compared with the model after each. */
+export class LiveWorld {
+  private readonly source: TestInstance;
+  private destination: TestInstance;
+  /** Every instance this path started, to stop at the end. */
+  private readonly instances: TestInstance[] = [];
+  private readonly faulted: readonly boolean[];
+  private destinationEvents: string[];
+  private readonly sourceEvents: string[];
+  /** Where `migrate` reaches the current destination: its fault proxy, or its own port. */
+  private link: { uri: string; proxy?: FaultProxy } | undefined;
+  private readonly proxies: FaultProxy[] = [];
+  /** Which destination we are on (0 first); the path's faults tell which ones need a proxy. */
+  private generation = 0;
+  private readonly scratch = mkdtempSync(join(tmpdir(), 'livemig-model-'));
+  private fifo: string | undefined;
+  private marks = { source: 0, destination: 0 };
+  /** What a mismatch reports: every step so far, with what both sides did. */
+  private readonly log: string[] = [];
+
+  constructor(pair: InstancePair, path: PlannedPath) {
+    this.source = pair.source;
+    this.destination = pair.destination;
+    this.instances.push(pair.source, pair.destination);
+    this.sourceEvents = recordEvents(pair.source.qmp);
+    this.destinationEvents = recordEvents(pair.destination.qmp);
+    this.faulted = faultedLinks(path);
+  }
+
+  /** Drives every step of `path`, checking both sides after each, then the guests. */
+  async drive(path: PlannedPath, onVerified: (step: PlannedStep) => void): Promise<void> {
+    for (const [i, step] of path.steps.entries()) {
+      const where = `step ${i + 1}/${path.steps.length} '${eventLabel(step.event)}'`;
+      await this.perform(step.event, step.before);
+      await this.expect(step, where);
+      onVerified(step);
+    }
+    const end = path.steps.at(-1)?.after;
+    if (end) await this.expectEnd(end);
+  }
+
+  /** The real action behind each model event. */
+  private async perform(event: WorldEvent, before: World): Promise<void> {
+    this.marks = { source: this.sourceEvents.length, destination: this.destinationEvents.length };
+    switch (event.type) {
+      case 'migrate-incoming': {
+        await this.destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
+        const uri = await boundTcpUri(this.destination.qmp);
+        if (!this.faulted[this.generation]) {
+          this.link = { uri };
+          return;
+        }
+        const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(uri.split(':')[2]) });
+        this.proxies.push(proxy);
+        this.link = { uri: proxy.uri, proxy };
+        return;
+      }
+      case 'migrate': {
+        await this.source.qmp.execute('migrate-set-capabilities', {
+          capabilities: [{ capability: 'pause-before-switchover', state: event.pauseBeforeSwitchover }],
+        });
+        await this.source.qmp.execute('migrate-set-parameters', { 'max-bandwidth': THROTTLED_BANDWIDTH });
+        // Where the destination does not listen, what the source meets is a port nobody listens on.
+        const uri = destinationListens(before) ? this.requireLink().uri : await unusedTcpUri();
+        await this.source.qmp.execute('migrate', { uri });
+        return;
+      }
+      case 'migrate-blocked':
+        // open() of a FIFO for writing waits for a reader that never comes.
+        if (!this.fifo) {
+          this.fifo = join(this.scratch, 'nobody-reads.fifo');
+          execFileSync('mkfifo', ['-m', '600', this.fifo]);
+        }
+        await this.source.qmp.execute('migrate', { uri: `file:${this.fifo}` });
+        return;
+      case 'migrate_cancel':
+        await this.source.qmp.execute('migrate_cancel');
+        return;
+      case 'migrate-continue':
+        await this.source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+        return;
+      case 'lift-max-bandwidth':
+        await this.source.qmp.execute('migrate-set-parameters', { 'max-bandwidth': UNLIMITED_BANDWIDTH });
+        return;
+      case 'cont':
+        await this.source.qmp.execute('cont');
+        return;
+      case 'stall':
+        this.requireProxy().stall();
+        if (sourceStatusOf(before) === 'active') await this.holdBytes();
+        return;
+      case 'cut':
+        this.requireProxy().cut();
+        return;
+      case 'corrupt':
+        // A paused migration sends nothing: what it sent before must be through before the garbage starts.
+        if (sourceStatusOf(before) === 'pre-switchover') await this.drainLink();
+        this.requireProxy().corrupt();
+        return;
+      case 'kill-destination':
+        this.destination.process.kill('SIGKILL');
+        await this.destination.exited;
+        return;
+      case 'new-destination':
+        await this.retireDestination(before);
+        this.destination = await startInstance(DESTINATION_ARGS, { name: 'model-dst2' });
+        this.instances.push(this.destination);
+        this.destinationEvents = recordEvents(this.destination.qmp);
+        this.marks.destination = 0;
+        this.link = undefined;
+        this.generation += 1;
+        return;
+    }
+  }
+
+  /**
+   * A stall is in force once the proxy holds bytes: a close queued behind
+   * them cannot pass. Waits until the throttled source has written more.
+   */
+  private async holdBytes(): Promise<void> {
+    const sent = async () => (await queryMigrate(this.source.qmp)).ram?.transferred ?? 0;
+    const from = await sent();
+    const deadline = Date.now() + STEP_BOUND_MS;
+    while ((await sent()) < from + HELD_BYTES) {
+      if (Date.now() > deadline) throw new StepMismatch(`the stalled source sent no more than ${(await sent()) - from} bytes`);
+      await sleep(20);
+    }
+  }
+
+  /** Waits until the proxy has forwarded every byte the source wrote. */
+  private async drainLink(): Promise<void> {
+    const proxy = this.requireProxy();
+    const sent = (await queryMigrate(this.source.qmp)).ram?.transferred ?? 0;
+    const deadline = Date.now() + STEP_BOUND_MS;
+    while (proxy.forwarded < sent) {
+      if (Date.now() > deadline) throw new StepMismatch(`the proxy forwarded ${proxy.forwarded} of the ${sent} bytes the paused source sent`);
+      await sleep(20);
+    }
+  }
+
+  /** Waits (bounded) for the step's events on both sides, then compares everything with the model. */
+  private async expect(step: PlannedStep, where: string): Promise<void> {
+    const want = {
+      source: step.source.statuses.length,
+      destination: step.destination.statuses.length,
+    };
+    const gone = destinationStatusOf(step.after) === 'gone';
+    const deadline = Date.now() + STEP_BOUND_MS;
+    while (Date.now() < deadline) {
+      const sourceDone = this.sourceEvents.length - this.marks.source >= want.source;
+      const destinationDone = gone
+        ? this.destinationExited()
+        : this.destinationEvents.length - this.marks.destination >= want.destination || this.destinationExited();
+      if (sourceDone && destinationDone) break;
+      await sleep(20);
+    }
+    await this.compare(step.after, step.source.statuses, step.destination.statuses, where);
+  }
+
+  private async compare(world: World, sourceStatuses: string[], destinationStatuses: string[], where: string): Promise<void> {
+    const [source, destination] = await Promise.all([this.viewSource(), this.viewDestination()]);
+    const model = {
+      source: { status: sourceStatusOf(world), events: sourceStatuses },
+      destination: { status: destinationStatusOf(world), events: destinationStatuses },
+    };
+    const line = (side: { status: string; events: string[] }) => `${side.status} [${side.events.join(', ')}]`;
+    const entry = `${where}\n    model: source ${line(model.source)} | destination ${line(model.destination)}\n    real:  source ${line(source)} | destination ${line(destination)}`;
+    this.log.push(entry);
+    const same = (a: { status: string; events: string[] }, b: { status: string; events: string[] }) =>
+      a.status === b.status && a.events.join() === b.events.join();
+    if (same(model.source, source) && same(model.destination, destination)) return;
+    throw new StepMismatch(
+      `the real instances left the model at ${where} (model state: ${worldKey(world)})\n` +
+        `${this.log.map((l) => `  ${l}`).join('\n')}\n` +
+        `  source detail: ${source.detail}\n  destination detail: ${destination.detail}`,
+    );
+  }
+
+  /**
+   * After the last step: nothing more happens on either side, the source
+   * guest is in the run state the model says, and every guest the model
+   * says survives has its memory intact (the ab check on the stopped guest).
+   */
+  private async expectEnd(world: World): Promise<void> {
+    this.marks = { source: this.sourceEvents.length, destination: this.destinationEvents.length };
+    await sleep(SETTLE_MS);
+    await this.compare(world, [], [], 'the end (settled)');
+    const source = sourceStatusOf(world);
+    const run = await runState(this.source.qmp);
+    if (run !== sourceRunState(world)) {
+      throw new StepMismatch(`at the end the source guest is '${run}', the model says '${sourceRunState(world)}' (${worldKey(world)})`);
+    }
+    if (['none', 'failed', 'cancelled', 'completed'].includes(source)) await this.expectIntact(this.source, 'source');
+    if (destinationStatusOf(world) === 'completed') await this.expectCompletedDestination();
+  }
+
+  /** A completed destination runs the guest, and its memory is intact. */
+  private async expectCompletedDestination(): Promise<void> {
+    const run = await runState(this.destination.qmp);
+    if (run !== 'running') throw new StepMismatch(`the completed destination's guest is '${run}', not running`);
+    await this.expectIntact(this.destination, 'destination');
+  }
+
+  /** A running guest still runs its workload; stopped, its every page passes the ab check. */
+  private async expectIntact(instance: TestInstance, side: string): Promise<void> {
+    if ((await runState(instance.qmp)) === 'running') {
+      if (!(await memoryKeepsChanging(instance, AB_START, 64 * 1024))) {
+        throw new StepMismatch(`the ${side} guest is 'running' but its memory does not change: its vCPUs do not run`);
+      }
+      await instance.qmp.execute('stop');
+    }
+    const report = await instance.qmp.execute<CheckAbReport>('__org.livemig_check-ab');
+    if (!report.ok || report['bad-pages'] !== 0) {
+      throw new StepMismatch(`the ${side} guest's memory is damaged: ${JSON.stringify(report)}`);
+    }
+  }
+
+  /** Before a new destination replaces it: a completed one must hold the guest intact. */
+  private async retireDestination(before: World): Promise<void> {
+    if (destinationStatusOf(before) === 'completed') await this.expectCompletedDestination();
+    await this.link?.proxy?.close();
+    if (!this.destinationExited()) {
+      this.destination.process.kill('SIGKILL');
+      await this.destination.exited;
+    }
+  }
+
+  /** Stops this path's instances and proxies, and lets go of a blocked FIFO open. */
+  async close(): Promise<void> {
+    await Promise.all(this.proxies.map((p) => p.close().catch(() => {})));
+    // Let the source's open() of the FIFO (blocked in a libuv thread) return.
+    if (this.fifo) closeSync(openSync(this.fifo, fsc.O_RDONLY | fsc.O_NONBLOCK));
+    await Promise.all(this.instances.map(stopInstance));
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+
+  private requireLink(): { uri: string; proxy?: FaultProxy } {
+    if (!this.link) throw new Error('the model uses the link before the destination listens');
+    return this.link;
+  }
+
+  private requireProxy(): FaultProxy {
+    const proxy = this.requireLink().proxy;
+    if (!proxy) throw new Error('a fault on a link the plan gave no proxy');
+    return proxy;
+  }
+
+  private destinationExited(): boolean {
+    return this.destination.process.exitCode !== null || this.destination.process.signalCode !== null;
+  }
+
+  private async viewSource(): Promise<SideView> {
+    const events = this.sourceEvents.slice(this.marks.source);
+    const info = await queryMigrate(this.source.qmp);
+    return { status: info.status ?? 'none', events, detail: summarize(info, this.source) };
+  }
+
+  private async viewDestination(): Promise<SideView> {
+    const events = this.destinationEvents.slice(this.marks.destination);
+    if (this.destinationExited()) {
+      const { exitCode, signalCode } = this.destination.process;
+      return { status: 'gone', events, detail: `exited (${signalCode ?? `status ${exitCode}`}); log:\n${logTail(this.destination)}` };
+    }
+    try {
+      const info = await queryMigrate(this.destination.qmp);
+      return { status: info.status ?? 'none', events, detail: summarize(info, this.destination) };
+    } catch (err) {
+      // The process is on its way out: the monitor closed under the query.
+      await Promise.race([this.destination.exited, sleep(2_000)]);
+      return { status: this.destinationExited() ? 'gone' : `unreachable (${(err as Error).message})`, events, detail: logTail(this.destination) };
+    }
+  }
+}
+
+/**
+ * Only this path's own instances: the next path's pair, started while this
+ * one ran, must survive (stopAllInstances() is the suite's last resort).
+ */
+async function stopInstance(instance: TestInstance): Promise<void> {
+  await instance.qmp.close().catch(() => {});
+  if (instance.process.exitCode === null && instance.process.signalCode === null) {
+    instance.process.kill('SIGKILL');
+    await instance.exited;
+  }
+  rmSync(instance.dir, { recursive: true, force: true });
+}
+
+/**
+ * Per destination, whether the path stalls, cuts or corrupts its link: only
+ * those get the fault proxy. The proxy tears a connection down on the first
+ * FIN either way, so it cannot carry a migration to completion (the source
+ * half-closes its stream, then waits for the destination's SHUT); a link the
+ * path never faults is a plain connection to the destination's port.
+ */
+function faultedLinks(path: PlannedPath): boolean[] {
+  const faulted = [false];
+  for (const { event } of path.steps) {
+    if (event.type === 'new-destination') faulted.push(false);
+    else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt') faulted[faulted.length - 1] = true;
+  }
+  return faulted;
+}
+
+function summarize(info: { status?: string; 'error-desc'?: string }, instance: TestInstance): string {
+  return `${JSON.stringify({ status: info.status ?? 'none', 'error-desc': info['error-desc'] })}; log:\n${logTail(instance)}`;
+}
+
+/** The instance's last log lines, status changes and problems first of all. */
+function logTail(instance: TestInstance, lines = 12): string {
+  return instance
+    .stderr()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-lines)
+    .map((l) => `      ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`)
+    .join('\n');
+}
