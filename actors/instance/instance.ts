@@ -16,6 +16,7 @@ import type { MigrateSetParameters } from '../migration/parameters.js';
 import { migrationActor, type SourceMigration } from '../migration/source-migration.js';
 import { monitorCommands } from '../monitor/commands.js';
 import { channelRefusal } from '../monitor/migration-channels.js';
+import { MultifdSendPool } from '../multifd/send-pool.js';
 import type { Logger } from './logger.js';
 
 export interface InstanceConfig {
@@ -74,6 +75,7 @@ export class Instance {
       autostart: () => this.autostart,
       takeListener: () => this.takeListener(),
       trace: (from, to, type) => this.trace.emit('message', { from, to, type }),
+      multifdPool: (channels) => this.multifdPool(channels),
     };
     this.source = createActor(
       sourceMachine.provide({ actors: { migration: migrationActor(env, (m) => (this.outgoing = m)) } }),
@@ -95,6 +97,7 @@ export class Instance {
       for (const set of config.params) instance.options.setParameters(set);
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
+      instance.warmMultifd();
       for (const address of config.qmp) {
         const bound = await instance.qmp.listen(address);
         log.info({ address: bound }, 'QMP monitor listening');
@@ -153,6 +156,25 @@ export class Instance {
   }
 
   private preparedListener: IncomingListener | undefined;
+  private sendPool: MultifdSendPool | undefined;
+
+  /** The warm multifd sender workers, made anew when the channel count changed or an abort ended them. */
+  multifdPool(channels: number): MultifdSendPool {
+    if (this.sendPool?.usable && this.sendPool.channels === channels) return this.sendPool;
+    void this.sendPool?.destroy();
+    this.sendPool = new MultifdSendPool(channels);
+    return this.sendPool;
+  }
+
+  /**
+   * Warms the multifd workers as soon as a source has multifd on, so their
+   * start-up is not part of the next migration's setup time.
+   */
+  warmMultifd(): void {
+    if (this.options.caps.multifd && this.guest.runState !== 'inmigrate' && !this.shuttingDown) {
+      this.multifdPool(this.options.params['multifd-channels']);
+    }
+  }
 
   /** MIGRATION and MIGRATION_PASS go out only with the `events` capability, as in QEMU. */
   migrationEvent(name: 'MIGRATION' | 'MIGRATION_PASS', data: Record<string, string | number>): void {
@@ -168,6 +190,7 @@ export class Instance {
   private async close(): Promise<void> {
     this.source.stop();
     this.destination.stop();
+    await this.sendPool?.destroy();
     await this.qmp.close();
     await this.guest.destroy();
   }

@@ -1,5 +1,6 @@
 import type { Guest } from '../guest/guest.js';
 import type { MigrationOptions } from './options.js';
+import type { MultifdSendPool } from '../multifd/send-pool.js';
 
 /** What the migration and incoming actors need of their instance. */
 export interface MigrationEnvironment {
@@ -11,6 +12,8 @@ export interface MigrationEnvironment {
   /** A dirty-bitmap sync happened (MIGRATION_PASS). */
   onPass(pass: number): void;
   log(message: string, fields?: Record<string, unknown>): void;
+  /** Warm multifd sender workers for `channels` channels (kept by the instance between migrations). */
+  multifdPool(channels: number): MultifdSendPool;
   /** A message between actors that are not statecharts (e.g. the return path), for the visualizer. */
   trace(from: string, to: string, type: string): void;
 }

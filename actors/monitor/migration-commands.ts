@@ -89,6 +89,7 @@ export function migrationCommands(instance: Instance): [string, QmpCommand][] {
           incomingStarted: instance.incomingStarted,
           warn: (m) => instance.log.warn(m),
         });
+        instance.warmMultifd();
         return {};
       },
     })],
@@ -97,6 +98,7 @@ export function migrationCommands(instance: Instance): [string, QmpCommand][] {
       args: MIGRATE_SET_PARAMETERS_ARGS,
       run: (args) => {
         instance.options.setParameters(args as MigrateSetParameters);
+        if (!isRunning(instance.sourceStatus)) instance.warmMultifd();
         return {};
       },
     })],

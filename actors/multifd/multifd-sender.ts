@@ -1,5 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import type { MultifdSendPool } from './send-pool.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
 import {
@@ -8,6 +9,8 @@ import {
 } from './messages.js';
 
 export interface MultifdSenderOptions {
+  /** Warm workers, one per channel; torn down if the migration is aborted. */
+  pool: MultifdSendPool;
   channels: number;
   addresses: ChannelAddress[];
   uuid: string | undefined;
@@ -48,16 +51,7 @@ export class MultifdSender {
     this.statsBuffer = new Float64Array(new SharedArrayBuffer(options.channels * CHANNEL_STATS * 8));
     this.failed = new Promise<never>((_, reject) => (this.fail = reject));
     this.failed.catch(() => {});
-    this.pool = new Piscina({
-      filename: new URL('./send-channel.worker.mjs', import.meta.url).href,
-      minThreads: options.channels,
-      maxThreads: options.channels,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: Infinity,
-      // Workers own sockets: they must never block in Atomics.wait between tasks.
-      atomics: 'disabled',
-    });
-    this.pool.on('error', (err: Error) => this.fail(err));
+    this.pool = options.pool.pool;
   }
 
   /** Starts every channel and resolves once all are connected and have sent their hello. */
@@ -133,23 +127,23 @@ export class MultifdSender {
     return sumStat(this.statsBuffer, STAT_ZERO_PAGES);
   }
 
-  /** Ends every channel cleanly and ends the pool. */
+  /** Ends every channel cleanly; the warm workers stay for the next migration. */
   async finish(): Promise<void> {
     for (const c of this.channels) this.post(c, { type: 'end' });
     await Promise.race([Promise.all(this.tasks), this.failed]);
-    await this.close();
+    this.closePorts();
   }
 
-  /** Tears everything down at once (cancel, failure): workers and their sockets go. */
+  /** Tears everything down at once (cancel, failure): the workers and their sockets go. */
   async abort(): Promise<void> {
-    await this.close();
+    this.closePorts();
+    await this.options.pool.destroy();
   }
 
-  private async close(): Promise<void> {
+  private closePorts(): void {
     if (this.closed) return;
     this.closed = true;
     for (const c of this.channels) c.port.close();
-    await this.pool.destroy();
   }
 
   private post(channel: Channel, message: ToSendChannel): void {

@@ -21,6 +21,9 @@ import {
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
 
+/** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */
+export async function warm(): Promise<void> {}
+
 export async function sendChannel(task: SendChannelTask): Promise<{ index: number; packets: number }> {
   const { index, control } = task;
   const name = `multifd channel ${index}`;

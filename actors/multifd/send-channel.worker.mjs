@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { sendChannel } = await import('./send-channel.ts');
-export { sendChannel };
+const { sendChannel, warm } = await import('./send-channel.ts');
+export { sendChannel, warm };
