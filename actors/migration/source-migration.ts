@@ -110,12 +110,15 @@ export class SourceMigration {
       this.report({ type: 'completed' });
     } catch (err) {
       this.endTime = Date.now();
+      // A destination that refused the stream says why on the return path;
+      // that beats whichever channel noticed first.
+      const reason = this.cancelled ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
       await this.cleanupAfterError();
       if (this.cancelled) {
         this.env.log('migration cancelled');
         this.report({ type: 'cancel.done' });
       } else {
-        const error = errorText(err);
+        const error = errorText(reason ?? err);
         this.env.log('migration failed', { error });
         this.report({ type: 'failed', error });
       }

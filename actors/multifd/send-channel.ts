@@ -39,9 +39,13 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   socket.on('error', (err) => broken.abort(new Error(`${name}: ${err.message}`)));
   socket.on('close', () => broken.abort(new Error(`${name}: the connection was closed`)));
   let packetNumber = 0;
+  // A wait cut short by a broken socket ends with why it broke, not a bare AbortError.
+  const whyBroken = (err: unknown): never => {
+    throw broken.signal.aborted ? broken.signal.reason : err;
+  };
   const write = async (bytes: Uint8Array): Promise<void> => {
     stats[STAT_BYTES]! += bytes.length;
-    if (!socket.write(bytes)) await once(socket, 'drain', { signal: broken.signal });
+    if (!socket.write(bytes)) await once(socket, 'drain', { signal: broken.signal }).catch(whyBroken);
   };
 
   await write(encodeHello({ kind: ChannelKind.MULTIFD, channelId: index, channelCount: task.count, ...(task.uuid ? { uuid: task.uuid } : {}) }));
@@ -87,6 +91,8 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
       await flush(frame);
       post({ type: 'sent' });
     }
+  } catch (err) {
+    whyBroken(err);
   } finally {
     socket.removeAllListeners('close');
   }
