@@ -26,22 +26,14 @@ export function isMigrationStatus(value: string): value is MigrationStatus {
   return (migrationStatuses as readonly string[]).includes(value);
 }
 
+/** The statuses in which a migration holds the guest's state: the core of QEMU's groupings below. */
+const MIGRATING: ReadonlySet<MigrationStatus> = new Set<MigrationStatus>([
+  'setup', 'wait-unplug', 'active', 'pre-switchover', 'device', 'postcopy-active', 'postcopy-paused', 'postcopy-recover',
+]);
+
 /** QEMU's migration_is_setup_or_active: the migration holds the guest's state (includes colo). */
 export function isSetupOrActive(status: MigrationStatus): boolean {
-  switch (status) {
-    case 'setup':
-    case 'wait-unplug':
-    case 'active':
-    case 'pre-switchover':
-    case 'device':
-    case 'postcopy-active':
-    case 'postcopy-paused':
-    case 'postcopy-recover':
-    case 'colo':
-      return true;
-    default:
-      return false;
-  }
+  return MIGRATING.has(status) || status === 'colo';
 }
 
 /**
@@ -50,20 +42,7 @@ export function isSetupOrActive(status: MigrationStatus): boolean {
  * counts cancelling (cleanup still owns the channels) and not colo.
  */
 export function isRunning(status: MigrationStatus): boolean {
-  switch (status) {
-    case 'setup':
-    case 'wait-unplug':
-    case 'active':
-    case 'pre-switchover':
-    case 'device':
-    case 'postcopy-active':
-    case 'postcopy-paused':
-    case 'postcopy-recover':
-    case 'cancelling':
-      return true;
-    default:
-      return false;
-  }
+  return MIGRATING.has(status) || status === 'cancelling';
 }
 
 /** QEMU's migration_is_idle: nothing started, or the last migration is over. */

@@ -5,26 +5,12 @@
 import { expect } from 'chai';
 import { QmpClient } from '../protocols/qmp/client.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
-import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { startInstance, stopAllInstances } from './support/instances.js';
+import { tcpMonitorAddress } from './support/qmp-expect.js';
 
 const RAM = ['--ram', '16M'];
 const RUNNING = { running: true, singlestep: false, status: 'running' };
 const PAUSED = { running: false, singlestep: false, status: 'paused' };
-
-/** The address a `--qmp tcp:HOST:0` monitor bound, read from the instance's JSON log. */
-async function tcpMonitorAddress(instance: TestInstance, timeoutMs = 5000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const line of instance.stderr().split('\n').slice(0, -1)) {
-      const entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
-      if (entry.msg === 'QMP monitor listening' && typeof entry.address === 'string' && entry.address.startsWith('tcp:')) {
-        return entry.address;
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`no TCP monitor address logged:\n${instance.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Names of every event a client receives from now on. */
 function eventNames(client: QmpClient): string[] {

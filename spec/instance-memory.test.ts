@@ -6,8 +6,8 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { QmpError } from '../protocols/qmp/errors.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { refusal } from './support/qmp-expect.js';
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -16,16 +16,6 @@ interface BlockDigest {
   block: string;
   size: number;
   sha256: string;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof QmpError) return { class: error.errorClass, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

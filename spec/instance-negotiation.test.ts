@@ -6,38 +6,12 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QmpClient } from '../protocols/qmp/client.js';
-import { QmpError } from '../protocols/qmp/errors.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
-import { REPO_ROOT, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { REPO_ROOT, startInstance, stopAllInstances } from './support/instances.js';
+import { refusal, tcpMonitorAddress } from './support/qmp-expect.js';
 
 const RAM = ['--ram', '16M'];
 const NOT_NEGOTIATED = { class: 'CommandNotFound', desc: "Expecting capabilities negotiation with 'qmp_capabilities'" };
-
-async function refusal(promise: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof QmpError) return { class: error.errorClass, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
-
-/** The address a `--qmp tcp:HOST:0` monitor bound, read from the instance's JSON log. */
-async function tcpMonitorAddress(instance: TestInstance, timeoutMs = 5000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // Only whole lines: the last piece may still be arriving.
-    for (const line of instance.stderr().split('\n').slice(0, -1)) {
-      const entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
-      if (entry.msg === 'QMP monitor listening' && typeof entry.address === 'string' && entry.address.startsWith('tcp:')) {
-        return entry.address;
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`no TCP monitor address logged:\n${instance.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('livemig instance: QMP greeting and capabilities negotiation', function () {
   const clients: QmpClient[] = [];

@@ -7,8 +7,8 @@
  */
 import { expect } from 'chai';
 import { createConnection } from 'node:net';
-import { QmpError } from '../protocols/qmp/errors.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { refusal } from './support/qmp-expect.js';
 
 const RAM = ['--ram', '16M'];
 
@@ -53,16 +53,6 @@ const DEFAULT_PARAMETERS = {
   'vcpu-dirty-limit': 1,
   mode: 'normal',
 };
-
-async function refusal(promise: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof QmpError) return { class: error.errorClass, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 /** The full query-migrate-capabilities answer with `on` set and everything else off. */
 function capabilitiesWith(...on: string[]): { capability: string; state: boolean }[] {

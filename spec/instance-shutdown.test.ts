@@ -10,23 +10,9 @@ import { join } from 'node:path';
 import { QmpClient } from '../protocols/qmp/client.js';
 import { QmpConnectionError } from '../protocols/qmp/errors.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { tcpMonitorAddress } from './support/qmp-expect.js';
 
 const GUEST = ['--ram', '16M', '--smp', '2', '--workload', 'ab', '--ab-start', '1M', '--ab-end', '8M'];
-
-/** The address a `--qmp tcp:HOST:0` monitor bound, read from the instance's JSON log. */
-async function tcpMonitorAddress(instance: TestInstance, timeoutMs = 5000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const line of instance.stderr().split('\n').slice(0, -1)) {
-      const entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
-      if (entry.msg === 'QMP monitor listening' && typeof entry.address === 'string' && entry.address.startsWith('tcp:')) {
-        return entry.address;
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`no TCP monitor address logged:\n${instance.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

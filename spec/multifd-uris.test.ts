@@ -8,25 +8,15 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QmpError } from '../protocols/qmp/errors.js';
 import { recordEvents, startInstance, stopAllInstances } from './support/instances.js';
 import { EVENTS, UNLIMITED, boundTcpUri, queryMigrate, runState, sleep } from './support/migration-driver.js';
 import { MiB, expectMultifdMigrated, multifdArgs } from './support/multifd-pair.js';
+import { refusal } from './support/qmp-expect.js';
 
 const AB = { start: 1 * MiB, end: 16 * MiB };
 const GUEST = ['--ram', '32M', '--smp', '1'];
 const MULTIFD = multifdArgs({ channels: 2 });
 const REFUSED = { class: 'GenericError', desc: 'Migration requires multi-channel URIs (e.g. tcp)' };
-
-async function refusal(promise: Promise<unknown>): Promise<{ class: string; desc: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof QmpError) return { class: error.errorClass, desc: error.desc };
-    throw error;
-  }
-  throw new Error('the command succeeded');
-}
 
 describe('multifd and URIs that cannot carry several channels', function () {
   this.timeout(45_000);
