@@ -230,6 +230,7 @@ export class IncomingMigration {
         if (this.multifd) {
           this.held = true;
           this.multifd.roundDone(message.round).then(() => {
+            this.env.trace('multifd', 'incoming', `round ${message.round} placed`);
             this.held = false;
             this.pump();
           });

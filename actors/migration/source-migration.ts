@@ -176,6 +176,7 @@ export class SourceMigration {
       throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
     }
     const ports = await abortable(this.abort.signal, this.returnPath.multifdPorts(channels, MULTIFD_CONNECT_TIMEOUT_MS));
+    this.env.trace('return-path', 'migration', `multifd-channels ×${channels}`);
     const addresses: ChannelAddress[] = ports.map((port, i) =>
       uri.scheme === 'tcp' ? { host: uri.host, port } : { path: channelPath(uri.path, i) },
     );
@@ -189,13 +190,17 @@ export class SourceMigration {
       compression,
       level: compression === 'zstd' ? params['multifd-zstd-level'] : params['multifd-zlib-level'],
     });
-    return abortable(this.abort.signal, sender);
+    const started = await abortable(this.abort.signal, sender);
+    this.env.trace('migration', 'multifd', `${channels} channels connected`);
+    return started;
   }
 
   /** Ends the current round on every multifd channel, then tells the main stream (QEMU's MULTIFD_FLUSH). */
   private async endRound(): Promise<void> {
     if (!this.multifd) return;
+    this.env.trace('migration', 'multifd', `sync round ${this.round}`);
     await abortable(this.abort.signal, this.multifd.sync(this.round));
+    this.env.trace('multifd', 'migration', `round ${this.round} synced`);
     this.accountMultifd();
     await this.sendMessage({ type: 'round-end', round: this.round });
     this.round++;
