@@ -11,7 +11,7 @@ import type { CompressionMethod, PacketInfo, PageRun } from '../protocols/multif
 import { ChannelKind } from '../protocols/stream/constants.js';
 import { encodeHello } from '../protocols/stream/encode.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
-import { FakeGuest, PAGE, sourceRam, type SinkEvent } from './stream-fake-guest.js';
+import { FakeGuest, PAGE, expectedRam, sourceRam, type SinkEvent } from './stream-fake-guest.js';
 
 const PAGE_COUNTS = [40, 9, 2];
 const BEFORE = 0x77;
@@ -79,19 +79,6 @@ function encodeChannel(ram: readonly Uint8Array[], specs: readonly PacketSpec[],
   });
 }
 
-/** What guest RAM must hold afterwards: each run's pages from the source or zero, the rest untouched. */
-function expectedRam(): Uint8Array[] {
-  const ram = PAGE_COUNTS.map((pages) => new Uint8Array(pages * PAGE).fill(BEFORE));
-  for (const { block, runs } of PACKETS) {
-    for (const { first, count, zero } of runs) {
-      const target = (ram[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE);
-      if (zero) target.fill(0);
-      else target.set((source[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE));
-    }
-  }
-  return ram;
-}
-
 interface Destination {
   guest: FakeGuest;
   decoder: MultifdDecoder;
@@ -136,7 +123,7 @@ function feedLikeSocket(decoder: MultifdDecoder, chunks: Uint8Array[]): void {
 }
 
 function checkLanded({ guest, decoder, syncs, packets }: Destination, sizes: readonly number[]): void {
-  const expected = expectedRam();
+  const expected = expectedRam(PAGE_COUNTS, BEFORE, source, PACKETS);
   for (let block = 0; block < PAGE_COUNTS.length; block++) {
     expect(Buffer.from(guest.ram[block] as Uint8Array).equals(expected[block] as Uint8Array), `block ${block}`).to.equal(true);
   }

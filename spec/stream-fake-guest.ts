@@ -98,3 +98,24 @@ export function pagesFrame(ram: readonly Uint8Array[], block: number, runs: read
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * What guest RAM must hold after `writes` landed: each run's pages from
+ * `source` or zero, every other page still `before`.
+ */
+export function expectedRam(
+  pageCounts: readonly number[],
+  before: number,
+  source: readonly Uint8Array[],
+  writes: Iterable<{ block: number; runs: readonly PageRun[] }>,
+): Uint8Array[] {
+  const ram = pageCounts.map((pages) => new Uint8Array(pages * PAGE).fill(before));
+  for (const { block, runs } of writes) {
+    for (const { first, count, zero } of runs) {
+      const target = (ram[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE);
+      if (zero) target.fill(0);
+      else target.set((source[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE));
+    }
+  }
+  return ram;
+}

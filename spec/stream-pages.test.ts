@@ -8,7 +8,7 @@ import { StreamError } from '../protocols/stream/errors.js';
 import type { StreamMessage } from '../protocols/stream/messages.js';
 import type { PageRun } from '../protocols/stream/types.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
-import { FakeGuest, PAGE, pagesFrame, sourceRam } from './stream-fake-guest.js';
+import { FakeGuest, PAGE, expectedRam, pagesFrame, sourceRam } from './stream-fake-guest.js';
 
 const PAGE_COUNTS = [40, 9, 1];
 const BEFORE = 0x77;
@@ -52,19 +52,6 @@ const stream = Buffer.concat([
   encodeControl({ type: 'eof' }),
 ]);
 
-/** What guest RAM must hold afterwards: each run's pages from the source or zero, the rest untouched. */
-function expectedRam(): Uint8Array[] {
-  const ram = PAGE_COUNTS.map((pages) => new Uint8Array(pages * PAGE).fill(BEFORE));
-  for (const [block, runs] of frames) {
-    for (const { first, count, zero } of runs) {
-      const target = (ram[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE);
-      if (zero) target.fill(0);
-      else target.set((source[block] as Uint8Array).subarray(first * PAGE, (first + count) * PAGE));
-    }
-  }
-  return ram;
-}
-
 interface Destination {
   guest: FakeGuest;
   decoder: StreamDecoder;
@@ -100,7 +87,7 @@ function feedLikeSocket(decoder: StreamDecoder, chunks: Uint8Array[]): void {
 }
 
 function checkLanded({ guest, decoder, messages }: Destination): void {
-  const expected = expectedRam();
+  const expected = expectedRam(PAGE_COUNTS, BEFORE, source, frames.map(([block, runs]) => ({ block, runs })));
   for (let block = 0; block < PAGE_COUNTS.length; block++) {
     expect(Buffer.from(guest.ram[block] as Uint8Array).equals(expected[block] as Uint8Array), `block ${block}`).to.equal(true);
   }

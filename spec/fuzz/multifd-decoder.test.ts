@@ -16,6 +16,7 @@ import type { CompressionMethod, PageRun } from '../../protocols/multifd/types.j
 import { ChannelKind } from '../../protocols/stream/constants.js';
 import { encodeHello } from '../../protocols/stream/encode.js';
 import { FakeGuest, PAGE, sourceRam } from '../stream-fake-guest.js';
+import { checkWrites, feed } from './decoder-harness.js';
 import { fuzzIterations, fuzzSeed, SeededRandom } from './seeded-random.js';
 
 const ITERATIONS = fuzzIterations(2500);
@@ -158,52 +159,6 @@ function mutate(random: SeededRandom, base: Channel): Channel {
   }
 }
 
-function feed(random: SeededRandom, decoder: MultifdDecoder, input: Uint8Array): void {
-  switch (random.int(0, 3)) {
-    case 0:
-      decoder.push(input);
-      break;
-    case 1: {
-      // Tiny chunks over the first bytes (hello, headers), larger ones after, to keep runs short.
-      const split = random.int(0, Math.min(input.length, 3000));
-      for (const chunk of random.chunks(input.subarray(0, split), random.pick([1, 3, 17]))) decoder.push(chunk);
-      for (const chunk of random.chunks(input.subarray(split), random.pick([500, 5000]))) decoder.push(chunk);
-      break;
-    }
-    default: {
-      // Like a socket's onread: each read fills part of the wanted view.
-      let at = 0;
-      while (at < input.length) {
-        const view = decoder.want();
-        if (view.length === 0) throw new Error('want() returned an empty view');
-        const n = Math.min(view.length, input.length - at, random.int(1, 6000));
-        view.set(input.subarray(at, at + n));
-        decoder.commit(n);
-        at += n;
-      }
-    }
-  }
-  decoder.end();
-}
-
-/** Every page whose bytes changed must have been handed out by pageView or named by a zero run. */
-function checkWrites(guest: FakeGuest): void {
-  expect(guest.guardsIntact(), 'guard bytes around guest RAM').to.equal(true);
-  const allowed = PAGE_COUNTS.map((pages) => new Uint8Array(pages));
-  for (const event of guest.events) {
-    const count = event.call === 'pageView' ? event.given : event.count;
-    for (let p = event.first; p < event.first + count; p++) (allowed[event.block] as Uint8Array)[p] = 1;
-  }
-  for (let block = 0; block < PAGE_COUNTS.length; block++) {
-    for (let page = 0; page < (PAGE_COUNTS[block] as number); page++) {
-      if ((allowed[block] as Uint8Array)[page]) continue;
-      if (Buffer.compare(guest.page(block, page), FILLED_PAGE) !== 0) {
-        throw new Error(`page ${page} of block ${block} was written without a run naming it`);
-      }
-    }
-  }
-}
-
 function decoderFor(channel: Channel, guest: FakeGuest, syncs: number[]): MultifdDecoder {
   return new MultifdDecoder({
     sink: guest,
@@ -230,7 +185,7 @@ describe('fuzz: multifd channel decoder', () => {
       const guest = new FakeGuest(PAGE_COUNTS, { fill: FILL, slabPages: random.int(1, 9) });
       const syncs: number[] = [];
       feed(random, decoderFor(channel, guest, syncs), channel.bytes);
-      checkWrites(guest);
+      checkWrites(guest, PAGE_COUNTS, FILLED_PAGE);
       checkSyncs(syncs);
     }
   });
@@ -254,7 +209,7 @@ describe('fuzz: multifd channel decoder', () => {
         }
         seen.add(error.code);
       }
-      checkWrites(guest);
+      checkWrites(guest, PAGE_COUNTS, FILLED_PAGE);
       checkSyncs(syncs);
     }
     // The mutations reach deep into the format, not just the magic check.
