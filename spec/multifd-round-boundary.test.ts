@@ -7,14 +7,15 @@
  *
  * On an idle loopback every channel keeps up and that never happens, barrier
  * or not; so one destination channel is made slow (its worker thread under
- * SCHED_IDLE): without the barrier it then lands round-k pages after the
+ * SCHED_IDLE, with a busy loop on every CPU for the length of the
+ * migration): without the barrier it then lands round-k pages after the
  * other channels' round-k+1 copies. Repeated, so a race shows up.
  */
 import { expect } from 'chai';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { boundTcpUri, queryMigrate, sleep, type MigrateInfo } from './support/migration-driver.js';
 import { MiB, channelListenersUp, expectMultifdMigrated, logTail, multifdArgs } from './support/multifd-pair.js';
-import { channelWorkerThreads, starveThread, threadIds } from './support/slow-thread.js';
+import { busyLoops, enableMultifdChannels, starveThread } from './support/channel-threads.js';
 
 /**
  * 24 MiB rewritten at full speed: every page is dirty again by every sync,
@@ -58,26 +59,29 @@ describe('multifd round boundary: a guest rewriting the same pages every round',
   for (const attempt of [1, 2, 3]) {
     it(`no page goes back to an older value on the destination, one channel of ${CHANNELS} slow (≥${MIN_SYNCS} rounds, run ${attempt} of 3)`, async () => {
       const [destination, source] = await Promise.all([
-        startInstance([...GUEST, ...MULTIFD, '--incoming', 'defer'], { name: 'dst' }),
+        startInstance([...GUEST, '--incoming', 'defer'], { name: 'dst' }),
         startInstance([...GUEST, '--workload', 'ab', '--ab-start', '1M', '--ab-end', '25M', ...MULTIFD, ...LINK], { name: 'src' }),
       ]);
       const pid = destination.process.pid!;
-      const before = threadIds(pid);
+      const workers = await enableMultifdChannels(destination.qmp, pid, CHANNELS);
       await destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
       await channelListenersUp(destination, CHANNELS);
-      const workers = channelWorkerThreads(pid, before, CHANNELS);
-      expect(workers, 'channel worker threads').to.have.length(CHANNELS);
       starveThread(workers[attempt % CHANNELS]!);
-
-      await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
-      const iterating = await syncsDone(source.qmp, ROUNDS).catch((err: Error) => {
-        throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
-      });
-      // A generous downtime limit lets the next sync switch over.
-      if (iterating.status !== 'completed') {
-        await source.qmp.execute('migrate-set-parameters', { 'downtime-limit': 2000, 'max-bandwidth': 100_000_000_000 });
+      const busy = busyLoops();
+      let info: MigrateInfo;
+      try {
+        await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
+        const iterating = await syncsDone(source.qmp, ROUNDS).catch((err: Error) => {
+          throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
+        });
+        // A generous downtime limit lets the next sync switch over.
+        if (iterating.status !== 'completed') {
+          await source.qmp.execute('migrate-set-parameters', { 'downtime-limit': 2000, 'max-bandwidth': 100_000_000_000 });
+        }
+        info = await expectMultifdMigrated(source, destination, AB);
+      } finally {
+        await busy.stop();
       }
-      const info = await expectMultifdMigrated(source, destination, AB);
       expect(info.ram!['dirty-sync-count'], 'dirty-sync-count').to.be.at.least(MIN_SYNCS);
       // The range went across again and again, on the channels.
       expect(info.ram!['multifd-bytes'], 'multifd-bytes').to.be.above((MIN_SYNCS - 1) * (AB.end - AB.start));

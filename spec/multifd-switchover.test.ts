@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { UNLIMITED, boundTcpUri, queryMigrate, sleep, waitForMigration } from './support/migration-driver.js';
 import { MiB, channelListenersUp, expectMultifdMigrated, multifdArgs } from './support/multifd-pair.js';
-import { channelWorkerThreads, threadIds } from './support/slow-thread.js';
+import { enableMultifdChannels } from './support/channel-threads.js';
 import { FrozenThread, freezeUnavailable } from './support/thread-freeze.js';
 
 /** A 64 KiB ab range: what the last round carries fits in the socket buffers of a channel nobody reads. */
@@ -36,15 +36,14 @@ describe('multifd switchover with a channel behind', function () {
 
   it('the main channel ends while a channel has not read its last SYNC: the destination waits for it and completes', async () => {
     const [destination, source] = await Promise.all([
-      startInstance([...GUEST, ...MULTIFD, '--incoming', 'defer'], { name: 'dst' }),
+      startInstance([...GUEST, '--incoming', 'defer'], { name: 'dst' }),
       startInstance([...GUEST, '--workload', 'ab', '--ab-start', '1M', '--ab-end', '1088K', ...MULTIFD, ...UNLIMITED, '--cap', 'pause-before-switchover'], { name: 'src' }),
     ]);
     const pid = destination.process.pid!;
-    const before = threadIds(pid);
+    const workers = await enableMultifdChannels(destination.qmp, pid, CHANNELS);
     // Kept up should it fail, to say why.
     await destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
     await channelListenersUp(destination, CHANNELS);
-    const workers = channelWorkerThreads(pid, before, CHANNELS);
 
     await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
     await waitForMigration(source.qmp, ['pre-switchover']);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../protocols/qmp/client.js';
+import { livemigProgram } from './program-bundle.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const LIVEMIG = join(REPO_ROOT, 'tools', 'livemig.ts');
@@ -30,10 +31,10 @@ export interface SpawnOptions {
   extraStdio?: ('pipe' | 'ignore' | number)[];
 }
 
-/** Runs `livemig run --qmp unix:SOCKET <args>` and resolves once its monitor answers. */
+/** Runs `livemig run --qmp unix:SOCKET <args>` (bundled: see program-bundle.ts) and resolves once its monitor answers. */
 export async function spawnInstance(args: string[], options: SpawnOptions): Promise<InstanceProcess> {
   const name = options.name ?? 'vm';
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', LIVEMIG, 'run', '--qmp', `unix:${options.socket}`, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), await livemigProgram(), 'run', '--qmp', `unix:${options.socket}`, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe', ...(options.extraStdio ?? [])],
     env: { ...process.env, LIVEMIG_LOG: process.env.LIVEMIG_LOG ?? 'info' },

@@ -17,6 +17,7 @@ import { migrationActor, type SourceMigration } from '../migration/source-migrat
 import { monitorCommands } from '../monitor/commands.js';
 import { channelRefusal } from '../monitor/migration-channels.js';
 import { MultifdSendPool } from '../multifd/send-pool.js';
+import { MultifdRecvPool } from '../multifd/recv-pool.js';
 import type { Logger } from './logger.js';
 
 export interface InstanceConfig {
@@ -76,6 +77,7 @@ export class Instance {
       takeListener: () => this.takeListener(),
       trace: (from, to, type) => this.trace.emit('message', { from, to, type }),
       multifdPool: (channels) => this.multifdPool(channels),
+      multifdRecvWorkers: (channels) => this.recvPool.take(channels),
     };
     this.source = createActor(
       sourceMachine.provide({ actors: { migration: migrationActor(env, (m) => (this.outgoing = m)) } }),
@@ -157,6 +159,7 @@ export class Instance {
 
   private preparedListener: IncomingListener | undefined;
   private sendPool: MultifdSendPool | undefined;
+  private readonly recvPool = new MultifdRecvPool();
 
   /** The warm multifd sender workers, made anew when the channel count changed or an abort ended them. */
   multifdPool(channels: number): MultifdSendPool {
@@ -167,13 +170,19 @@ export class Instance {
   }
 
   /**
-   * Warms the multifd workers as soon as a source has multifd on, so their
+   * Warms the multifd channel threads as soon as multifd is on (a source's
+   * senders, or a destination's receivers before migrate-incoming), so their
    * start-up is not part of the next migration's setup time.
    */
   warmMultifd(): void {
-    if (this.options.caps.multifd && this.guest.runState !== 'inmigrate' && !this.shuttingDown) {
-      this.multifdPool(this.options.params['multifd-channels']);
+    if (this.shuttingDown) return;
+    if (!this.options.caps.multifd) {
+      void this.recvPool.destroy();
+      return;
     }
+    const channels = this.options.params['multifd-channels'];
+    if (this.guest.runState !== 'inmigrate') this.multifdPool(channels);
+    else if (!this.incomingStarted) this.recvPool.warm(channels);
   }
 
   /** MIGRATION and MIGRATION_PASS go out only with the `events` capability, as in QEMU. */
@@ -191,6 +200,7 @@ export class Instance {
     this.source.stop();
     this.destination.stop();
     await this.sendPool?.destroy();
+    await this.recvPool.destroy();
     await this.qmp.close();
     await this.guest.destroy();
   }

@@ -1,5 +1,6 @@
 import type { Guest } from '../guest/guest.js';
 import type { MigrationOptions } from './options.js';
+import type { Worker } from 'node:worker_threads';
 import type { MultifdSendPool } from '../multifd/send-pool.js';
 
 /** What the migration and incoming actors need of their instance. */
@@ -14,6 +15,8 @@ export interface MigrationEnvironment {
   log(message: string, fields?: Record<string, unknown>): void;
   /** Warm multifd sender workers for `channels` channels (kept by the instance between migrations). */
   multifdPool(channels: number): MultifdSendPool;
+  /** Idle destination channel threads, one per channel, started ahead when possible; the caller owns them. */
+  multifdRecvWorkers(channels: number): Worker[];
   /** A message between actors that are not statecharts (e.g. the return path), for the visualizer. */
   trace(from: string, to: string, type: string): void;
 }

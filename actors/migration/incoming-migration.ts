@@ -119,7 +119,7 @@ export class IncomingMigration {
     if (!address) throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
     const params = this.env.options.params;
     return MultifdReceiver.start({
-      channels: params['multifd-channels'],
+      workers: this.env.multifdRecvWorkers(params['multifd-channels']),
       listen: address.type === 'inet' ? { host: address.host } : { unixBase: address.path },
       blocks: this.env.guest.blocks,
       compression: params['multifd-compression'],

@@ -14,20 +14,32 @@ export const MAX_PAGES = 2048;
 export const MAX_RUNS = 1024;
 const ZERO_PAGE = Buffer.alloc(TARGET_PAGE_SIZE);
 
-/** Node Buffers over a block's slabs, made once, so zero checks need no view per page. */
-export function slabBuffers(ram: RamBlock): Buffer[] {
-  return ram.slabs.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength));
-}
-
 /**
- * A page is zero if the guest never wrote it (no scan at all) or if a
- * native comparison says so — non-zero pages usually differ in their first
- * bytes, so the comparison returns early.
+ * Tells zero pages from written ones in one block. A page is zero if the
+ * guest never wrote it (no scan at all); otherwise its first 16 bytes are
+ * read in JS — written pages almost always differ there, with no native
+ * call — and only a page that starts with zeros gets a native comparison.
  */
-export function isZeroPage(ram: RamBlock, slabs: readonly Buffer[], page: number): boolean {
-  if (!ram.touched.test(page)) return true;
-  const at = ram.offsetInSlab(page);
-  return ZERO_PAGE.compare(slabs[ram.slabIndex(page)]!, at, at + TARGET_PAGE_SIZE) === 0;
+export class ZeroPageCheck {
+  /** Node Buffers and Int32 views over the block's slabs, made once, so no check makes a view. */
+  private readonly buffers: Buffer[];
+  private readonly words: Int32Array[];
+
+  constructor(private readonly ram: RamBlock) {
+    this.buffers = ram.slabs.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength));
+    this.words = ram.slabs.map((s) => new Int32Array(s.buffer, s.byteOffset, s.byteLength >> 2));
+  }
+
+  isZero(page: number): boolean {
+    const ram = this.ram;
+    if (!ram.touched.test(page)) return true;
+    const slab = ram.slabIndex(page);
+    const at = ram.offsetInSlab(page);
+    const words = this.words[slab]!;
+    const w = at >> 2;
+    if ((words[w]! | words[w + 1]! | words[w + 2]! | words[w + 3]!) !== 0) return false;
+    return ZERO_PAGE.compare(this.buffers[slab]!, at, at + TARGET_PAGE_SIZE) === 0;
+  }
 }
 
 /** Collects pages into runs within one frame's limits. */

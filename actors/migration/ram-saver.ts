@@ -4,15 +4,15 @@
  * batches taken from it.
  *
  * Hot path: nextBatch runs once per ~1 MiB of pages. Per page it tests a bit
- * and, for a page the guest has written, compares it with a zero page in
- * place; it never copies page bytes or allocates per page. Pages the guest
+ * and, for a page the guest has written, checks in place whether it is
+ * zero (ZeroPageCheck); it never copies page bytes or allocates per page. Pages the guest
  * never wrote are sent as zero runs without being read at all.
  */
 import { AtomicBitmap, popcount } from '../guest/bitmap.js';
 import { DirtyLog } from '../guest/dirty-log.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { PageRun } from '../../protocols/stream/types.js';
-import { RunBuilder, isZeroPage, slabBuffers } from './page-runs.js';
+import { RunBuilder, ZeroPageCheck } from './page-runs.js';
 
 export interface PageBatch {
   block: number;
@@ -27,7 +27,7 @@ export class RamSaver {
   /** Pages still to send, one bitmap per block (only the migration touches these). */
   private readonly bitmaps: Int32Array[];
   private readonly logs: DirtyLog[];
-  private readonly slabs: Buffer[][];
+  private readonly zero: ZeroPageCheck[];
   private cursorBlock = 0;
   private cursorPage = 0;
   /** Pages set in the migration bitmaps. */
@@ -35,7 +35,7 @@ export class RamSaver {
 
   constructor(private readonly blocks: readonly RamBlock[]) {
     this.logs = blocks.map((b) => new DirtyLog(b));
-    this.slabs = blocks.map(slabBuffers);
+    this.zero = blocks.map((b) => new ZeroPageCheck(b));
     this.bitmaps = blocks.map((b) => {
       const all = new AtomicBitmap(b.pageCount);
       all.fill(true);
@@ -123,11 +123,11 @@ export class RamSaver {
   private takeFromBlock(b: number): PageBatch | null {
     const bmap = this.bitmaps[b]!;
     const ram = this.blocks[b]!;
-    const slabs = this.slabs[b]!;
+    const zero = this.zero[b]!;
     let page = findNextSet(bmap, this.cursorPage, ram.pageCount);
     if (page < 0) return null;
     const builder = new RunBuilder(ram);
-    while (page >= 0 && builder.add(page, isZeroPage(ram, slabs, page))) {
+    while (page >= 0 && builder.add(page, zero.isZero(page))) {
       bmap[page >>> 5]! &= ~(1 << (page & 31));
       page = findNextSet(bmap, page + 1, ram.pageCount);
     }

@@ -39,7 +39,7 @@ export type FromSendChannel =
   | { type: 'sent' }
   | { type: 'synced'; round: number };
 
-/** What a destination channel worker is started with. */
+/** What a destination channel worker becomes (its `start` message). */
 export interface RecvChannelData {
   index: number;
   count: number;
@@ -52,6 +52,8 @@ export interface RecvChannelData {
 }
 
 export type ToRecvChannel =
+  /** Become channel `data.index`: listen, then report the port. */
+  | { type: 'start'; data: RecvChannelData }
   /** The stream header's block order, as indexes of the destination's blocks. */
   | { type: 'layout'; order: number[] }
   /** Every channel has reached the SYNC of `round`: read on. */

@@ -1,13 +1,13 @@
 import type { Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
-import { startTsWorker } from '../threads/ts-worker.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
   type FromRecvChannel, type MultifdCompression, type RecvChannelData, type ToRecvChannel,
 } from './messages.js';
 
 export interface MultifdReceiverOptions {
-  channels: number;
+  /** One idle channel thread per channel (MultifdRecvPool); the receiver owns them from here. */
+  workers: Worker[];
   /** Channels listen on this host (the main listener's), or on unix paths derived from this one. */
   listen: { host: string } | { unixBase: string };
   blocks: readonly RamBlock[];
@@ -46,30 +46,34 @@ export class MultifdReceiver {
   private closed = false;
 
   private constructor(private readonly options: MultifdReceiverOptions) {
-    this.stats = new Float64Array(new SharedArrayBuffer(options.channels * CHANNEL_STATS * 8));
+    this.stats = new Float64Array(new SharedArrayBuffer(options.workers.length * CHANNEL_STATS * 8));
   }
 
   static async start(options: MultifdReceiverOptions): Promise<MultifdReceiver> {
     const receiver = new MultifdReceiver(options);
     const listening: Promise<void>[] = [];
-    for (let index = 0; index < options.channels; index++) {
+    const count = options.workers.length;
+    for (const [index, worker] of options.workers.entries()) {
       const data: RecvChannelData = {
         index,
-        count: options.channels,
+        count,
         listen: 'host' in options.listen ? { host: options.listen.host } : { path: channelPath(options.listen.unixBase, index) },
         blocks: options.blocks.map((b) => b.shared),
         compression: options.compression,
         uuid: options.uuid,
         stats: receiver.stats.buffer as SharedArrayBuffer,
       };
-      const worker = startTsWorker(new URL('./recv-channel-worker.ts', import.meta.url), { workerData: data, name: `multifd-recv-${index}` });
       const channel: Channel = { worker, port: undefined, connected: false, syncedRound: -1 };
       receiver.channels.push(channel);
+      let listened = false;
       listening.push(new Promise((resolve, reject) => {
         worker.on('message', (m: FromRecvChannel) => {
           if (m.type === 'listening') {
+            listened = true;
             channel.port = m.port;
             resolve();
+          } else if (m.type === 'error' && !listened) {
+            reject(new Error(m.message));
           } else receiver.onMessage(channel, m);
         });
         worker.once('error', (err) => {
@@ -77,6 +81,7 @@ export class MultifdReceiver {
           receiver.fail(`multifd channel ${index}: ${err.message}`);
         });
       }));
+      worker.postMessage({ type: 'start', data } satisfies ToRecvChannel);
     }
     try {
       await Promise.all(listening);

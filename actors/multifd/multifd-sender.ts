@@ -45,6 +45,7 @@ export class MultifdSender {
   readonly failed: Promise<never>;
   private fail!: (err: Error) => void;
   private closed = false;
+  private finished = false;
 
   private constructor(private readonly options: MultifdSenderOptions) {
     this.picker = options.picker ?? leastBusy;
@@ -131,11 +132,16 @@ export class MultifdSender {
   async finish(): Promise<void> {
     for (const c of this.channels) this.post(c, { type: 'end' });
     await Promise.race([Promise.all(this.tasks), this.failed]);
+    this.finished = true;
     this.closePorts();
   }
 
-  /** Tears everything down at once (cancel, failure): the workers and their sockets go. */
+  /**
+   * Tears everything down at once (cancel, failure): the workers and their
+   * sockets go. After a clean finish there is nothing to tear down.
+   */
   async abort(): Promise<void> {
+    if (this.finished) return;
     this.closePorts();
     await this.options.pool.destroy();
   }

@@ -4,11 +4,14 @@
  * kernel reads uncompressed pages straight into guest memory; compressed
  * ones are inflated here, off the main thread.
  *
+ * The thread starts idle (MultifdRecvPool warms it ahead of the migration)
+ * and becomes channel `index` on its `start` message.
+ *
  * At each SYNC it stops reading until the main thread says every channel
  * has reached the same round, so a page of round k+1 on one channel can
  * never land before the same page of round k on another (DESIGN rule 2).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { RamBlock } from '../guest/ram-block.js';
 import { GuestSink } from '../migration/guest-sink.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
@@ -18,119 +21,150 @@ import { decodeHello } from '../../protocols/stream/decode.js';
 import { IncomingListener, type ByteConsumer, type IncomingConnection } from '../../protocols/transport/incoming.js';
 import { CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, type FromRecvChannel, type RecvChannelData, type ToRecvChannel } from './messages.js';
 
-const data = workerData as RecvChannelData;
 const port = parentPort!;
-const name = `multifd channel ${data.index}`;
 const post = (m: FromRecvChannel) => port.postMessage(m);
-const stats = new Float64Array(data.stats, data.index * CHANNEL_STATS * 8, CHANNEL_STATS);
-const blocks = data.blocks.map((b) => new RamBlock(b));
-const sink = new GuestSink([]);
-// zstd's WASM loads once per thread, before any decoder is made.
-await ready();
 
-let listener: IncomingListener | undefined;
-let connection: IncomingConnection | undefined;
-let layoutKnown = false;
-let waitingRound: number | undefined;
-let failed = false;
+class RecvChannel {
+  private readonly name: string;
+  private readonly stats: Float64Array;
+  private readonly blocks: RamBlock[];
+  private readonly sink = new GuestSink([]);
+  private readonly decoder: MultifdDecoder;
+  private readonly hello = new Uint8Array(HELLO_SIZE);
+  private helloFilled = 0;
+  private listener: IncomingListener | undefined;
+  private connection: IncomingConnection | undefined;
+  private layoutKnown = false;
+  private waitingRound: number | undefined;
+  private failed = false;
 
-const decoder = new MultifdDecoder({
-  sink,
-  channelId: data.index,
-  compression: data.compression,
-  onSync: (round: number) => {
-    waitingRound = round;
-    post({ type: 'synced', round });
-  },
-});
-
-/** Reads the channel's hello, checks it, then hands over to the packet decoder. */
-const hello = new Uint8Array(HELLO_SIZE);
-let helloFilled = 0;
-const consumer: ByteConsumer = {
-  want: () => (helloFilled < HELLO_SIZE ? hello.subarray(helloFilled) : decoder.want()),
-  commit: (n) => {
-    stats[STAT_BYTES]! += n;
-    if (helloFilled < HELLO_SIZE) {
-      helloFilled += n;
-      if (helloFilled === HELLO_SIZE) checkHello();
-      return true;
-    }
-    decoder.commit(n);
-    stats[STAT_NORMAL_PAGES] = sink.pageCount;
-    stats[STAT_ZERO_PAGES] = sink.zeroPageCount;
-    // Pause at a SYNC until every channel has reached it.
-    return waitingRound === undefined;
-  },
-};
-
-function checkHello(): void {
-  const h = decodeHello(hello);
-  if (h.kind !== ChannelKind.MULTIFD) throw new Error(`${name}: expected a multifd channel, got channel kind ${h.kind}`);
-  if (h.channelId !== data.index) throw new Error(`${name}: the connection says it is channel ${h.channelId}`);
-  if (h.channelCount !== data.count) {
-    throw new Error(`${name}: the source uses ${h.channelCount} multifd channels but this destination expects ${data.count} (set multifd-channels alike on both sides)`);
+  constructor(private readonly data: RecvChannelData) {
+    this.name = `multifd channel ${data.index}`;
+    this.stats = new Float64Array(data.stats, data.index * CHANNEL_STATS * 8, CHANNEL_STATS);
+    this.blocks = data.blocks.map((b) => new RamBlock(b));
+    this.decoder = new MultifdDecoder({
+      sink: this.sink,
+      channelId: data.index,
+      compression: data.compression,
+      onSync: (round: number) => {
+        this.waitingRound = round;
+        post({ type: 'synced', round });
+      },
+    });
   }
-  if (data.uuid && h.uuid && h.uuid !== data.uuid) {
-    throw new Error(`multifd: received uuid '${h.uuid}' and expected uuid '${data.uuid}' for channel ${data.index}`);
-  }
-}
 
-function fail(err: unknown): void {
-  if (failed) return;
-  failed = true;
-  const message = err instanceof Error ? err.message : String(err);
-  post({ type: 'error', message: message.startsWith('multifd') ? message : `${name}: ${message}` });
-}
-
-function startReading(): void {
-  if (!connection || !layoutKnown) return;
-  connection.read(consumer, {
-    end: () => {
-      try {
-        decoder.end();
-      } catch (err) {
-        fail(err);
+  /** Reads the channel's hello, checks it, then hands over to the packet decoder. */
+  private readonly consumer: ByteConsumer = {
+    want: () => (this.helloFilled < HELLO_SIZE ? this.hello.subarray(this.helloFilled) : this.decoder.want()),
+    commit: (n) => {
+      this.stats[STAT_BYTES]! += n;
+      if (this.helloFilled < HELLO_SIZE) {
+        this.helloFilled += n;
+        if (this.helloFilled === HELLO_SIZE) this.checkHello();
+        return true;
       }
+      this.decoder.commit(n);
+      this.stats[STAT_NORMAL_PAGES] = this.sink.pageCount;
+      this.stats[STAT_ZERO_PAGES] = this.sink.zeroPageCount;
+      // Pause at a SYNC until every channel has reached it.
+      return this.waitingRound === undefined;
     },
-    error: fail,
-  });
+  };
+
+  /** Becomes the channel `data` describes: listens, then reports its port. */
+  static async start(data: RecvChannelData): Promise<RecvChannel> {
+    // zstd's WASM loads once per thread, before its decoder is made (only when used: it takes a while).
+    if (data.compression === 'zstd') await ready();
+    const channel = new RecvChannel(data);
+    await channel.listen();
+    return channel;
+  }
+
+  private async listen(): Promise<void> {
+    const data = this.data;
+    this.listener = await IncomingListener.listen('path' in data.listen
+      ? { scheme: 'unix', path: data.listen.path }
+      : { scheme: 'tcp', host: data.listen.host, port: 0 });
+    this.listener.on('connection', (c) => {
+      if (this.connection) {
+        c.close();
+        return this.fail(new Error('a second connection arrived for the same channel'));
+      }
+      this.connection = c;
+      this.listener!.stopListening();
+      post({ type: 'connected' });
+      this.startReading();
+    });
+    const address = this.listener.socketAddresses()[0];
+    post({ type: 'listening', port: address?.type === 'inet' ? Number(address.port) : undefined });
+  }
+
+  onMessage(m: Exclude<ToRecvChannel, { type: 'start' }>): void {
+    switch (m.type) {
+      case 'layout':
+        this.sink.setBlocks(m.order.map((i) => this.blocks[i]!));
+        this.decoder.setLayout({ blocks: m.order.map((i) => ({ pageCount: this.blocks[i]!.pageCount })) });
+        this.layoutKnown = true;
+        this.startReading();
+        return;
+      case 'proceed':
+        if (this.waitingRound === m.round) {
+          this.waitingRound = undefined;
+          this.connection?.resume();
+        }
+        return;
+      case 'close':
+        this.connection?.close();
+        this.listener?.close();
+        port.close();
+        return;
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    const message = err instanceof Error ? err.message : String(err);
+    post({ type: 'error', message: message.startsWith('multifd') ? message : `${this.name}: ${message}` });
+  }
+
+  private checkHello(): void {
+    const h = decodeHello(this.hello);
+    const { index, count, uuid } = this.data;
+    if (h.kind !== ChannelKind.MULTIFD) throw new Error(`${this.name}: expected a multifd channel, got channel kind ${h.kind}`);
+    if (h.channelId !== index) throw new Error(`${this.name}: the connection says it is channel ${h.channelId}`);
+    if (h.channelCount !== count) {
+      throw new Error(`${this.name}: the source uses ${h.channelCount} multifd channels but this destination expects ${count} (set multifd-channels alike on both sides)`);
+    }
+    if (uuid && h.uuid && h.uuid !== uuid) {
+      throw new Error(`multifd: received uuid '${h.uuid}' and expected uuid '${uuid}' for channel ${index}`);
+    }
+  }
+
+  private startReading(): void {
+    if (!this.connection || !this.layoutKnown) return;
+    this.connection.read(this.consumer, {
+      end: () => {
+        try {
+          this.decoder.end();
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      error: (err) => this.fail(err),
+    });
+  }
 }
 
+let channel: RecvChannel | undefined;
+let starting = false;
 port.on('message', (m: ToRecvChannel) => {
-  switch (m.type) {
-    case 'layout':
-      sink.setBlocks(m.order.map((i) => blocks[i]!));
-      decoder.setLayout({ blocks: m.order.map((i) => ({ pageCount: blocks[i]!.pageCount })) });
-      layoutKnown = true;
-      startReading();
-      return;
-    case 'proceed':
-      if (waitingRound === m.round) {
-        waitingRound = undefined;
-        connection?.resume();
-      }
-      return;
-    case 'close':
-      connection?.close();
-      listener?.close();
-      port.close();
-      return;
-  }
+  if (m.type !== 'start') return channel?.onMessage(m);
+  if (starting) return;
+  starting = true;
+  // The main thread sends nothing else before this channel reports its port.
+  RecvChannel.start(m.data).then(
+    (c) => (channel = c),
+    (err: unknown) => post({ type: 'error', message: `multifd channel ${m.data.index}: ${err instanceof Error ? err.message : String(err)}` }),
+  );
 });
-
-listener = await IncomingListener.listen('path' in data.listen
-  ? { scheme: 'unix', path: data.listen.path }
-  : { scheme: 'tcp', host: data.listen.host, port: 0 });
-listener.on('connection', (c) => {
-  if (connection) {
-    c.close();
-    return fail(new Error('a second connection arrived for the same channel'));
-  }
-  connection = c;
-  listener!.stopListening();
-  post({ type: 'connected' });
-  startReading();
-});
-const address = listener.socketAddresses()[0];
-post({ type: 'listening', port: address?.type === 'inet' ? Number(address.port) : undefined });

@@ -4,22 +4,25 @@
  * thread, reads those pages straight from guest memory, detects zero pages,
  * compresses, frames and writes, with the socket's backpressure.
  *
- * Hot path: per page a bit test and (for written pages) a native zero
- * comparison; page bytes are written as views of guest memory, never
+ * Hot path: per page a bit test and (for written pages) a zero check
+ * (ZeroPageCheck); page bytes are written as views of guest memory, never
  * copied, unless compressed.
  */
 import { on, once } from 'node:events';
-import net from 'node:net';
 import { RamBlock } from '../guest/ram-block.js';
-import { RunBuilder, isZeroPage, slabBuffers } from '../migration/page-runs.js';
+import { RunBuilder, ZeroPageCheck } from '../migration/page-runs.js';
 import { compressPages, ready } from '../../protocols/multifd/compression.js';
 import { encodePacketHeader, encodeSyncPacket } from '../../protocols/multifd/encode.js';
 import { ChannelKind } from '../../protocols/stream/constants.js';
 import { encodeHello } from '../../protocols/stream/encode.js';
+import { connect } from '../../protocols/transport/outgoing.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_ZERO_PAGES,
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
+
+/** A destination that listens answers at once; this only bounds a lost SYN. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */
 export async function warm(): Promise<void> {}
@@ -29,11 +32,15 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   const name = `multifd channel ${index}`;
   const stats = new Float64Array(task.stats, index * CHANNEL_STATS * 8, CHANNEL_STATS);
   const blocks = task.blocks.map((b) => new RamBlock(b));
-  const slabs = blocks.map(slabBuffers);
-  if (task.compression !== 'none') await ready();
+  const zeroChecks = blocks.map((b) => new ZeroPageCheck(b));
+  if (task.compression === 'zstd') await ready();
   const post = (m: FromSendChannel) => control.postMessage(m);
 
-  const socket = await connect(task, name);
+  const a = task.address;
+  const socket = await connect('path' in a ? { scheme: 'unix', path: a.path } : { scheme: 'tcp', host: a.host, port: a.port }, CONNECT_TIMEOUT_MS)
+    .catch((err: Error) => {
+      throw new Error(`${name}: ${err.message}`);
+    });
   // The socket dying ends the message loop with an error naming the channel.
   const broken = new AbortController();
   socket.on('error', (err) => broken.abort(new Error(`${name}: ${err.message}`)));
@@ -43,9 +50,15 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   const whyBroken = (err: unknown): never => {
     throw broken.signal.aborted ? broken.signal.reason : err;
   };
-  const write = async (bytes: Uint8Array): Promise<void> => {
-    stats[STAT_BYTES]! += bytes.length;
-    if (!socket.write(bytes)) await once(socket, 'drain', { signal: broken.signal }).catch(whyBroken);
+  /** Writes a packet's parts with one system call (writev), then waits while the socket is full. */
+  const write = async (...parts: Uint8Array[]): Promise<void> => {
+    socket.cork();
+    for (const bytes of parts) {
+      stats[STAT_BYTES]! += bytes.length;
+      socket.write(bytes);
+    }
+    socket.uncork();
+    if (socket.writableNeedDrain) await once(socket, 'drain', { signal: broken.signal }).catch(whyBroken);
   };
 
   await write(encodeHello({ kind: ChannelKind.MULTIFD, channelId: index, channelCount: task.count, ...(task.uuid ? { uuid: task.uuid } : {}) }));
@@ -62,17 +75,18 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
         continue;
       }
       const ram = blocks[m.block]!;
+      const zeroCheck = zeroChecks[m.block]!;
       const flush = async (frame: RunBuilder) => {
         if (frame.empty) return;
         const views = frame.dataViews();
         // Only page data is compressed: a packet of zero runs carries no data at all.
         const data = task.compression === 'none' || views.length === 0 ? views : [compressPages(task.compression, task.level, views)];
         const dataLength = data.reduce((n, v) => n + v.length, 0);
-        await write(encodePacketHeader({
+        const header = encodePacketHeader({
           sync: false, compression: task.compression, packetNumber: packetNumber++, round: m.round,
           block: m.block, runs: frame.runs, dataLength,
-        }));
-        for (const view of data) await write(view);
+        });
+        await write(header, ...data);
         stats[STAT_PACKETS]!++;
         stats[STAT_NORMAL_PAGES]! += frame.dataPages;
         stats[STAT_ZERO_PAGES]! += frame.zeroPages;
@@ -80,7 +94,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
       let frame = new RunBuilder(ram);
       for (let i = 0; i < m.ranges.length; i += 2) {
         for (let page = m.ranges[i]!, end = page + m.ranges[i + 1]!; page < end; page++) {
-          const zero = isZeroPage(ram, slabs[m.block]!, page);
+          const zero = zeroCheck.isZero(page);
           if (!frame.add(page, zero)) {
             await flush(frame);
             frame = new RunBuilder(ram);
@@ -101,17 +115,4 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   socket.destroy();
   control.close();
   return { index, packets: packetNumber };
-}
-
-function connect(task: SendChannelTask, name: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const a = task.address;
-    const socket = 'path' in a ? net.connect({ path: a.path }) : net.connect({ host: a.host, port: a.port });
-    socket.once('connect', () => {
-      socket.setNoDelay(true);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err) => reject(new Error(`${name}: failed to connect: ${err.message}`)));
-  });
 }

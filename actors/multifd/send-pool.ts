@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { workerBundle } from '../threads/ts-worker.js';
+import { workerBundle, workerExecArgv } from '../threads/ts-worker.js';
 
 /**
  * The source's multifd worker threads, kept warm between migrations so
@@ -17,6 +17,7 @@ export class MultifdSendPool {
   constructor(readonly channels: number) {
     this.pool = new Piscina({
       filename: workerBundle(new URL('./send-channel.ts', import.meta.url)).href,
+      execArgv: workerExecArgv(),
       minThreads: channels,
       maxThreads: channels,
       concurrentTasksPerWorker: 1,
