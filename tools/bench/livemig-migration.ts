@@ -44,7 +44,8 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
       caps: scenario.multifd ? [{ capability: 'multifd', state: true }] : [],
       params: [parameters(scenario)],
     };
-    await probeSupport(destination, plan);
+    // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
+    await Promise.all([probeSupport(destination, plan), probeSupport(source, plan)]);
     if (scenario.workload.kind === 'random-filled') await finishFill(source.qmp, scenario.ram, join(dir, `${tag}-fill.bin`));
     else if (scenario.workload.kind !== 'zero') await new Promise((r) => setTimeout(r, WARMUP_MS));
     await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
@@ -101,14 +102,14 @@ function parameters(s: LivemigScenario): Record<string, unknown> {
 }
 
 /**
- * Capabilities and parameters the instance refuses (multifd before it is
- * built, a compression it lacks) make the scenario "not available" rather
- * than failed.
+ * Sets the plan's capabilities and parameters on one instance. Those it
+ * refuses (multifd before it is built, a compression it lacks) make the
+ * scenario "not available" rather than failed.
  */
-async function probeSupport(destination: InstanceProcess, plan: MigrationPlan): Promise<void> {
+async function probeSupport(instance: InstanceProcess, plan: MigrationPlan): Promise<void> {
   try {
-    if (plan.caps.length > 0) await destination.qmp.execute('migrate-set-capabilities', { capabilities: plan.caps });
-    for (const p of plan.params) await destination.qmp.execute('migrate-set-parameters', p);
+    if (plan.caps.length > 0) await instance.qmp.execute('migrate-set-capabilities', { capabilities: plan.caps });
+    for (const p of plan.params) await instance.qmp.execute('migrate-set-parameters', p);
   } catch (err) {
     if (err instanceof QmpError) throw new NotAvailable(err.message);
     throw err;
