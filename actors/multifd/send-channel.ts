@@ -15,14 +15,11 @@ import { compressPages, ready } from '../../protocols/multifd/compression.js';
 import { encodePacketHeader, encodeSyncPacket } from '../../protocols/multifd/encode.js';
 import { ChannelKind } from '../../protocols/stream/constants.js';
 import { encodeHello } from '../../protocols/stream/encode.js';
-import { connect } from '../../protocols/transport/outgoing.js';
+import { CONNECT_TIMEOUT_MS, connect } from '../../protocols/transport/outgoing.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_ZERO_PAGES,
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
-
-/** A destination that listens answers at once; this only bounds a lost SYN. */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */
 export async function warm(): Promise<void> {}

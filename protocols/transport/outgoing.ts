@@ -26,12 +26,15 @@ export class TransportError extends Error {
   }
 }
 
+/** A listening peer answers at once; this only bounds a lost SYN or an unreachable host. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
 /** Opens the source side of `uri` (QEMU's *_start_outgoing_migration). */
 export async function openOutgoing(uri: MigrationUri, options: { connectTimeoutMs?: number } = {}): Promise<OutgoingChannel> {
   switch (uri.scheme) {
     case 'tcp':
     case 'unix':
-      return socketChannel(await connect(uri, options.connectTimeoutMs ?? 10_000));
+      return socketChannel(await connect(uri, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS));
     case 'file':
       return fileChannel(uri.path, uri.offset);
     case 'exec':
