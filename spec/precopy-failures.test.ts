@@ -96,6 +96,18 @@ describe('precopy failures', function () {
     return proxy;
   }
 
+  /** A slow (4 MB/s) migration through a fault proxy, once its first 256 KiB have passed. */
+  async function migratingThroughProxy(): Promise<{ destination: TestInstance; source: TestInstance; proxy: FaultProxy }> {
+    const [destination, source] = await Promise.all([
+      startInstance([...GUEST, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...SOURCE, '--param', 'max-bandwidth=4000000'], { name: 'src' }),
+    ]);
+    const proxy = await proxied(destination);
+    await source.qmp.execute('migrate', { uri: proxy.uri });
+    await proxy.waitForBytes(256 * 1024);
+    return { destination, source, proxy };
+  }
+
   /**
    * A stream file from a source that saved its guest (idle, 32 MiB), passed
    * through `damage`, and a destination (started meanwhile) told to load it.
@@ -138,13 +150,7 @@ describe('precopy failures', function () {
   });
 
   it('a corrupted stream: the destination fails to load and exits 1, the source fails with its reason', async () => {
-    const [destination, source] = await Promise.all([
-      startInstance([...GUEST, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
-      startInstance([...SOURCE, '--param', 'max-bandwidth=4000000'], { name: 'src' }),
-    ]);
-    const proxy = await proxied(destination);
-    await source.qmp.execute('migrate', { uri: proxy.uri });
-    await proxy.waitForBytes(256 * 1024);
+    const { destination, source, proxy } = await migratingThroughProxy();
     proxy.corrupt();
     // The destination knows what it could not decode; the source says so too.
     const reason = await expectDestinationExited(destination, /./);
@@ -152,13 +158,7 @@ describe('precopy failures', function () {
   });
 
   it('a stream cut mid-way: both sides fail, the destination exits 1', async () => {
-    const [destination, source] = await Promise.all([
-      startInstance([...GUEST, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
-      startInstance([...SOURCE, '--param', 'max-bandwidth=4000000'], { name: 'src' }),
-    ]);
-    const proxy = await proxied(destination);
-    await source.qmp.execute('migrate', { uri: proxy.uri });
-    await proxy.waitForBytes(256 * 1024);
+    const { destination, source, proxy } = await migratingThroughProxy();
     proxy.cut();
     await expectDestinationExited(destination, /migration channel failed: .*ECONNRESET|truncated|ended before its EOF/);
     await expectSourceFailedAndRunning(source, /migration channel|return path|ECONNRESET|EPIPE/);
