@@ -6,16 +6,18 @@
  * an older value for that page and the ab pattern would break.
  *
  * On an idle loopback every channel keeps up and that never happens, barrier
- * or not; so one destination channel is made slow (its worker thread under
- * SCHED_IDLE, with a busy loop on every CPU for the length of the
- * migration): without the barrier it then lands round-k pages after the
- * other channels' round-k+1 copies. Repeated, so a race shows up.
+ * or not; so one destination channel is held back for certain: its worker
+ * thread is frozen (ptrace) in the middle of the iterations, with a round's
+ * pages unread in its socket, while the source goes on to newer rounds and
+ * the switchover on the other channels; it is let go only after that.
+ * Without the barrier its stale pages would land last.
  */
 import { expect } from 'chai';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { boundTcpUri, queryMigrate, sleep, type MigrateInfo } from './support/migration-driver.js';
 import { MiB, channelListenersUp, expectMultifdMigrated, logTail, multifdArgs } from './support/multifd-pair.js';
-import { busyLoops, enableMultifdChannels, starveThread } from './support/channel-threads.js';
+import { enableMultifdChannels } from './support/channel-threads.js';
+import { FrozenThread, freezeUnavailable } from './support/thread-freeze.js';
 
 /**
  * 24 MiB rewritten at full speed: every page is dirty again by every sync,
@@ -32,14 +34,15 @@ const MULTIFD = multifdArgs({ channels: CHANNELS });
  * migration keeps iterating until the test raises the limit.
  */
 const LINK = ['--param', 'max-bandwidth=200000000', '--param', 'downtime-limit=1'];
-const MIN_SYNCS = 5;
-/** Rounds to wait for before letting it switch over. */
-const ROUNDS = 7;
+/** Rounds before a channel is frozen, so it is frozen with pages in flight. */
+const ROUNDS_BEFORE_FREEZE = 3;
+/** How long the channel stays frozen while the source iterates, then switches over. */
+const FROZEN_ITERATING_MS = 600;
+const FROZEN_SWITCHING_MS = 600;
 
 /**
  * Polls until the source has done `count` dirty syncs, or has completed on
- * its own (a round in which the guest got no CPU at all leaves nothing
- * dirty, and a sync that finds nothing switches over); the last answer.
+ * its own (a sync that finds too little dirty switches over); the last answer.
  */
 async function syncsDone(qmp: Parameters<typeof queryMigrate>[0], count: number, timeoutMs = 20_000): Promise<MigrateInfo> {
   const deadline = Date.now() + timeoutMs;
@@ -48,43 +51,51 @@ async function syncsDone(qmp: Parameters<typeof queryMigrate>[0], count: number,
     if (info.status === 'completed' || (info.ram?.['dirty-sync-count'] ?? 0) >= count) return info;
     if (info.status !== 'setup' && info.status !== 'active') throw new Error(`migration is ${info.status}: ${info['error-desc']}`);
     if (Date.now() > deadline) throw new Error(`only ${info.ram?.['dirty-sync-count']} dirty syncs (status ${info.status})`);
-    await sleep(50);
+    await sleep(20);
   }
 }
 
 describe('multifd round boundary: a guest rewriting the same pages every round', function () {
   this.timeout(60_000);
-  afterEach(stopAllInstances);
+  const frozen: FrozenThread[] = [];
+
+  before(function () {
+    // Needs python3 and ptrace; without them there is nothing to hold a channel with.
+    if (freezeUnavailable()) this.skip();
+  });
+  afterEach(async () => {
+    await Promise.all(frozen.splice(0).map((f) => f.thaw()));
+    await stopAllInstances();
+  });
 
   for (const attempt of [1, 2, 3]) {
-    it(`no page goes back to an older value on the destination, one channel of ${CHANNELS} slow (≥${MIN_SYNCS} rounds, run ${attempt} of 3)`, async () => {
+    it(`no page goes back to an older value on the destination, channel ${attempt} of ${CHANNELS} frozen across rounds and the switchover (run ${attempt} of 3)`, async () => {
       const [destination, source] = await Promise.all([
         startInstance([...GUEST, '--incoming', 'defer'], { name: 'dst' }),
         startInstance([...GUEST, '--workload', 'ab', '--ab-start', '1M', '--ab-end', '25M', ...MULTIFD, ...LINK], { name: 'src' }),
       ]);
-      const pid = destination.process.pid!;
-      const workers = await enableMultifdChannels(destination.qmp, pid, CHANNELS);
+      const workers = await enableMultifdChannels(destination.qmp, destination.process.pid!, CHANNELS);
       await destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
       await channelListenersUp(destination, CHANNELS);
-      starveThread(workers[attempt % CHANNELS]!);
-      const busy = busyLoops();
-      let info: MigrateInfo;
-      try {
-        await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
-        const iterating = await syncsDone(source.qmp, ROUNDS).catch((err: Error) => {
-          throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
-        });
-        // A generous downtime limit lets the next sync switch over.
-        if (iterating.status !== 'completed') {
-          await source.qmp.execute('migrate-set-parameters', { 'downtime-limit': 2000, 'max-bandwidth': 100_000_000_000 });
-        }
-        info = await expectMultifdMigrated(source, destination, AB);
-      } finally {
-        await busy.stop();
-      }
-      expect(info.ram!['dirty-sync-count'], 'dirty-sync-count').to.be.at.least(MIN_SYNCS);
+
+      await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
+      const iterating = await syncsDone(source.qmp, ROUNDS_BEFORE_FREEZE).catch((err: Error) => {
+        throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
+      });
+      expect(iterating.status, 'the source converged before the channel could be frozen').to.equal('active');
+      const hold = await FrozenThread.freeze(workers[attempt]!);
+      frozen.push(hold);
+      // The other channels go on with newer rounds for as long as the barrier lets them.
+      await sleep(FROZEN_ITERATING_MS);
+      // A generous downtime limit lets the next sync switch over; the last round goes on the channels not frozen.
+      await source.qmp.execute('migrate-set-parameters', { 'downtime-limit': 2000, 'max-bandwidth': 100_000_000_000 });
+      await sleep(FROZEN_SWITCHING_MS);
+      await hold.thaw();
+
+      const info = await expectMultifdMigrated(source, destination, AB);
+      expect(info.ram!['dirty-sync-count'], 'dirty-sync-count').to.be.above(ROUNDS_BEFORE_FREEZE);
       // The range went across again and again, on the channels.
-      expect(info.ram!['multifd-bytes'], 'multifd-bytes').to.be.above((MIN_SYNCS - 1) * (AB.end - AB.start));
+      expect(info.ram!['multifd-bytes'], 'multifd-bytes').to.be.above(ROUNDS_BEFORE_FREEZE * (AB.end - AB.start));
     });
   }
 });
