@@ -74,6 +74,17 @@ describe('multifd migration of a running ab guest (64 MiB)', function () {
     });
   }
 
+  it('both processes run under V8 options (node --max-old-space-size=… --stack-trace-limit=…): their vCPU and channel threads start without them', async () => {
+    // Node refuses V8 options in a thread's execArgv; the threads must be started without them.
+    const nodeArgs = ['--max-old-space-size=512', '--stack-trace-limit=20'];
+    const [destination, source] = await Promise.all([
+      startInstance([...GUEST, ...multifdArgs(), '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst', nodeArgs }),
+      startInstance([...SOURCE, ...multifdArgs()], { name: 'src', nodeArgs }),
+    ]);
+    await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
+    expectMultifdFigures(await expectMultifdMigrated(source, destination, AB), 'none');
+  });
+
   it('the default setup (2 channels, no compression) over unix: channels beside the main socket', async () => {
     const path = join(scratch, 'migrate.sock');
     const [destination, source] = await Promise.all([

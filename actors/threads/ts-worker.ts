@@ -24,14 +24,23 @@ export function workerBundle(entry: URL): URL {
   return url;
 }
 
+let execArgv: string[] | undefined;
+
 /**
  * The Node.js options worker threads inherit: the process's own, without its
- * TypeScript loader. A thread inherits `--import tsx` and loads tsx again
- * (~50 ms per thread here) although a bundle needs no loader.
+ * TypeScript loader (a thread inherits `--import tsx` and loads tsx again,
+ * ~50 ms per thread here, although a bundle needs no loader) and without
+ * the options Node refuses for a thread (V8's and per-process ones, such as
+ * `--max-old-space-size`: they hold for every thread anyway). Worked out
+ * once per process.
  */
 export function workerExecArgv(): string[] {
+  execArgv ??= acceptedByWorkers(withoutTsLoader(process.execArgv));
+  return execArgv;
+}
+
+function withoutTsLoader(argv: readonly string[]): string[] {
   const args: string[] = [];
-  const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (/^--(import|loader|experimental-loader|require)=.*tsx/.test(arg)) continue;
@@ -42,6 +51,25 @@ export function workerExecArgv(): string[] {
     args.push(arg);
   }
   return args;
+}
+
+/**
+ * `args` less those Node would refuse in a thread. Node says which only by
+ * refusing them, so one empty thread is tried (and ended at once) when
+ * there are options at all.
+ */
+function acceptedByWorkers(args: string[]): string[] {
+  if (args.length === 0) return args;
+  try {
+    void new Worker('', { eval: true, execArgv: args }).terminate();
+    return args;
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    if (code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    // "Initiated Worker with invalid execArgv flags: --a, --b"
+    const refused = new Set(message.slice(message.indexOf(': ') + 2).split(', '));
+    return args.filter((arg) => !refused.has(arg));
+  }
 }
 
 /** Starts a worker thread whose entry point is a TypeScript module. */
