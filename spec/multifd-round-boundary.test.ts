@@ -21,7 +21,7 @@ import { FrozenThread, freezeUnavailable } from './support/thread-freeze.js';
 
 /**
  * 24 MiB rewritten at full speed: every page is dirty again by every sync,
- * and a round is 12 batches over 4 channels, so which channel carries a page
+ * and a round is 6 batches over 4 channels, so which channel carries a page
  * changes from round to round.
  */
 const AB = { start: 1 * MiB, end: 25 * MiB };

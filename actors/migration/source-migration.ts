@@ -23,6 +23,7 @@ import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RunState } from '../guest/run-state.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
 import type { MigrationEnvironment } from './environment.js';
+import { MAX_DATA_PAGES } from './page-runs.js';
 import { RamSaver, type PageBatch } from './ram-saver.js';
 import { RamStats } from './ram-stats.js';
 import { BandwidthMeter, RATE_WINDOW_MS, RateLimiter } from './rate-limit.js';
@@ -41,8 +42,8 @@ export interface SourceMigrationInfo {
 
 /** How long a broken channel waits for the destination's reason on the return path. */
 const SHUT_GRACE_MS = 500;
-/** Pages per multifd batch handed to a channel: 2 MiB. */
-const MULTIFD_BATCH_PAGES = 512;
+/** Pages per multifd batch handed to a channel: 4 MiB, one full packet. */
+const MULTIFD_BATCH_PAGES = MAX_DATA_PAGES;
 /** How long the source waits for the destination to say where its channels listen. */
 const MULTIFD_CONNECT_TIMEOUT_MS = 30_000;
 
