@@ -21,6 +21,29 @@ import {
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
 
+/**
+ * The packets of one batch of page ranges, as runs of zero and data pages.
+ * The per-page loop lives in this small function of its own: inside the
+ * async channel loop it made V8 optimise that whole loop, twice per channel
+ * and 25–40 ms each time (--trace-opt), during every migration.
+ */
+function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, ranges: Uint32Array): RunBuilder[] {
+  const frames: RunBuilder[] = [];
+  let frame = new RunBuilder(ram);
+  for (let i = 0; i < ranges.length; i += 2) {
+    for (let page = ranges[i]!, end = page + ranges[i + 1]!; page < end; page++) {
+      const zero = zeroCheck.isZero(page);
+      if (!frame.add(page, zero)) {
+        frames.push(frame);
+        frame = new RunBuilder(ram);
+        frame.add(page, zero);
+      }
+    }
+  }
+  if (!frame.empty) frames.push(frame);
+  return frames;
+}
+
 /** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */
 export async function warm(): Promise<void> {}
 
@@ -71,10 +94,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
         post({ type: 'synced', round: m.round });
         continue;
       }
-      const ram = blocks[m.block]!;
-      const zeroCheck = zeroChecks[m.block]!;
-      const flush = async (frame: RunBuilder) => {
-        if (frame.empty) return;
+      for (const frame of framesOf(blocks[m.block]!, zeroChecks[m.block]!, m.ranges)) {
         const views = frame.dataViews();
         // Only page data is compressed: a packet of zero runs carries no data at all.
         const data = task.compression === 'none' || views.length === 0 ? views : [compressPages(task.compression, task.level, views)];
@@ -87,19 +107,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
         stats[STAT_PACKETS]!++;
         stats[STAT_NORMAL_PAGES]! += frame.dataPages;
         stats[STAT_ZERO_PAGES]! += frame.zeroPages;
-      };
-      let frame = new RunBuilder(ram);
-      for (let i = 0; i < m.ranges.length; i += 2) {
-        for (let page = m.ranges[i]!, end = page + m.ranges[i + 1]!; page < end; page++) {
-          const zero = zeroCheck.isZero(page);
-          if (!frame.add(page, zero)) {
-            await flush(frame);
-            frame = new RunBuilder(ram);
-            frame.add(page, zero);
-          }
-        }
       }
-      await flush(frame);
       post({ type: 'sent' });
     }
   } catch (err) {
