@@ -326,12 +326,15 @@ export class SourceMigration {
   private async sendBatch(batch: PageBatch): Promise<void> {
     const header = encodePagesHeader(batch.block, batch.runs);
     const sink = this.channel!.sink;
+    // One writev for the frame: a header written alone leaves as a segment of its own.
+    sink.cork();
     let ok = sink.write(header);
     let bytes = header.length;
     for (const view of batch.data) {
       ok = sink.write(view) && ok;
       bytes += view.length;
     }
+    sink.uncork();
     this.stats.normal += batch.normalPages;
     this.stats.duplicate += batch.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
