@@ -54,7 +54,11 @@ export class RunBuilder {
   zeroPages = 0;
   private last: PageRun | undefined;
 
-  constructor(private readonly ram: RamBlock) {}
+  /** `maxDataPages` below MAX_DATA_PAGES keeps a frame within a rate window (see RateLimiter.windowPages). */
+  constructor(
+    private readonly ram: RamBlock,
+    private readonly maxDataPages = MAX_DATA_PAGES,
+  ) {}
 
   /** False when the page does not fit in this frame (the caller sends and starts another). */
   add(page: number, zero: boolean): boolean {
@@ -75,7 +79,7 @@ export class RunBuilder {
   }
 
   full(): boolean {
-    return this.dataPages >= MAX_DATA_PAGES || this.dataPages + this.zeroPages >= MAX_PAGES;
+    return this.dataPages >= this.maxDataPages || this.dataPages + this.zeroPages >= MAX_PAGES;
   }
 
   get empty(): boolean {

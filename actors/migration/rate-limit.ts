@@ -3,7 +3,7 @@ export const RATE_WINDOW_MS = 100;
 
 /**
  * max-bandwidth as a token bucket refilled at the limit and holding at most
- * one 100 ms window's worth: a 1 MiB batch under a tiny limit is paid back
+ * one 100 ms window's worth: a batch over a tiny limit is paid back
  * by sleeping, not rounded up to a window. The limit is read at every call,
  * so migrate-set-parameters takes effect at once.
  */
@@ -38,6 +38,19 @@ export class RateLimiter {
     }
     const ms = (-this.tokens / limit) * 1000;
     return ms >= 1 ? ms : 0;
+  }
+
+  /**
+   * The most pages one frame or batch may carry: a window's worth under a
+   * limit, so a round is paced through the windows as QEMU's page-by-page
+   * rate check paces it, and not sent in one burst the moment the bucket
+   * holds a token (a whole small round would then go at once, and the next
+   * dirty sync would find the guest had no time to dirty anything).
+   */
+  windowPages(maxPages: number, pageSize: number): number {
+    const limit = this.bytesPerSecond();
+    if (!(limit > 0) || !Number.isFinite(limit)) return maxPages;
+    return Math.max(1, Math.min(maxPages, Math.floor((limit * RATE_WINDOW_MS) / 1000 / pageSize)));
   }
 
   private refill(): void {

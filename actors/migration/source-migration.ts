@@ -226,11 +226,11 @@ export class SourceMigration {
   /** Sends the next batch, on the main channel or a multifd channel; false when nothing is left. */
   private async sendNext(): Promise<boolean> {
     if (!this.multifd) {
-      const batch = this.saver.nextBatch();
+      const batch = this.saver.nextBatch(this.limiter.windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE));
       if (batch) await this.sendBatch(batch);
       return batch !== null;
     }
-    const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES);
+    const next = this.saver.nextRanges(this.limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
     if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges));
     this.accountMultifd();
     return next !== null;
