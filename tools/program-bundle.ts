@@ -3,36 +3,59 @@
  * and the integration tests start: run by plain `node`, without tsx, whose
  * loader costs every process ~48 MB of RSS and a thread of its own (measured
  * here) — too much next to a guest's RAM. Built with esbuild once per
- * process.
+ * process, with every worker thread's bundle built beside it, so the
+ * program never loads esbuild itself (~20 MB more: actors/threads/ts-worker.ts).
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { BUNDLE_OPTIONS, storeBundle } from '../actors/threads/bundle.js';
 
 const ENTRY = fileURLToPath(new URL('./livemig.ts', import.meta.url));
+const PREBUILT_MODULE = fileURLToPath(new URL('../actors/threads/prebuilt-workers.ts', import.meta.url));
+/** How a module names a worker thread's entry point: `new URL('./x-worker.ts', import.meta.url)`. */
+const WORKER_ENTRY = /new URL\((['"])(\.{1,2}\/[^'"]+\.ts)\1, import\.meta\.url\)/g;
 
 /**
  * Each module keeps its own `import.meta.url` (its source file's), so the
  * `new URL('./vcpu-worker.ts', import.meta.url)` of a bundled module still
- * names its worker's source.
+ * names its worker's source; the worker entries met on the way are added to
+ * `workers`, and the prebuilt-workers module becomes `prebuilt`.
  */
-const moduleUrls: Plugin = {
-  name: 'module-urls',
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, async (args) => ({
-      contents: (await readFile(args.path, 'utf8')).replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
-      loader: 'ts',
-    }));
-  },
-};
+function programModules(workers: Set<string>, prebuilt: Record<string, string>): Plugin {
+  return {
+    name: 'livemig-program-modules',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        if (args.path === PREBUILT_MODULE) {
+          return { contents: `export const PREBUILT_WORKERS = ${JSON.stringify(prebuilt)};`, loader: 'ts' };
+        }
+        const contents = await readFile(args.path, 'utf8');
+        for (const m of contents.matchAll(WORKER_ENTRY)) workers.add(resolve(dirname(args.path), m[2]!));
+        return { contents: contents.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      });
+    },
+  };
+}
+
+/** Bundles the program (to find its worker entries), then each worker, then the program again, knowing the workers' bundles. */
+async function bundleProgram(): Promise<string> {
+  const workers = new Set<string>();
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [programModules(workers, {})] });
+  const prebuilt: Record<string, string> = {};
+  await Promise.all([...workers].map(async (source) => {
+    const { outputFiles } = await build({ ...BUNDLE_OPTIONS, entryPoints: [source] });
+    prebuilt[pathToFileURL(source).href] = storeBundle(source, outputFiles[0]!.contents).href;
+  }));
+  const { outputFiles } = await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [programModules(new Set(), prebuilt)] });
+  return fileURLToPath(storeBundle(ENTRY, outputFiles[0]!.contents));
+}
 
 let program: Promise<string> | undefined;
 
 /** The path of the bundled `tools/livemig.ts`, to run as `node PATH run …`. */
 export function livemigProgram(): Promise<string> {
-  program ??= build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [moduleUrls] }).then(
-    ({ outputFiles }) => fileURLToPath(storeBundle(ENTRY, outputFiles[0]!.contents)),
-  );
+  program ??= bundleProgram();
   return program;
 }

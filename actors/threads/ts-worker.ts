@@ -1,13 +1,15 @@
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
 import { BUNDLE_OPTIONS, storeBundle } from './bundle.js';
+import { PREBUILT_WORKERS } from './prebuilt-workers.js';
 
 const bundles = new Map<string, URL>();
 
 /**
- * A worker thread's TypeScript entry point as one plain-JS module, bundled
- * with esbuild once per process (a few tens of ms).
+ * A worker thread's TypeScript entry point as one plain-JS module: built
+ * ahead of time in a bundled program, else bundled with esbuild once per
+ * process (a few tens of ms).
  *
  * Why: on Node 20 a worker thread cannot load a TypeScript entry through the
  * `--import tsx` of its process, and registering tsx inside each thread cost
@@ -15,13 +17,24 @@ const bundles = new Map<string, URL>();
  * slow to start.
  */
 export function workerBundle(entry: URL): URL {
-  const cached = bundles.get(entry.href);
-  if (cached) return cached;
-  const source = fileURLToPath(entry);
-  const { outputFiles } = buildSync({ ...BUNDLE_OPTIONS, entryPoints: [source] });
-  const url = storeBundle(source, outputFiles[0]!.contents);
-  bundles.set(entry.href, url);
+  let url = bundles.get(entry.href);
+  if (!url) {
+    const prebuilt = PREBUILT_WORKERS[entry.href];
+    url = prebuilt ? new URL(prebuilt) : bundleNow(fileURLToPath(entry));
+    bundles.set(entry.href, url);
+  }
   return url;
+}
+
+/**
+ * esbuild is loaded only when a thread has to be bundled: its module and the
+ * service thread its synchronous API keeps cost a process ~20 MB of RSS
+ * (measured here), too much to carry next to a guest for nothing.
+ */
+function bundleNow(source: string): URL {
+  const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  const { outputFiles } = buildSync({ ...BUNDLE_OPTIONS, entryPoints: [source] });
+  return storeBundle(source, outputFiles[0]!.contents);
 }
 
 let execArgv: string[] | undefined;
