@@ -5,25 +5,9 @@
  * cost ~20 MB of RSS.
  */
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { channelListenersUp, multifdArgs } from './support/multifd-pair.js';
-
-/** The command names of `pid`'s child processes. */
-function children(pid: number): string[] {
-  const names: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) names.push(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return names;
-}
+import { childProcesses } from '../tools/bench/process-usage.js';
 
 describe('instance footprint', function () {
   this.timeout(30_000);
@@ -34,6 +18,6 @@ describe('instance footprint', function () {
     await destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
     await channelListenersUp(destination, 4);
     await destination.qmp.execute('__org.livemig_query-digest');
-    expect(children(destination.process.pid!)).to.deep.equal([]);
+    expect(childProcesses(destination.process.pid!).map((c) => c.name)).to.deep.equal([]);
   });
 });

@@ -17,7 +17,7 @@ import { startInstance, stopAllInstances } from './support/instances.js';
 import { boundTcpUri, queryMigrate, sleep, type MigrateInfo } from './support/migration-driver.js';
 import { MiB, channelListenersUp, expectMultifdMigrated, logTail, multifdArgs } from './support/multifd-pair.js';
 import { enableMultifdChannels } from './support/channel-threads.js';
-import { FrozenThread, freezeUnavailable } from './support/thread-freeze.js';
+import { threadFreezer } from './support/thread-freeze.js';
 
 /**
  * 24 MiB rewritten at full speed: every page is dirty again by every sync,
@@ -57,16 +57,9 @@ async function syncsDone(qmp: Parameters<typeof queryMigrate>[0], count: number,
 
 describe('multifd round boundary: a guest rewriting the same pages every round', function () {
   this.timeout(60_000);
-  const frozen: FrozenThread[] = [];
-
-  before(function () {
-    // Needs python3 and ptrace; without them there is nothing to hold a channel with.
-    if (freezeUnavailable()) this.skip();
-  });
-  afterEach(async () => {
-    await Promise.all(frozen.splice(0).map((f) => f.thaw()));
-    await stopAllInstances();
-  });
+  // Needs python3 and ptrace; without them there is nothing to hold a channel with.
+  const freeze = threadFreezer();
+  afterEach(stopAllInstances);
 
   for (const attempt of [1, 2, 3]) {
     it(`no page goes back to an older value on the destination, channel ${attempt} of ${CHANNELS} frozen across rounds and the switchover (run ${attempt} of 3)`, async () => {
@@ -83,8 +76,7 @@ describe('multifd round boundary: a guest rewriting the same pages every round',
         throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
       });
       expect(iterating.status, 'the source converged before the channel could be frozen').to.equal('active');
-      const hold = await FrozenThread.freeze(workers[attempt]!);
-      frozen.push(hold);
+      const hold = await freeze(workers[attempt]!);
       // The other channels go on with newer rounds for as long as the barrier lets them.
       await sleep(FROZEN_ITERATING_MS);
       // A generous downtime limit lets the next sync switch over; the last round goes on the channels not frozen.

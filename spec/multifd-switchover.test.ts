@@ -13,7 +13,7 @@ import { startInstance, stopAllInstances } from './support/instances.js';
 import { UNLIMITED, boundTcpUri, queryMigrate, sleep, waitForMigration } from './support/migration-driver.js';
 import { MiB, channelListenersUp, expectMultifdMigrated, multifdArgs } from './support/multifd-pair.js';
 import { enableMultifdChannels } from './support/channel-threads.js';
-import { FrozenThread, freezeUnavailable } from './support/thread-freeze.js';
+import { threadFreezer } from './support/thread-freeze.js';
 
 /** A 64 KiB ab range: what the last round carries fits in the socket buffers of a channel nobody reads. */
 const AB = { start: 1 * MiB, end: 1 * MiB + 64 * 1024 };
@@ -23,16 +23,9 @@ const MULTIFD = multifdArgs({ channels: CHANNELS });
 
 describe('multifd switchover with a channel behind', function () {
   this.timeout(45_000);
-  const frozen: FrozenThread[] = [];
-
-  before(function () {
-    // Needs python3 and ptrace; without them there is nothing to hold a channel with.
-    if (freezeUnavailable()) this.skip();
-  });
-  afterEach(async () => {
-    await Promise.all(frozen.splice(0).map((f) => f.thaw()));
-    await stopAllInstances();
-  });
+  // Needs python3 and ptrace; without them there is nothing to hold a channel with.
+  const freeze = threadFreezer();
+  afterEach(stopAllInstances);
 
   it('the main channel ends while a channel has not read its last SYNC: the destination waits for it and completes', async () => {
     const [destination, source] = await Promise.all([
@@ -48,8 +41,7 @@ describe('multifd switchover with a channel behind', function () {
     await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
     await waitForMigration(source.qmp, ['pre-switchover']);
     // The guest is stopped; hold channel 0 of the destination, then let the source finish.
-    const hold = await FrozenThread.freeze(workers[0]!);
-    frozen.push(hold);
+    const hold = await freeze(workers[0]!);
     await source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
     // Long enough for the source to send the rest and close its main channel (a slower host only makes this test weaker).
     await sleep(1500);

@@ -63,3 +63,24 @@ export class FrozenThread {
     await exited;
   }
 }
+
+/**
+ * For a describe block whose tests freeze threads: skips it where threads
+ * cannot be frozen (no python3 or no ptrace), and after each test thaws
+ * whatever it froze. Returns the freeze to use in its tests. Call it before
+ * the block's own afterEach, so threads are thawed before instances stop.
+ */
+export function threadFreezer(): (tid: number) => Promise<FrozenThread> {
+  const frozen: FrozenThread[] = [];
+  before(function () {
+    if (freezeUnavailable()) this.skip();
+  });
+  afterEach(async () => {
+    await Promise.all(frozen.splice(0).map((f) => f.thaw()));
+  });
+  return async (tid) => {
+    const thread = await FrozenThread.freeze(tid);
+    frozen.push(thread);
+    return thread;
+  };
+}

@@ -1,9 +1,10 @@
 /**
- * CPU time and peak memory of another process, from /proc (Linux): the
- * bench reads each migrating process before and after the migration.
+ * CPU time, peak memory and children of another process, from /proc
+ * (Linux): the bench reads each migrating process before and after the
+ * migration.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -34,4 +35,24 @@ export function peakRssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** The live (not zombie) child processes of `parent`: pid and command name. */
+export function childProcesses(parent: number): { pid: number; name: string }[] {
+  const children: { pid: number; name: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name may hold spaces and parentheses: fields start after the last ')'.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] is the state, fields[1] the parent pid.
+      if (Number(fields[1]) === parent && fields[0] !== 'Z') {
+        children.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+      }
+    } catch {
+      // Exited while listed.
+    }
+  }
+  return children;
 }

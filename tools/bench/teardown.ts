@@ -4,7 +4,7 @@
  * behind.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { childProcesses } from './process-usage.js';
 
 type Undo = () => void | Promise<void>;
 
@@ -37,21 +37,9 @@ export async function teardownAll(): Promise<void> {
   await endChildren();
 }
 
-/** The bench's own children, found by their parent pid in /proc. */
+/** The bench's own children. */
 function childPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields[0] is the state, fields[1] the parent pid; zombies are already dead.
-      if (Number(fields[1]) === process.pid && fields[0] !== 'Z') pids.push(Number(entry));
-    } catch {
-      // Exited while listed.
-    }
-  }
-  return pids;
+  return childProcesses(process.pid).map((c) => c.pid);
 }
 
 async function endChildren(): Promise<void> {
