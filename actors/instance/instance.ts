@@ -181,15 +181,8 @@ export class Instance {
       return;
     }
     const channels = this.options.params['multifd-channels'];
-    if (this.guest.runState !== 'inmigrate') {
-      this.multifdPool(channels);
-    } else if (!this.incomingStarted) {
-      // After the pre-fault thread, not beside it: both at once only raise the
-      // peak memory, by a thread's ~10 MiB (a 1 GiB destination: 101 → 94 MiB
-      // beyond its RAM, measured). An earlier migrate-incoming starts them itself.
-      if (this.guest.prefaultDone) this.recvPool.warm(channels);
-      else void this.guest.prefaulted.then(() => this.warmMultifd(), () => {});
-    }
+    if (this.guest.runState !== 'inmigrate') this.multifdPool(channels);
+    else if (!this.incomingStarted) this.recvPool.warm(channels);
   }
 
   /** MIGRATION and MIGRATION_PASS go out only with the `events` capability, as in QEMU. */
