@@ -9,10 +9,9 @@ import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './
 import { DeviceRegistry } from './devices.js';
 import { digestBlocks, type BlockDigest } from './digest.js';
 import { FaultQueue } from './fault-queue.js';
-import { prefault } from './prefault.js';
 import { RamBlock } from './ram-block.js';
 import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
-import type { VcpuWorkerData } from './vcpu-messages.js';
+import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
 import {
   describeWorkload, loadWorkloadSpec, sameWorkload, storeWorkloadSpec, type WorkloadSpec,
 } from './workloads/index.js';
@@ -102,6 +101,7 @@ export class Guest extends EventEmitter<GuestEvents> {
         blocks: blocks.map((b) => b.shared),
         ctrl: ctrl.buffer as SharedArrayBuffer,
         cpuState: cpuState.buffer as SharedArrayBuffer,
+        prefault: config.runState === 'inmigrate',
       };
       vcpus.push(startTsWorker(new URL('./vcpu-worker.ts', import.meta.url), { workerData: data, name: `vcpu-${index}` }));
     }
@@ -109,14 +109,14 @@ export class Guest extends EventEmitter<GuestEvents> {
     for (const w of vcpus) {
       w.on('error', (err) => guest.emit('error', err));
     }
-    await guest.allParked();
     if (config.runState === 'inmigrate') {
+      // The parked vCPUs pre-fault RAM, each its share (vcpu-worker.ts).
       guest.prefaultDone = false;
-      guest.prefaulted = prefault(blocks).then(() => {
+      guest.prefaulted = Promise.all(vcpus.map(prefaultReported)).then(() => {
         guest.prefaultDone = true;
       });
-      guest.prefaulted.catch((err) => guest.emit('error', err));
     }
+    await guest.allParked();
     if (config.runState === 'running') {
       guest.state = 'prelaunch';
       guest.start();
@@ -340,4 +340,16 @@ function fillRandom(ram: RamBlock): void {
     for (let at = 0; at < slab.length; at += chunk) randomFillSync(slab.subarray(at, Math.min(at + chunk, slab.length)));
   }
   ram.touched.fill(true);
+}
+
+/** Resolves once vCPU `worker` says it has pre-faulted its share of RAM. */
+function prefaultReported(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (message !== VCPU_PREFAULTED) return;
+      worker.off('message', onMessage);
+      resolve();
+    };
+    worker.on('message', onMessage);
+  });
 }

@@ -7,4 +7,9 @@ export interface VcpuWorkerData {
   blocks: RamBlockShared[];
   ctrl: SharedArrayBuffer;
   cpuState: SharedArrayBuffer;
+  /** A destination's vCPUs pre-fault guest RAM while parked, each its share; each posts VCPU_PREFAULTED when done. */
+  prefault: boolean;
 }
+
+/** A vCPU's message once it has pre-faulted its share of RAM (or given up on it because the guest started). */
+export const VCPU_PREFAULTED = 'prefaulted';
