@@ -6,18 +6,12 @@
  * cost ~20 MB of RSS.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { channelListenersUp, multifdArgs } from './support/multifd-pair.js';
-import { childProcesses } from '../tools/bench/process-usage.js';
+import { childProcesses, rssBytes } from '../tools/bench/process-usage.js';
 import { sleep } from './support/migration-driver.js';
 
 const MiB = 1 << 20;
-
-/** VmRSS of `pid`, in bytes. */
-function residentBytes(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-}
 
 describe('instance footprint', function () {
   this.timeout(30_000);
@@ -41,7 +35,7 @@ describe('instance footprint', function () {
         await sleep(50);
       }
       // Untouched, the guest's RAM would not be resident at all.
-      expect(residentBytes(destination.process.pid!)).to.be.above(ram);
+      expect(rssBytes(destination.process.pid!)).to.be.above(ram);
     });
   }
 });

@@ -14,7 +14,12 @@ import { BUNDLE_OPTIONS, storeBundle } from '../actors/threads/bundle.js';
 
 const ENTRY = fileURLToPath(new URL('./livemig.ts', import.meta.url));
 const PREBUILT_MODULE = fileURLToPath(new URL('../actors/threads/prebuilt-workers.ts', import.meta.url));
-/** How a module names a worker thread's entry point: `new URL('./x-worker.ts', import.meta.url)`. */
+/**
+ * How a module names a worker thread's entry point: `new URL('./x-worker.ts',
+ * import.meta.url)`. Worker bundles are not searched in turn: a thread that
+ * started threads of its own would bundle them at run time (the footprint
+ * test would see esbuild run).
+ */
 const WORKER_ENTRY = /new URL\((['"])(\.{1,2}\/[^'"]+\.ts)\1, import\.meta\.url\)/g;
 
 /**

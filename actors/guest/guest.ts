@@ -61,8 +61,11 @@ export class Guest extends EventEmitter<GuestEvents> {
   /** The source's run state, once the `globalstate` section has been loaded. */
   incomingRunState: RunState | undefined;
   private destroyed = false;
-  /** Resolves once RAM is pre-faulted (a destination does it at start, before the stream). */
-  prefaulted: Promise<void> = Promise.resolve();
+  /**
+   * False while a destination's vCPUs are pre-faulting its RAM (as pages may
+   * already land); true once each has done its share or given up (the guest
+   * started, or the vCPU ended).
+   */
   prefaultDone = true;
 
   private constructor(
@@ -112,9 +115,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     if (config.runState === 'inmigrate') {
       // The parked vCPUs pre-fault RAM, each its share (vcpu-worker.ts).
       guest.prefaultDone = false;
-      guest.prefaulted = Promise.all(vcpus.map(prefaultReported)).then(() => {
-        guest.prefaultDone = true;
-      });
+      void Promise.all(vcpus.map(prefaultReported)).then(() => (guest.prefaultDone = true));
     }
     await guest.allParked();
     if (config.runState === 'running') {
@@ -342,14 +343,21 @@ function fillRandom(ram: RamBlock): void {
   ram.touched.fill(true);
 }
 
-/** Resolves once vCPU `worker` says it has pre-faulted its share of RAM. */
+/**
+ * Resolves once vCPU `worker` says it has pre-faulted its share of RAM, or
+ * has ended without saying so (its error reaches the guest's 'error').
+ */
 function prefaultReported(worker: Worker): Promise<void> {
   return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      if (message !== VCPU_PREFAULTED) return;
+    const done = () => {
       worker.off('message', onMessage);
+      worker.off('exit', done);
       resolve();
     };
+    const onMessage = (message: unknown) => {
+      if (message === VCPU_PREFAULTED) done();
+    };
     worker.on('message', onMessage);
+    worker.once('exit', done);
   });
 }

@@ -86,11 +86,13 @@ export class RamSaver {
   }
 
   /**
-   * For multifd: the next dirty ranges of one block, up to `maxPages`, taken
-   * from the bitmap without reading a byte (channel workers read, detect
-   * zero pages and send). Flat pairs: first, count, first, count, …
+   * For multifd: the next dirty ranges of one block, up to `maxPages`, of
+   * which at most `maxDataPages` the guest has written (the rest are zero
+   * and cost no wire bytes), taken from the bitmap without reading a byte
+   * (channel workers read, detect zero pages and send). Flat pairs: first,
+   * count, first, count, …
    */
-  nextRanges(maxPages: number): { block: number; ranges: Uint32Array; pages: number } | null {
+  nextRanges(maxPages: number, maxDataPages = maxPages): { block: number; ranges: Uint32Array; pages: number } | null {
     if (this.remaining === 0) return null;
     for (let tried = 0; tried <= this.blocks.length; tried++) {
       const b = this.cursorBlock;
@@ -99,11 +101,18 @@ export class RamSaver {
       let page = findNextSet(bmap, this.cursorPage, pageCount);
       if (page >= 0) {
         const pairs: number[] = [];
+        const touched = this.blocks[b]!.touched;
+        const countData = maxDataPages < maxPages;
         let taken = 0;
-        while (page >= 0 && taken < maxPages) {
+        let data = 0;
+        while (page >= 0 && taken < maxPages && data < maxDataPages) {
           let count = 0;
-          while (page + count < pageCount && taken + count < maxPages && (bmap[(page + count) >>> 5]! & (1 << ((page + count) & 31))) !== 0) {
+          while (
+            page + count < pageCount && taken + count < maxPages && data < maxDataPages &&
+            (bmap[(page + count) >>> 5]! & (1 << ((page + count) & 31))) !== 0
+          ) {
             bmap[(page + count) >>> 5]! &= ~(1 << ((page + count) & 31));
+            if (countData && touched.test(page + count)) data++;
             count++;
           }
           pairs.push(page, count);

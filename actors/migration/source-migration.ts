@@ -230,7 +230,7 @@ export class SourceMigration {
       if (batch) await this.sendBatch(batch);
       return batch !== null;
     }
-    const next = this.saver.nextRanges(this.limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
+    const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, this.limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
     if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges));
     this.accountMultifd();
     return next !== null;
@@ -327,14 +327,18 @@ export class SourceMigration {
     const header = encodePagesHeader(batch.block, batch.runs);
     const sink = this.channel!.sink;
     // One writev for the frame: a header written alone leaves as a segment of its own.
-    sink.cork();
-    let ok = sink.write(header);
+    let ok = true;
     let bytes = header.length;
-    for (const view of batch.data) {
-      ok = sink.write(view) && ok;
-      bytes += view.length;
+    sink.cork();
+    try {
+      ok = sink.write(header);
+      for (const view of batch.data) {
+        ok = sink.write(view) && ok;
+        bytes += view.length;
+      }
+    } finally {
+      sink.uncork();
     }
-    sink.uncork();
     this.stats.normal += batch.normalPages;
     this.stats.duplicate += batch.zeroPages;
     this.stats.remainingPages = this.saver.remaining;

@@ -99,7 +99,7 @@ export function holdings(pid: number): ProcessHoldings {
 
 /**
  * What the process holds once it has settled (an instance just started may
- * still be ending start-up threads, e.g. its pre-fault worker): two readings
+ * still be ending start-up threads): two readings
  * 200 ms apart that agree, or the last one after the bound.
  */
 export async function steadyHoldings(pid: number, withinMs = 5_000): Promise<ProcessHoldings> {

@@ -32,8 +32,17 @@ export function cpuSecondsSince(pid: number, before: number): number {
 
 /** VmHWM: the peak resident set of `pid` so far, in bytes. */
 export function peakRssBytes(pid: number): number {
+  return statusBytes(pid, 'VmHWM');
+}
+
+/** VmRSS: the resident set of `pid` now, in bytes. */
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
+function statusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
   return m ? Number(m[1]) * 1024 : 0;
 }
 
