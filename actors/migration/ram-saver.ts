@@ -92,7 +92,7 @@ export class RamSaver {
    * (channel workers read, detect zero pages and send). Flat pairs: first,
    * count, first, count, …
    */
-  nextRanges(maxPages: number, maxDataPages = maxPages): { block: number; ranges: Uint32Array; pages: number } | null {
+  nextRanges(maxPages: number, maxDataPages = maxPages): { block: number; ranges: Uint32Array; pages: number; dataPages: number } | null {
     if (this.remaining === 0) return null;
     for (let tried = 0; tried <= this.blocks.length; tried++) {
       const b = this.cursorBlock;
@@ -102,7 +102,6 @@ export class RamSaver {
       if (page >= 0) {
         const pairs: number[] = [];
         const touched = this.blocks[b]!.touched;
-        const countData = maxDataPages < maxPages;
         let taken = 0;
         let data = 0;
         while (page >= 0 && taken < maxPages && data < maxDataPages) {
@@ -112,7 +111,7 @@ export class RamSaver {
             (bmap[(page + count) >>> 5]! & (1 << ((page + count) & 31))) !== 0
           ) {
             bmap[(page + count) >>> 5]! &= ~(1 << ((page + count) & 31));
-            if (countData && touched.test(page + count)) data++;
+            if (touched.test(page + count)) data++;
             count++;
           }
           pairs.push(page, count);
@@ -121,7 +120,7 @@ export class RamSaver {
         }
         this.cursorPage = page < 0 ? pageCount : page;
         this.remaining -= taken;
-        return { block: b, ranges: Uint32Array.from(pairs), pages: taken };
+        return { block: b, ranges: Uint32Array.from(pairs), pages: taken, dataPages: data };
       }
       this.cursorBlock = (b + 1) % this.blocks.length;
       this.cursorPage = 0;

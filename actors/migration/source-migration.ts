@@ -165,6 +165,8 @@ export class SourceMigration {
   /** The dirty-sync round pages now being sent belong to (multifd SYNC packets end it). */
   private round = 0;
   private multifdBytesSeen = 0;
+  /** What max-bandwidth has been charged for multifd so far (see accountMultifd). */
+  private multifdCharged = 0;
 
   /**
    * Connects the multifd channels where the destination's return path says
@@ -218,9 +220,16 @@ export class SourceMigration {
     this.stats.normal = m.normalPages;
     this.stats.duplicate = m.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
+    // The channels write at full speed once they hold a batch, so
+    // max-bandwidth is charged as batches are handed out (by their page
+    // bytes) and trued up to what was written once they are; charged only as
+    // written, the batches queued on every channel would leave in one burst.
+    const due = total + m.queuedBytes;
+    const charge = due - this.multifdCharged;
+    this.multifdCharged = due;
     // Compressed, the wire carries far fewer bytes than the pages it clears;
     // the switchover threshold weighs pages, so it measures page bytes.
-    this.account(delta, this.env.options.params['multifd-compression'] === 'none' ? delta : pageDelta);
+    this.account(delta, this.env.options.params['multifd-compression'] === 'none' ? delta : pageDelta, charge);
   }
 
   /** Sends the next batch, on the main channel or a multifd channel; false when nothing is left. */
@@ -231,7 +240,7 @@ export class SourceMigration {
       return batch !== null;
     }
     const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, this.limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
-    if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges));
+    if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges, next.dataPages * TARGET_PAGE_SIZE));
     this.accountMultifd();
     return next !== null;
   }
@@ -357,11 +366,14 @@ export class SourceMigration {
     if (!ok) await this.drain(sink);
   }
 
-  /** Counts bytes put on the wire; `clearedBytes` is how much RAM they moved, for the switchover bandwidth. */
-  private account(bytes: number, clearedBytes = bytes): void {
+  /**
+   * Counts bytes put on the wire; `clearedBytes` is how much RAM they moved,
+   * for the switchover bandwidth; `charged`, what max-bandwidth is charged.
+   */
+  private account(bytes: number, clearedBytes = bytes, charged = bytes): void {
     this.stats.countBytes(bytes);
     this.bandwidth.account(clearedBytes);
-    this.limiter.account(bytes);
+    this.limiter.account(charged);
   }
 
   private async drain(sink: Writable): Promise<void> {

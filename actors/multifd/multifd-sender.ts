@@ -26,6 +26,8 @@ const MAX_IN_FLIGHT = 4;
 interface Channel {
   port: MessagePort;
   inFlight: number;
+  /** The page bytes of each batch queued on the channel and not yet written, oldest first. */
+  queued: number[];
   syncedRound: number;
 }
 
@@ -61,7 +63,7 @@ export class MultifdSender {
     const connected: Promise<void>[] = [];
     for (let index = 0; index < options.channels; index++) {
       const { port1, port2 } = new MessageChannel();
-      const channel: Channel = { port: port1, inFlight: 0, syncedRound: -1 };
+      const channel: Channel = { port: port1, inFlight: 0, queued: [], syncedRound: -1 };
       sender.channels.push(channel);
       connected.push(new Promise((resolve) => port1.once('message', () => resolve())));
       port1.on('message', (m: FromSendChannel) => sender.onMessage(channel, m));
@@ -89,13 +91,18 @@ export class MultifdSender {
     return sender;
   }
 
-  /** Queues a batch of page ranges on the least busy channel, waiting while all are full. */
-  async sendPages(block: number, round: number, ranges: Uint32Array): Promise<void> {
+  /**
+   * Queues a batch of page ranges on the least busy channel, waiting while
+   * all are full. `bytes`: what its pages weigh, counted in `queuedBytes`
+   * until the channel has written the batch.
+   */
+  async sendPages(block: number, round: number, ranges: Uint32Array, bytes: number): Promise<void> {
     for (;;) {
       const i = this.picker(this.channels.map((c) => c.inFlight), MAX_IN_FLIGHT);
       if (i !== undefined) {
         const channel = this.channels[i]!;
         channel.inFlight++;
+        channel.queued.push(bytes);
         this.post(channel, { type: 'pages', block, round, ranges });
         return;
       }
@@ -113,6 +120,13 @@ export class MultifdSender {
     while (this.channels.some((c) => c.syncedRound < round)) {
       await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.failed]);
     }
+  }
+
+  /** The weight of the batches handed to the channels and not yet written. */
+  get queuedBytes(): number {
+    let sum = 0;
+    for (const c of this.channels) for (const b of c.queued) sum += b;
+    return sum;
   }
 
   /** multifd-bytes, and the page counts the channels sent. */
@@ -157,7 +171,10 @@ export class MultifdSender {
   }
 
   private onMessage(channel: Channel, m: FromSendChannel): void {
-    if (m.type === 'sent') channel.inFlight--;
+    if (m.type === 'sent') {
+      channel.inFlight--;
+      channel.queued.shift();
+    }
     else if (m.type === 'synced') channel.syncedRound = m.round;
     else return;
     const wake = this.wake;
