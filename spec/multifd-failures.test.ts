@@ -65,34 +65,25 @@ describe('multifd failures: channel counting and broken channels', function () {
     await expectNothingLeftBehind(destination, destinationBefore);
   });
 
-  it('multifd on the destination only: the destination refuses the stream and the source fails with its reason', async () => {
-    const [{ destination, before: destinationBefore, uri }, source] = await Promise.all([
-      inspectableDestination({ channels: 2 }),
-      startInstance([...SOURCE, ...UNLIMITED], { name: 'src' }),
-    ]);
-    const sourceBefore = await steadyHoldings(source.process.pid!);
-    await source.qmp.execute('migrate', { uri });
-    const mismatch = /Capability multifd is on, but received capability is off/;
-    await expectDestinationFailed(destination, mismatch);
-    await expectSourceFailedAndRunning(source, mismatch);
-    await expectNothingLeftBehind(source, sourceBefore);
-    await expectNothingLeftBehind(destination, destinationBefore);
-  });
-
-  it('multifd on the source only: the destination refuses the stream and the source fails with its reason', async () => {
-    const [{ destination, before: destinationBefore, uri }, source] = await Promise.all([
-      inspectableDestination(undefined),
-      startInstance([...SOURCE, ...UNLIMITED, ...multifdArgs({ channels: 2 })], { name: 'src' }),
-    ]);
-    const sourceBefore = await steadyHoldings(source.process.pid!);
-    await source.qmp.execute('migrate', { uri });
-    const mismatch = /Capability multifd is off, but received capability is on/;
-    await expectDestinationFailed(destination, mismatch);
-    // The destination's reason, not a wait for channel ports that never come.
-    await expectSourceFailedAndRunning(source, mismatch);
-    await expectNothingLeftBehind(source, sourceBefore);
-    await expectNothingLeftBehind(destination, destinationBefore);
-  });
+  const ONE_SIDED = [
+    { on: 'destination', destination: { channels: 2 }, source: [] as string[], mismatch: /Capability multifd is on, but received capability is off/ },
+    { on: 'source', destination: undefined, source: multifdArgs({ channels: 2 }), mismatch: /Capability multifd is off, but received capability is on/ },
+  ];
+  for (const c of ONE_SIDED) {
+    it(`multifd on the ${c.on} only: the destination refuses the stream and the source fails with its reason`, async () => {
+      const [{ destination, before: destinationBefore, uri }, source] = await Promise.all([
+        inspectableDestination(c.destination),
+        startInstance([...SOURCE, ...UNLIMITED, ...c.source], { name: 'src' }),
+      ]);
+      const sourceBefore = await steadyHoldings(source.process.pid!);
+      await source.qmp.execute('migrate', { uri });
+      await expectDestinationFailed(destination, c.mismatch);
+      // The destination's reason, not a wait for channel ports that never come.
+      await expectSourceFailedAndRunning(source, c.mismatch);
+      await expectNothingLeftBehind(source, sourceBefore);
+      await expectNothingLeftBehind(destination, destinationBefore);
+    });
+  }
 
   it('the destination killed mid-stream (4 channels): the source fails, saying the destination went away, and keeps no worker or socket', async () => {
     const setup = { channels: 4 };
