@@ -6,12 +6,11 @@
  * carried.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { UNLIMITED, boundTcpUri, queryMigrate } from './support/migration-driver.js';
 import { MiB, PAGE, channelListenersUp, expectMultifdMigrated, multifdArgs, type MultifdSetup } from './support/multifd-pair.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const AB = { start: 1 * MiB, end: 32 * MiB };
 const GUEST = ['--ram', '64M', '--smp', '1'];
@@ -56,15 +55,7 @@ function expectMultifdFigures(info: Awaited<ReturnType<typeof queryMigrate>>, co
 
 describe('multifd migration of a running ab guest (64 MiB)', function () {
   this.timeout(60_000);
-  let scratch: string;
-
-  beforeEach(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'livemig-multifd-'));
-  });
-  afterEach(async () => {
-    await stopAllInstances();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const scratch = scratchDirPerTest('livemig-multifd-', stopAllInstances);
 
   for (const channels of [1, 2, 4, 16]) {
     it(`${channels} channel${channels > 1 ? 's' : ''}, no compression, over tcp: the destination holds every page`, async () => {
@@ -86,7 +77,7 @@ describe('multifd migration of a running ab guest (64 MiB)', function () {
   });
 
   it('the default setup (2 channels, no compression) over unix: channels beside the main socket', async () => {
-    const path = join(scratch, 'migrate.sock');
+    const path = join(scratch(), 'migrate.sock');
     const [destination, source] = await Promise.all([
       startInstance([...GUEST, ...multifdArgs(), '--incoming', `unix:${path}`], { name: 'dst' }),
       startInstance([...SOURCE, ...multifdArgs()], { name: 'src' }),

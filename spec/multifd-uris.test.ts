@@ -5,13 +5,13 @@
  * over a URI that works.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordEvents, startInstance, stopAllInstances } from './support/instances.js';
 import { EVENTS, UNLIMITED, boundTcpUri, queryMigrate, runState, sleep } from './support/migration-driver.js';
 import { MiB, expectMultifdMigrated, multifdArgs } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const AB = { start: 1 * MiB, end: 16 * MiB };
 const GUEST = ['--ram', '32M', '--smp', '1'];
@@ -20,15 +20,7 @@ const REFUSED = { class: 'GenericError', desc: 'Migration requires multi-channel
 
 describe('multifd and URIs that cannot carry several channels', function () {
   this.timeout(45_000);
-  let scratch: string;
-
-  beforeEach(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'livemig-multifd-uri-'));
-  });
-  afterEach(async () => {
-    await stopAllInstances();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const scratch = scratchDirPerTest('livemig-multifd-uri-', stopAllInstances);
 
   it('migrate to file: and exec: is refused with QEMU\'s error and nothing starts; tcp then works', async () => {
     const [destination, source] = await Promise.all([
@@ -36,8 +28,8 @@ describe('multifd and URIs that cannot carry several channels', function () {
       startInstance([...GUEST, '--workload', 'ab', '--ab-start', '1M', '--ab-end', '16M', ...MULTIFD, ...UNLIMITED, ...EVENTS], { name: 'src' }),
     ]);
     const events = recordEvents(source.qmp);
-    const file = join(scratch, 'guest.mig');
-    const marker = join(scratch, 'exec-ran');
+    const file = join(scratch(), 'guest.mig');
+    const marker = join(scratch(), 'exec-ran');
     expect(await refusal(source.qmp.execute('migrate', { uri: `file:${file}` }))).to.deep.equal(REFUSED);
     expect(await refusal(source.qmp.execute('migrate', { uri: `exec:touch ${marker}; cat > ${file}` }))).to.deep.equal(REFUSED);
     // The same through the `channels` argument.
@@ -61,7 +53,7 @@ describe('multifd and URIs that cannot carry several channels', function () {
     const destination = await startInstance([...GUEST, ...MULTIFD, ...EVENTS, '--incoming', 'defer'], { name: 'dst' });
     const events = recordEvents(destination.qmp);
     // A file that exists, so only the multifd rule can refuse it.
-    const file = join(scratch, 'guest.mig');
+    const file = join(scratch(), 'guest.mig');
     writeFileSync(file, '');
     expect(await refusal(destination.qmp.execute('migrate-incoming', { uri: `file:${file}` }))).to.deep.equal(REFUSED);
     expect(await refusal(destination.qmp.execute('migrate-incoming', { uri: `exec:cat ${file}` }))).to.deep.equal(REFUSED);

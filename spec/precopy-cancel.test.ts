@@ -7,14 +7,14 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultProxy } from './support/fault-proxy.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import {
   EVENTS, UNLIMITED, abCheck, boundTcpUri, exitCode, memoryKeepsChanging, queryMigrate, runState, sleep, unusedTcpUri, waitForMigration,
 } from './support/migration-driver.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const MiB = 1 << 20;
 const AB_START = 1 * MiB;
@@ -50,20 +50,14 @@ async function expectCancelledAndMigratable(source: TestInstance, events: string
 
 describe('precopy cancel', function () {
   this.timeout(30_000);
-  let scratch: string;
   const proxies: FaultProxy[] = [];
-
-  beforeEach(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'livemig-cancel-'));
-  });
-  afterEach(async () => {
+  const scratch = scratchDirPerTest('livemig-cancel-', async () => {
     await Promise.all(proxies.splice(0).map((p) => p.close()));
     await stopAllInstances();
-    rmSync(scratch, { recursive: true, force: true });
   });
 
   it('in setup (the channel cannot open: a FIFO nobody reads), then a new migration succeeds', async () => {
-    const fifo = join(scratch, 'stream.fifo');
+    const fifo = join(scratch(), 'stream.fifo');
     execFileSync('mkfifo', [fifo]);
     const source = await startInstance([...SOURCE, ...UNLIMITED], { name: 'src' });
     const next = startDestination('next');

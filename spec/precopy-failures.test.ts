@@ -5,8 +5,7 @@
  * with status 1 (or, with exit-on-error off, stays up to be inspected).
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultProxy } from './support/fault-proxy.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
@@ -14,6 +13,7 @@ import {
   EVENTS, UNLIMITED, abCheck, boundTcpUri, exitCode, memoryKeepsChanging, queryMigrate, runState, sleep,
   unusedTcpUri, waitForMigration,
 } from './support/migration-driver.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const MiB = 1 << 20;
 const AB_START = 1 * MiB;
@@ -77,16 +77,10 @@ async function activeWith(source: TestInstance, bytes: number): Promise<void> {
 
 describe('precopy failures', function () {
   this.timeout(30_000);
-  let scratch: string;
   const proxies: FaultProxy[] = [];
-
-  beforeEach(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'livemig-failures-'));
-  });
-  afterEach(async () => {
+  const scratch = scratchDirPerTest('livemig-failures-', async () => {
     await Promise.all(proxies.splice(0).map((p) => p.close()));
     await stopAllInstances();
-    rmSync(scratch, { recursive: true, force: true });
   });
 
   async function proxied(destination: TestInstance): Promise<FaultProxy> {
@@ -113,7 +107,7 @@ describe('precopy failures', function () {
    * through `damage`, and a destination (started meanwhile) told to load it.
    */
   async function loadDamagedStream(damage: (path: string) => void): Promise<TestInstance> {
-    const path = join(scratch, 'guest.mig');
+    const path = join(scratch(), 'guest.mig');
     const [destination, source] = await Promise.all([
       startInstance([...GUEST, '--incoming', 'defer'], { name: 'dst' }),
       startInstance([...GUEST, ...UNLIMITED], { name: 'saver' }),
@@ -134,7 +128,7 @@ describe('precopy failures', function () {
     await expectSourceFailedAndRunning(source, new RegExp(`^Failed to connect to '127\\.0\\.0\\.1:${port}': .*(ECONNREFUSED|refused)`));
     expect(events).to.deep.equal(['setup', 'failed']);
 
-    await source.qmp.execute('migrate', { uri: `unix:${join(scratch, 'nobody.sock')}` });
+    await source.qmp.execute('migrate', { uri: `unix:${join(scratch(), 'nobody.sock')}` });
     await expectSourceFailedAndRunning(source, /^Failed to connect to '.*nobody\.sock': .*(ENOENT|No such file)/);
   });
 

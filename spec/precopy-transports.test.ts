@@ -4,14 +4,14 @@
  * check), then runs on, while the source is left `postmigrate`.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { relay, startFdInstance, stopFdInstances, INHERITED_FD } from './support/inherited-fd.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import {
   UNLIMITED, abCheck, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration,
 } from './support/migration-driver.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const MiB = 1 << 20;
 const AB_START = 1 * MiB;
@@ -49,15 +49,7 @@ function deferredDestination(): Promise<TestInstance> {
 
 describe('precopy over each transport (256 MiB ab guest)', function () {
   this.timeout(40_000);
-  let scratch: string;
-
-  beforeEach(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'livemig-transport-'));
-  });
-  afterEach(async () => {
-    await Promise.all([stopAllInstances(), stopFdInstances()]);
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const scratch = scratchDirPerTest('livemig-transport-', () => Promise.all([stopAllInstances(), stopFdInstances()]));
 
   it('tcp: a destination on port 0 shows the bound port in socket-address, and the guest moves through it', async () => {
     const [destination, source] = await Promise.all([
@@ -75,7 +67,7 @@ describe('precopy over each transport (256 MiB ab guest)', function () {
   });
 
   it('unix: the guest moves through a unix socket', async () => {
-    const path = join(scratch, 'migrate.sock');
+    const path = join(scratch(), 'migrate.sock');
     const [destination, source] = await Promise.all([
       startInstance([...GUEST, '--incoming', `unix:${path}`], { name: 'dst' }),
       startInstance(SOURCE, { name: 'src' }),
@@ -86,7 +78,7 @@ describe('precopy over each transport (256 MiB ab guest)', function () {
   });
 
   it('file: the source saves the running guest to a file, and a destination told to read it loads it', async () => {
-    const path = join(scratch, 'guest.mig');
+    const path = join(scratch(), 'guest.mig');
     const [destination, source] = await Promise.all([deferredDestination(), startInstance(SOURCE, { name: 'src' })]);
     await source.qmp.execute('migrate', { uri: `file:${path}` });
     expect((await waitForMigration(source.qmp, ['completed', 'failed'])).status).to.equal('completed');
@@ -97,7 +89,7 @@ describe('precopy over each transport (256 MiB ab guest)', function () {
   });
 
   it('file with offset=4K: the stream starts at the offset and the bytes before it are left alone', async () => {
-    const path = join(scratch, 'guest.mig');
+    const path = join(scratch(), 'guest.mig');
     // A file already holding something else: a 4 KiB prefix to keep, and more after it to overwrite.
     const prefix = Buffer.alloc(4096, 0xa5);
     writeFileSync(path, Buffer.concat([prefix, Buffer.alloc(64 * 1024, 0x5a)]));
@@ -113,7 +105,7 @@ describe('precopy over each transport (256 MiB ab guest)', function () {
   });
 
   it('exec: the stream goes through a command on each side (cat into a file, cat out of it)', async () => {
-    const path = join(scratch, 'guest.mig');
+    const path = join(scratch(), 'guest.mig');
     const [destination, source] = await Promise.all([deferredDestination(), startInstance(SOURCE, { name: 'src' })]);
     await source.qmp.execute('migrate', { uri: `exec:cat > ${path}` });
     expect((await waitForMigration(source.qmp, ['completed', 'failed'])).status).to.equal('completed');

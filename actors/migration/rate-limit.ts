@@ -45,9 +45,7 @@ export class RateLimiter {
    * a limit, so a round is paced through the windows as QEMU's page-by-page
    * rate check paces it, and not sent in one burst the moment the bucket
    * holds a token (a whole small round would then go at once, and the next
-   * dirty sync would find the guest had no time to dirty anything). Multifd
-   * bytes are charged as the channels write them, so the batches already
-   * queued on the channels (a few per channel) run ahead of the limit.
+   * dirty sync would find the guest had no time to dirty anything).
    */
   windowPages(maxPages: number, pageSize: number): number {
     const limit = this.bytesPerSecond();

@@ -186,7 +186,6 @@ export class SourceMigration {
     const compression = params['multifd-compression'];
     const sender = MultifdSender.start({
       pool: this.env.multifdPool(channels),
-      channels,
       addresses,
       uuid: this.env.uuid,
       blocks: this.env.guest.blocks,

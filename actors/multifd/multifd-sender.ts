@@ -1,5 +1,4 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { Piscina } from 'piscina';
 import type { MultifdSendPool } from './send-pool.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
@@ -11,7 +10,7 @@ import {
 export interface MultifdSenderOptions {
   /** Warm workers, one per channel; torn down if the migration is aborted. */
   pool: MultifdSendPool;
-  channels: number;
+  /** Where each channel connects, one address per channel. */
   addresses: ChannelAddress[];
   uuid: string | undefined;
   blocks: readonly RamBlock[];
@@ -25,8 +24,7 @@ const MAX_IN_FLIGHT = 4;
 
 interface Channel {
   port: MessagePort;
-  inFlight: number;
-  /** The page bytes of each batch queued on the channel and not yet written, oldest first. */
+  /** The page bytes of each batch queued on the channel and not yet written, oldest first (their count is its load). */
   queued: number[];
   syncedRound: number;
 }
@@ -37,7 +35,6 @@ interface Channel {
  * connection. The migration hands out page ranges; the workers do the rest.
  */
 export class MultifdSender {
-  private readonly pool: Piscina;
   private readonly channels: Channel[] = [];
   private readonly tasks: Promise<unknown>[] = [];
   private readonly statsBuffer: Float64Array;
@@ -51,25 +48,24 @@ export class MultifdSender {
 
   private constructor(private readonly options: MultifdSenderOptions) {
     this.picker = options.picker ?? leastBusy;
-    this.statsBuffer = new Float64Array(new SharedArrayBuffer(options.channels * CHANNEL_STATS * 8));
+    this.statsBuffer = new Float64Array(new SharedArrayBuffer(options.addresses.length * CHANNEL_STATS * 8));
     this.failed = new Promise<never>((_, reject) => (this.fail = reject));
     this.failed.catch(() => {});
-    this.pool = options.pool.pool;
   }
 
   /** Starts every channel and resolves once all are connected and have sent their hello. */
   static async start(options: MultifdSenderOptions): Promise<MultifdSender> {
     const sender = new MultifdSender(options);
     const connected: Promise<void>[] = [];
-    for (let index = 0; index < options.channels; index++) {
+    for (let index = 0; index < options.addresses.length; index++) {
       const { port1, port2 } = new MessageChannel();
-      const channel: Channel = { port: port1, inFlight: 0, queued: [], syncedRound: -1 };
+      const channel: Channel = { port: port1, queued: [], syncedRound: -1 };
       sender.channels.push(channel);
       connected.push(new Promise((resolve) => port1.once('message', () => resolve())));
       port1.on('message', (m: FromSendChannel) => sender.onMessage(channel, m));
       const task: SendChannelTask = {
         index,
-        count: options.channels,
+        count: options.addresses.length,
         address: options.addresses[index]!,
         uuid: options.uuid,
         blocks: options.blocks.map((b) => b.shared),
@@ -78,7 +74,7 @@ export class MultifdSender {
         control: port2,
         stats: sender.statsBuffer.buffer as SharedArrayBuffer,
       };
-      const run = sender.pool.run(task, { name: 'sendChannel', transferList: [port2] });
+      const run = options.pool.pool.run(task, { name: 'sendChannel', transferList: [port2] });
       run.catch((err: Error) => sender.fail(err));
       sender.tasks.push(run);
     }
@@ -98,10 +94,9 @@ export class MultifdSender {
    */
   async sendPages(block: number, round: number, ranges: Uint32Array, bytes: number): Promise<void> {
     for (;;) {
-      const i = this.picker(this.channels.map((c) => c.inFlight), MAX_IN_FLIGHT);
+      const i = this.picker(this.channels.map((c) => c.queued.length), MAX_IN_FLIGHT);
       if (i !== undefined) {
         const channel = this.channels[i]!;
-        channel.inFlight++;
         channel.queued.push(bytes);
         this.post(channel, { type: 'pages', block, round, ranges });
         return;
@@ -171,10 +166,7 @@ export class MultifdSender {
   }
 
   private onMessage(channel: Channel, m: FromSendChannel): void {
-    if (m.type === 'sent') {
-      channel.inFlight--;
-      channel.queued.shift();
-    }
+    if (m.type === 'sent') channel.queued.shift();
     else if (m.type === 'synced') channel.syncedRound = m.round;
     else return;
     const wake = this.wake;

@@ -24,6 +24,12 @@ import { CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, type Fro
 const port = parentPort!;
 const post = (m: FromRecvChannel) => port.postMessage(m);
 
+/** Tells the main thread why channel `index` failed, naming the channel unless the error already does. */
+function reportError(index: number, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  post({ type: 'error', message: message.startsWith('multifd') ? message : `multifd channel ${index}: ${message}` });
+}
+
 class RecvChannel {
   private readonly name: string;
   private readonly stats: Float64Array;
@@ -124,8 +130,7 @@ class RecvChannel {
   fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    post({ type: 'error', message: message.startsWith('multifd') ? message : `${this.name}: ${message}` });
+    reportError(this.data.index, err);
   }
 
   private checkHello(): void {
@@ -165,6 +170,6 @@ port.on('message', (m: ToRecvChannel) => {
   // The main thread sends nothing else before this channel reports its port.
   RecvChannel.start(m.data).then(
     (c) => (channel = c),
-    (err: unknown) => post({ type: 'error', message: `multifd channel ${m.data.index}: ${err instanceof Error ? err.message : String(err)}` }),
+    (err: unknown) => reportError(m.data.index, err),
   );
 });

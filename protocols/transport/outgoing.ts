@@ -45,19 +45,19 @@ export async function openOutgoing(uri: MigrationUri, options: { connectTimeoutM
 }
 
 /**
- * What a migration socket may hold queued in user space before a write
- * reports backpressure. Node's 16 KiB default made the sender wait for a
+ * What a migration channel (socket or file) may hold queued in user space
+ * before a write reports backpressure. Node's 16 KiB default made the sender wait for a
  * full flush after every frame, leaving the socket idle while the next one
  * was made; 8 MiB (two 4 MiB frames) keeps it fed (measured ~10 % faster
  * here, with 1 MiB frames then).
  */
-export const SOCKET_WRITE_BUFFER = 8 << 20;
+const WRITE_BUFFER = 8 << 20;
 
 /** Connects a socket for `uri`; used for the main channel and every multifd channel. */
 export function connect(uri: MigrationUri & { scheme: 'tcp' | 'unix' }, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const where = uri.scheme === 'tcp' ? `${uri.host}:${uri.port}` : uri.path;
-    const buffer = { writableHighWaterMark: SOCKET_WRITE_BUFFER };
+    const buffer = { writableHighWaterMark: WRITE_BUFFER };
     const socket = uri.scheme === 'tcp' ? net.connect({ host: uri.host, port: uri.port, ...buffer }) : net.connect({ path: uri.path, ...buffer });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -96,7 +96,7 @@ async function fileChannel(path: string, offset: number): Promise<OutgoingChanne
   let position = offset;
   let closed = false;
   const sink = new Writable({
-    highWaterMark: 8 << 20,
+    highWaterMark: WRITE_BUFFER,
     write(chunk: Buffer, _enc, done) {
       handle.write(chunk, 0, chunk.length, position).then(({ bytesWritten }) => {
         position += bytesWritten;
