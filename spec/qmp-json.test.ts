@@ -1,6 +1,8 @@
 import { expect } from 'chai';
-import { decodeJson, decodeJsonMessages, JsonParseError, MAX_JSON_NESTING } from '../protocols/qmp/json-decode.js';
+import { decodeJson } from '../protocols/qmp/json-decode.js';
 import { encodeJson } from '../protocols/qmp/json-encode.js';
+import { JsonParseError } from '../protocols/qmp/json-parser.js';
+import { JsonStreamer, QEMU_JSON_LIMITS } from '../protocols/qmp/json-streamer.js';
 
 function parseErrorOf(text: string): string {
   try {
@@ -28,6 +30,11 @@ describe('QMP JSON', () => {
       expect(decodeJson('-9223372036854775808')).to.equal(-9223372036854775808n);
     });
 
+    it('reads integers beyond int64 and uint64 as floats, as QEMU does', () => {
+      expect(decodeJson('18446744073709551616')).to.equal(18446744073709551616);
+      expect(decodeJson('-9223372036854775809')).to.equal(-9223372036854775809);
+    });
+
     it('reads fractions and exponents as numbers', () => {
       expect(decodeJson('[1.5, -2e3, 0.25E-1]')).to.deep.equal([1.5, -2000, 0.025]);
     });
@@ -42,8 +49,25 @@ describe('QMP JSON', () => {
       expect(decodeJson('"a\\n\\t\\/\\u00e9\\ud83d\\ude00"')).to.equal('a\n\t/é😀');
     });
 
-    it('refuses a lone surrogate', () => {
+    it('refuses a lone surrogate, naming the leading half', () => {
       expect(parseErrorOf('"\\ud800"')).to.equal('JSON parse error, \\ud800 is not a valid Unicode character');
+      expect(parseErrorOf('"\\ud800\\u0041"')).to.equal('JSON parse error, \\ud800 is not a valid Unicode character');
+    });
+
+    it('refuses noncharacters, escaped or not', () => {
+      expect(parseErrorOf('"\\uffff"')).to.equal('JSON parse error, \\uffff is not a valid Unicode character');
+      expect(parseErrorOf('"\\ufdd0"')).to.equal('JSON parse error, \\ufdd0 is not a valid Unicode character');
+      expect(parseErrorOf('"\uffff"')).to.equal('JSON parse error, invalid UTF-8 sequence in string');
+    });
+
+    it("takes QEMU's modified UTF-8 for U+0000 and refuses other overlong forms", () => {
+      const decode = (bytes: number[]) => new JsonStreamer().push(Buffer.from([0x22, ...bytes, 0x22, 0x20]));
+      expect(decode([0xc0, 0x80])).to.deep.equal([{ value: '\u0000' }]);
+      expect(decode([0xc3, 0xa9])).to.deep.equal([{ value: 'é' }]);
+      for (const bad of [[0xc1, 0xbf], [0xe0, 0x80, 0x80], [0xc3], [0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {
+        const [message] = decode(bad);
+        expect((message as { error: Error }).error.message, String(bad)).to.equal('JSON parse error, invalid UTF-8 sequence in string');
+      }
     });
 
     it('refuses an unknown escape', () => {
@@ -62,7 +86,11 @@ describe('QMP JSON', () => {
       ['{"a": 1, "a": 2}', 'JSON parse error, duplicate key'],
       ['{"a": tru}', "JSON parse error, invalid keyword 'tru'"],
       ['{"a": @}', "JSON parse error, stray '@'"],
-      ['{"a": [1, 2}', 'JSON parse error, premature EOI'],
+      ['{"a": [1, 2}', 'JSON parse error, expected separator in list'],
+      ['{"a": 01}', "JSON parse error, stray '01'"],
+      ['[-x]', "JSON parse error, stray '-x'"],
+      ['{"a": TRUE}', "JSON parse error, stray 'T'"],
+      ['"tab\there"', 'JSON parse error, stray \'"tab\t\''],
       ['{"execute": "stop"', 'JSON parse error, premature EOI'],
       ['}', 'JSON parse error, expecting value'],
     ];
@@ -75,32 +103,15 @@ describe('QMP JSON', () => {
     });
 
     it('bounds nesting as QEMU does', () => {
-      const deep = '['.repeat(MAX_JSON_NESTING + 1) + ']'.repeat(MAX_JSON_NESTING + 1);
+      const { maxNesting } = QEMU_JSON_LIMITS;
+      const deep = '['.repeat(maxNesting + 1) + ']'.repeat(maxNesting + 1);
       expect(parseErrorOf(deep)).to.equal('JSON nesting depth limit exceeded');
-      expect(decodeJson('['.repeat(MAX_JSON_NESTING) + ']'.repeat(MAX_JSON_NESTING))).to.be.an('array');
-    });
-  });
-
-  describe('messages on one line', () => {
-    it('splits back-to-back objects into separate messages', () => {
-      expect(decodeJsonMessages('{"a": 1}{"b": 2} 3')).to.deep.equal([{ value: { a: 1 } }, { value: { b: 2 } }, { value: 3 }]);
+      expect(decodeJson('['.repeat(maxNesting) + ']'.repeat(maxNesting))).to.be.an('array');
     });
 
-    it('keeps messages before a stray character and stops at it', () => {
-      const messages = decodeJsonMessages('{"a": 1} @ {"b": 2}');
-      expect(messages).to.have.length(2);
-      expect(messages[0]).to.deep.equal({ value: { a: 1 } });
-      expect((messages[1] as { error: Error }).error.message).to.equal("JSON parse error, stray '@'");
-    });
-
-    it('lets a message after a parse error through', () => {
-      const messages = decodeJsonMessages('[1 2] {"b": 2}');
-      expect((messages[0] as { error: Error }).error.message).to.equal('JSON parse error, expected separator in list');
-      expect(messages[1]).to.deep.equal({ value: { b: 2 } });
-    });
-
-    it('finds no message in a blank line', () => {
-      expect(decodeJsonMessages(' \t\r')).to.deep.equal([]);
+    it('takes exactly one value', () => {
+      expect(parseErrorOf('1 2')).to.equal('Expecting at most one JSON value');
+      expect(parseErrorOf(' ')).to.equal('JSON parse error, premature EOI');
     });
   });
 
@@ -169,7 +180,8 @@ describe('QMP JSON', () => {
           chars.splice(Math.floor(random() * (chars.length + 1)), random() < 0.5 ? 1 : 0, pick(noise));
         }
         const text = chars.join('');
-        for (const message of decodeJsonMessages(text)) {
+        const streamer = new JsonStreamer();
+        for (const message of [...streamer.push(Buffer.from(text)), ...streamer.flush()]) {
           if ('error' in message) expect(message.error, text).to.be.instanceOf(JsonParseError);
         }
       }

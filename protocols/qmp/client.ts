@@ -14,12 +14,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
-import { TextDecoder } from 'node:util';
 import { parseQmpAddress } from './address.js';
 import { QmpConnectionError, QmpError } from './errors.js';
-import { decodeJsonMessages } from './json-decode.js';
 import { encodeJson } from './json-encode.js';
-import { LineFramer } from './line-framer.js';
+import { JsonStreamer } from './json-streamer.js';
 import type { JsonObject, JsonValue, QmpErrorClass, QmpEvent, QmpGreeting } from './types.js';
 
 export interface QmpConnectOptions {
@@ -29,8 +27,6 @@ export interface QmpConnectOptions {
   negotiate?: boolean;
   /** Capabilities to enable while negotiating, e.g. ['oob']. */
   enable?: string[];
-  /** Longest line accepted from the server; default 16 MiB. */
-  maxLineBytes?: number;
 }
 
 export interface QmpExecuteOptions {
@@ -44,8 +40,6 @@ interface Waiter<T> {
   reject(error: Error): void;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export class QmpClient {
   /**
    * Every event as 'event' (a QmpEvent), and again under its own name
@@ -57,7 +51,8 @@ export class QmpClient {
   /** Responses no execute() claimed (raw requests, unparseable input). */
   private readonly unclaimed: JsonObject[] = [];
   private readonly responseWaiters: Waiter<JsonObject>[] = [];
-  private readonly framer: LineFramer;
+  /** The server's output, read as QEMU's monitor reads input (its own output ends lines, but nothing relies on it). */
+  private readonly input = new JsonStreamer();
   private greetingWaiter: Waiter<QmpGreeting> | null = null;
   private nextId = 1;
   private failure: QmpConnectionError | null = null;
@@ -70,9 +65,7 @@ export class QmpClient {
   private constructor(
     private readonly socket: Socket,
     readonly timeoutMs: number,
-    maxLineBytes: number,
   ) {
-    this.framer = new LineFramer(maxLineBytes);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error) => this.fail(new QmpConnectionError('closed', `QMP connection failed: ${error.message}`)));
     this.closedPromise = new Promise((resolve) =>
@@ -91,7 +84,7 @@ export class QmpClient {
       parsed.transport === 'unix'
         ? createConnection({ path: parsed.path })
         : createConnection({ host: parsed.host === '' ? 'localhost' : parsed.host, port: parsed.port });
-    const client = new QmpClient(socket, timeoutMs, options.maxLineBytes ?? 16 << 20);
+    const client = new QmpClient(socket, timeoutMs);
     try {
       const greeting = await client.bounded<QmpGreeting>(timeoutMs, 'QMP greeting', (waiter) => {
         client.greetingWaiter = waiter;
@@ -127,10 +120,15 @@ export class QmpClient {
     return response.return as T;
   }
 
-  /** Writes a raw line (a newline is added if missing); its answer comes from nextResponse(). */
-  sendRaw(text: string): void {
+  /**
+   * Writes text exactly as given; its answer comes from nextResponse(). Like
+   * QEMU's own Python library, nothing is added: the server ends a message
+   * where its braces balance, so only a bare number or keyword needs a byte
+   * after it.
+   */
+  sendRaw(text: string | Uint8Array): void {
     if (this.failure) throw this.failure;
-    this.socket.write(text.endsWith('\n') ? text : `${text}\n`);
+    this.socket.write(text);
   }
 
   /** The next response that no execute() is waiting for, e.g. the answer to a raw line. */
@@ -212,25 +210,12 @@ export class QmpClient {
   }
 
   private receive(chunk: Buffer): void {
-    for (const event of this.framer.push(chunk)) {
-      if (event.kind === 'oversized') {
-        this.fail(new QmpConnectionError('protocol', `QMP server sent a line longer than ${event.limit} bytes`));
+    for (const message of this.input.push(chunk)) {
+      if ('error' in message) {
+        this.fail(new QmpConnectionError('protocol', `QMP server sent bad JSON: ${message.error.message}`));
         return;
       }
-      let messages;
-      try {
-        messages = decodeJsonMessages(utf8.decode(event.bytes));
-      } catch {
-        this.fail(new QmpConnectionError('protocol', 'QMP server sent invalid UTF-8'));
-        return;
-      }
-      for (const message of messages) {
-        if ('error' in message) {
-          this.fail(new QmpConnectionError('protocol', `QMP server sent bad JSON: ${message.error.message}`));
-          return;
-        }
-        this.dispatch(message.value);
-      }
+      this.dispatch(message.value);
     }
   }
 

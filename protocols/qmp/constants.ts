@@ -12,9 +12,6 @@ export const QEMU_COMPAT_VERSION = { micro: 0, minor: 2, major: 8 } as const;
 export const QMP_CAPABILITIES = ['oob'] as const;
 export type QmpCapability = (typeof QMP_CAPABILITIES)[number];
 
-/** Longest input line a server accepts; a longer one is refused and dropped as it streams in. */
-export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
-
 /**
  * In-band requests a session holds before it stops reading its socket
  * (QEMU's QMP_REQ_QUEUE_LEN_MAX), so a flooding client is slowed, not buffered.

@@ -13,9 +13,10 @@ import { lstat, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatQmpAddress, parseQmpAddress } from './address.js';
 import { defineCommand, type QmpCommand, type QmpCommandTable } from './command.js';
-import { DEFAULT_MAX_LINE_BYTES, livemigPackage, QEMU_COMPAT_VERSION, QMP_CAPABILITIES } from './constants.js';
+import { livemigPackage, QEMU_COMPAT_VERSION, QMP_CAPABILITIES } from './constants.js';
 import { QmpError } from './errors.js';
 import { encodeJson } from './json-encode.js';
+import type { JsonLimits } from './json-streamer.js';
 import { NO_ARGUMENTS, qapi } from './schema.js';
 import { QmpSession, type SessionHost } from './session.js';
 import type { JsonObject, QmpEvent, QmpVersion } from './types.js';
@@ -24,8 +25,8 @@ export interface QmpServerOptions {
   commands: QmpCommandTable;
   /** The greeting's `package`; by default "livemig <version>". */
   package?: string;
-  /** Longest input line accepted (bytes); default 1 MiB. */
-  maxLineBytes?: number;
+  /** Bounds on one input message; QEMU's by default (64 MiB of tokens, 2Mi tokens, nesting 1024). */
+  jsonLimits?: Partial<JsonLimits>;
 }
 
 /** Commands every server has; a caller's table may not redefine them. */
@@ -56,7 +57,7 @@ export class QmpServer {
       ...options.commands,
     ]);
     this.host = {
-      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      jsonLimits: options.jsonLimits ?? {},
       greetingLine: encodeJson({ QMP: { version, capabilities: [...QMP_CAPABILITIES] } }),
       lookup: (name) => this.commands.get(name),
       negotiationCommand,

@@ -6,20 +6,19 @@
  * session stops reading its socket while its queue is full.
  */
 import type { Socket } from 'node:net';
-import { TextDecoder } from 'node:util';
 import type { QmpCommand } from './command.js';
 import { MAX_PENDING_OUTPUT_BYTES, REQUEST_QUEUE_MAX } from './constants.js';
 import { genericError, QmpError } from './errors.js';
-import { decodeJsonMessages } from './json-decode.js';
 import { encodeJson } from './json-encode.js';
-import { LineFramer } from './line-framer.js';
+import { JsonStreamer, type JsonLimits } from './json-streamer.js';
 import { checkRequest, isOobRequest, requestId } from './request.js';
 import { validateArguments } from './validate-arguments.js';
 import type { JsonObject, JsonValue } from './types.js';
 
 /** What a session needs from its server. */
 export interface SessionHost {
-  readonly maxLineBytes: number;
+  /** Bounds on one input message (QEMU's by default). */
+  readonly jsonLimits: Partial<JsonLimits>;
   /** The greeting, already encoded. */
   readonly greetingLine: string;
   /** Commands of a negotiated session, built-ins included. */
@@ -31,15 +30,13 @@ export interface SessionHost {
 /** A queued in-band item: a request, or an input error answered in its turn. */
 type Pending = { request: JsonValue } | { error: QmpError };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** How long a closing server waits for a client to take its last output. */
 const END_GRACE_MS = 2000;
 
 export class QmpSession {
   negotiated = false;
   oobEnabled = false;
-  private readonly framer: LineFramer;
+  private readonly input: JsonStreamer;
   private readonly queue: Pending[] = [];
   private draining = false;
   private readingPaused = false;
@@ -52,7 +49,7 @@ export class QmpSession {
     private readonly socket: Socket,
     private readonly host: SessionHost,
   ) {
-    this.framer = new LineFramer(host.maxLineBytes);
+    this.input = new JsonStreamer(host.jsonLimits);
     this.negotiation = host.negotiationCommand(this);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     // `printf '...' | socat - unix:...` closes its side first; answer it all, then end.
@@ -81,24 +78,12 @@ export class QmpSession {
     setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }
 
+  /** Messages end where their braces and brackets balance, as QEMU reads them: newlines mean nothing. */
   private receive(chunk: Buffer): void {
-    for (const event of this.framer.push(chunk)) {
-      if (event.kind === 'oversized') {
-        this.enqueue({ error: genericError(`QMP input line is longer than ${event.limit} bytes; it was discarded`) });
-        continue;
-      }
-      let line: string;
-      try {
-        line = utf8.decode(event.bytes);
-      } catch {
-        this.enqueue({ error: genericError('JSON parse error, invalid UTF-8 sequence in string') });
-        continue;
-      }
-      for (const message of decodeJsonMessages(line)) {
-        if ('error' in message) this.enqueue({ error: genericError(message.error.message) });
-        else if (isOobRequest(message.value)) void this.answer(message.value);
-        else this.enqueue({ request: message.value });
-      }
+    for (const message of this.input.push(chunk)) {
+      if ('error' in message) this.enqueue({ error: genericError(message.error.message) });
+      else if (isOobRequest(message.value)) void this.answer(message.value);
+      else this.enqueue({ request: message.value });
     }
   }
 

@@ -13,7 +13,7 @@
  * is taken as the integer 2 (QEMU would refuse it; JSON numbers reach us
  * without their spelling).
  */
-import { setMember } from './json-decode.js';
+import { setMember } from './json-parser.js';
 import { genericError } from './errors.js';
 import type { AlternateSchema, ArgumentsOf, ObjectSchema, Schema } from './schema.js';
 import type { JsonObject, JsonValue } from './types.js';
