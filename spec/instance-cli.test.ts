@@ -80,6 +80,7 @@ describe('livemig run: command line', function () {
       "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
     ],
     ['multifd-channels 0', ['--param', 'multifd-channels=0'], "Parameter 'multifd_channels' expects a value between 1 and 255"],
+    ['TLS credentials, until migration over TLS is built', ['--param', 'tls-creds=tls0'], "Parameter 'tls-creds' is not supported by livemig yet"],
     ['a capability combination QEMU refuses', ['--cap', 'postcopy-preempt'], 'Postcopy preempt requires postcopy-ram'],
     ['a capability not built yet', ['--cap', 'xbzrle'], "Capability 'xbzrle' is not supported by livemig yet"],
     ['an incoming URI it cannot parse', ['--incoming', 'bogus:x'], 'bogus:x'],

@@ -237,6 +237,14 @@ describe('livemig instance: migration capabilities and parameters', function () 
       });
     }
 
+    it('refuses TLS credentials until migration over TLS is built, and changes nothing', async () => {
+      expect(await refusal(vm.qmp.execute('migrate-set-parameters', { 'tls-creds': 'tls0', 'downtime-limit': 400 }))).to.deep.equal({
+        class: 'GenericError',
+        desc: "Parameter 'tls-creds' is not supported by livemig yet: migration over TLS is not built, so the guest's memory would cross in plain text; leave tls-creds empty",
+      });
+      expect(await vm.qmp.execute('query-migrate-parameters')).to.deep.equal(DEFAULT_PARAMETERS);
+    });
+
     it('applies all or nothing: a valid member beside a refused one is not set', async () => {
       expect(await refusal(vm.qmp.execute('migrate-set-parameters', { 'downtime-limit': 400, 'max-bandwidth': 1000, 'multifd-channels': 0 }))).to.deep.equal({
         class: 'GenericError',
