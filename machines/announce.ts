@@ -1,9 +1,10 @@
 /**
  * The one place a status is emitted. Each machine registers
- * `emitStatus: emit(statusEvent)` and lists `announce(<status>)` as the entry
- * action of every status state, so each entry into a status emits
- * `{ type: 'status', status }` exactly once; the service listens with
- * `actor.on('status', ...)` for MIGRATION events and query-migrate.
+ * `emitStatus: emit(statusEvent)` (through `migrationActions`) and lists
+ * `announce(<status>)` as the entry action of every status state, so each
+ * entry into a status emits `{ type: 'status', status }` exactly once; the
+ * service listens with `actor.on('status', ...)` for MIGRATION events and
+ * query-migrate.
  */
 import type { StatusEmitted } from './events.js';
 import type { MigrationStatus } from './status.js';

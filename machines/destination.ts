@@ -13,10 +13,10 @@
  * postcopy-paused, postcopy-recover and colo exist with no way in yet.
  * One incoming migration per process: nothing leaves completed or failed.
  */
-import { assign, emit, fromCallback, setup, type EventObject, type SnapshotFrom } from 'xstate';
-import { actorErrorText } from './actor-error.js';
-import { announce, statusEvent } from './announce.js';
+import { assign, fromCallback, setup, type EventObject, type SnapshotFrom } from 'xstate';
+import { announce } from './announce.js';
 import type { DestinationEvent, StatusEmitted } from './events.js';
+import { migrationActions } from './migration-actions.js';
 import { refuseMigrateIncoming } from './refusals.js';
 import type { MigrationStatus } from './status.js';
 
@@ -59,10 +59,8 @@ export const destinationMachine = setup({
       event.type === 'migrate-incoming' && refuseMigrateIncoming(params.status, event) === null,
   },
   actions: {
-    emitStatus: emit(statusEvent),
+    ...migrationActions<DestinationContext, DestinationEvent>(),
     startIncoming: assign({ uri: ({ event, context }) => (event.type === 'migrate-incoming' ? event.uri : context.uri) }),
-    recordError: assign({ error: ({ event, context }) => (event.type === 'failed' ? event.error : context.error) }),
-    recordActorError: assign({ error: ({ event }) => actorErrorText(event) }),
   },
 }).createMachine({
   id: 'destination',

@@ -13,10 +13,10 @@
  * exist with no way in: their capability adds a guarded transition into them
  * (e.g. `setup.done` guarded by pending unplug → wait-unplug).
  */
-import { assign, emit, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
-import { actorErrorText } from './actor-error.js';
-import { announce, statusEvent } from './announce.js';
+import { assign, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
+import { announce } from './announce.js';
 import type { MigrationActorCommand, SourceEvent, StatusEmitted } from './events.js';
+import { migrationActions } from './migration-actions.js';
 import { refuseMigrate, refuseMigrateContinue } from './refusals.js';
 import type { MigrationStatus } from './status.js';
 
@@ -78,13 +78,11 @@ export const sourceMachine = setup({
     pauseBeforeSwitchover: ({ context }) => context.capabilities['pause-before-switchover'] === true,
   },
   actions: {
-    emitStatus: emit(statusEvent),
+    ...migrationActions<SourceContext, SourceEvent>(),
     // migrate_init: a new migration forgets the last one's error.
     startMigration: assign(({ event, context }) =>
       event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities } : context,
     ),
-    recordError: assign({ error: ({ event, context }) => (event.type === 'failed' ? event.error : context.error) }),
-    recordActorError: assign({ error: ({ event }) => actorErrorText(event) }),
     forwardToMigration: forwardTo('migration'),
   },
 }).createMachine({

@@ -12,8 +12,8 @@ import {
   type MigrationCapabilities,
   type MigrationCapability,
   type SetCapabilitiesContext,
-} from '../actors/migration/capabilities.js';
-import { StartupFlagError } from '../actors/migration/startup-flag.js';
+} from '../actors/options/capabilities.js';
+import { StartupFlagError } from '../actors/options/startup-flag.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { validateArguments } from '../protocols/qmp/validate-arguments.js';
 

@@ -1,15 +1,16 @@
 import { expect } from 'chai';
-import { createActor, fromCallback, initialTransition, transition, type AnyStateMachine, type EventObject } from 'xstate';
-import { getShortestPaths, getSimplePaths, getStateNodes } from 'xstate/graph';
+import { fromCallback, initialTransition, type EventObject } from 'xstate';
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import {
   destinationMachine,
   destinationStatus,
   type DestinationSnapshot,
   type IncomingActorInput,
 } from '../machines/destination.js';
-import type { DestinationEvent, MigrateIncomingCommand, StatusEmitted } from '../machines/events.js';
+import type { DestinationEvent, MigrateIncomingCommand } from '../machines/events.js';
 import { refuseMigrateIncoming } from '../machines/refusals.js';
 import { migrationStatuses, type MigrationStatus } from '../machines/status.js';
+import { emittedStatuses, sortedStatuses, statechartHarness, targetedStateIds } from './support/statechart-harness.js';
 
 const incoming = (facts: Partial<Omit<MigrateIncomingCommand, 'type'>> = {}): MigrateIncomingCommand => ({
   type: 'migrate-incoming',
@@ -21,28 +22,7 @@ const streamArrived: DestinationEvent = { type: 'stream.arrived' };
 const loadDone: DestinationEvent = { type: 'load.done' };
 const failed = (error: string): DestinationEvent => ({ type: 'failed', error });
 
-function run(events: readonly DestinationEvent[], machine: typeof destinationMachine = destinationMachine) {
-  const actor = createActor(machine);
-  const statuses: MigrationStatus[] = [];
-  const errors: unknown[] = [];
-  actor.on('status', (e) => statuses.push(e.status));
-  actor.subscribe({ error: (e) => errors.push(e) });
-  actor.start();
-  for (const event of events) actor.send(event);
-  expect(errors).to.deep.equal([]);
-  return { actor, statuses, snapshot: actor.getSnapshot() };
-}
-
-function reach(events: readonly DestinationEvent[]): DestinationSnapshot {
-  let [snapshot] = initialTransition(destinationMachine);
-  for (const event of events) [snapshot] = transition(destinationMachine, snapshot, event);
-  return snapshot;
-}
-
-function step(snapshot: DestinationSnapshot, event: DestinationEvent) {
-  const [next, actions] = transition(destinationMachine, snapshot, event);
-  return { next, status: destinationStatus(next), emitted: emittedStatuses(actions) };
-}
+const { run, reach, step } = statechartHarness(destinationMachine, destinationStatus);
 
 function recordingIncoming() {
   const log = { inputs: [] as IncomingActorInput[], stopped: 0 };
@@ -184,16 +164,15 @@ describe('destination machine', () => {
     const serializeState = (s: DestinationSnapshot) => JSON.stringify([destinationStatus(s), s.context.error]);
     const options = { events, serializeState };
     const built: MigrationStatus[] = ['none', 'setup', 'active', 'completed', 'failed'];
-    const sorted = (statuses: Iterable<MigrationStatus>) => [...new Set(statuses)].sort();
 
     it('reaches exactly the built statuses (shortest paths)', () => {
       const paths = getShortestPaths(destinationMachine, options);
-      expect(sorted(paths.map((p) => destinationStatus(p.state)))).to.deep.equal(sorted(built));
+      expect(sortedStatuses(paths.map((p) => destinationStatus(p.state)))).to.deep.equal(sortedStatuses(built));
     });
 
     it('reaches exactly the built statuses (simple paths), along exactly three runs', () => {
       const paths = getSimplePaths(destinationMachine, options);
-      expect(sorted(paths.map((p) => destinationStatus(p.state)))).to.deep.equal(sorted(built));
+      expect(sortedStatuses(paths.map((p) => destinationStatus(p.state)))).to.deep.equal(sortedStatuses(built));
       const runs = paths
         .filter((p) => ['completed', 'failed'].includes(destinationStatus(p.state)))
         .map((p) => p.steps.map((st) => destinationStatus(st.state)).join(' > '));
@@ -220,25 +199,3 @@ describe('destination machine', () => {
     });
   });
 });
-
-/** Ids of every state some transition of the machine can enter (initial entries included). */
-function targetedStateIds(machine: AnyStateMachine): string[] {
-  const ids = new Set<string>();
-  for (const node of getStateNodes(machine.root)) {
-    for (const definitions of node.transitions.values()) {
-      for (const t of definitions) for (const target of t.target ?? []) ids.add(target.id);
-    }
-    for (const target of node.type === 'compound' ? node.initial.target : []) ids.add(target.id);
-  }
-  return [...ids].sort();
-}
-
-/**
- * The statuses announced by a pure step. xstate types the returned actions by
- * their source name (`emitStatus`), but hands back the resolved `xstate.emit`.
- */
-function emittedStatuses(actions: readonly { type: string; params: unknown }[]): MigrationStatus[] {
-  return actions
-    .filter((a) => a.type === 'xstate.emit')
-    .map((a) => (a.params as { event: StatusEmitted }).event.status);
-}

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createActor, fromCallback, initialTransition, transition, type AnyStateMachine } from 'xstate';
-import { getShortestPaths, getSimplePaths, getStateNodes } from 'xstate/graph';
-import type { MigrateCommand, MigrationActorCommand, SourceEvent, StatusEmitted } from '../machines/events.js';
+import { fromCallback, initialTransition } from 'xstate';
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import type { MigrateCommand, MigrationActorCommand, SourceEvent } from '../machines/events.js';
 import {
   migrationActive,
   refuseMigrate,
@@ -10,6 +10,7 @@ import {
 } from '../machines/refusals.js';
 import { sourceMachine, sourceStatus, type MigrationActorInput, type SourceSnapshot } from '../machines/source.js';
 import { isRunning, migrationStatuses, type MigrationStatus } from '../machines/status.js';
+import { emittedStatuses, sortedStatuses, statechartHarness, targetedStateIds } from './support/statechart-harness.js';
 
 const migrate = (facts: Partial<Omit<MigrateCommand, 'type'>> = {}): MigrateCommand => ({
   type: 'migrate',
@@ -44,31 +45,7 @@ const statusesInto: Record<keyof typeof into, MigrationStatus[]> = {
 };
 const cancellable = Object.keys(into) as (keyof typeof into)[];
 
-/** Runs events through a live actor and records every status it emits. */
-function run(events: readonly SourceEvent[], machine: typeof sourceMachine = sourceMachine) {
-  const actor = createActor(machine);
-  const statuses: MigrationStatus[] = [];
-  const errors: unknown[] = [];
-  actor.on('status', (e) => statuses.push(e.status));
-  actor.subscribe({ error: (e) => errors.push(e) });
-  actor.start();
-  for (const event of events) actor.send(event);
-  expect(errors).to.deep.equal([]);
-  return { actor, statuses, snapshot: actor.getSnapshot() };
-}
-
-/** The pure path: snapshot after the events, via initialTransition/transition. */
-function reach(events: readonly SourceEvent[]): SourceSnapshot {
-  let [snapshot] = initialTransition(sourceMachine);
-  for (const event of events) [snapshot] = transition(sourceMachine, snapshot, event);
-  return snapshot;
-}
-
-/** One pure step: the next status and the statuses it emits. */
-function step(snapshot: SourceSnapshot, event: SourceEvent) {
-  const [next, actions] = transition(sourceMachine, snapshot, event);
-  return { next, status: sourceStatus(next), emitted: emittedStatuses(actions) };
-}
+const { run, reach, step, statusChanges } = statechartHarness(sourceMachine, sourceStatus);
 
 /** A migration actor that records what it is given, for checking the machine's side of the contract. */
 function recordingMigration() {
@@ -389,16 +366,15 @@ describe('source machine', () => {
       'completed',
       'failed',
     ];
-    const sorted = (statuses: Iterable<MigrationStatus>) => [...new Set(statuses)].sort();
 
     it('reaches exactly the built statuses (shortest paths)', () => {
       const paths = getShortestPaths(sourceMachine, options);
-      expect(sorted(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sorted(built));
+      expect(sortedStatuses(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sortedStatuses(built));
     });
 
     it('reaches exactly the built statuses (simple paths)', () => {
       const paths = getSimplePaths(sourceMachine, options);
-      expect(sorted(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sorted(built));
+      expect(sortedStatuses(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sortedStatuses(built));
     });
 
     it('has exactly two ways to complete one migration: plain precopy and pause-before-switchover', () => {
@@ -453,35 +429,3 @@ describe('source machine', () => {
     });
   });
 });
-
-/** The statuses along a path, without repeats where a step did not change it. */
-function statusChanges(snapshots: SourceSnapshot[]): MigrationStatus[] {
-  const out: MigrationStatus[] = [];
-  for (const s of snapshots) {
-    const status = sourceStatus(s);
-    if (out[out.length - 1] !== status) out.push(status);
-  }
-  return out;
-}
-
-/** Ids of every state some transition of the machine can enter (initial entries included). */
-function targetedStateIds(machine: AnyStateMachine): string[] {
-  const ids = new Set<string>();
-  for (const node of getStateNodes(machine.root)) {
-    for (const definitions of node.transitions.values()) {
-      for (const t of definitions) for (const target of t.target ?? []) ids.add(target.id);
-    }
-    for (const target of node.type === 'compound' ? node.initial.target : []) ids.add(target.id);
-  }
-  return [...ids].sort();
-}
-
-/**
- * The statuses announced by a pure step. xstate types the returned actions by
- * their source name (`emitStatus`), but hands back the resolved `xstate.emit`.
- */
-function emittedStatuses(actions: readonly { type: string; params: unknown }[]): MigrationStatus[] {
-  return actions
-    .filter((a) => a.type === 'xstate.emit')
-    .map((a) => (a.params as { event: StatusEmitted }).event.status);
-}

@@ -6,9 +6,9 @@ import { compressPages, decompressInto, ready } from '../protocols/multifd/compr
 import { MultifdDecoder } from '../protocols/multifd/decode.js';
 import { encodePacketHeader, encodeSyncPacket } from '../protocols/multifd/encode.js';
 import { MultifdError, type MultifdErrorCode } from '../protocols/multifd/errors.js';
-import type { CompressionMethod } from '../protocols/multifd/types.js';
-import { ChannelKind } from '../protocols/stream/constants.js';
-import { encodeHello } from '../protocols/stream/encode.js';
+import type { CompressionMethod } from '../protocols/multifd/constants.js';
+import { ChannelKind } from '../protocols/hello/constants.js';
+import { encodeHello } from '../protocols/hello/encode.js';
 import { FakeGuest, PAGE } from './stream-fake-guest.js';
 
 const MIB = 1024 * 1024;

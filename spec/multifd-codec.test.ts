@@ -7,9 +7,11 @@ import { compressPages, ready } from '../protocols/multifd/compression.js';
 import { MultifdDecoder } from '../protocols/multifd/decode.js';
 import { encodePacketHeader, encodeSyncPacket } from '../protocols/multifd/encode.js';
 import { MultifdError, type MultifdErrorCode } from '../protocols/multifd/errors.js';
-import type { CompressionMethod, PacketInfo, PageRun } from '../protocols/multifd/types.js';
-import { ChannelKind } from '../protocols/stream/constants.js';
-import { encodeHello } from '../protocols/stream/encode.js';
+import type { CompressionMethod } from '../protocols/multifd/constants.js';
+import type { PacketInfo } from '../protocols/multifd/types.js';
+import type { PageRun } from '../protocols/page-runs/types.js';
+import { ChannelKind } from '../protocols/hello/constants.js';
+import { encodeHello } from '../protocols/hello/encode.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
 import { FakeGuest, PAGE, expectedRam, sourceRam, type SinkEvent } from './stream-fake-guest.js';
 

@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
+import type { CompressionMethod } from '../protocols/multifd/constants.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { UNLIMITED, boundTcpUri, queryMigrate } from './support/migration-driver.js';
 import { MiB, PAGE, channelListenersUp, expectMultifdMigrated, multifdArgs, type MultifdSetup } from './support/multifd-pair.js';
@@ -37,7 +38,7 @@ async function migrateOverTcp(setup: MultifdSetup): Promise<[TestInstance, TestI
  * is part of `transferred`; compressed, the ab pages (one non-zero byte each)
  * shrink far below their size.
  */
-function expectMultifdFigures(info: Awaited<ReturnType<typeof queryMigrate>>, compression: 'none' | 'zlib' | 'zstd'): void {
+function expectMultifdFigures(info: Awaited<ReturnType<typeof queryMigrate>>, compression: CompressionMethod): void {
   const ram = info.ram!;
   expect(ram['multifd-bytes'], 'multifd-bytes').to.be.a('number');
   expect(ram.normal, 'normal pages').to.be.at.least(AB_PAGES);

@@ -9,8 +9,8 @@ import {
   queryParameters,
   type MigrateSetParameters,
   type MigrationParameters,
-} from '../actors/migration/parameters.js';
-import { StartupFlagError } from '../actors/migration/startup-flag.js';
+} from '../actors/options/parameters.js';
+import { StartupFlagError } from '../actors/options/startup-flag.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { decodeJson } from '../protocols/qmp/json-decode.js';
 import { encodeJson } from '../protocols/qmp/json-encode.js';

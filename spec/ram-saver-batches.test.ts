@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { RamBlock } from '../actors/guest/ram-block.js';
-import { RamSaver } from '../actors/migration/ram-saver.js';
+import { RamSaver } from '../actors/ram/ram-saver.js';
 
 const PAGE = 4096;
 

@@ -5,7 +5,7 @@
  * iterating).
  */
 import { expect } from 'chai';
-import { RateLimiter } from '../actors/migration/rate-limit.js';
+import { RateLimiter } from '../actors/outgoing/rate-limit.js';
 
 const PAGE = 4096;
 const MAX = 1024;

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
-import { ChannelKind, MAX_PAGES_BODY } from '../protocols/stream/constants.js';
+import { ChannelKind } from '../protocols/hello/constants.js';
+import { MAX_PAGES_BODY } from '../protocols/stream/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
-import { encodeControl, encodeHello, encodePagesHeader } from '../protocols/stream/encode.js';
+import { encodeControl, encodePagesHeader } from '../protocols/stream/encode.js';
+import { encodeHello } from '../protocols/hello/encode.js';
 import { StreamError, type StreamErrorCode } from '../protocols/stream/errors.js';
-import type { PageSink } from '../protocols/stream/types.js';
+import type { PageSink } from '../protocols/page-runs/types.js';
 import { FakeGuest, PAGE } from './stream-fake-guest.js';
 
 const hello = encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1 });

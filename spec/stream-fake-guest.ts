@@ -3,7 +3,7 @@
  * guest RAM, and a page sink that splits views at an artificial slab
  * boundary, surrounds every block with guard bytes and records every call.
  */
-import type { GuestLayout, PageRun, PageSink } from '../protocols/stream/types.js';
+import type { GuestLayout, PageRun, PageSink } from '../protocols/page-runs/types.js';
 import { encodePagesHeader } from '../protocols/stream/encode.js';
 
 export const PAGE = 4096;

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { Packr } from 'msgpackr';
-import { ChannelKind, FRAME_HEADER_SIZE, MAX_CONTROL_BODY } from '../protocols/stream/constants.js';
+import { ChannelKind } from '../protocols/hello/constants.js';
+import { FRAME_HEADER_SIZE, MAX_CONTROL_BODY } from '../protocols/stream/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
-import { encodeControl, encodeHello } from '../protocols/stream/encode.js';
+import { encodeControl } from '../protocols/stream/encode.js';
+import { encodeHello } from '../protocols/hello/encode.js';
 import { StreamError } from '../protocols/stream/errors.js';
 import type { StreamMessage } from '../protocols/stream/messages.js';
 import { FakeGuest } from './stream-fake-guest.js';

@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import net from 'node:net';
-import { ChannelKind } from '../protocols/stream/constants.js';
+import { ChannelKind } from '../protocols/hello/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
-import { encodeControl, encodeHello, encodePagesHeader } from '../protocols/stream/encode.js';
+import { encodeControl, encodePagesHeader } from '../protocols/stream/encode.js';
+import { encodeHello } from '../protocols/hello/encode.js';
 import { StreamError } from '../protocols/stream/errors.js';
 import type { StreamMessage } from '../protocols/stream/messages.js';
-import type { PageRun } from '../protocols/stream/types.js';
+import type { PageRun } from '../protocols/page-runs/types.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
 import { FakeGuest, PAGE, expectedRam, pagesFrame, sourceRam } from './stream-fake-guest.js';
 

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { EventEmitter } from 'node:events';
-import type { Instance } from '../actors/instance/instance.js';
-import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND, traceCommands } from '../actors/monitor/trace-commands.js';
+import { ActorTrace } from '../actors/instance/actor-trace.js';
+import type { MonitorHost } from '../actors/monitor/host.js';
+import { traceCommands } from '../actors/monitor/trace-commands.js';
 import type { QmpClient } from '../protocols/qmp/client.js';
 import { QmpError } from '../protocols/qmp/errors.js';
+import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND } from '../protocols/qmp/livemig-extensions.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
 
@@ -103,53 +104,51 @@ describe('__org.livemig_trace over a real instance', () => {
 });
 
 describe('__org.livemig_trace listener', () => {
-  /** Just what the tracer touches of an Instance. */
-  function fakeInstance(sessions: { count: number }) {
+  /** Just what the tracer touches of its host: a real ActorTrace whose roots are two stand-in refs, and a QMP server's counts. */
+  function fakeHost(sessions: { count: number }) {
     const emitted: [string, unknown][] = [];
-    const instance = {
-      trace: new EventEmitter(),
-      source: { id: 'x:0' },
-      destination: { id: 'x:1' },
-      qmp: {
-        get sessionCount() {
-          return sessions.count;
-        },
-        emitEvent: (name: string, data: unknown) => emitted.push([name, data]),
+    const source = { id: 'x:0' };
+    const destination = { id: 'x:1' };
+    const actorTrace = new ActorTrace((ref: object) => (ref === source ? 'source' : ref === destination ? 'destination' : undefined));
+    const qmp = {
+      get sessionCount() {
+        return sessions.count;
       },
+      emitEvent: (name: string, data: unknown) => emitted.push([name, data]),
     };
-    const command = new Map(traceCommands(instance as unknown as Instance)).get(TRACE_COMMAND)!;
+    const host = { actorTrace, qmp } as unknown as Pick<MonitorHost, 'actorTrace' | 'qmp'>;
+    const command = new Map(traceCommands(host)).get(TRACE_COMMAND)!;
     const set = (sessionId: number, enable: boolean) => command.run({ enable }, { sessionId, oob: false });
-    return { instance, emitted, set };
+    return { actorTrace, source, emitted, set };
   }
 
-  it('attaches to the instance trace only while some session has tracing on', () => {
-    const { instance, set } = fakeInstance({ count: 2 });
-    expect(instance.trace.listenerCount('inspect')).to.equal(0);
+  it("attaches to the instance's actor trace only while some session has tracing on", () => {
+    const { actorTrace, set } = fakeHost({ count: 2 });
+    expect(actorTrace.listenerCount('message')).to.equal(0);
     set(1, true);
     set(2, true);
-    expect(instance.trace.listenerCount('inspect')).to.equal(1);
-    expect(instance.trace.listenerCount('message')).to.equal(1);
+    expect(actorTrace.listenerCount('message')).to.equal(1);
     set(1, false);
-    expect(instance.trace.listenerCount('inspect')).to.equal(1);
+    expect(actorTrace.listenerCount('message')).to.equal(1);
     set(2, false);
-    expect(instance.trace.listenerCount('inspect')).to.equal(0);
-    expect(instance.trace.listenerCount('message')).to.equal(0);
+    expect(actorTrace.listenerCount('message')).to.equal(0);
   });
 
   it('names root statecharts by their side, and detaches once the server has no session left', () => {
     const sessions = { count: 1 };
-    const { instance, emitted, set } = fakeInstance(sessions);
+    const { actorTrace, source, emitted, set } = fakeHost(sessions);
+    const inspect = (event: object) => actorTrace.inspect('source', event as Parameters<ActorTrace['inspect']>[1]);
     set(1, true);
-    instance.trace.emit('inspect', 'source', { type: '@xstate.event', sourceRef: { id: 'migration' }, actorRef: instance.source, event: { type: 'setup.done' } });
-    instance.trace.emit('inspect', 'source', { type: '@xstate.snapshot', actorRef: instance.source, event: { type: 'setup.done' } });
-    instance.trace.emit('message', { from: 'incoming', to: 'return-path', type: 'shut' });
+    inspect({ type: '@xstate.event', sourceRef: { id: 'migration' }, actorRef: source, event: { type: 'setup.done' } });
+    inspect({ type: '@xstate.snapshot', actorRef: source, event: { type: 'setup.done' } });
+    actorTrace.message('incoming', 'return-path', 'shut');
     expect(emitted).to.deep.equal([
       [ACTOR_MESSAGE_EVENT, { side: 'source', from: 'migration', to: 'source', type: 'setup.done', kind: 'event' }],
       [ACTOR_MESSAGE_EVENT, { side: 'destination', from: 'incoming', to: 'return-path', type: 'shut', kind: 'message' }],
     ]);
     sessions.count = 0;
-    instance.trace.emit('message', { from: 'return-path', to: 'migration', type: 'shut' });
+    actorTrace.message('return-path', 'migration', 'shut');
     expect(emitted).to.have.length(2);
-    expect(instance.trace.listenerCount('inspect')).to.equal(0);
+    expect(actorTrace.listenerCount('message')).to.equal(0);
   });
 });

@@ -1,38 +1,41 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * The livemig command line: `livemig run` starts an instance, `livemig
- * migrate` drives a migration between two of them as an orchestrator would.
+ * migrate` drives a migration between two of them as an orchestrator would,
+ * `livemig viz` shows their statecharts, `livemig bench` (`npm run bench`)
+ * measures migrations. Every instance starts through this file (bundled:
+ * program-bundle.ts), so the other commands import their heavy parts only
+ * when they run.
  */
-import { runCommand } from './run-command.js';
+import { CommanderError } from 'commander';
+import { benchCommand } from './bench/options.js';
+import { livemigCommand } from './cli-options.js';
 import { migrateCommand } from './migrate-command.js';
+import { runCommand } from './run-command.js';
 import { vizCommand } from './viz/viz-command.js';
 
-const HELP = `Usage: livemig <command> [options]
+const program = livemigCommand('livemig', 'livemig')
+  .usage('<command> [options]')
+  .description("Live migration of a running guest between instances, modelled on QEMU's migration subsystem.")
+  .helpCommand(false)
+  .addCommand(runCommand())
+  .addCommand(migrateCommand())
+  .addCommand(vizCommand())
+  .addCommand(benchCommand())
+  .addHelpText('after', "\nlivemig <command> --help explains each command's options.");
 
-Commands
-  run        start an instance (a guest and its QMP monitor)
-  migrate    migrate a guest from one running instance to another
-  viz        serve the statechart visualizer (or --export the charts)
+// A reader that stops early (`livemig --help | head`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 
-livemig <command> --help explains each command's options.`;
-
-const [command, ...rest] = process.argv.slice(2);
-switch (command) {
-  case 'run':
-    await runCommand(rest);
-    break;
-  case 'migrate':
-    process.exitCode = await migrateCommand(rest);
-    break;
-  case 'viz':
-    process.exitCode = await vizCommand(rest);
-    break;
-  case undefined:
-  case '-h':
-  case '--help':
-    console.log(HELP);
-    break;
-  default:
-    console.error(`livemig: unknown command '${command}' (run, migrate; --help for more)`);
-    process.exitCode = 2;
+const args = process.argv.slice(2);
+try {
+  // Without a command, the list of commands (commander would print it as an error).
+  if (args.length === 0) program.outputHelp();
+  else await program.parseAsync(args, { from: 'user' });
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander has printed the help or the one-line error; a usage error is status 2 (commander's is 1).
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
 }

@@ -1,58 +1,42 @@
-import { parseArgs } from 'node:util';
+/**
+ * `livemig migrate`. The progress bar (cli-progress) is imported only when
+ * this command runs: every `livemig run` loads this file through the CLI's
+ * entry point.
+ */
+import type { Command } from 'commander';
+import { parseQmpAddress } from '../protocols/qmp/address.js';
 import { QmpClient } from '../protocols/qmp/client.js';
-import { parseCapFlag } from '../actors/migration/capabilities.js';
-import { parseParamFlag } from '../actors/migration/parameters.js';
-import { orchestrateMigration } from './orchestrate.js';
-import { progressBar, summarize } from './migration-report.js';
+import { capOption, capsAndParams, livemigCommand, paramOption, parseEach } from './cli-options.js';
+import { orchestrateMigration, type MigrationPlan } from './orchestrate.js';
 
-const HELP = `Usage: livemig migrate --from QMP_ADDR --to QMP_ADDR --uri URI [options]
+interface MigrateValues {
+  from: string;
+  to: string;
+  uri: string;
+}
 
-Migrates the guest of one running instance to another, as an orchestrator
+export function migrateCommand(): Command {
+  return livemigCommand('migrate', 'livemig migrate')
+    .summary('migrate a guest from one running instance to another')
+    .description(`Migrates the guest of one running instance to another, as an orchestrator
 would: capabilities and parameters on both, migrate-incoming on the
 destination (unless it already listens), migrate on the source, a progress
-bar while it runs, and a summary at the end.
+bar while it runs, and a summary at the end.`)
+    .requiredOption('--from <QMP_ADDR>', "the source's monitor (unix:PATH or tcp:HOST:PORT)")
+    .requiredOption('--to <QMP_ADDR>', "the destination's monitor")
+    .requiredOption('--uri <URI>', 'migration URI: tcp:HOST:PORT (port 0: any), unix:PATH, file:PATH[,offset=N], exec:CMD, fd:N')
+    .addOption(capOption('a capability to set on both sides'))
+    .addOption(paramOption('a parameter to set on both sides'))
+    .addHelpText('after', '\nExit status: 0 when the migration completed, 1 when it failed, 2 on bad options.')
+    .action(async (values: MigrateValues, command: Command) => {
+      parseEach(command, parseQmpAddress, [values.from, values.to]);
+      process.exitCode = await migrate(values, { uri: values.uri, ...capsAndParams(command) });
+    });
+}
 
-  --from QMP_ADDR        the source's monitor (unix:PATH or tcp:HOST:PORT)
-  --to QMP_ADDR          the destination's monitor
-  --uri URI              migration URI: tcp:HOST:PORT (port 0: any), unix:PATH,
-                         file:PATH[,offset=N], exec:CMD, fd:N
-  --cap NAME[=on|off]    a capability to set on both sides (repeatable)
-  --param NAME=VALUE     a parameter to set on both sides (repeatable)
-  -h, --help             this text
-
-Exit status: 0 when the migration completed, 1 when it failed, 2 on bad options.`;
-
-export async function migrateCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        uri: { type: 'string' },
-        cap: { type: 'string', multiple: true, default: [] },
-        param: { type: 'string', multiple: true, default: [] },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    console.error(`livemig migrate: ${(err as Error).message.split('\n')[0]}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  let plan;
-  try {
-    if (!values.from || !values.to || !values.uri) throw new Error('--from, --to and --uri are all required');
-    plan = { uri: values.uri, caps: values.cap.map(parseCapFlag), params: values.param.map(parseParamFlag) };
-  } catch (err) {
-    console.error(`livemig migrate: ${(err as Error).message}`);
-    return 2;
-  }
+/** Resolves with the exit status: 0 when the migration completed, 1 when it failed. */
+async function migrate(values: MigrateValues, plan: MigrationPlan): Promise<number> {
+  const { progressBar, summarize } = await import('./migration-report.js');
   const src = await QmpClient.connect(values.from);
   const dst = await QmpClient.connect(values.to);
   try {

@@ -4,8 +4,8 @@
  * the destination, migrate on the source, then follow it to the end.
  */
 import type { QmpClient } from '../protocols/qmp/client.js';
-import type { MigrationCapabilityStatus } from '../actors/migration/capabilities.js';
-import type { MigrateSetParameters } from '../actors/migration/parameters.js';
+import type { MigrationCapabilityStatus } from '../actors/options/capabilities.js';
+import type { MigrateSetParameters } from '../actors/options/parameters.js';
 
 export interface MigrationPlan {
   uri: string;

@@ -13,6 +13,7 @@ import { build, type Plugin } from 'esbuild';
 import { BUNDLE_OPTIONS, storeBundle } from '../actors/threads/bundle.js';
 
 const ENTRY = fileURLToPath(new URL('./livemig.ts', import.meta.url));
+const TOOLS_DIR = fileURLToPath(new URL('./', import.meta.url));
 const PREBUILT_MODULE = fileURLToPath(new URL('../actors/threads/prebuilt-workers.ts', import.meta.url));
 /**
  * How a module names a worker thread's entry point: `new URL('./x-worker.ts',
@@ -44,16 +45,35 @@ function programModules(workers: Set<string>, prebuilt: Record<string, string>):
   };
 }
 
+/**
+ * The bundle is for instances (`livemig run`). The other commands import
+ * their heavy parts when they run (the viz server with Graphviz, the
+ * progress bar, the bench): those imports stay out of the bundle, naming
+ * their source, which tsx runs. Bundled, they would load at every
+ * instance's start (esbuild hoists a bundled module's package imports to
+ * the top), and the bench would bring this file in, esbuild with it.
+ */
+const commandsImportedWhenRun: Plugin = {
+  name: 'livemig-commands-imported-when-run',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, (args) => {
+      // Only the commands' own lazy imports: anything an instance itself loads must stay in the bundle.
+      if (args.kind !== 'dynamic-import' || !args.importer.startsWith(TOOLS_DIR)) return undefined;
+      return { path: pathToFileURL(resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'))).href, external: true };
+    });
+  },
+};
+
 /** Bundles the program (to find its worker entries), then each worker, then the program again, knowing the workers' bundles. */
 async function bundleProgram(): Promise<string> {
   const workers = new Set<string>();
-  await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [programModules(workers, {})] });
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [commandsImportedWhenRun, programModules(workers, {})] });
   const prebuilt: Record<string, string> = {};
   await Promise.all([...workers].map(async (source) => {
     const { outputFiles } = await build({ ...BUNDLE_OPTIONS, entryPoints: [source] });
     prebuilt[pathToFileURL(source).href] = storeBundle(source, outputFiles[0]!.contents).href;
   }));
-  const { outputFiles } = await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [programModules(new Set(), prebuilt)] });
+  const { outputFiles } = await build({ ...BUNDLE_OPTIONS, entryPoints: [ENTRY], plugins: [commandsImportedWhenRun, programModules(new Set(), prebuilt)] });
   return fileURLToPath(storeBundle(ENTRY, outputFiles[0]!.contents));
 }
 

@@ -1,24 +1,20 @@
+import type { Command } from 'commander';
 import { createLogger } from '../actors/instance/logger.js';
-import { Instance } from '../actors/instance/instance.js';
+import { Instance, type InstanceConfig } from '../actors/instance/instance.js';
+import { monitorCommands } from '../actors/monitor/commands.js';
 import { QmpError } from '../protocols/qmp/errors.js';
-import { RUN_HELP, UsageError, parseRunOptions } from './run-options.js';
+import { livemigCommand } from './cli-options.js';
+import { instanceConfig, withRunOptions } from './run-options.js';
 
 /** `livemig run`: start an instance and serve until quit, SIGINT or SIGTERM. */
-export async function runCommand(argv: string[]): Promise<void> {
-  let config;
-  try {
-    config = parseRunOptions(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`livemig run: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  if (config === 'help') {
-    console.log(RUN_HELP);
-    return;
-  }
+export function runCommand(): Command {
+  return withRunOptions(livemigCommand('run', 'livemig run'))
+    .summary('start an instance (a guest and its QMP monitor)')
+    .description('Starts one instance: a guest and its migration service, driven over QMP.')
+    .action((_values, command: Command) => serve(instanceConfig(command)));
+}
+
+async function serve(config: InstanceConfig): Promise<void> {
   const log = createLogger('livemig');
   // Handlers go in before anything opens: a signal during start-up is acted
   // on once the instance exists, so no socket file is left behind.
@@ -32,7 +28,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     });
   }
   try {
-    instance = await Instance.start(config, log);
+    instance = await Instance.start(config, { log, commands: monitorCommands });
   } catch (err) {
     // A --cap/--param value QEMU would refuse is a usage error too.
     const usage = err instanceof QmpError;

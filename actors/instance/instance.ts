@@ -1,23 +1,33 @@
-import { EventEmitter } from 'node:events';
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
+/**
+ * One livemig instance: one guest and its migration service, like one QEMU
+ * process. It wires the guest, both statecharts with the actors that do
+ * their work, and the QMP monitor; the monitor's command table comes from
+ * whoever starts it (Instance.start's `commands`), which the instance
+ * serves as the monitor's host.
+ */
+import { createActor, type Actor, type ActorRefLike } from 'xstate';
 import { destinationMachine, destinationStatus } from '../../machines/destination.js';
-import { sourceMachine, sourceStatus } from '../../machines/source.js';
+import type { MigrateCancelCommand, MigrateCommand, MigrateContinueCommand } from '../../machines/events.js';
 import { refuseMigrateIncoming } from '../../machines/refusals.js';
-import { genericError } from '../../protocols/qmp/errors.js';
-import { IncomingListener } from '../../protocols/transport/incoming.js';
-import { parseMigrationUri } from '../../protocols/transport/uri.js';
+import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
+import type { QmpCommandTable } from '../../protocols/qmp/command.js';
+import { genericError } from '../../protocols/qmp/errors.js';
+import type { TraceSide } from '../../protocols/qmp/livemig-extensions.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
+import { IncomingListener } from '../../protocols/transport/incoming.js';
+import { multiChannelRefusal, parseMigrationUri } from '../../protocols/transport/uri.js';
 import { Guest, type GuestConfig } from '../guest/guest.js';
-import type { MigrationCapabilityStatus } from '../migration/capabilities.js';
-import { incomingActor, type IncomingEnvironment, type IncomingMigration } from '../migration/incoming-migration.js';
-import { MigrationOptions } from '../migration/options.js';
-import type { MigrateSetParameters } from '../migration/parameters.js';
-import { migrationActor, type SourceMigration } from '../migration/source-migration.js';
-import { monitorCommands } from '../monitor/commands.js';
-import { channelRefusal } from '../monitor/migration-channels.js';
-import { MultifdSendPool } from '../multifd/send-pool.js';
+import type { IncomingEnvironment } from '../incoming/environment.js';
+import { incomingActor, type IncomingInfo, type IncomingMigration } from '../incoming/incoming-migration.js';
 import { MultifdRecvPool } from '../multifd/recv-pool.js';
+import { MultifdSendPool } from '../multifd/send-pool.js';
+import type { MigrationCapabilityStatus } from '../options/capabilities.js';
+import { MigrationOptions } from '../options/migration-options.js';
+import type { MigrateSetParameters } from '../options/parameters.js';
+import type { SourceEnvironment } from '../outgoing/environment.js';
+import { migrationActor, type SourceMigration } from '../outgoing/source-migration.js';
+import { ActorTrace } from './actor-trace.js';
 import type { Logger } from './logger.js';
 
 export interface InstanceConfig {
@@ -33,10 +43,16 @@ export interface InstanceConfig {
   params: MigrateSetParameters[];
 }
 
-/**
- * One livemig instance: one guest and its migration service, like one QEMU
- * process. The same program is source or destination.
- */
+/** How an instance is started, beside its configuration. */
+export interface InstanceWiring {
+  log: Logger;
+  /** The monitor's commands, made for this instance (actors/monitor's monitorCommands). */
+  commands: (instance: Instance) => QmpCommandTable;
+  /** How the process ends (tests pass their own). */
+  exit?: (code: number) => void;
+}
+
+/** The same program is source or destination. */
 export class Instance {
   readonly options = new MigrationOptions();
   readonly source: Actor<typeof sourceMachine>;
@@ -46,55 +62,58 @@ export class Instance {
   outgoing: SourceMigration | undefined;
   incoming: IncomingMigration | undefined;
   /** QEMU's autostart: false with -S, set by `cont` during inmigrate. */
-  autostart: boolean;
+  private autostart: boolean;
   /** The incoming migration's exit-on-error (QEMU 9.1's migrate-incoming argument). */
   exitOnError = true;
   private shuttingDown: Promise<void> | undefined;
-  /**
-   * The actor system's messages as they flow, for the visualizer: XState's
-   * inspection events of both statecharts, and messages between the actors
-   * that are not statecharts (the return path).
-   */
-  readonly trace = new EventEmitter<{
-    inspect: [side: 'source' | 'destination', event: InspectionEvent];
-    message: [message: { from: string; to: string; type: string }];
-  }>();
+  /** The messages between the instance's actors, for the visualizer (the trace extension). */
+  readonly actorTrace = new ActorTrace((ref) => this.rootSide(ref));
+  readonly log: Logger;
+  private readonly exit: (code: number) => void;
 
   private constructor(
     readonly config: InstanceConfig,
     readonly guest: Guest,
-    readonly log: Logger,
-    private readonly exit: (code: number) => void,
+    wiring: InstanceWiring,
   ) {
+    this.log = wiring.log;
+    this.exit = wiring.exit ?? ((code) => process.exit(code));
     this.autostart = !config.paused;
-    const env: IncomingEnvironment = {
+    const services = {
       guest,
       uuid: config.uuid,
       options: this.options,
+      log: (message: string, fields?: Record<string, unknown>) => this.log.info(fields ?? {}, message),
+      trace: (from: string, to: string, type: string) => this.actorTrace.message(from, to, type),
+    };
+    const sourceEnv: SourceEnvironment = {
+      ...services,
       onPass: (pass) => this.migrationEvent('MIGRATION_PASS', { pass }),
-      log: (message, fields) => log.info(fields ?? {}, message),
+      multifdPool: (channels) => this.multifdPool(channels),
+    };
+    const incomingEnv: IncomingEnvironment = {
+      ...services,
       autostart: () => this.autostart,
       takeListener: () => this.takeListener(),
-      trace: (from, to, type) => this.trace.emit('message', { from, to, type }),
-      multifdPool: (channels) => this.multifdPool(channels),
       multifdRecvWorkers: (channels) => this.recvPool.take(channels),
     };
     this.source = createActor(
-      sourceMachine.provide({ actors: { migration: migrationActor(env, (m) => (this.outgoing = m)) } }),
-      { inspect: (e) => this.trace.emit('inspect', 'source', e) },
+      sourceMachine.provide({ actors: { migration: migrationActor(sourceEnv, (m) => (this.outgoing = m)) } }),
+      { inspect: (e) => this.actorTrace.inspect('source', e) },
     );
     this.destination = createActor(
-      destinationMachine.provide({ actors: { incoming: incomingActor(env, (m) => (this.incoming = m)) } }),
-      { inspect: (e) => this.trace.emit('inspect', 'destination', e) },
+      destinationMachine.provide({ actors: { incoming: incomingActor(incomingEnv, (m) => (this.incoming = m)) } }),
+      { inspect: (e) => this.actorTrace.inspect('destination', e) },
     );
-    this.qmp = new QmpServer({ commands: monitorCommands(this) });
+    this.qmp = new QmpServer({ commands: wiring.commands(this) });
   }
 
   /** Starts the guest, applies --cap/--param, opens the monitors and, with --incoming URI, starts listening. */
-  static async start(config: InstanceConfig, log: Logger, exit: (code: number) => void = (c) => process.exit(c)): Promise<Instance> {
+  static async start(config: InstanceConfig, wiring: InstanceWiring): Promise<Instance> {
     const runState = config.incoming !== undefined ? 'inmigrate' : config.paused ? 'prelaunch' : 'running';
     const guest = await Guest.create({ ...config.guest, runState });
-    const instance = new Instance(config, guest, log, exit);
+    const instance = new Instance(config, guest, wiring);
+    const log = wiring.log;
     try {
       for (const set of config.params) instance.options.setParameters(set);
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
@@ -124,6 +143,34 @@ export class Instance {
     return this.destinationStatus !== 'none';
   }
 
+  get uuid(): string | undefined {
+    return this.config.uuid;
+  }
+
+  get sourceError(): string | null {
+    return this.source.getSnapshot().context.error;
+  }
+
+  get destinationError(): string | null {
+    return this.destination.getSnapshot().context.error;
+  }
+
+  incomingInfo(): IncomingInfo | undefined {
+    return this.incoming?.info();
+  }
+
+  sendToSource(command: MigrateCommand | MigrateCancelCommand | MigrateContinueCommand): void {
+    this.source.send(command);
+  }
+
+  setAutostart(on: boolean): void {
+    this.autostart = on;
+  }
+
+  warn(message: string): void {
+    this.log.warn(message);
+  }
+
   /**
    * migrate-incoming / --incoming URI. As in QEMU, the listener is set up
    * before the command returns: a bad URI or an address in use is the
@@ -133,7 +180,7 @@ export class Instance {
    */
   async startIncoming(uri: string, exitOnError = true): Promise<void> {
     const event = { type: 'migrate-incoming' as const, uri, runState: this.guest.runState };
-    const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? channelRefusal(uri, this.options.caps);
+    const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? multiChannelRefusal(uri, this.options.needsSeveralChannels());
     if (refusal) throw genericError(refusal);
     let listener: IncomingListener;
     try {
@@ -229,11 +276,17 @@ export class Instance {
 
   /** A destination that fails to load exits with status 1 (QEMU), unless exit-on-error is off. */
   private incomingFailed(): void {
-    const error = this.destination.getSnapshot().context.error;
+    const error = this.destinationError;
     if (!this.exitOnError) return;
     this.log.error({ error }, 'incoming migration failed; exiting');
     process.stderr.write(`livemig: ${error}\n`);
     // Let the source read why, and the MIGRATION event reach the monitors, before the process goes.
     void (this.incoming?.quiesced ?? Promise.resolve()).then(() => setTimeout(() => void this.shutdown(1), 20));
+  }
+
+  private rootSide(ref: ActorRefLike): TraceSide | undefined {
+    if (ref === this.source) return 'source';
+    if (ref === this.destination) return 'destination';
+    return undefined;
   }
 }

@@ -4,10 +4,8 @@ import util from 'node:util';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
-import type { Instance } from '../instance/instance.js';
-
-/** livemig's QMP extensions, named as QEMU names downstream extensions (`__RFQDN_name`). */
-export const EXTENSION_PREFIX = '__org.livemig_';
+import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
+import type { MonitorHost } from './host.js';
 
 const CHUNK = 16 << 20;
 
@@ -23,8 +21,8 @@ function strerror(err: NodeJS.ErrnoException): string {
  * address 0) and livemig's extensions to look at the guest: its RAM digest,
  * its description, and the `ab` check.
  */
-export function memoryCommands(instance: Instance): [string, QmpCommand][] {
-  const guest = instance.guest;
+export function memoryCommands(host: MonitorHost): [string, QmpCommand][] {
+  const guest = host.guest;
   return [
     ['pmemsave', defineCommand({
       args: qapi.object({ val: qapi.uint64, size: qapi.uint64, filename: qapi.str }),
@@ -65,7 +63,7 @@ export function memoryCommands(instance: Instance): [string, QmpCommand][] {
         workload: { ...guest.workload },
         blocks: guest.blocks.map((b) => ({ name: b.name, size: b.size })),
         prefaulted: guest.prefaultDone,
-        ...(instance.config.uuid ? { uuid: instance.config.uuid } : {}),
+        ...(host.uuid ? { uuid: host.uuid } : {}),
       }),
     })],
     [`${EXTENSION_PREFIX}check-ab`, defineCommand({

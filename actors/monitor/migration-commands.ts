@@ -5,16 +5,17 @@ import type { JsonValue } from '../../protocols/qmp/types.js';
 import { migrationStatuses } from '../../machines/status.js';
 import { refuseMigrate, refuseMigrateCancel, refuseMigrateContinue } from '../../machines/refusals.js';
 import { isRunning } from '../../machines/status.js';
-import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../migration/capabilities.js';
-import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../migration/parameters.js';
-import type { Instance } from '../instance/instance.js';
-import { channelRefusal, channelsToUri, uriError } from './migration-channels.js';
+import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/capabilities.js';
+import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
+import { channelsToUri } from '../../protocols/transport/migration-channel.js';
+import { multiChannelRefusal, outgoingUriError } from '../../protocols/transport/uri.js';
+import type { MonitorHost } from './host.js';
 import { queryMigrate } from './query-migrate.js';
 
 const CHANNELS = qapi.optional(qapi.array(qapi.object({ 'channel-type': qapi.enumOf(['main'] as const), addr: qapi.any })));
 
 /** migrate, migrate-incoming, migrate_cancel, migrate-continue, query-migrate and the option commands. */
-export function migrationCommands(instance: Instance): [string, QmpCommand][] {
+export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
   return [
     ['migrate', defineCommand({
       args: qapi.object({
@@ -27,25 +28,25 @@ export function migrationCommands(instance: Instance): [string, QmpCommand][] {
       }),
       run: (args) => {
         const uri = oneUri('migrate', args.uri, args.channels);
-        if (args.blk) instance.log.warn("parameter 'blk' is deprecated; use blockdev-mirror with NBD instead");
-        if (args.inc) instance.log.warn("parameter 'inc' is deprecated; use blockdev-mirror with NBD instead");
+        if (args.blk) host.warn("parameter 'blk' is deprecated; use blockdev-mirror with NBD instead");
+        if (args.inc) host.warn("parameter 'inc' is deprecated; use blockdev-mirror with NBD instead");
         if (args.blk || args.inc) throw genericError('livemig guests have no block devices: block migration (blk/inc) is not available');
         const command = {
           type: 'migrate' as const,
           uri,
           resume: args.resume ?? false,
-          runState: instance.guest.runState,
-          blockers: instance.guest.blockers(),
-          capabilities: instance.options.enabled(),
+          runState: host.guest.runState,
+          blockers: host.guest.blockers(),
+          capabilities: host.options.enabled(),
         };
-        const unusable = channelRefusal(uri, instance.options.caps);
+        const unusable = multiChannelRefusal(uri, host.options.needsSeveralChannels());
         if (unusable) throw genericError(unusable);
-        const refusal = refuseMigrate(instance.sourceStatus, command);
+        const refusal = refuseMigrate(host.sourceStatus, command);
         if (refusal) throw genericError(refusal);
-        instance.source.send(command);
+        host.sendToSource(command);
         // As in QEMU, an unknown transport still starts (setup) and fails the
         // migration, and the command says why; the actor reports the failure.
-        const badUri = uriError(uri);
+        const badUri = outgoingUriError(uri);
         if (badUri) throw genericError(badUri);
         return {};
       },
@@ -54,51 +55,51 @@ export function migrationCommands(instance: Instance): [string, QmpCommand][] {
       args: qapi.object({ uri: qapi.optional(qapi.str), channels: CHANNELS, 'exit-on-error': qapi.optional(qapi.bool) }),
       run: async (args) => {
         const uri = oneUri('migrate-incoming', args.uri, args.channels);
-        await instance.startIncoming(uri, args['exit-on-error'] ?? true);
+        await host.startIncoming(uri, args['exit-on-error'] ?? true);
         return {};
       },
     })],
     ['migrate_cancel', defineCommand({
       args: NO_ARGUMENTS,
       run: () => {
-        const refusal = refuseMigrateCancel(instance.sourceStatus);
+        const refusal = refuseMigrateCancel(host.sourceStatus);
         if (refusal) throw genericError(refusal);
-        instance.source.send({ type: 'migrate_cancel' });
+        host.sendToSource({ type: 'migrate_cancel' });
         return {};
       },
     })],
     ['migrate-continue', defineCommand({
       args: qapi.object({ state: qapi.enumOf(migrationStatuses) }),
       run: ({ state }) => {
-        const refusal = refuseMigrateContinue(instance.sourceStatus, state);
+        const refusal = refuseMigrateContinue(host.sourceStatus, state);
         if (refusal) throw genericError(refusal);
-        instance.source.send({ type: 'migrate-continue', state });
+        host.sendToSource({ type: 'migrate-continue', state });
         return {};
       },
     })],
-    ['query-migrate', defineCommand({ args: NO_ARGUMENTS, run: () => queryMigrate(instance) })],
+    ['query-migrate', defineCommand({ args: NO_ARGUMENTS, run: () => queryMigrate(host) })],
     ['query-migrate-capabilities', defineCommand({
       args: NO_ARGUMENTS,
-      run: () => queryCapabilities(instance.options.caps) as unknown as JsonValue,
+      run: () => queryCapabilities(host.options.caps) as unknown as JsonValue,
     })],
     ['migrate-set-capabilities', defineCommand({
       args: MIGRATE_SET_CAPABILITIES_ARGS,
       run: ({ capabilities }) => {
-        instance.options.setCapabilities(capabilities, {
-          running: isRunning(instance.sourceStatus) || instance.sourceStatus === 'colo',
-          incomingStarted: instance.incomingStarted,
-          warn: (m) => instance.log.warn(m),
+        host.options.setCapabilities(capabilities, {
+          running: isRunning(host.sourceStatus) || host.sourceStatus === 'colo',
+          incomingStarted: host.incomingStarted,
+          warn: (m) => host.warn(m),
         });
-        instance.warmMultifd();
+        host.warmMultifd();
         return {};
       },
     })],
-    ['query-migrate-parameters', defineCommand({ args: NO_ARGUMENTS, run: () => queryParameters(instance.options.params) })],
+    ['query-migrate-parameters', defineCommand({ args: NO_ARGUMENTS, run: () => queryParameters(host.options.params) })],
     ['migrate-set-parameters', defineCommand({
       args: MIGRATE_SET_PARAMETERS_ARGS,
       run: (args) => {
-        instance.options.setParameters(args as MigrateSetParameters);
-        if (!isRunning(instance.sourceStatus)) instance.warmMultifd();
+        host.options.setParameters(args as MigrateSetParameters);
+        if (!isRunning(host.sourceStatus)) host.warmMultifd();
         return {};
       },
     })],

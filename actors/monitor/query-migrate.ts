@@ -1,6 +1,6 @@
 import type { JsonObject } from '../../protocols/qmp/types.js';
-import type { Instance } from '../instance/instance.js';
-import { EXTENSION_PREFIX } from './memory-commands.js';
+import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
+import type { MonitorHost } from './host.js';
 
 /**
  * query-migrate, filled per status as QEMU 8.2's fill_source_migration_info
@@ -8,16 +8,16 @@ import { EXTENSION_PREFIX } from './memory-commands.js';
  * is `none`; then the destination's is shown. Figures beyond QEMU's go under
  * the livemig extension key.
  */
-export function queryMigrate(instance: Instance): JsonObject {
+export function queryMigrate(host: MonitorHost): JsonObject {
   const info: JsonObject = {};
-  const blockers = instance.guest.blockers();
+  const blockers = host.guest.blockers();
   if (blockers.length > 0) info['blocked-reasons'] = blockers;
-  const status = instance.sourceStatus;
-  if (status !== 'none') return { ...info, ...sourceInfo(instance) };
-  const incoming = instance.destinationStatus;
+  const status = host.sourceStatus;
+  if (status !== 'none') return { ...info, ...sourceInfo(host) };
+  const incoming = host.destinationStatus;
   if (incoming === 'none') return info;
   info.status = incoming;
-  const detail = instance.incoming?.info();
+  const detail = host.incomingInfo();
   if (detail) {
     if (detail.socketAddress.length > 0 && (incoming === 'setup' || incoming === 'active')) {
       info['socket-address'] = detail.socketAddress as unknown as JsonObject[];
@@ -29,14 +29,14 @@ export function queryMigrate(instance: Instance): JsonObject {
       ...(detail.startTime && detail.endTime ? { 'load-time': detail.endTime - detail.startTime } : {}),
     };
   }
-  const error = instance.destination.getSnapshot().context.error;
+  const error = host.destinationError;
   if (incoming === 'failed' && error) info['error-desc'] = error;
   return info;
 }
 
-function sourceInfo(instance: Instance): JsonObject {
-  const status = instance.sourceStatus;
-  const m = instance.outgoing;
+function sourceInfo(host: MonitorHost): JsonObject {
+  const status = host.sourceStatus;
+  const m = host.outgoing;
   const info: JsonObject = { status };
   switch (status) {
     case 'setup':
@@ -64,7 +64,7 @@ function sourceInfo(instance: Instance): JsonObject {
       }
       return info;
     case 'failed': {
-      const error = instance.source.getSnapshot().context.error;
+      const error = host.sourceError;
       if (error) info['error-desc'] = error;
       return info;
     }

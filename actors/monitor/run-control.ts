@@ -2,11 +2,11 @@ import { NO_ARGUMENTS } from '../../protocols/qmp/schema.js';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { inPostcopy } from '../../machines/status.js';
-import type { Instance } from '../instance/instance.js';
+import type { MonitorHost } from './host.js';
 
 /** stop, cont, query-status, quit: the guest's run control (QEMU's cpus/runstate commands). */
-export function runControlCommands(instance: Instance): [string, QmpCommand][] {
-  const guest = instance.guest;
+export function runControlCommands(host: MonitorHost): [string, QmpCommand][] {
+  const guest = host.guest;
   return [
     ['query-status', defineCommand({
       args: NO_ARGUMENTS,
@@ -16,7 +16,7 @@ export function runControlCommands(instance: Instance): [string, QmpCommand][] {
       args: NO_ARGUMENTS,
       run: async () => {
         // A destination that has not loaded yet only forgets to autostart.
-        if (guest.runState === 'inmigrate') instance.autostart = false;
+        if (guest.runState === 'inmigrate') host.setAutostart(false);
         else if (guest.running) await guest.stop('paused');
         return {};
       },
@@ -25,13 +25,13 @@ export function runControlCommands(instance: Instance): [string, QmpCommand][] {
       args: NO_ARGUMENTS,
       run: () => {
         if (guest.runState === 'inmigrate') {
-          instance.autostart = true;
+          host.setAutostart(true);
           return {};
         }
         if (guest.runState === 'finish-migrate') {
           throw genericError('The guest is stopped for the migration switchover; it runs again when the migration completes, fails or is cancelled');
         }
-        if (guest.runState === 'postmigrate' && inPostcopy(instance.sourceStatus)) {
+        if (guest.runState === 'postmigrate' && inPostcopy(host.sourceStatus)) {
           throw genericError('Cannot continue a guest whose postcopy migration has started: it runs on the destination');
         }
         if (guest.runState === 'shutdown') throw genericError('Resetting the Virtual Machine is required');
@@ -43,7 +43,7 @@ export function runControlCommands(instance: Instance): [string, QmpCommand][] {
       args: NO_ARGUMENTS,
       run: () => {
         // Answer first, then go: QEMU replies to quit before it exits.
-        setImmediate(() => void instance.shutdown(0));
+        setImmediate(() => void host.shutdown(0));
         return {};
       },
     })],

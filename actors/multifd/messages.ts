@@ -5,8 +5,8 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { RamBlockShared } from '../guest/ram-block.js';
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 
-export type MultifdCompression = 'none' | 'zlib' | 'zstd';
 
 /** Where a channel connects: a tcp port on the main channel's host, or a unix socket path. */
 export type ChannelAddress = { host: string; port: number } | { path: string };
@@ -18,7 +18,7 @@ export interface SendChannelTask {
   address: ChannelAddress;
   uuid: string | undefined;
   blocks: RamBlockShared[];
-  compression: MultifdCompression;
+  compression: CompressionMethod;
   level: number;
   /** Main → worker: ToSendChannel; worker → main: FromSendChannel. */
   control: MessagePort;
@@ -46,7 +46,7 @@ export interface RecvChannelData {
   /** Listen here: a host with port 0, or a unix path. */
   listen: { host: string } | { path: string };
   blocks: RamBlockShared[];
-  compression: MultifdCompression;
+  compression: CompressionMethod;
   uuid: string | undefined;
   stats: SharedArrayBuffer;
 }

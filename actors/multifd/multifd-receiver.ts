@@ -1,8 +1,9 @@
 import type { Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
-  type FromRecvChannel, type MultifdCompression, type RecvChannelData, type ToRecvChannel,
+  type FromRecvChannel, type RecvChannelData, type ToRecvChannel,
 } from './messages.js';
 
 export interface MultifdReceiverOptions {
@@ -11,7 +12,7 @@ export interface MultifdReceiverOptions {
   /** Channels listen on this host (the main listener's), or on unix paths derived from this one. */
   listen: { host: string } | { unixBase: string };
   blocks: readonly RamBlock[];
-  compression: MultifdCompression;
+  compression: CompressionMethod;
   uuid: string | undefined;
   /** A channel failed: the incoming migration fails with this message. */
   onError(message: string): void;

@@ -1,10 +1,12 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MultifdSendPool } from './send-pool.js';
+import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
-  type ChannelAddress, type FromSendChannel, type MultifdCompression, type SendChannelTask, type ToSendChannel,
+  type ChannelAddress, type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
 
 export interface MultifdSenderOptions {
@@ -14,7 +16,7 @@ export interface MultifdSenderOptions {
   addresses: ChannelAddress[];
   uuid: string | undefined;
   blocks: readonly RamBlock[];
-  compression: MultifdCompression;
+  compression: CompressionMethod;
   level: number;
   picker?: ChannelPicker;
 }
@@ -45,6 +47,10 @@ export class MultifdSender {
   private fail!: (err: Error) => void;
   private closed = false;
   private finished = false;
+  /** What progress() has reported so far. */
+  private bytesReported = 0;
+  private normalPagesReported = 0;
+  private charged = 0;
 
   private constructor(private readonly options: MultifdSenderOptions) {
     this.picker = options.picker ?? leastBusy;
@@ -118,7 +124,7 @@ export class MultifdSender {
   }
 
   /** The weight of the batches handed to the channels and not yet written. */
-  get queuedBytes(): number {
+  private get queuedBytes(): number {
     let sum = 0;
     for (const c of this.channels) for (const b of c.queued) sum += b;
     return sum;
@@ -135,6 +141,31 @@ export class MultifdSender {
 
   get zeroPages(): number {
     return sumStat(this.statsBuffer, STAT_ZERO_PAGES);
+  }
+
+  /**
+   * What the channels moved since the last call, for the migration's
+   * accounting: bytes written, the page bytes they cleared, and what
+   * max-bandwidth is to be charged.
+   *
+   * The channels write at full speed once they hold a batch, so
+   * max-bandwidth is charged as batches are handed out (by their page
+   * bytes) and trued up to what was written once they are; charged only as
+   * written, the batches queued on every channel would leave in one burst.
+   * Compressed, the wire carries far fewer bytes than the pages it clears,
+   * and the switchover threshold weighs pages, so it counts page bytes.
+   */
+  progress(): { wireBytes: number; clearedBytes: number; charge: number } {
+    const total = this.bytes;
+    const normalPages = this.normalPages;
+    const wireBytes = total - this.bytesReported;
+    const pageBytes = (normalPages - this.normalPagesReported) * TARGET_PAGE_SIZE;
+    this.bytesReported = total;
+    this.normalPagesReported = normalPages;
+    const due = total + this.queuedBytes;
+    const charge = due - this.charged;
+    this.charged = due;
+    return { wireBytes, clearedBytes: this.options.compression === 'none' ? wireBytes : pageBytes, charge };
   }
 
   /** Ends every channel cleanly; the warm workers stay for the next migration. */

@@ -13,11 +13,11 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { RamBlock } from '../guest/ram-block.js';
-import { GuestSink } from '../migration/guest-sink.js';
+import { GuestSink } from '../ram/guest-sink.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
 import { ready } from '../../protocols/multifd/compression.js';
-import { ChannelKind, HELLO_SIZE } from '../../protocols/stream/constants.js';
-import { decodeHello } from '../../protocols/stream/decode.js';
+import { ChannelKind, HELLO_SIZE } from '../../protocols/hello/constants.js';
+import { decodeHello } from '../../protocols/hello/decode.js';
 import { IncomingListener, type ByteConsumer, type IncomingConnection } from '../../protocols/transport/incoming.js';
 import { CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, type FromRecvChannel, type RecvChannelData, type ToRecvChannel } from './messages.js';
 

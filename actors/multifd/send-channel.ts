@@ -10,11 +10,11 @@
  */
 import { on, once } from 'node:events';
 import { RamBlock } from '../guest/ram-block.js';
-import { RunBuilder, ZeroPageCheck } from '../migration/page-runs.js';
+import { RunBuilder, ZeroPageCheck } from '../ram/page-runs.js';
 import { compressPages, ready } from '../../protocols/multifd/compression.js';
 import { encodePacketHeader, encodeSyncPacket } from '../../protocols/multifd/encode.js';
-import { ChannelKind } from '../../protocols/stream/constants.js';
-import { encodeHello } from '../../protocols/stream/encode.js';
+import { ChannelKind } from '../../protocols/hello/constants.js';
+import { encodeHello } from '../../protocols/hello/encode.js';
 import { CONNECT_TIMEOUT_MS, connect } from '../../protocols/transport/outgoing.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_ZERO_PAGES,

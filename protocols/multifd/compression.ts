@@ -12,9 +12,8 @@
  */
 import { compress, decompress, init } from '@bokuweb/zstd-wasm';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { ZLIB_LEVEL_MAX, ZSTD_LEVEL_MAX } from './constants.js';
+import { ZLIB_LEVEL_MAX, ZSTD_LEVEL_MAX, type CompressionMethod } from './constants.js';
 import { MultifdError } from './errors.js';
-import type { CompressionMethod } from './types.js';
 
 /** The methods that compress; `none` never reaches this module. */
 export type Compressor = Exclude<CompressionMethod, 'none'>;

@@ -1,8 +1,8 @@
 /**
  * Wire constants of a multifd channel.
  *
- * A multifd connection opens with the stream's 32-byte channel hello (kind
- * MULTIFD, channel id and count; protocols/stream), then carries packets.
+ * A multifd connection opens with the 32-byte channel hello (kind MULTIFD,
+ * channel id and count; protocols/hello), then carries packets.
  * Each packet is a 24-byte header (all integers big-endian):
  *
  * | offset | size | field                                                    |
@@ -17,16 +17,13 @@
  * | 18     | 2    | run count (0 only for a SYNC packet without pages)       |
  * | 20     | 4    | data length                                              |
  *
- * then one 8-byte run descriptor per run, the same as in the main stream's
- * PAGES frames (u32 first page, u32 page count | ZERO_RUN_FLAG for a run of
- * zero pages that carries no bytes), then `data length` bytes: the non-zero
- * runs' pages back to back, or one zlib / zstd stream of exactly those bytes.
+ * then a batch of page runs as the main stream's PAGES frames carry them
+ * (protocols/page-runs: one 8-byte descriptor per run), then `data length`
+ * bytes: the non-zero runs' pages back to back, or one zlib / zstd stream of
+ * exactly those bytes.
  * A packet without non-zero pages carries no data, compressed or not.
  */
-import { MAX_PAGE_DATA_PER_FRAME, MAX_PAGES_PER_FRAME, MAX_RUNS_PER_FRAME } from '../stream/constants.js';
-import type { CompressionMethod } from './types.js';
-
-export { DEFAULT_PAGE_SIZE, RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from '../stream/constants.js';
+import { MAX_PAGE_DATA_PER_BATCH, MAX_PAGES_PER_BATCH, MAX_RUNS_PER_BATCH } from '../page-runs/constants.js';
 
 export const MULTIFD_MAGIC = 0x11223344;
 export const MULTIFD_VERSION = 1;
@@ -44,28 +41,29 @@ export const PACKET_DATA_LENGTH_OFFSET = 20;
 /** The packet ends a dirty-sync round on this channel (QEMU's MULTIFD_FLAG_SYNC). */
 export const FLAG_SYNC = 0x1;
 export const FLAG_COMPRESSION_SHIFT = 1;
-/** Bits 1-3: the compression method, so zlib is 0x2 and zstd 0x4 as in QEMU. */
+/** Bits 1-3: the compression method (COMPRESSION_METHODS). */
 export const FLAG_COMPRESSION_MASK = 0xe;
 export const FLAGS_KNOWN = FLAG_SYNC | FLAG_COMPRESSION_MASK;
 
-/** The compression field's values, by `multifd-compression` name. */
-export const CompressionCode = {
-  none: 0,
-  zlib: 1,
-  zstd: 2,
-} as const;
+/**
+ * `multifd-compression` (QEMU's MultiFDCompression): how each packet's page
+ * data travels. A method's index here is its value in the flags'
+ * compression field, so zlib is 0x2 and zstd 0x4 as in QEMU.
+ */
+export const COMPRESSION_METHODS = ['none', 'zlib', 'zstd'] as const;
+export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
 
 /** The compression field's value for `method`; a RangeError for any other name. */
 export function compressionCode(method: CompressionMethod): number {
-  const code = (CompressionCode as Record<string, number>)[method];
-  if (code === undefined || !Object.hasOwn(CompressionCode, method)) throw new RangeError(`Unknown multifd compression '${String(method)}'`);
+  const code = COMPRESSION_METHODS.indexOf(method);
+  if (code < 0) throw new RangeError(`Unknown multifd compression '${String(method)}'`);
   return code;
 }
 
-/** A packet is one page batch: the same limits as a main-stream PAGES frame. */
-export const MAX_RUNS_PER_PACKET = MAX_RUNS_PER_FRAME;
-export const MAX_PAGES_PER_PACKET = MAX_PAGES_PER_FRAME;
-export const MAX_PAGE_DATA_PER_PACKET = MAX_PAGE_DATA_PER_FRAME;
+/** A packet is one batch of page runs. */
+export const MAX_RUNS_PER_PACKET = MAX_RUNS_PER_BATCH;
+export const MAX_PAGES_PER_PACKET = MAX_PAGES_PER_BATCH;
+export const MAX_PAGE_DATA_PER_PACKET = MAX_PAGE_DATA_PER_BATCH;
 /** Compressed data may exceed the raw pages by this much (incompressible input plus framing). */
 export const COMPRESSION_SLACK = 64 * 1024;
 /** The largest data length any packet may announce. */

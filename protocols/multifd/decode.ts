@@ -1,11 +1,11 @@
 /**
  * Incremental decoder of one multifd channel (decode only).
  *
- * A pull decoder like the main stream's (protocols/pull-decoder.ts): `want()`
+ * A pull decoder like the main stream's (protocols/pull-decoder): `want()`
  * says where the next bytes must go, `commit(n)` says n bytes arrived there.
  * Headers and descriptors go to small scratch buffers; uncompressed page bytes
  * go straight into the guest-memory views the sink returns
- * (protocols/page-run-decoder.ts), so with `net.Socket`'s `onread` the kernel
+ * (protocols/page-runs/decode.ts), so with `net.Socket`'s `onread` the kernel
  * copies pages directly into guest RAM. Compressed data is read into a
  * bounded buffer of the decoder's own, decompressed into a scratch buffer
  * reused across packets, and copied into the sink's views run by run.
@@ -21,16 +21,18 @@
  * caller reading through want/commit pauses the channel there until every
  * channel has synced that round; `push()` cannot stop mid-chunk.
  */
-import { PageRunDecoder } from '../page-run-decoder.js';
-import { ChannelKind, HELLO_SIZE } from '../stream/constants.js';
-import { decodeHello } from '../stream/decode.js';
-import { StreamError } from '../stream/errors.js';
-import type { ChannelHello } from '../stream/types.js';
+import { ChannelKind, HELLO_SIZE } from '../hello/constants.js';
+import { decodeHello } from '../hello/decode.js';
+import { HelloError } from '../hello/errors.js';
+import type { ChannelHello } from '../hello/types.js';
+import { DEFAULT_PAGE_SIZE, RUN_DESCRIPTOR_SIZE } from '../page-runs/constants.js';
+import { PageRunDecoder } from '../page-runs/decode.js';
+import type { GuestLayout, PageSink } from '../page-runs/types.js';
 import { checkReady, decompressInto, type Compressor } from './compression.js';
 import {
   compressionCode,
   COMPRESSION_SLACK,
-  DEFAULT_PAGE_SIZE,
+  type CompressionMethod,
   FLAG_COMPRESSION_MASK,
   FLAG_COMPRESSION_SHIFT,
   FLAG_SYNC,
@@ -50,10 +52,9 @@ import {
   PACKET_ROUND_OFFSET,
   PACKET_RUN_COUNT_OFFSET,
   PACKET_VERSION_OFFSET,
-  RUN_DESCRIPTOR_SIZE,
 } from './constants.js';
 import { MultifdError } from './errors.js';
-import type { CompressionMethod, GuestLayout, PacketInfo, PageSink } from './types.js';
+import type { PacketInfo } from './types.js';
 
 export interface MultifdDecoderOptions {
   /** Where page runs land. */
@@ -225,7 +226,7 @@ export class MultifdDecoder extends PageRunDecoder {
     try {
       hello = decodeHello(this.scratch);
     } catch (error) {
-      if (error instanceof StreamError) throw new MultifdError('BAD_HELLO', `multifd: bad channel hello: ${error.message}`);
+      if (error instanceof HelloError) throw new MultifdError('BAD_HELLO', `multifd: bad channel hello: ${error.message}`);
       throw error;
     }
     if (hello.kind !== ChannelKind.MULTIFD) {

@@ -6,11 +6,12 @@
  * header it returns, then the packet's data (views of guest memory for the
  * non-zero runs in run order, or the one compressed stream).
  */
-import { writeRunDescriptors } from '../run-descriptors.js';
+import { DEFAULT_PAGE_SIZE, RUN_DESCRIPTOR_SIZE } from '../page-runs/constants.js';
+import { writeRunDescriptors } from '../page-runs/encode.js';
 import {
   compressionCode,
   COMPRESSION_SLACK,
-  DEFAULT_PAGE_SIZE,
+  type CompressionMethod,
   FLAG_COMPRESSION_SHIFT,
   FLAG_SYNC,
   MAX_PAGE_DATA_PER_PACKET,
@@ -27,10 +28,9 @@ import {
   PACKET_ROUND_OFFSET,
   PACKET_RUN_COUNT_OFFSET,
   PACKET_VERSION_OFFSET,
-  RUN_DESCRIPTOR_SIZE,
 } from './constants.js';
 import { MultifdError } from './errors.js';
-import type { CompressionMethod, PacketHeader } from './types.js';
+import type { PacketHeader } from './types.js';
 
 /**
  * The 24-byte packet header and the run descriptors, checked against the

@@ -1,9 +1,5 @@
-import type { PageRun } from '../stream/types.js';
-
-export type { GuestLayout, PageRun, PageSink } from '../stream/types.js';
-
-/** `multifd-compression`: how each packet's page data travels. */
-export type CompressionMethod = 'none' | 'zlib' | 'zstd';
+import type { PageRun } from '../page-runs/types.js';
+import type { CompressionMethod } from './constants.js';
 
 /** The fields of a packet header, as encodePacketHeader takes them. */
 export interface PacketHeader {

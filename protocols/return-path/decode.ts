@@ -1,13 +1,15 @@
 /**
  * Incremental decoder of return-path messages (decode only).
  *
- * Chunks are queued as they arrive; a field is handed out as a view when one
- * chunk holds it and copied only when it spans chunks. Bytes left over when
- * push() returns are copied, so callers may reuse their chunk. Every length is
- * checked against its limit when its header arrives, before its bytes are
- * buffered. Any error leaves the decoder closed: the return path is bad.
+ * A pull decoder like the stream's and multifd's (protocols/pull-decoder):
+ * `want()` says where the next bytes go, `commit(n)` says they arrived, and
+ * `push()` copies a chunk through the two, so a caller may reuse its chunk.
+ * Every length is checked against its limit when its header arrives, before
+ * its bytes are read. Any error leaves the decoder failed: the return path
+ * is bad.
  */
 import { Unpackr } from 'msgpackr';
+import { PullDecoder } from '../pull-decoder/pull-decoder.js';
 import {
   BITMAP_END_MARK_SIZE,
   BITMAP_LENGTH_SIZE,
@@ -45,109 +47,66 @@ type Phase = (typeof Phase)[keyof typeof Phase];
  * socket.on('data', (chunk) => decoder.push(chunk));
  * socket.on('end', () => decoder.end());
  */
-export class ReturnPathDecoder {
+export class ReturnPathDecoder extends PullDecoder {
   private readonly onMessage: (message: ReturnPathMessage) => void;
   private readonly maxBitmapBytes: (block: string) => number | undefined;
-
-  private readonly chunks: Uint8Array[] = [];
-  private buffered = 0;
+  /** The header, the bitmap's length and its end marker. */
+  private readonly scratch = new Uint8Array(8);
+  private readonly scratchView = new DataView(this.scratch.buffer);
 
   private phase: Phase = Phase.HEADER;
-  private needed = RP_HEADER_SIZE;
+  /** The length of the field being read, for the truncation error. */
+  private wantedLength = RP_HEADER_SIZE;
   private typeNumber = 0;
   private type: ReturnPathMessageType = 'shut';
   private bitmapBlock = '';
   private bitmap: Uint8Array = new Uint8Array(0);
 
-  private failure: unknown;
-  private failed = false;
-  private ended = false;
-  private bytes = 0;
-
   constructor(options: ReturnPathDecoderOptions) {
+    super();
     this.onMessage = options.onMessage;
     this.maxBitmapBytes = options.maxBitmapBytes ?? (() => 0);
+    this.expectPhase(Phase.HEADER, this.scratch, RP_HEADER_SIZE);
   }
 
-  /** Bytes received so far. */
-  get bytesDecoded(): number {
-    return this.bytes;
+  protected override nextView(): Uint8Array {
+    throw new Error('the return path has no field without a buffer');
   }
 
-  push(chunk: Uint8Array): void {
-    this.checkOpen();
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    this.bytes += chunk.length;
-    try {
-      while (this.buffered >= this.needed) this.fieldComplete(this.take(this.needed));
-      // Keep no reference to the caller's chunk: transports may reuse it.
-      const last = this.chunks.length - 1;
-      if (this.chunks[last] !== undefined) this.chunks[last] = Uint8Array.prototype.slice.call(this.chunks[last]);
-    } catch (error) {
-      this.failed = true;
-      this.failure = error;
-      throw error;
-    }
+  protected override committed(): void {}
+
+  /** Between messages. */
+  protected override atBoundary(): boolean {
+    return this.phase === Phase.HEADER && this.filled === 0;
   }
 
-  /** The return path closed: an error unless it closed between messages. */
-  end(): void {
-    this.checkOpen();
-    this.ended = true;
-    if (this.phase === Phase.HEADER && this.buffered === 0) return;
-    const error = new ReturnPathError('TRUNCATED', this.truncation());
-    this.failed = true;
-    this.failure = error;
-    throw error;
+  protected override truncated(): Error {
+    return new ReturnPathError('TRUNCATED', this.truncation());
+  }
+
+  protected override closed(): Error {
+    return new ReturnPathError('DECODER_CLOSED', 'Return path already ended');
   }
 
   private truncation(): string {
     switch (this.phase) {
       case Phase.HEADER:
-        return `Return path ended inside a message header (${this.buffered} of ${RP_HEADER_SIZE} bytes)`;
+        return `Return path ended inside a message header (${this.filled} of ${RP_HEADER_SIZE} bytes)`;
       case Phase.BODY:
-        return `Failed reading data for message ${hex16(this.typeNumber)} read ${this.buffered} expected ${this.needed}`;
+        return `Failed reading data for message ${hex16(this.typeNumber)} read ${this.filled} expected ${this.wantedLength}`;
       default:
-        return `Failed reading the received bitmap of block '${this.bitmapBlock}' read ${this.buffered} expected ${this.needed}`;
+        return `Failed reading the received bitmap of block '${this.bitmapBlock}' read ${this.filled} expected ${this.wantedLength}`;
     }
   }
 
-  private checkOpen(): void {
-    if (this.failed) throw this.failure;
-    if (this.ended) throw new ReturnPathError('DECODER_CLOSED', 'Return path already ended');
-  }
-
-  /** The next `n` buffered bytes: a view when one chunk holds them, else a copy. */
-  private take(n: number): Uint8Array {
-    this.buffered -= n;
-    const head = this.chunks[0] as Uint8Array;
-    if (head.length >= n) {
-      if (head.length === n) this.chunks.shift();
-      else this.chunks[0] = head.subarray(n);
-      return head.subarray(0, n);
-    }
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0] as Uint8Array;
-      const part = Math.min(chunk.length, n - filled);
-      out.set(chunk.subarray(0, part), filled);
-      filled += part;
-      if (part === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(part);
-    }
-    return out;
-  }
-
-  private expect(phase: Phase, needed: number): void {
+  private expectPhase(phase: Phase, target: Uint8Array, length: number): void {
     this.phase = phase;
-    this.needed = needed;
+    this.wantedLength = length;
+    this.expect(target, length);
   }
 
-  private fieldComplete(field: Uint8Array): void {
-    const view = new DataView(field.buffer, field.byteOffset, field.length);
+  protected override fieldComplete(field: Uint8Array): void {
+    const view = this.scratchView;
     switch (this.phase) {
       case Phase.HEADER: {
         const number = view.getUint16(0);
@@ -159,7 +118,8 @@ export class ReturnPathDecoder {
         if (length === 0) throw this.badMessage(number, type, 'the body is empty');
         this.typeNumber = number;
         this.type = type;
-        this.expect(Phase.BODY, length);
+        // A body of its own: it is at most 512 bytes, and decoded values must not alias a reused buffer.
+        this.expectPhase(Phase.BODY, new Uint8Array(length), length);
         return;
       }
       case Phase.BODY:
@@ -174,19 +134,13 @@ export class ReturnPathDecoder {
             `RECV_BITMAP of block '${this.bitmapBlock}' is ${length} bytes, more than the ${max} allowed`,
           );
         }
-        if (length === 0) {
-          this.bitmap = new Uint8Array(0);
-          this.expect(Phase.BITMAP_END, BITMAP_END_MARK_SIZE);
-        } else {
-          this.expect(Phase.BITMAP, length);
-        }
+        this.bitmap = new Uint8Array(length);
+        if (length === 0) this.expectPhase(Phase.BITMAP_END, this.scratch, BITMAP_END_MARK_SIZE);
+        else this.expectPhase(Phase.BITMAP, this.bitmap, length);
         return;
       }
       case Phase.BITMAP:
-        // Own the bytes: the chunk they came in may be reused by the transport
-        // (Buffer's own slice() would not copy).
-        this.bitmap = Uint8Array.prototype.slice.call(field);
-        this.expect(Phase.BITMAP_END, BITMAP_END_MARK_SIZE);
+        this.expectPhase(Phase.BITMAP_END, this.scratch, BITMAP_END_MARK_SIZE);
         return;
       case Phase.BITMAP_END: {
         const mark = view.getBigUint64(0);
@@ -197,7 +151,7 @@ export class ReturnPathDecoder {
               `expected 0x${RECV_BITMAP_END_MARK.toString(16).padStart(16, '0')}`,
           );
         }
-        this.expect(Phase.HEADER, RP_HEADER_SIZE);
+        this.expectPhase(Phase.HEADER, this.scratch, RP_HEADER_SIZE);
         this.onMessage({ type: 'recv-bitmap', block: this.bitmapBlock, bitmap: this.bitmap });
         return;
       }
@@ -221,10 +175,10 @@ export class ReturnPathDecoder {
         throw new ReturnPathError('BAD_BITMAP', `MIG_RP_MSG_RECV_BITMAP has invalid block name '${block}'`);
       }
       this.bitmapBlock = block;
-      this.expect(Phase.BITMAP_LENGTH, BITMAP_LENGTH_SIZE);
+      this.expectPhase(Phase.BITMAP_LENGTH, this.scratch, BITMAP_LENGTH_SIZE);
       return;
     }
-    this.expect(Phase.HEADER, RP_HEADER_SIZE);
+    this.expectPhase(Phase.HEADER, this.scratch, RP_HEADER_SIZE);
     this.onMessage(message);
   }
 

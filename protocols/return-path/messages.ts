@@ -2,7 +2,7 @@
  * Return-path messages (destination → source), one schema per type. The
  * frame carries the type number; the msgpack body holds the other fields.
  */
-import { checkFields, listOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from '../stream/schema.js';
+import { checkFields, listOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from '../message-schema/schema.js';
 import { ReturnPathType } from './constants.js';
 
 /** The destination will send no more (0: clean end; otherwise its error). */

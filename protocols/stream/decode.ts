@@ -1,10 +1,11 @@
 /**
  * Incremental decoder of the main migration stream (decode only).
  *
- * A pull decoder (protocols/pull-decoder.ts): `want()` says where the next
- * bytes must go, `commit(n)` says n bytes arrived there. Headers go to a small
- * scratch buffer; the bytes of a page run go straight into the guest-memory
- * view the sink returns (protocols/page-run-decoder.ts), so with `net.Socket`'s
+ * A pull decoder (protocols/pull-decoder): `want()` says where the next
+ * bytes must go, `commit(n)` says n bytes arrived there. The channel hello
+ * (protocols/hello) and headers go to a small scratch buffer; the bytes of a
+ * page run go straight into the guest-memory view the sink returns
+ * (protocols/page-runs/decode.ts), so with `net.Socket`'s
  * `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }` the
  * kernel copies pages directly into guest RAM.
  *
@@ -14,41 +15,29 @@
  * against its limit as soon as its header arrives, before any body is buffered.
  */
 import { Unpackr } from 'msgpackr';
-import { PageRunDecoder } from '../page-run-decoder.js';
+import { HELLO_SIZE } from '../hello/constants.js';
+import { checkHelloMagic, decodeHello } from '../hello/decode.js';
+import { HelloError } from '../hello/errors.js';
+import type { ChannelHello } from '../hello/types.js';
+import { DEFAULT_PAGE_SIZE, RUN_DESCRIPTOR_SIZE } from '../page-runs/constants.js';
+import { PageRunDecoder } from '../page-runs/decode.js';
+import type { GuestLayout, PageSink } from '../page-runs/types.js';
 import {
-  ChannelKind,
-  DEFAULT_PAGE_SIZE,
   FRAME_HEADER_SIZE,
   FrameType,
-  HELLO_CHANNEL_COUNT_OFFSET,
-  HELLO_CHANNEL_ID_OFFSET,
-  HELLO_KIND_OFFSET,
-  HELLO_MAGIC_OFFSET,
-  HELLO_RESERVED1_OFFSET,
-  HELLO_RESERVED2_OFFSET,
-  HELLO_SIZE,
-  HELLO_UUID_OFFSET,
-  HELLO_VERSION_OFFSET,
   MAX_CONTROL_BODY,
   MAX_PAGE_DATA_PER_FRAME,
   MAX_PAGES_BODY,
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
-  RUN_DESCRIPTOR_SIZE,
-  STREAM_MAGIC,
-  STREAM_VERSION,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
-import type { ChannelHello, GuestLayout, PageSink } from './types.js';
-import { readUuid } from './uuid.js';
 
 // Hostile input: no structured-clone references, 64-bit integers as plain
 // numbers (the schemas then reject anything beyond 2^53).
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
-
-const CHANNEL_KINDS: readonly number[] = Object.values(ChannelKind);
 
 export interface StreamDecoderOptions {
   /** Where page runs land. */
@@ -187,14 +176,11 @@ export class StreamDecoder extends PageRunDecoder {
 
   private checkMagic(): void {
     this.magicChecked = true;
-    const magic = this.scratchView.getUint32(HELLO_MAGIC_OFFSET);
-    if (magic !== STREAM_MAGIC) {
-      throw new StreamError('BAD_MAGIC', `Not a livemig migration stream (magic ${hex32(magic)}, expected ${hex32(STREAM_MAGIC)})`);
-    }
+    asStreamError(() => checkHelloMagic(this.scratch));
   }
 
   private helloComplete(): void {
-    const hello = decodeHello(this.scratch);
+    const hello = asStreamError(() => decodeHello(this.scratch));
     this.startFrame();
     this.onHello?.(hello);
   }
@@ -301,41 +287,14 @@ export class StreamDecoder extends PageRunDecoder {
   }
 }
 
-/**
- * Reads and checks a 32-byte channel hello; for callers that read it
- * themselves, e.g. to sort connections by kind before decoding them.
- */
-export function decodeHello(bytes: Uint8Array): ChannelHello {
-  if (bytes.length < HELLO_SIZE) {
-    throw new StreamError('TRUNCATED', `Migration stream truncated in its channel hello (${bytes.length} of ${HELLO_SIZE} bytes)`);
+/** A hello the stream cannot take is the stream's error, with the hello's code and text. */
+function asStreamError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof HelloError) throw new StreamError(error.code, error.message);
+    throw error;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, HELLO_SIZE);
-  const magic = view.getUint32(HELLO_MAGIC_OFFSET);
-  if (magic !== STREAM_MAGIC) {
-    throw new StreamError('BAD_MAGIC', `Not a livemig migration stream (magic ${hex32(magic)}, expected ${hex32(STREAM_MAGIC)})`);
-  }
-  const version = view.getUint16(HELLO_VERSION_OFFSET);
-  if (version !== STREAM_VERSION) {
-    throw new StreamError('BAD_VERSION', `Unsupported migration stream version ${version} (this build reads version ${STREAM_VERSION})`);
-  }
-  const kind = view.getUint8(HELLO_KIND_OFFSET);
-  const channelId = view.getUint8(HELLO_CHANNEL_ID_OFFSET);
-  const channelCount = view.getUint8(HELLO_CHANNEL_COUNT_OFFSET);
-  if (!CHANNEL_KINDS.includes(kind)) throw new StreamError('BAD_HELLO', `Unknown channel kind ${kind} in channel hello`);
-  if (channelCount < 1 || channelId >= channelCount) {
-    throw new StreamError('BAD_HELLO', `Channel hello names channel ${channelId} of ${channelCount}`);
-  }
-  const reserved =
-    view.getUint16(HELLO_RESERVED1_OFFSET) | view.getUint8(HELLO_RESERVED1_OFFSET + 2) | view.getUint32(HELLO_RESERVED2_OFFSET);
-  if (reserved !== 0) throw new StreamError('BAD_HELLO', 'Channel hello has non-zero reserved bytes');
-  const uuid = readUuid(bytes, HELLO_UUID_OFFSET);
-  const hello: ChannelHello = { version, kind: kind as ChannelKind, channelId, channelCount };
-  if (uuid !== undefined) hello.uuid = uuid;
-  return hello;
-}
-
-function hex32(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
 }
 
 function capitalize(text: string): string {

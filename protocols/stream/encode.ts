@@ -1,68 +1,30 @@
 /**
- * Encoder of the main migration stream (encode only; decode.ts reads it).
+ * Encoder of the main migration stream's frames (encode only; decode.ts
+ * reads them). The channel hello before them is protocols/hello's.
  *
  * Hot path: encodePagesHeader runs once per page batch. It must never copy
  * or look at page bytes, nor allocate per page: the caller writes the header
  * it returns, then views of guest memory for the non-zero runs, in run order.
  */
 import { Packr } from 'msgpackr';
-import { writeRunDescriptors } from '../run-descriptors.js';
+import { DEFAULT_PAGE_SIZE, RUN_DESCRIPTOR_SIZE } from '../page-runs/constants.js';
+import { writeRunDescriptors } from '../page-runs/encode.js';
+import type { PageRun } from '../page-runs/types.js';
 import {
-  ChannelKind,
   FRAME_HEADER_SIZE,
   FrameType,
-  HELLO_CHANNEL_COUNT_OFFSET,
-  HELLO_CHANNEL_ID_OFFSET,
-  HELLO_KIND_OFFSET,
-  HELLO_MAGIC_OFFSET,
-  HELLO_SIZE,
-  HELLO_UUID_OFFSET,
-  HELLO_VERSION_OFFSET,
   MAX_CONTROL_BODY,
   MAX_PAGE_DATA_PER_FRAME,
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
-  RUN_DESCRIPTOR_SIZE,
-  DEFAULT_PAGE_SIZE,
-  STREAM_MAGIC,
-  STREAM_VERSION,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
-import type { ChannelHello, PageRun } from './types.js';
-import { writeUuid } from './uuid.js';
 
 // One packer for every control message. Its output is a view into a shared
 // scratch buffer, so encodeControl copies it into the frame at once.
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-
-const CHANNEL_KINDS: readonly number[] = Object.values(ChannelKind);
-
-/**
- * The 32-byte hello that opens every connection.
- *
- * @example socket.write(encodeHello({ kind: ChannelKind.MULTIFD, channelId: 1, channelCount: 4, uuid }))
- */
-export function encodeHello(hello: Omit<ChannelHello, 'version'>): Buffer {
-  const { kind, channelId, channelCount, uuid } = hello;
-  if (!CHANNEL_KINDS.includes(kind)) throw new StreamError('BAD_HELLO', `Unknown channel kind ${kind}`);
-  if (!isUint(channelCount, 255) || channelCount < 1 || !isUint(channelId, channelCount - 1)) {
-    throw new StreamError('BAD_HELLO', `Channel id ${channelId} of ${channelCount} is out of range (count 1-255, id below count)`);
-  }
-  const out = Buffer.alloc(HELLO_SIZE);
-  out.writeUInt32BE(STREAM_MAGIC, HELLO_MAGIC_OFFSET);
-  out.writeUInt16BE(STREAM_VERSION, HELLO_VERSION_OFFSET);
-  out[HELLO_KIND_OFFSET] = kind;
-  out[HELLO_CHANNEL_ID_OFFSET] = channelId;
-  out[HELLO_CHANNEL_COUNT_OFFSET] = channelCount;
-  try {
-    writeUuid(out, HELLO_UUID_OFFSET, uuid);
-  } catch (error) {
-    throw new StreamError('BAD_HELLO', (error as Error).message);
-  }
-  return out;
-}
 
 /**
  * A whole CONTROL frame (header and msgpack body) for one message, checked

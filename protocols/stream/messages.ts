@@ -4,8 +4,10 @@
  * decoded (and when encoded, so a source never sends what a destination
  * would refuse).
  */
-import { bytes, checkFields, listOf, mapOf, oneOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from './schema.js';
-import { UUID_TEXT } from './uuid.js';
+import { UUID_TEXT } from '../hello/uuid.js';
+import {
+  bytes, checkFields, listOf, mapOf, oneOf, optional, text, uint, U16_MAX, U32_MAX, type Fields,
+} from '../message-schema/schema.js';
 
 /** QEMU's RunState values (8.2). */
 export const RUN_STATES = [

@@ -83,6 +83,27 @@ export function isMultiChannel(uri: string | MigrationUri): boolean {
   return uri.startsWith('tcp:') || uri.startsWith('unix:');
 }
 
+/** The parse error of an outgoing URI, or null when it is one livemig can use. */
+export function outgoingUriError(uri: string): string | null {
+  try {
+    parseMigrationUri(uri, { direction: 'outgoing' });
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
+ * Why a migration that needs several connections (multifd,
+ * postcopy-preempt) cannot use `uri`, or null (QEMU's
+ * migration_channels_and_uri_compatible). A URI that does not parse is left
+ * to the parser's own error.
+ */
+export function multiChannelRefusal(uri: string, needsSeveralChannels: boolean): string | null {
+  if (needsSeveralChannels && outgoingUriError(uri) === null && !isMultiChannel(uri)) return MULTI_CHANNEL_REQUIRED;
+  return null;
+}
+
 function parseTcp(uri: string, address: string, direction: 'outgoing' | 'incoming'): MigrationUri {
   let host: string;
   let portText: string;

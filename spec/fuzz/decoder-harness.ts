@@ -3,7 +3,7 @@
  * does, and checking that no page was written that no run named.
  */
 import { expect } from 'chai';
-import type { PullDecoder } from '../../protocols/pull-decoder.js';
+import type { PullDecoder } from '../../protocols/pull-decoder/pull-decoder.js';
 import type { FakeGuest } from '../stream-fake-guest.js';
 import type { SeededRandom } from './seeded-random.js';
 

@@ -12,9 +12,10 @@ import { compressPages, ready } from '../../protocols/multifd/compression.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
 import { encodePacketHeader } from '../../protocols/multifd/encode.js';
 import { MultifdError, type MultifdErrorCode } from '../../protocols/multifd/errors.js';
-import type { CompressionMethod, PageRun } from '../../protocols/multifd/types.js';
-import { ChannelKind } from '../../protocols/stream/constants.js';
-import { encodeHello } from '../../protocols/stream/encode.js';
+import { COMPRESSION_METHODS, type CompressionMethod } from '../../protocols/multifd/constants.js';
+import type { PageRun } from '../../protocols/page-runs/types.js';
+import { ChannelKind } from '../../protocols/hello/constants.js';
+import { encodeHello } from '../../protocols/hello/encode.js';
 import { FakeGuest, PAGE, sourceRam } from '../stream-fake-guest.js';
 import { checkWrites, feed } from './decoder-harness.js';
 import { fuzzIterations, fuzzSeed, SeededRandom } from './seeded-random.js';
@@ -23,7 +24,7 @@ const ITERATIONS = fuzzIterations(2500);
 const FILL = 0x5a;
 const FILLED_PAGE = new Uint8Array(PAGE).fill(FILL);
 const PAGE_COUNTS = [64, 8, 3];
-const METHODS: readonly CompressionMethod[] = ['none', 'zlib', 'zstd'];
+const METHODS = COMPRESSION_METHODS;
 const CODES: readonly MultifdErrorCode[] = [
   'BAD_HELLO',
   'BAD_MAGIC',

@@ -7,12 +7,13 @@
  */
 import { expect } from 'chai';
 import { Packr } from 'msgpackr';
-import { ChannelKind } from '../../protocols/stream/constants.js';
+import { ChannelKind } from '../../protocols/hello/constants.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
-import { encodeControl, encodeHello } from '../../protocols/stream/encode.js';
+import { encodeControl } from '../../protocols/stream/encode.js';
+import { encodeHello } from '../../protocols/hello/encode.js';
 import { StreamError, type StreamErrorCode } from '../../protocols/stream/errors.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
-import type { PageRun } from '../../protocols/stream/types.js';
+import type { PageRun } from '../../protocols/page-runs/types.js';
 import { FakeGuest, PAGE, pagesFrame, sourceRam } from '../stream-fake-guest.js';
 import { checkWrites, feed } from './decoder-harness.js';
 import { fuzzIterations, fuzzSeed, SeededRandom } from './seeded-random.js';

@@ -7,9 +7,10 @@
 import { initialTransition, transition, type AnyTransitionDefinition, type EventObject } from 'xstate';
 import { getStateNodes } from 'xstate/graph';
 import { destinationMachine, destinationStatus, type DestinationSnapshot } from '../../machines/destination.js';
-import type { DestinationEvent, SourceEvent, StatusEmitted } from '../../machines/events.js';
+import type { DestinationEvent, SourceEvent } from '../../machines/events.js';
 import { sourceMachine, sourceStatus, type SourceSnapshot } from '../../machines/source.js';
 import { isMigrationStatus, type MigrationStatus } from '../../machines/status.js';
+import { emittedStatuses } from '../support/statechart-harness.js';
 
 /** The event xstate sends a machine when one of its invoked actors throws. */
 const ACTOR_ERROR = 'xstate.error.actor.';
@@ -126,11 +127,6 @@ function guardName(guard: unknown): string | undefined {
   }
   // A parameterised guard's params repeat the state it sits in: its type names it.
   return String((guard as { type?: string }).type);
-}
-
-/** xstate hands the entry's `emitStatus` back as a resolved `xstate.emit` carrying the event. */
-function emittedStatuses(actions: readonly { type: string; params: unknown }[]): MigrationStatus[] {
-  return actions.filter((a) => a.type === 'xstate.emit').map((a) => (a.params as { event: StatusEmitted }).event.status);
 }
 
 export const sourceChart = new Statechart<SourceSnapshot, SourceEvent>('source', sourceMachine, sourceStatus);

@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { QmpClient } from '../../protocols/qmp/client.js';
 import type { TestInstance } from './instances.js';
 import { abCheck, memoryKeepsChanging, queryMigrate, runState, sleep, waitForMigration, type MigrateInfo } from './migration-driver.js';
@@ -16,7 +17,7 @@ export const PAGE = 4096;
 
 export interface MultifdSetup {
   channels?: number;
-  compression?: 'none' | 'zlib' | 'zstd';
+  compression?: CompressionMethod;
   zlibLevel?: number;
   zstdLevel?: number;
 }

@@ -1,8 +1,8 @@
 /**
- * `npm run bench`: livemig's migration speed next to the machine's loopback
- * limit and real QEMU, measured in one run (scenario rounds interleaved, so
- * a machine that drifts drifts for all), medians over repeats. Prints a
- * table and writes results.json and report.html.
+ * `livemig bench` (`npm run bench`): livemig's migration speed next to the
+ * machine's loopback limit and real QEMU, measured in one run (scenario
+ * rounds interleaved, so a machine that drifts drifts for all), medians
+ * over repeats. Prints a table and writes results.json and report.html.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,6 @@ import { htmlReport } from './html-report.js';
 import { runLivemig } from './livemig-migration.js';
 import { measureLoopback } from './loopback-limit.js';
 import { NotAvailable } from './not-available.js';
-import { BENCH_HELP, BenchUsageError, parseBenchOptions, type BenchOptions } from './options.js';
 import { runQemu } from './qemu-migration.js';
 import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
@@ -20,7 +19,18 @@ import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
 import { formatNotes, formatTable } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
-import { FILL_OPTION_AVAILABLE } from './guest-fill.js';
+
+export interface BenchOptions {
+  size: number;
+  repeat: number;
+  filters: string[];
+  qemu: boolean;
+  quick: boolean;
+  out: string;
+}
+
+/** A --scenario that matches nothing: the one usage error the command line (options.ts) cannot see. */
+class BenchUsageError extends Error {}
 
 const log = (line: string) => console.log(line);
 
@@ -45,7 +55,6 @@ async function bench(options: BenchOptions): Promise<number> {
   if (selected.length === 0) throw new BenchUsageError(`no scenario matches ${options.filters.map((f) => `'${f}'`).join(', ')}`);
   log(`livemig bench: ${selected.length} scenarios × ${options.repeat} runs, main guest size ${options.size / (1 << 20)} MiB`);
   if (loadBefore[0]! >= 1) log(`note: the machine is busy (load average ${loadBefore[0]!.toFixed(2)}): figures will be noisy`);
-  if (!FILL_OPTION_AVAILABLE) log('note: livemig run has no --fill yet: guests are filled by the ab workload (one non-zero byte per page), which flatters compression');
 
   const notAvailable = new Map<string, string>();
   let qemu: string | null = null;
@@ -86,7 +95,7 @@ async function bench(options: BenchOptions): Promise<number> {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, qemu, loadBefore, loadAfter: os.loadavg() },
-    options: { ...options, fillOption: FILL_OPTION_AVAILABLE },
+    options: { ...options },
     scenarios,
   };
   log(`\n${formatTable(scenarios)}\n`);
@@ -100,20 +109,20 @@ async function bench(options: BenchOptions): Promise<number> {
   return scenarios.some((s) => s.status === 'failed') ? 1 : 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`\n${signal}: cleaning up`);
-    void teardownAll().finally(() => process.exit(130));
-  });
-}
-
-try {
-  const options = parseBenchOptions(process.argv.slice(2));
-  if (options === 'help') log(BENCH_HELP);
-  else process.exitCode = await bench(options);
-} catch (err) {
-  console.error(`bench: ${(err as Error).message}`);
-  process.exitCode = err instanceof BenchUsageError ? 2 : 1;
-} finally {
-  await teardownAll();
+/** Runs the bench, cleaning up on SIGINT/SIGTERM too; resolves with the exit status (1: a scenario failed, 2: no scenario matches). */
+export async function runBench(options: BenchOptions): Promise<number> {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`\n${signal}: cleaning up`);
+      void teardownAll().finally(() => process.exit(130));
+    });
+  }
+  try {
+    return await bench(options);
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    return err instanceof BenchUsageError ? 2 : 1;
+  } finally {
+    await teardownAll();
+  }
 }

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { QmpError } from '../../protocols/qmp/errors.js';
 import { spawnInstance, type InstanceProcess } from '../instance-process.js';
 import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
-import { filledSourceArgs, finishFill } from './guest-fill.js';
 import { withDeadline } from './migration-deadline.js';
 import { failedRun, migrationMetrics } from './migration-metrics.js';
 import { sampleMigration } from './migration-sampler.js';
@@ -46,8 +45,7 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
     };
     // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
     await Promise.all([probeSupport(destination, plan), probeSupport(source, plan)]);
-    if (scenario.workload.kind === 'random-filled') await finishFill(source.qmp, scenario.ram, join(dir, `${tag}-fill.bin`));
-    else if (scenario.workload.kind !== 'zero') await new Promise((r) => setTimeout(r, WARMUP_MS));
+    if (scenario.workload.kind !== 'zero' && scenario.workload.kind !== 'random-filled') await new Promise((r) => setTimeout(r, WARMUP_MS));
     await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
       (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
 
@@ -83,7 +81,8 @@ function sourceArgs(s: LivemigScenario): string[] {
   const w = s.workload;
   switch (w.kind) {
     case 'random-filled':
-      return filledSourceArgs(s.ram);
+      // Every page holds data, as in QEMU's urandom-filled memory file: zero-page detection must not flatter livemig.
+      return ['--fill', 'random', '--paused'];
     case 'zero':
       return ['--paused'];
     case 'ab':

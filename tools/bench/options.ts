@@ -1,63 +1,50 @@
-import { parseArgs } from 'node:util';
-import { parseSafeSize } from '../../protocols/size.js';
+/**
+ * `livemig bench` (what `npm run bench` runs): its options, and an action
+ * that imports the bench (index.ts) only when it runs: every `livemig run`
+ * loads this file through the CLI's entry point.
+ */
+import type { Command } from 'commander';
+import { livemigCommand, repeatable, sizeOf, wholeNumber } from '../cli-options.js';
+import type { BenchOptions } from './index.js';
 
-export const BENCH_HELP = `Usage: npm run bench -- [options]
+const MiB = 1 << 20;
 
-Measures livemig migrations (scenarios after QEMU's guestperf) next to the
-machine's loopback limit (plain Node.js) and real QEMU, in one run, and
-writes a table, results.json and report.html.
-
-  --size SIZE        guest RAM of the main scenarios (K, M, G suffixes)   [1G; 32M with --quick]
-  --repeat N         runs per scenario; medians are reported              [3; 1 with --quick]
-  --scenario NAME    only scenarios whose name contains NAME (repeatable);
-                     their references are measured too
-  --no-qemu          skip real QEMU (and its installation)
-  --quick            small sizes, one run, a few scenarios (the smoke test)
-  --out DIR          where results.json and report.html go                [bench-results]
-  -h, --help         this text`;
-
-export interface BenchOptions {
-  size: number;
-  repeat: number;
-  filters: string[];
+interface BenchValues {
+  size?: number;
+  repeat?: number;
+  scenario?: string[];
   qemu: boolean;
-  quick: boolean;
+  quick?: true;
   out: string;
 }
 
-export class BenchUsageError extends Error {
-  readonly code = 'BENCH_USAGE';
+export function benchCommand(): Command {
+  return livemigCommand('bench', 'bench')
+    .summary('measure migrations next to the loopback limit and real QEMU (npm run bench)')
+    .description(`Measures livemig migrations (scenarios after QEMU's guestperf) next to the
+machine's loopback limit (plain Node.js) and real QEMU, in one run, and
+writes a table, results.json and report.html.`)
+    .option('--size <SIZE>', 'guest RAM of the main scenarios, K, M, G suffixes (default: 1G; 32M with --quick)', sizeOf(MiB, '1M'))
+    .option('--repeat <N>', 'runs per scenario; medians are reported (default: 3; 1 with --quick)', wholeNumber(1, 100))
+    .option('--scenario <NAME>', 'only scenarios whose name contains NAME (repeatable); their references are measured too', repeatable(String))
+    .option('--no-qemu', 'skip real QEMU (and its installation)')
+    .option('--quick', 'small sizes, one run, a few scenarios (the smoke test)')
+    .option('--out <DIR>', 'where results.json and report.html go', 'bench-results')
+    .addHelpText('after', '\nnpm run bench -- [options] runs this command.')
+    .action(async (values: BenchValues) => {
+      const { runBench } = await import('./index.js');
+      process.exitCode = await runBench(benchOptions(values));
+    });
 }
 
-export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        size: { type: 'string' },
-        repeat: { type: 'string' },
-        scenario: { type: 'string', multiple: true, default: [] },
-        'no-qemu': { type: 'boolean', default: false },
-        quick: { type: 'boolean', default: false },
-        out: { type: 'string', default: 'bench-results' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    throw new BenchUsageError((err as Error).message.split('\n')[0]);
-  }
-  if (values.help) return 'help';
-  let size: number;
-  try {
-    size = parseSafeSize(values.size ?? (values.quick ? '32M' : '1G'));
-  } catch (err) {
-    throw new BenchUsageError(`--size: ${(err as Error).message}`);
-  }
-  if (size < 1 << 20 || size % (1 << 20) !== 0) throw new BenchUsageError('--size: must be a whole number of MiB, at least 1M');
-  const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new BenchUsageError(`--repeat: expected a whole number from 1 to 100, got '${values.repeat}'`);
-  return { size, repeat, filters: values.scenario, qemu: !values['no-qemu'], quick: values.quick, out: values.out };
+function benchOptions(values: BenchValues): BenchOptions {
+  const quick = values.quick ?? false;
+  return {
+    size: values.size ?? (quick ? 32 : 1024) * MiB,
+    repeat: values.repeat ?? (quick ? 1 : 3),
+    filters: values.scenario ?? [],
+    qemu: values.qemu,
+    quick,
+    out: values.out,
+  };
 }

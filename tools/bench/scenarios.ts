@@ -4,8 +4,8 @@
  * downtime-limit; and the references measured in the same run (the
  * machine's loopback limit, real QEMU).
  */
-import { FILL_OPTION_AVAILABLE } from './guest-fill.js';
 import type { Shape } from './results.js';
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 
 /** What the guest does and holds while it migrates. */
 export type GuestWorkload =
@@ -18,8 +18,6 @@ export type GuestWorkload =
   /** Running: dirtying `rate` random pages a second over `workingSet` bytes. */
   | { kind: 'dirty'; rate: number; workingSet: number };
 
-export type Compression = 'none' | 'zlib' | 'zstd';
-
 export interface LivemigScenario {
   family: 'livemig';
   name: string;
@@ -27,7 +25,7 @@ export interface LivemigScenario {
   ram: number;
   workload: GuestWorkload;
   transport: 'tcp' | 'unix';
-  multifd?: { channels: number; compression: Compression };
+  multifd?: { channels: number; compression: CompressionMethod };
   /** bytes/s; unset: raised far above loopback, as for QEMU. */
   maxBandwidth?: bigint;
   /** ms; unset: the default (300). */
@@ -85,17 +83,15 @@ export function allScenarios(size: number): Scenario[] {
   const small = Math.max(16 * MiB, Math.floor(size / 4 / MiB) * MiB);
   const workingSet = Math.min(256 * MiB, small);
   const filled = { kind: 'random-filled' } as const;
-  // Until `livemig run --fill random` exists, livemig's "random" RAM is filled by the ab workload.
-  const random = FILL_OPTION_AVAILABLE ? 'random' : 'filled (ab)';
   const livemig = (
     name: string,
     description: string,
     rest: Partial<LivemigScenario> & Pick<LivemigScenario, 'workload'>,
   ): LivemigScenario => ({ family: 'livemig', name, description, ram: size, transport: 'tcp', quick: false, ...rest });
-  const multifd = (channels: number, compression: Compression, shape?: Shape, quick = false) =>
+  const multifd = (channels: number, compression: CompressionMethod, shape?: Shape, quick = false) =>
     livemig(
       `multifd${channels}${compression === 'none' ? '' : `-${compression}`}`,
-      `${s} ${random} RAM, multifd ×${channels}, compression ${compression}`,
+      `${s} random RAM, multifd ×${channels}, compression ${compression}`,
       { workload: filled, multifd: { channels, compression }, ...(shape ? { shape } : {}), quick },
     );
   return [
@@ -104,14 +100,14 @@ export function allScenarios(size: number): Scenario[] {
     { family: 'qemu', name: 'qemu-precopy', description: `QEMU: ${s} random RAM, 1 channel, warm destination`, ram: size, memory: 'random', shape: 'single' },
     { family: 'qemu', name: 'qemu-multifd2', description: `QEMU: ${s} random RAM, multifd ×2, warm destination`, ram: size, memory: 'random', multifdChannels: 2, shape: 'multifd' },
     { family: 'qemu', name: 'qemu-zero', description: `QEMU: ${s} never-touched RAM, 1 channel`, ram: size, memory: 'zero', shape: 'zero' },
-    livemig('precopy', `${s} ${random} RAM, idle, tcp, 1 channel`, { workload: filled, shape: 'single', quick: true }),
+    livemig('precopy', `${s} random RAM, idle, tcp, 1 channel`, { workload: filled, shape: 'single', quick: true }),
     livemig('precopy-zero', `${s} never-touched RAM, idle, tcp`, { workload: { kind: 'zero' }, shape: 'zero', quick: true }),
-    livemig('precopy-unix', `${s} ${random} RAM, idle, unix socket`, { workload: filled, transport: 'unix' }),
-    livemig('precopy-small', `${formatSize(small)} ${random} RAM, idle, tcp (guest size)`, { workload: filled, ram: small }),
+    livemig('precopy-unix', `${s} random RAM, idle, unix socket`, { workload: filled, transport: 'unix' }),
+    livemig('precopy-small', `${formatSize(small)} random RAM, idle, tcp (guest size)`, { workload: filled, ram: small }),
     livemig('ab', `${s}, running 'ab' (QEMU's migration-test guest), tcp`, { workload: { kind: 'ab' }, quick: true }),
     livemig('dirty-25k', `${s}, dirtying 25000 pages/s over ${formatSize(workingSet)}, tcp`, { workload: { kind: 'dirty', rate: 25_000, workingSet } }),
     livemig('dirty-25k-downtime-50', `as dirty-25k, downtime-limit 50 ms`, { workload: { kind: 'dirty', rate: 25_000, workingSet }, downtimeLimit: 50 }),
-    livemig('bandwidth-512M', `${s} ${random} RAM, max-bandwidth 512 MiB/s`, { workload: filled, maxBandwidth: 512n << 20n }),
+    livemig('bandwidth-512M', `${s} random RAM, max-bandwidth 512 MiB/s`, { workload: filled, maxBandwidth: 512n << 20n }),
     multifd(2, 'none', 'multifd', true),
     multifd(4, 'none'),
     multifd(2, 'zlib'),

@@ -8,8 +8,7 @@
  */
 import { QmpClient } from '../../protocols/qmp/client.js';
 import type { JsonObject, QmpEvent } from '../../protocols/qmp/types.js';
-import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND } from '../../actors/monitor/trace-commands.js';
-import { EXTENSION_PREFIX } from '../../actors/monitor/memory-commands.js';
+import { ACTOR_MESSAGE_EVENT, EXTENSION_PREFIX, TRACE_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
 import type { Side } from './machines.js';
 import type { RamSample, Timeline } from './timeline.js';
 

@@ -11,7 +11,7 @@
 import { AtomicBitmap, popcount } from '../guest/bitmap.js';
 import { DirtyLog } from '../guest/dirty-log.js';
 import type { RamBlock } from '../guest/ram-block.js';
-import type { PageRun } from '../../protocols/stream/types.js';
+import type { PageRun } from '../../protocols/page-runs/types.js';
 import { MAX_DATA_PAGES, RunBuilder, ZeroPageCheck } from './page-runs.js';
 
 export interface PageBatch {

@@ -1,13 +1,11 @@
 /**
- * Writing run descriptors, shared by the main stream's PAGES frames and
- * multifd packets: 8 bytes per run, u32 first page then u32 page count, with
- * ZERO_RUN_FLAG set for a run of zero pages (no bytes follow for it).
- * The decoding side is page-landing.ts.
+ * Writing run descriptors (constants.ts has the format), for the main
+ * stream's PAGES frames and multifd packets. The reading side is decode.ts.
  *
  * Hot path: once per page batch; it never looks at page bytes.
  */
-import { RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from './stream/constants.js';
-import type { PageRun } from './stream/types.js';
+import { RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from './constants.js';
+import type { PageRun } from './types.js';
 
 /** What a batch of runs covers: all its pages, and those that carry bytes. */
 export interface RunTotals {

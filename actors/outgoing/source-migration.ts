@@ -6,29 +6,29 @@
  * statechart with MigrationActorReport events; the statechart decides the
  * status.
  */
-import { once } from 'node:events';
-import type { Writable } from 'node:stream';
 import { fromCallback } from 'xstate';
 import type { MigrationActorCommand, MigrationActorReport } from '../../machines/events.js';
 import type { MigrationActorInput } from '../../machines/source.js';
-import { encodeControl, encodeHello, encodePagesHeader } from '../../protocols/stream/encode.js';
-import { ChannelKind } from '../../protocols/stream/constants.js';
-import type { StreamMessage } from '../../protocols/stream/messages.js';
+import { ChannelKind } from '../../protocols/hello/constants.js';
+import { encodeHello } from '../../protocols/hello/encode.js';
 import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
-import { parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
-import type { ChannelAddress } from '../multifd/messages.js';
-import { MultifdSender } from '../multifd/multifd-sender.js';
-import { channelPath } from '../multifd/multifd-receiver.js';
+import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RunState } from '../guest/run-state.js';
+import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
+import type { ChannelAddress } from '../multifd/messages.js';
+import { channelPath } from '../multifd/multifd-receiver.js';
+import { MultifdSender } from '../multifd/multifd-sender.js';
+import { MAX_DATA_PAGES } from '../ram/page-runs.js';
+import { RamSaver } from '../ram/ram-saver.js';
+import { RamStats } from '../ram/ram-stats.js';
+import { ReturnPathReader } from '../return-path/return-path-reader.js';
+import { describeGuest } from '../savevm/stream-header.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
-import type { MigrationEnvironment } from './environment.js';
-import { MAX_DATA_PAGES } from './page-runs.js';
-import { RamSaver, type PageBatch } from './ram-saver.js';
-import { RamStats } from './ram-stats.js';
-import { BandwidthMeter, RATE_WINDOW_MS, RateLimiter } from './rate-limit.js';
-import { ReturnPathReader } from './return-path-reader.js';
-import { describeGuest } from './stream-header.js';
+import type { SourceEnvironment } from './environment.js';
+import { MainChannel } from './main-channel.js';
+import { RATE_WINDOW_MS } from './rate-limit.js';
+import { TransferMeter } from './transfer-meter.js';
 
 /** What query-migrate shows of a source migration. */
 export interface SourceMigrationInfo {
@@ -44,8 +44,6 @@ export interface SourceMigrationInfo {
 const SHUT_GRACE_MS = 500;
 /** Pages per multifd batch handed to a channel: 4 MiB, one full packet. */
 const MULTIFD_BATCH_PAGES = MAX_DATA_PAGES;
-/** How long the source waits for the destination to say where its channels listen. */
-const MULTIFD_CONNECT_TIMEOUT_MS = 30_000;
 
 export class SourceMigration {
   readonly stats = new RamStats();
@@ -57,20 +55,24 @@ export class SourceMigration {
 
   private readonly abort = new AbortController();
   private channel: OutgoingChannel | undefined;
+  private main!: MainChannel;
   private returnPath: ReturnPathReader | undefined;
   private continueSwitchover: (() => void) | undefined;
   private cancelled = false;
-  private sinkError: Error | undefined;
   private runStateBefore: RunState | undefined;
-  private readonly bandwidth = new BandwidthMeter();
-  private readonly limiter: RateLimiter;
+  private readonly meter: TransferMeter;
+  private saver!: RamSaver;
+  private multifd: MultifdSender | undefined;
+  /** The dirty-sync round pages now being sent belong to (multifd SYNC packets end it). */
+  private round = 0;
 
   constructor(
-    private readonly env: MigrationEnvironment,
+    private readonly env: SourceEnvironment,
     private readonly input: MigrationActorInput,
     private readonly report: (event: MigrationActorReport) => void,
   ) {
-    this.limiter = new RateLimiter(() => (this.stats.inDowntime ? Infinity : env.options.maxBandwidth()));
+    // No rate limit during stop-and-copy.
+    this.meter = new TransferMeter(this.stats, () => (this.stats.inDowntime ? Infinity : env.options.maxBandwidth()));
   }
 
   command(cmd: MigrationActorCommand): void {
@@ -131,8 +133,7 @@ export class SourceMigration {
     const guest = this.env.guest;
     this.stats.totalBytes = guest.blocks.reduce((n, b) => n + b.size, 0);
     this.channel = await abortable(this.abort.signal, openOutgoing(uri));
-    // Kept, and surfaced by the write or drain that finds the channel broken.
-    this.channel.sink.on('error', (err) => (this.sinkError ??= err));
+    this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
     // The return path is the reverse direction of a socket, always used where
     // it exists; the return-path capability makes it required (QEMU's error).
     if (this.input.capabilities['return-path'] && !this.channel.reverse) {
@@ -145,10 +146,10 @@ export class SourceMigration {
       this.returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
     }
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
-    await this.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
+    await this.main.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
     // The return path opens first, so a destination that refuses the header can say why.
-    if (this.returnPath) await this.sendMessage({ type: 'open-return-path' });
-    await this.sendMessage(describeGuest(guest, {
+    if (this.returnPath) await this.main.sendMessage({ type: 'open-return-path' });
+    await this.main.sendMessage(describeGuest(guest, {
       uuid: this.input.capabilities['validate-uuid'] ? this.env.uuid : undefined,
       capabilities,
     }));
@@ -160,14 +161,6 @@ export class SourceMigration {
     this.setupTime = Date.now() - this.startTime;
   }
 
-  private saver!: RamSaver;
-  private multifd: MultifdSender | undefined;
-  /** The dirty-sync round pages now being sent belong to (multifd SYNC packets end it). */
-  private round = 0;
-  private multifdBytesSeen = 0;
-  /** What max-bandwidth has been charged for multifd so far (see accountMultifd). */
-  private multifdCharged = 0;
-
   /**
    * Connects the multifd channels where the destination's return path says
    * they listen, one worker each.
@@ -176,7 +169,7 @@ export class SourceMigration {
     const params = this.env.options.params;
     const channels = params['multifd-channels'];
     if (!this.returnPath || (uri.scheme !== 'tcp' && uri.scheme !== 'unix')) {
-      throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
+      throw new Error(MULTI_CHANNEL_REQUIRED);
     }
     const ports = await abortable(this.abort.signal, this.returnPath.multifdPorts(channels, MULTIFD_CONNECT_TIMEOUT_MS));
     this.env.trace('return-path', 'migration', `multifd-channels ×${channels}`);
@@ -204,41 +197,34 @@ export class SourceMigration {
     await abortable(this.abort.signal, this.multifd.sync(this.round));
     this.env.trace('multifd', 'migration', `round ${this.round} synced`);
     this.accountMultifd();
-    await this.sendMessage({ type: 'round-end', round: this.round });
+    await this.main.sendMessage({ type: 'round-end', round: this.round });
     this.round++;
   }
 
-  /** Multifd bytes are counted by the channel workers as they write them. */
+  /** Multifd bytes are counted by the channel workers as they write them; the sender says what is new. */
   private accountMultifd(): void {
     const m = this.multifd!;
-    const total = m.bytes;
-    const delta = total - this.multifdBytesSeen;
-    const pageDelta = (m.normalPages - this.stats.normal) * TARGET_PAGE_SIZE;
-    this.multifdBytesSeen = total;
-    this.stats.multifdBytes = total;
+    const { wireBytes, clearedBytes, charge } = m.progress();
+    this.stats.multifdBytes = m.bytes;
     this.stats.normal = m.normalPages;
     this.stats.duplicate = m.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
-    // The channels write at full speed once they hold a batch, so
-    // max-bandwidth is charged as batches are handed out (by their page
-    // bytes) and trued up to what was written once they are; charged only as
-    // written, the batches queued on every channel would leave in one burst.
-    const due = total + m.queuedBytes;
-    const charge = due - this.multifdCharged;
-    this.multifdCharged = due;
-    // Compressed, the wire carries far fewer bytes than the pages it clears;
-    // the switchover threshold weighs pages, so it measures page bytes.
-    this.account(delta, this.env.options.params['multifd-compression'] === 'none' ? delta : pageDelta, charge);
+    this.meter.account(wireBytes, clearedBytes, charge);
   }
 
   /** Sends the next batch, on the main channel or a multifd channel; false when nothing is left. */
   private async sendNext(): Promise<boolean> {
+    const limiter = this.meter.limiter;
     if (!this.multifd) {
-      const batch = this.saver.nextBatch(this.limiter.windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE));
-      if (batch) await this.sendBatch(batch);
-      return batch !== null;
+      const batch = this.saver.nextBatch(limiter.windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE));
+      if (!batch) return false;
+      this.stats.normal += batch.normalPages;
+      this.stats.duplicate += batch.zeroPages;
+      this.stats.remainingPages = this.saver.remaining;
+      await this.main.sendPages(batch);
+      return true;
     }
-    const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, this.limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
+    const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
     if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges, next.dataPages * TARGET_PAGE_SIZE));
     this.accountMultifd();
     return next !== null;
@@ -259,7 +245,7 @@ export class SourceMigration {
         if (pending === 0 || pending < threshold) return;
       }
       // Re-check at least every window, so a raised max-bandwidth applies at once.
-      for (let wait = this.limiter.delay(); wait > 0; wait = this.limiter.delay()) {
+      for (let wait = this.meter.limiter.delay(); wait > 0; wait = this.meter.limiter.delay()) {
         await sleep(this.abort.signal, Math.min(wait, RATE_WINDOW_MS));
       }
       await this.sendNext();
@@ -284,9 +270,9 @@ export class SourceMigration {
     // Every channel synced and the destination told, before any device state (DESIGN rule 4).
     await this.endRound();
     await this.multifd?.finish();
-    await this.sendMessage({ type: 'ram-complete' });
-    for (const saved of guest.devices.saveAll()) await this.sendMessage({ type: 'device', ...saved });
-    await this.sendMessage({ type: 'eof' });
+    await this.main.sendMessage({ type: 'ram-complete' });
+    for (const saved of guest.devices.saveAll()) await this.main.sendMessage({ type: 'device', ...saved });
+    await this.main.sendMessage({ type: 'eof' });
     await abortable(this.abort.signal, this.channel!.finish());
     // With a return path, completed means the destination loaded everything.
     if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
@@ -315,7 +301,7 @@ export class SourceMigration {
 
   private thresholdBytes(): number {
     const avail = this.env.options.availSwitchoverBandwidth();
-    const bytesPerMs = avail > 0 ? avail / 1000 : this.bandwidth.bytesPerMs;
+    const bytesPerMs = avail > 0 ? avail / 1000 : this.meter.bandwidth.bytesPerMs;
     return bytesPerMs * this.env.options.downtimeLimit();
   }
 
@@ -324,88 +310,11 @@ export class SourceMigration {
     stats.dirtySyncCount++;
     stats.dirtyPagesRate = rate;
     stats.remainingPages = this.saver.remaining;
-    const bytesPerMs = this.bandwidth.bytesPerMs;
+    const bytesPerMs = this.meter.bandwidth.bytesPerMs;
     this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs) : 0;
     stats.mbps = (bytesPerMs * 8) / 1000;
     stats.pagesPerSecond = (bytesPerMs * 1000) / TARGET_PAGE_SIZE;
     this.env.onPass(stats.dirtySyncCount);
-  }
-
-  private async sendBatch(batch: PageBatch): Promise<void> {
-    const header = encodePagesHeader(batch.block, batch.runs);
-    const sink = this.channel!.sink;
-    // One writev for the frame: a header written alone leaves as a segment of its own.
-    let ok = true;
-    let bytes = header.length;
-    sink.cork();
-    try {
-      ok = sink.write(header);
-      for (const view of batch.data) {
-        ok = sink.write(view) && ok;
-        bytes += view.length;
-      }
-    } finally {
-      sink.uncork();
-    }
-    this.stats.normal += batch.normalPages;
-    this.stats.duplicate += batch.zeroPages;
-    this.stats.remainingPages = this.saver.remaining;
-    this.account(bytes);
-    if (!ok) await this.drain(sink);
-  }
-
-  private async sendMessage(message: StreamMessage): Promise<void> {
-    await this.write(encodeControl(message));
-  }
-
-  private async write(bytes: Uint8Array): Promise<void> {
-    const sink = this.channel!.sink;
-    const ok = sink.write(bytes);
-    this.account(bytes.length);
-    if (!ok) await this.drain(sink);
-  }
-
-  /**
-   * Counts bytes put on the wire; `clearedBytes` is how much RAM they moved,
-   * for the switchover bandwidth; `charged`, what max-bandwidth is charged.
-   */
-  private account(bytes: number, clearedBytes = bytes, charged = bytes): void {
-    this.stats.countBytes(bytes);
-    this.bandwidth.account(clearedBytes);
-    this.limiter.account(charged);
-  }
-
-  private async drain(sink: Writable): Promise<void> {
-    if (sink.destroyed) throw await this.brokenChannel();
-    // Both waits are removed once either ends: one per backpressure wait would pile up.
-    const waiting = new AbortController();
-    const drained = once(sink, 'drain', { signal: waiting.signal });
-    const closed = once(sink, 'close', { signal: waiting.signal });
-    drained.catch(() => {});
-    closed.catch(() => {});
-    try {
-      const first = await abortable(this.abort.signal, Promise.race([drained.then(() => 'drain'), closed.then(() => 'close')]));
-      if (first === 'close') throw new Error('closed');
-    } catch {
-      // A cancel, or a failure seen elsewhere (the return path), explains itself.
-      if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      throw await this.brokenChannel();
-    } finally {
-      waiting.abort();
-    }
-  }
-
-  /**
-   * The error for a channel that broke under a write. A destination that
-   * refused the stream says why on the return path just before it closes:
-   * that reason, when it comes, is the one a person can act on.
-   */
-  private async brokenChannel(): Promise<Error> {
-    const reason = await this.returnPath?.failureWithin(SHUT_GRACE_MS);
-    if (reason) return reason;
-    const err = this.sinkError as NodeJS.ErrnoException | undefined;
-    if (!err) return new Error('The migration channel was closed');
-    return new Error(err.syscall === 'write' ? `Unable to write to the migration channel: ${err.message}` : `The migration channel failed: ${err.message}`);
   }
 }
 
@@ -414,7 +323,7 @@ function errorText(err: unknown): string {
 }
 
 /** The source machine's `migration` actor, bound to an instance. */
-export function migrationActor(env: MigrationEnvironment, created: (m: SourceMigration) => void) {
+export function migrationActor(env: SourceEnvironment, created: (m: SourceMigration) => void) {
   return fromCallback<MigrationActorCommand, MigrationActorInput>(({ input, sendBack, receive }) => {
     const migration = new SourceMigration(env, input, (e) => sendBack(e));
     created(migration);

@@ -1,6 +1,6 @@
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
-import type { PageSink } from '../../protocols/stream/types.js';
+import type { PageSink } from '../../protocols/page-runs/types.js';
 
 /**
  * Where the destination's decoder lands pages: straight into guest RAM.

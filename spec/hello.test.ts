@@ -1,9 +1,11 @@
 import { expect } from 'chai';
-import { ChannelKind, HELLO_SIZE } from '../protocols/stream/constants.js';
-import { decodeHello, StreamDecoder } from '../protocols/stream/decode.js';
-import { encodeHello } from '../protocols/stream/encode.js';
+import { ChannelKind, HELLO_SIZE } from '../protocols/hello/constants.js';
+import { decodeHello } from '../protocols/hello/decode.js';
+import { encodeHello } from '../protocols/hello/encode.js';
+import { HelloError } from '../protocols/hello/errors.js';
+import type { ChannelHello } from '../protocols/hello/types.js';
+import { StreamDecoder } from '../protocols/stream/decode.js';
 import { StreamError } from '../protocols/stream/errors.js';
-import type { ChannelHello } from '../protocols/stream/types.js';
 import { FakeGuest } from './stream-fake-guest.js';
 
 const UUID = '12345678-9abc-def0-1234-56789abcdef0';
@@ -12,17 +14,18 @@ function decoderWithHellos(hellos: ChannelHello[]): StreamDecoder {
   return new StreamDecoder({ sink: new FakeGuest([1]), onMessage: () => {}, onHello: (h) => hellos.push(h) });
 }
 
-function errorOf(fn: () => void): StreamError {
+/** The error `fn` throws, checked to be a `kind`: a StreamError from the stream decoder, a HelloError from the hello's own functions. */
+function errorOf<E extends Error>(kind: new (...args: never[]) => E, fn: () => void): E {
   try {
     fn();
   } catch (error) {
-    expect(error).to.be.instanceOf(StreamError);
-    return error as StreamError;
+    expect(error).to.be.instanceOf(kind);
+    return error as E;
   }
-  throw new Error('expected a StreamError');
+  throw new Error(`expected a ${kind.name}`);
 }
 
-describe('stream channel hello', () => {
+describe('channel hello, and the stream decoder reading it', () => {
   it('is 32 bytes laid out as documented', () => {
     const bytes = encodeHello({ kind: ChannelKind.MULTIFD, channelId: 2, channelCount: 4, uuid: UUID });
     expect(bytes.length).to.equal(HELLO_SIZE);
@@ -63,7 +66,7 @@ describe('stream channel hello', () => {
 
   it('rejects a wrong magic with BAD_MAGIC as soon as 4 bytes are in', () => {
     const decoder = decoderWithHellos([]);
-    const error = errorOf(() => decoder.push(Uint8Array.of(0x12, 0x34, 0x56, 0x78)));
+    const error = errorOf(StreamError, () => decoder.push(Uint8Array.of(0x12, 0x34, 0x56, 0x78)));
     expect(error.code).to.equal('BAD_MAGIC');
     expect(error.message).to.equal('Not a livemig migration stream (magic 0x12345678, expected 0x4c564d47)');
   });
@@ -71,7 +74,7 @@ describe('stream channel hello', () => {
   it('rejects an unknown version with BAD_VERSION', () => {
     const bytes = encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1 });
     bytes.writeUInt16BE(7, 4);
-    const error = errorOf(() => decoderWithHellos([]).push(bytes));
+    const error = errorOf(StreamError, () => decoderWithHellos([]).push(bytes));
     expect(error.code).to.equal('BAD_VERSION');
     expect(error.message).to.equal('Unsupported migration stream version 7 (this build reads version 1)');
   });
@@ -87,22 +90,22 @@ describe('stream channel hello', () => {
     it(`rejects ${what} with BAD_HELLO`, () => {
       const bytes = encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1 });
       mutate(bytes);
-      const error = errorOf(() => decoderWithHellos([]).push(bytes));
+      const error = errorOf(StreamError, () => decoderWithHellos([]).push(bytes));
       expect(error.code).to.equal('BAD_HELLO');
       expect(error.message).to.equal(message);
     });
   }
 
   it('decodeHello refuses fewer than 32 bytes with TRUNCATED', () => {
-    const error = errorOf(() => decodeHello(encodeHello({ kind: 0, channelId: 0, channelCount: 1 }).subarray(0, 31)));
+    const error = errorOf(HelloError, () => decodeHello(encodeHello({ kind: 0, channelId: 0, channelCount: 1 }).subarray(0, 31)));
     expect(error.code).to.equal('TRUNCATED');
   });
 
   it('encodeHello refuses out-of-range fields with BAD_HELLO', () => {
-    expect(errorOf(() => encodeHello({ kind: 5 as ChannelKind, channelId: 0, channelCount: 1 })).code).to.equal('BAD_HELLO');
-    expect(errorOf(() => encodeHello({ kind: 0, channelId: 1, channelCount: 1 })).code).to.equal('BAD_HELLO');
-    expect(errorOf(() => encodeHello({ kind: 0, channelId: 0, channelCount: 256 })).code).to.equal('BAD_HELLO');
-    const error = errorOf(() => encodeHello({ kind: 0, channelId: 0, channelCount: 1, uuid: 'not-a-uuid' }));
+    expect(errorOf(HelloError, () => encodeHello({ kind: 5 as ChannelKind, channelId: 0, channelCount: 1 })).code).to.equal('BAD_HELLO');
+    expect(errorOf(HelloError, () => encodeHello({ kind: 0, channelId: 1, channelCount: 1 })).code).to.equal('BAD_HELLO');
+    expect(errorOf(HelloError, () => encodeHello({ kind: 0, channelId: 0, channelCount: 256 })).code).to.equal('BAD_HELLO');
+    const error = errorOf(HelloError, () => encodeHello({ kind: 0, channelId: 0, channelCount: 1, uuid: 'not-a-uuid' }));
     expect(error.code).to.equal('BAD_HELLO');
     expect(error.message).to.equal("'not-a-uuid' is not a UUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
   });

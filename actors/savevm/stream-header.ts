@@ -1,3 +1,9 @@
+/**
+ * The stream header, the configuration section both sides agree on before
+ * any page moves (QEMU's configuration section and RAM setup in savevm.c):
+ * the source describes its guest, the destination checks it against its
+ * own and refuses a mismatch with QEMU's texts.
+ */
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { Guest } from '../guest/guest.js';
 import type { HeaderMessage } from '../../protocols/stream/messages.js';

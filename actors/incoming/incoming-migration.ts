@@ -7,31 +7,22 @@
 import { fromCallback, type EventObject } from 'xstate';
 import type { IncomingActorReport } from '../../machines/events.js';
 import type { IncomingActorInput } from '../../machines/destination.js';
-import { encodeReturnPath } from '../../protocols/return-path/encode.js';
-import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
-import { ChannelKind } from '../../protocols/stream/constants.js';
+import { ChannelKind } from '../../protocols/hello/constants.js';
+import type { ChannelHello } from '../../protocols/hello/types.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
-import type { ChannelHello } from '../../protocols/stream/types.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { IncomingListener, type IncomingConnection, type SocketAddress } from '../../protocols/transport/incoming.js';
-import { parseMigrationUri } from '../../protocols/transport/uri.js';
+import { MULTI_CHANNEL_REQUIRED, parseMigrationUri } from '../../protocols/transport/uri.js';
 import type { RamBlock } from '../guest/ram-block.js';
-import type { MigrationEnvironment } from './environment.js';
-import { GuestSink } from './guest-sink.js';
+import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import { MultifdReceiver } from '../multifd/multifd-receiver.js';
-import { checkHeader } from './stream-header.js';
+import { GuestSink } from '../ram/guest-sink.js';
+import { ReturnPathWriter } from '../return-path/return-path-writer.js';
+import { checkHeader } from '../savevm/stream-header.js';
+import type { IncomingEnvironment } from './environment.js';
 
 /** How long a failed destination waits for the source to hang up after saying why. */
 const HANG_UP_GRACE_MS = 2000;
-/** How long every multifd channel has to connect once the stream header is in. */
-const MULTIFD_CONNECT_TIMEOUT_MS = 30_000;
-
-export interface IncomingEnvironment extends MigrationEnvironment {
-  /** False with -S (until `cont` during inmigrate sets it): the guest then stays paused. */
-  autostart(): boolean;
-  /** The listener migrate-incoming already opened (undefined: open it here). */
-  takeListener(): IncomingListener | undefined;
-}
 
 /** What the destination's query-migrate shows under the livemig extension. */
 export interface IncomingInfo {
@@ -48,7 +39,7 @@ export class IncomingMigration {
   private main: IncomingConnection | undefined;
   private decoder: StreamDecoder | undefined;
   private sink: GuestSink | undefined;
-  private returnPathOpen = false;
+  private returnPath: ReturnPathWriter | undefined;
   private multifd: MultifdReceiver | undefined;
   private channelsReady: Promise<void> = Promise.resolve();
   private channelTimer: NodeJS.Timeout | undefined;
@@ -116,7 +107,7 @@ export class IncomingMigration {
   /** One worker and listener per multifd channel, on the main listener's host (or beside its unix socket). */
   private async startMultifd(): Promise<MultifdReceiver> {
     const address = this.listener!.socketAddresses()[0];
-    if (!address) throw new Error('Migration requires multi-channel URIs (e.g. tcp)');
+    if (!address) throw new Error(MULTI_CHANNEL_REQUIRED);
     const params = this.env.options.params;
     return MultifdReceiver.start({
       workers: this.env.multifdRecvWorkers(params['multifd-channels']),
@@ -135,6 +126,7 @@ export class IncomingMigration {
       return;
     }
     this.main = connection;
+    this.returnPath = new ReturnPathWriter(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
     this.listener!.stopListening();
     try {
       await this.channelsReady;
@@ -214,17 +206,16 @@ export class IncomingMigration {
         return;
       }
       case 'open-return-path':
-        if (!this.main!.reverse) throw new Error('the source asked for a return path on a one-way channel');
-        this.returnPathOpen = true;
+        this.returnPath!.open();
         if (this.multifd) {
           const ports = this.multifd.ports();
           for (let first = 0; first < ports.length; first += 64) {
-            this.send({ type: 'multifd-channels', first, count: ports.length, ports: ports.slice(first, first + 64) });
+            this.returnPath?.send({ type: 'multifd-channels', first, count: ports.length, ports: ports.slice(first, first + 64) });
           }
         }
         return;
       case 'ping':
-        this.send({ type: 'pong', value: message.value });
+        this.returnPath?.send({ type: 'pong', value: message.value });
         return;
       case 'round-end':
         if (this.multifd) {
@@ -254,8 +245,8 @@ export class IncomingMigration {
     this.endTime = Date.now();
     this.multifd?.close();
     clearTimeout(this.channelTimer);
-    this.send({ type: 'shut', status: 0 });
-    this.main?.reverse?.end();
+    this.returnPath?.send({ type: 'shut', status: 0 });
+    this.returnPath?.close();
     this.listener?.close();
     const guest = this.env.guest;
     const sourceRunState = guest.incomingRunState ?? 'running';
@@ -277,8 +268,8 @@ export class IncomingMigration {
     this.multifd?.close();
     clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
-    this.send({ type: 'shut', status: 1, error: error.slice(0, 400) });
-    this.main?.reverse?.end();
+    this.returnPath?.send({ type: 'shut', status: 1, error: error.slice(0, 400) });
+    this.returnPath?.close();
     // The source hangs up once it has read why; only then (or after a bound) close.
     this.listener?.stopListening();
     const main = this.main;
@@ -287,13 +278,6 @@ export class IncomingMigration {
       : Promise.resolve(this.listener?.close());
     this.env.log('incoming migration failed', { error });
     this.report({ type: 'failed', error: `load of migration failed: ${error}` });
-  }
-
-  private send(message: ReturnPathMessage): void {
-    const reverse = this.main?.reverse;
-    if (!this.returnPathOpen || !reverse || reverse.destroyed) return;
-    reverse.write(encodeReturnPath(message));
-    this.env.trace('incoming', 'return-path', message.type);
   }
 }
 

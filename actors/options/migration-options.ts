@@ -39,6 +39,11 @@ export class MigrationOptions {
     return Number(this.params['avail-switchover-bandwidth']);
   }
 
+  /** Whether a migration will open connections beside the main one (multifd, postcopy-preempt), so its URI must allow it. */
+  needsSeveralChannels(): boolean {
+    return this.caps.multifd || this.caps['postcopy-preempt'];
+  }
+
   /** The capabilities that are on, as the migration actors take them. */
   enabled(): Record<string, boolean> {
     return { ...this.caps };

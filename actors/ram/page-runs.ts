@@ -7,7 +7,7 @@
  */
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
-import type { PageRun } from '../../protocols/stream/types.js';
+import type { PageRun } from '../../protocols/page-runs/types.js';
 
 /**
  * 4 MiB of page data per frame or packet: against 1 MiB, the sender spends

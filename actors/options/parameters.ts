@@ -11,6 +11,7 @@
  * params['max-bandwidth'] === 1073741824n; params['tls-hostname'] === '';
  */
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+import { COMPRESSION_METHODS, type CompressionMethod } from '../../protocols/multifd/constants.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { decodeJson } from '../../protocols/qmp/json-decode.js';
 import { qapi, type Schema } from '../../protocols/qmp/schema.js';
@@ -23,10 +24,6 @@ import {
   type BitmapMigrationNodeAlias,
 } from './block-bitmap-mapping.js';
 import { parseFlagBool, splitFlag, StartupFlagError } from './startup-flag.js';
-
-/** MultiFDCompression (8.2); `zstd` is listed because QEMU lists it when built with zstd. */
-export const MULTIFD_COMPRESSIONS = ['none', 'zlib', 'zstd'] as const;
-export type MultiFDCompression = (typeof MULTIFD_COMPRESSIONS)[number];
 
 /** MigMode (8.2). */
 export const MIG_MODES = ['normal', 'cpr-reboot'] as const;
@@ -57,7 +54,7 @@ export interface MigrationParameters {
   'xbzrle-cache-size': bigint;
   'max-postcopy-bandwidth': bigint;
   'max-cpu-throttle': number;
-  'multifd-compression': MultiFDCompression;
+  'multifd-compression': CompressionMethod;
   'multifd-zlib-level': number;
   'multifd-zstd-level': number;
   /** Absent until set (query-migrate-parameters then leaves it out). */
@@ -145,7 +142,7 @@ const PARAMETER_TYPES = {
   'xbzrle-cache-size': qapi.size,
   'max-postcopy-bandwidth': qapi.size,
   'max-cpu-throttle': qapi.uint8,
-  'multifd-compression': qapi.enumOf(MULTIFD_COMPRESSIONS),
+  'multifd-compression': qapi.enumOf(COMPRESSION_METHODS),
   'multifd-zlib-level': qapi.uint8,
   'multifd-zstd-level': qapi.uint8,
   'block-bitmap-mapping': BLOCK_BITMAP_MAPPING_SCHEMA,

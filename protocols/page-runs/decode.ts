@@ -10,9 +10,9 @@
  * allocates or copies per page (but for placeRuns, which copies decompressed
  * pages into place), and no view is asked for before the batch is checked.
  */
-import { PullDecoder } from './pull-decoder.js';
-import { RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from './stream/constants.js';
-import type { GuestLayout, PageSink } from './stream/types.js';
+import { PullDecoder } from '../pull-decoder/pull-decoder.js';
+import { RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from './constants.js';
+import type { GuestLayout, PageSink } from './types.js';
 
 export interface PageRunDecoderOptions {
   sink: PageSink;

@@ -1,18 +1,4 @@
-import type { ChannelKind } from './constants.js';
-
-/** The first 32 bytes of every connection. */
-export interface ChannelHello {
-  version: number;
-  kind: ChannelKind;
-  /** 0-based index among the channels of this kind. */
-  channelId: number;
-  /** How many channels of this kind the source opens. */
-  channelCount: number;
-  /** The guest's UUID; undefined when it has none (sent as zeros). */
-  uuid?: string;
-}
-
-/** A run of consecutive pages of one block in a PAGES frame. */
+/** A run of consecutive pages of one block. */
 export interface PageRun {
   first: number;
   count: number;
@@ -20,7 +6,7 @@ export interface PageRun {
   zero: boolean;
 }
 
-/** What the decoder needs to know of the destination guest to check page runs. */
+/** What a decoder needs to know of the destination guest to check page runs. */
 export interface GuestLayout {
   /** One entry per RAM block, in the stream header's order. */
   blocks: readonly { pageCount: number }[];

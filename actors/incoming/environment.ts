@@ -1,0 +1,22 @@
+import type { Worker } from 'node:worker_threads';
+import type { IncomingListener } from '../../protocols/transport/incoming.js';
+import type { Guest } from '../guest/guest.js';
+import type { MigrationOptions } from '../options/migration-options.js';
+
+/** What the destination's incoming migration needs of its instance. */
+export interface IncomingEnvironment {
+  guest: Guest;
+  /** The guest's UUID (QEMU's -uuid), checked against the stream header's. */
+  uuid: string | undefined;
+  /** Capabilities and parameters as set before incoming started. */
+  options: MigrationOptions;
+  log(message: string, fields?: Record<string, unknown>): void;
+  /** A message between actors that are not statecharts (the return path, multifd), for the visualizer. */
+  trace(from: string, to: string, type: string): void;
+  /** False with -S (until `cont` during inmigrate sets it): the guest then stays paused. */
+  autostart(): boolean;
+  /** The listener migrate-incoming already opened (undefined: open it here). */
+  takeListener(): IncomingListener | undefined;
+  /** Idle destination channel threads, one per channel, started ahead when possible; the caller owns them. */
+  multifdRecvWorkers(channels: number): Worker[];
+}

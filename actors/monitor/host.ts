@@ -1,0 +1,48 @@
+/**
+ * What QMP commands may ask of the instance they serve. The monitor knows
+ * the instance only through this interface, and the instance knows nothing
+ * of the commands: whoever creates an instance hands it the command table
+ * (tools/run-command.ts), so neither folder imports the other.
+ */
+import type { EventEmitter } from 'node:events';
+import type { MigrateCancelCommand, MigrateCommand, MigrateContinueCommand } from '../../machines/events.js';
+import type { MigrationStatus } from '../../machines/status.js';
+import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
+import type { QmpServer } from '../../protocols/qmp/server.js';
+import type { Guest } from '../guest/guest.js';
+import type { IncomingInfo } from '../incoming/incoming-migration.js';
+import type { MigrationOptions } from '../options/migration-options.js';
+import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
+
+export interface MonitorHost {
+  readonly guest: Guest;
+  /** The guest's UUID (QEMU's -uuid). */
+  readonly uuid: string | undefined;
+  readonly options: MigrationOptions;
+  readonly sourceStatus: MigrationStatus;
+  readonly destinationStatus: MigrationStatus;
+  /** migrate-incoming was accepted: the destination has left `none`. */
+  readonly incomingStarted: boolean;
+  /** Why the last migration failed, per side (query-migrate's error-desc). */
+  readonly sourceError: string | null;
+  readonly destinationError: string | null;
+  /** The current or last outgoing migration's figures. */
+  readonly outgoing: SourceMigrationInfo | undefined;
+  /** The incoming migration's figures, once it has started. */
+  incomingInfo(): IncomingInfo | undefined;
+  /** Hands a QMP command to the source statechart, once the monitor has checked its refusals. */
+  sendToSource(command: MigrateCommand | MigrateCancelCommand | MigrateContinueCommand): void;
+  /** migrate-incoming: listens before it returns, so a bad URI or a busy address is the command's error. */
+  startIncoming(uri: string, exitOnError: boolean): Promise<void>;
+  /** Capabilities or parameters changed outside a migration: start (or stop) the multifd threads ahead of one. */
+  warmMultifd(): void;
+  /** QEMU's autostart: whether the guest runs once an incoming migration has loaded it. */
+  setAutostart(on: boolean): void;
+  /** `quit`: close everything and exit with `code`. */
+  shutdown(code: number): Promise<void>;
+  warn(message: string): void;
+  /** The messages between the instance's actors, worked out while someone listens. */
+  readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
+  /** The QMP server the commands run in (its sessions, its events). */
+  readonly qmp: QmpServer;
+}

@@ -1,0 +1,19 @@
+import type { Guest } from '../guest/guest.js';
+import type { MultifdSendPool } from '../multifd/send-pool.js';
+import type { MigrationOptions } from '../options/migration-options.js';
+
+/** What the source's migration thread needs of its instance. */
+export interface SourceEnvironment {
+  guest: Guest;
+  /** The guest's UUID (QEMU's -uuid), for validate-uuid and the channel hellos. */
+  uuid: string | undefined;
+  /** Capabilities and parameters, read live: migrate-set-parameters takes effect on a running migration. */
+  options: MigrationOptions;
+  log(message: string, fields?: Record<string, unknown>): void;
+  /** A message between actors that are not statecharts (the return path, multifd), for the visualizer. */
+  trace(from: string, to: string, type: string): void;
+  /** A dirty-bitmap sync happened (MIGRATION_PASS). */
+  onPass(pass: number): void;
+  /** Warm multifd sender workers for `channels` channels (kept by the instance between migrations). */
+  multifdPool(channels: number): MultifdSendPool;
+}

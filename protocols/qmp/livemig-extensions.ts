@@ -1,0 +1,28 @@
+/**
+ * The names and shapes of livemig's QMP extensions, which the instance's
+ * monitor serves and clients (the CLI, the visualizer) call. Named as QEMU
+ * names downstream extensions (`__RFQDN_name`).
+ */
+
+export const EXTENSION_PREFIX = '__org.livemig_';
+
+/** `{enable: bool}`: while on, ACTOR_MESSAGE events carry the messages between the instance's actors. */
+export const TRACE_COMMAND = `${EXTENSION_PREFIX}trace`;
+export const ACTOR_MESSAGE_EVENT = `${EXTENSION_PREFIX}ACTOR_MESSAGE`;
+
+export type TraceSide = 'source' | 'destination';
+
+/**
+ * One message between actors, the data of an ACTOR_MESSAGE event. `kind`
+ * is `event` for an event delivered to a statechart actor (XState
+ * inspection; `from` is `monitor` when nothing sent it, i.e. a QMP
+ * command), `message` for one between the actors that are not statecharts
+ * (the return path, multifd).
+ */
+export interface ActorMessage {
+  side: TraceSide;
+  from: string;
+  to: string;
+  type: string;
+  kind: 'event' | 'message';
+}
