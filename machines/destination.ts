@@ -9,8 +9,9 @@
  * `destinationStatus` reads the status off a snapshot.
  *
  * Built: precopy (DESIGN §10: none → setup when incoming starts, → active
- * when the stream arrives, → completed | failed). postcopy-active,
- * postcopy-paused, postcopy-recover and colo exist with no way in yet.
+ * when the stream arrives, → completed | failed) and postcopy (active →
+ * postcopy-active at POSTCOPY_LISTEN → completed, or postcopy-paused when a
+ * channel breaks). postcopy-recover and colo exist with no way in yet.
  * One incoming migration per process: nothing leaves completed or failed.
  */
 import { assign, fromCallback, setup, type EventObject, type SnapshotFrom } from 'xstate';
@@ -100,14 +101,22 @@ export const destinationMachine = setup({
           id: 'active',
           entry: announce('active'),
           on: {
+            'postcopy.listen': '#postcopy-active',
             'load.done': '#completed',
             failed: { target: '#failed', actions: 'recordError' },
           },
         },
+        // The guest runs here, fetching the pages it touches; a broken channel pauses, any other error fails.
         'postcopy-active': {
           id: 'postcopy-active',
           entry: announce('postcopy-active'),
+          on: {
+            'load.done': '#completed',
+            'postcopy.paused': { target: '#postcopy-paused', actions: 'recordError' },
+            failed: { target: '#failed', actions: 'recordError' },
+          },
         },
+        // Waiting for recovery: the vCPUs wait on their faults, nothing is lost.
         'postcopy-paused': {
           id: 'postcopy-paused',
           entry: announce('postcopy-paused'),

@@ -35,8 +35,16 @@ export interface MigrateContinueCommand {
   state: MigrationStatus;
 }
 
+/**
+ * QMP `migrate-start-postcopy`: switch to postcopy at the next chance (once
+ * the first pass is through). Only a request: the migration actor decides when.
+ */
+export interface MigrateStartPostcopyCommand {
+  type: 'migrate-start-postcopy';
+}
+
 /** The commands a running source migration passes on to its migration actor. */
-export type MigrationActorCommand = MigrateCancelCommand | MigrateContinueCommand;
+export type MigrationActorCommand = MigrateCancelCommand | MigrateContinueCommand | MigrateStartPostcopyCommand;
 
 // ---- source: reports from the migration actor ----
 
@@ -48,11 +56,30 @@ export interface SetupDoneEvent {
 /** Completion reached with `pause-before-switchover`: the guest is stopped, devices not yet saved. */
 export interface SwitchoverPauseEvent {
   type: 'switchover.pause';
+  /** The guest stopped to switch to postcopy, not to complete by precopy. */
+  postcopy?: boolean;
 }
 
 /** Everything sent and the destination's return path (if any) closed cleanly. */
 export interface CompletedEvent {
   type: 'completed';
+}
+
+/**
+ * The switch to postcopy has begun (the guest stops next, then the discard
+ * list and the package go): from here the destination will run the guest.
+ */
+export interface PostcopyStartEvent {
+  type: 'postcopy.start';
+}
+
+/**
+ * A channel broke after the point of no return: the migration waits for
+ * recovery instead of failing (DESIGN rule 5). `error` says what broke.
+ */
+export interface PostcopyPausedEvent {
+  type: 'postcopy.paused';
+  error: string;
 }
 
 /** The migration failed; `error` becomes query-migrate's error-desc. */
@@ -69,6 +96,8 @@ export interface CancelDoneEvent {
 export type MigrationActorReport =
   | SetupDoneEvent
   | SwitchoverPauseEvent
+  | PostcopyStartEvent
+  | PostcopyPausedEvent
   | CompletedEvent
   | FailedEvent
   | CancelDoneEvent;
@@ -90,12 +119,17 @@ export interface StreamArrivedEvent {
   type: 'stream.arrived';
 }
 
+/** POSTCOPY_LISTEN arrived: page requests may go out, the guest runs on the destination once POSTCOPY_RUN is in. */
+export interface PostcopyListenEvent {
+  type: 'postcopy.listen';
+}
+
 /** The whole stream is loaded and the guest handed over (started or left paused). */
 export interface LoadDoneEvent {
   type: 'load.done';
 }
 
-export type IncomingActorReport = StreamArrivedEvent | LoadDoneEvent | FailedEvent;
+export type IncomingActorReport = StreamArrivedEvent | PostcopyListenEvent | PostcopyPausedEvent | LoadDoneEvent | FailedEvent;
 
 export type DestinationEvent = MigrateIncomingCommand | IncomingActorReport;
 

@@ -37,10 +37,10 @@ export function migrationActions<TContext extends MigrationErrorContext, TEvent 
   return {
     /** The action `announce(<status>)` names: emits `{ type: 'status', status }`. */
     emitStatus: emit<TContext, TEvent, { status: MigrationStatus }, TEvent, StatusEmitted>(statusEvent),
-    /** A `failed` report: its error becomes the migration's. */
+    /** A `failed` or `postcopy.paused` report: its error becomes the migration's. */
     recordError: assign<TContext, TEvent, undefined, TEvent, never>(({ event, context }) => ({
       ...context,
-      error: event.type === 'failed' ? event.error : context.error,
+      error: event.type === 'failed' || event.type === 'postcopy.paused' ? event.error : context.error,
     })),
     /** The invoked actor threw: its message becomes the migration's error. */
     recordActorError: assign<TContext, TEvent, undefined, TEvent, never>(({ event, context }) => ({

@@ -20,7 +20,7 @@ export function refuseMigrate(
     if (command.capabilities['release-ram'] === true) {
       return 'Postcopy recovery cannot work when release-ram capability is set';
     }
-    return null;
+    return 'Postcopy recovery (migrate with resume=true) is not supported by livemig yet';
   }
   if (isRunning(status)) return migrationActive;
   if (command.runState === 'inmigrate') return 'Guest is waiting for an incoming migration';
@@ -40,11 +40,22 @@ export function refuseMigrateContinue(status: MigrationStatus, state: MigrationS
 /**
  * QMP `migrate_cancel`. QEMU cancels in any status, silently doing nothing
  * when idle. livemig refuses it in postcopy (DESIGN §10): the destination
- * already runs the guest, so only recovery can keep it.
+ * already runs the guest, and cancelling would throw its state away.
  */
 export function refuseMigrateCancel(status: MigrationStatus): string | null {
   if (!inPostcopy(status)) return null;
-  return `Cannot cancel a migration in ${status}: the guest already runs on the destination; recover the migration instead`;
+  return `Cannot cancel a migration in ${status}: the guest already runs on the destination, and only the destination has its latest state`;
+}
+
+/**
+ * QMP `migrate-start-postcopy` (QEMU 8.2's checks): postcopy must be on, and
+ * a migration started. Otherwise it only asks the migration to switch, and
+ * is accepted (if pointless) once the migration is over, as in QEMU.
+ */
+export function refuseMigrateStartPostcopy(status: MigrationStatus, postcopyRam: boolean): string | null {
+  if (!postcopyRam) return 'Enable postcopy with migrate_set_capability before the start of migration';
+  if (status === 'none') return 'Postcopy must be started after migration has been started';
+  return null;
 }
 
 /** QMP `migrate-incoming` (or `--incoming` at start); one incoming migration per process. */

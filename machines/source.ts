@@ -8,10 +8,12 @@
  * the migration actor for exactly that span; `sourceStatus` reads the
  * status off a snapshot.
  *
- * Built: precopy, with pause-before-switchover, failure and cancel.
- * wait-unplug, postcopy-active, postcopy-paused, postcopy-recover and colo
- * exist with no way in: their capability adds a guarded transition into them
- * (e.g. `setup.done` guarded by pending unplug → wait-unplug).
+ * Built: precopy, with pause-before-switchover, failure and cancel; postcopy
+ * (`migrate-start-postcopy` asks, the actor switches when it can, and a
+ * channel that breaks after that pauses the migration instead of failing
+ * it). wait-unplug, postcopy-recover and colo exist with no way in: their
+ * capability adds a guarded transition into them (e.g. `setup.done` guarded
+ * by pending unplug → wait-unplug).
  */
 import { assign, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
 import { announce } from './announce.js';
@@ -26,6 +28,8 @@ export interface SourceContext {
   /** The URI and capabilities the current (or last) migration started with. */
   uri: string;
   capabilities: Readonly<Record<string, boolean>>;
+  /** The guest was stopped for the switch to postcopy (not for a precopy completion). */
+  postcopySwitch: boolean;
 }
 
 export interface MigrationActorInput {
@@ -50,6 +54,8 @@ const startFrom = (status: MigrationStatus) =>
 
 // migrate_cancel from a running status; the actor is told so it can shut the channels and wake a pause.
 const cancel = { target: '#cancelling', actions: 'forwardToMigration' } as const;
+// A request to switch to postcopy: only the actor knows when it can.
+const startPostcopy = { actions: 'forwardToMigration' } as const;
 const fail = { target: '#failed', actions: 'recordError' } as const;
 
 /**
@@ -75,19 +81,26 @@ export const sourceMachine = setup({
       event.type === 'migrate' && refuseMigrate(params.status, event) === null,
     continueAllowed: ({ event }, params: { status: MigrationStatus }) =>
       event.type === 'migrate-continue' && refuseMigrateContinue(params.status, event.state) === null,
+    continueToPostcopy: ({ event, context }, params: { status: MigrationStatus }) =>
+      context.postcopySwitch && event.type === 'migrate-continue' && refuseMigrateContinue(params.status, event.state) === null,
     pauseBeforeSwitchover: ({ context }) => context.capabilities['pause-before-switchover'] === true,
+    postcopyRam: ({ context }) => context.capabilities['postcopy-ram'] === true,
+    postcopySwitch: ({ context }) => context.postcopySwitch,
   },
   actions: {
     ...migrationActions<SourceContext, SourceEvent>(),
     // migrate_init: a new migration forgets the last one's error.
     startMigration: assign(({ event, context }) =>
-      event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities } : context,
+      event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities, postcopySwitch: false } : context,
     ),
+    recordSwitchover: assign({
+      postcopySwitch: ({ event, context }) => (event.type === 'switchover.pause' ? event.postcopy === true : context.postcopySwitch),
+    }),
     forwardToMigration: forwardTo('migration'),
   },
 }).createMachine({
   id: 'source',
-  context: { error: null, uri: '', capabilities: {} },
+  context: { error: null, uri: '', capabilities: {}, postcopySwitch: false },
   initial: 'none',
   states: {
     // Only ever the initial state (QEMU never reports none as an event), so nothing is announced.
@@ -115,6 +128,7 @@ export const sourceMachine = setup({
             'setup.done': '#active',
             failed: fail,
             migrate_cancel: cancel,
+            'migrate-start-postcopy': startPostcopy,
           },
         },
         'wait-unplug': {
@@ -125,24 +139,35 @@ export const sourceMachine = setup({
           id: 'active',
           entry: announce('active'),
           on: {
-            'switchover.pause': { guard: 'pauseBeforeSwitchover', target: '#pre-switchover' },
+            'switchover.pause': { guard: 'pauseBeforeSwitchover', target: '#pre-switchover', actions: 'recordSwitchover' },
+            'postcopy.start': { guard: 'postcopyRam', target: '#postcopy-active' },
             completed: '#completed',
             failed: fail,
             migrate_cancel: cancel,
+            'migrate-start-postcopy': startPostcopy,
           },
         },
         // The guest is stopped; the migration waits for migrate-continue (or a cancel, which wakes it).
+        // Released for postcopy, it reports postcopy.start once it switches; otherwise devices go next.
         'pre-switchover': {
           id: 'pre-switchover',
           entry: announce('pre-switchover'),
           on: {
-            'migrate-continue': {
-              guard: { type: 'continueAllowed', params: { status: 'pre-switchover' } },
-              target: '#device',
-              actions: 'forwardToMigration',
-            },
+            'migrate-continue': [
+              {
+                guard: { type: 'continueToPostcopy', params: { status: 'pre-switchover' } },
+                actions: 'forwardToMigration',
+              },
+              {
+                guard: { type: 'continueAllowed', params: { status: 'pre-switchover' } },
+                target: '#device',
+                actions: 'forwardToMigration',
+              },
+            ],
+            'postcopy.start': { guard: 'postcopySwitch', target: '#postcopy-active' },
             failed: fail,
             migrate_cancel: cancel,
+            'migrate-start-postcopy': startPostcopy,
           },
         },
         device: {
@@ -154,10 +179,18 @@ export const sourceMachine = setup({
             migrate_cancel: cancel,
           },
         },
+        // Past the point of no return: the guest runs on the destination. migrate_cancel is refused here
+        // (refuseMigrateCancel); a broken channel pauses, a failure that is not I/O still fails (QEMU).
         'postcopy-active': {
           id: 'postcopy-active',
           entry: announce('postcopy-active'),
+          on: {
+            completed: '#completed',
+            'postcopy.paused': { target: '#postcopy-paused', actions: 'recordError' },
+            failed: fail,
+          },
         },
+        // Waiting for recovery; both guests are intact (the destination's vCPUs wait on their faults).
         'postcopy-paused': {
           id: 'postcopy-paused',
           entry: announce('postcopy-paused'),

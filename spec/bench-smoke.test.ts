@@ -1,7 +1,8 @@
 /**
  * `npm run bench` runs: the --quick --no-qemu bench on a 32 MiB guest
- * measures the loopback limit and the quick livemig scenarios, and writes a
- * results.json with the fields the report promises, and an HTML report.
+ * measures the loopback limit and the quick livemig scenarios (one of them
+ * postcopy, on a 128 MiB guest), and writes a results.json with the fields
+ * the report promises, and an HTML report.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -37,7 +38,7 @@ describe('bench smoke (npm run bench -- --quick --no-qemu)', function () {
   after(() => rmSync(out, { recursive: true, force: true }));
 
   it('runs the quick set and its loopback references, without QEMU', () => {
-    expect(results.scenarios.map((s) => s.name), output).to.deep.equal(['loopback-1', 'loopback-2', 'precopy', 'precopy-zero', 'ab', 'multifd2']);
+    expect(results.scenarios.map((s) => s.name), output).to.deep.equal(['loopback-1', 'loopback-2', 'precopy', 'precopy-zero', 'ab', 'multifd2', 'postcopy-preempt']);
     expect(results.options).to.include({ quick: true, qemu: false, repeat: 1, size: 32 << 20 });
     expect(results.machine.qemu).to.equal(null);
   });
@@ -87,10 +88,41 @@ describe('bench smoke (npm run bench -- --quick --no-qemu)', function () {
     if (s.status !== 'ok') expect(s.note).to.be.a('string').and.not.equal('');
   });
 
+  it('switches a dirtying guest to postcopy after the first pass, reports the switch and the faults, and checks the running destination', () => {
+    const s = scenario('postcopy-preempt');
+    expect(s.status, s.note).to.equal('ok');
+    expect(s.config.postcopy).to.deep.include({ preempt: true, maxBandwidth: 128 << 20, maxPostcopyBandwidth: 0 });
+    const run = s.runs[0]!;
+    // The ab check on the destination, stopped after it ran the guest on.
+    expect(run.verified).to.equal(true);
+    expect(run.ramBytes).to.equal(128 << 20);
+    // Precopy held to 128 MiB/s never converges: the switch comes after the second dirty sync.
+    expect(run.dirtySyncCount).to.be.at.least(2);
+    const pc = run.postcopy!;
+    expect(pc.switchoverToCompleteMs).to.be.greaterThan(0).and.below(run.totalTimeMs);
+    expect(pc.stopToResumeMs).to.be.a('number');
+    expect(pc.stopToRunMs).to.be.a('number');
+    // The guest dirties 99 MiB at every pass: most of it is still to send at the switch.
+    expect(pc.postcopyBytes).to.be.greaterThan(32 << 20);
+    expect(pc.requests).to.be.at.least(0);
+    const f = pc.faultLatencyUs!;
+    expect(f.count).to.be.at.least(0);
+    expect(f.p50).to.be.at.most(f.p99);
+    expect(f.p99).to.be.at.most(f.max);
+    expect(pc.blocktimeMs).to.be.a('number');
+    expect(Object.keys(s.median!.postcopy!).sort()).to.deep.equal([
+      'blocktimeMs', 'faultCount', 'faultMaxUs', 'faultP50Us', 'faultP99Us', 'postcopyBytes', 'requests',
+      'stopToResumeMs', 'stopToRunMs', 'switchoverToCompleteMs',
+    ]);
+    // No QEMU in this run: no ratio.
+    expect(s.postcopyVsQemu).to.equal(undefined);
+    expect(output).to.match(/^Postcopy:\n.*fault p99 µs/m);
+  });
+
   it('exits 1 exactly when a scenario failed, and writes the HTML report with its plots', () => {
     expect(code, output).to.equal(results.scenarios.some((s) => s.status === 'failed') ? 1 : 0);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    expect(html).to.contain('<svg').and.contain('livemig precopy');
+    expect(html).to.contain('<svg').and.contain('livemig precopy').and.contain('<h2>Postcopy</h2>');
     expect(existsSync(join(out, 'results.json'))).to.equal(true);
   });
 });

@@ -134,7 +134,6 @@ describe('livemig instance: migration capabilities and parameters', function () 
         'dirty-limit conflicts with auto-converge either of then available currently',
       ],
       ['xbzrle, not built yet', [['xbzrle', true]], "Capability 'xbzrle' is not supported by livemig yet"],
-      ['postcopy-ram, not built yet', [['postcopy-ram', true]], "Capability 'postcopy-ram' is not supported by livemig yet"],
     ];
     for (const [what, set, desc] of REFUSED) {
       it(`refuses ${what} with QEMU's text and changes nothing`, async () => {

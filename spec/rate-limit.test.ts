@@ -36,3 +36,31 @@ describe('RateLimiter.windowPages', () => {
     expect(limiter.windowPages(MAX, PAGE)).to.equal(MAX);
   });
 });
+
+describe('RateLimiter.delay', () => {
+  const MiB = 1 << 20;
+
+  it('at a steady limit, a batch larger than a window is paid back in full', () => {
+    const limiter = new RateLimiter(() => 1000);
+    limiter.account(100 + PAGE); // the first window's 100 bytes, then one page of debt
+    expect(limiter.delay()).to.be.within(PAGE - 5, PAGE);
+  });
+
+  it('a debt made at a higher limit costs at most one window at the lowered one', () => {
+    let limit = 64 * MiB;
+    const limiter = new RateLimiter(() => limit);
+    limiter.account(64 * MiB * 0.1 + 64 * MiB * 0.1); // a window's budget spent, and a window owed
+    expect(limiter.delay()).to.be.within(95, 100);
+    limit = MiB; // paid at 1 MiB/s the old debt would be 6.4 s
+    expect(limiter.delay()).to.be.within(95, 100);
+  });
+
+  it('no limit, no wait, and no debt carried into a later limit', () => {
+    let limit = 0;
+    const limiter = new RateLimiter(() => limit);
+    limiter.account(10 * MiB);
+    expect(limiter.delay()).to.equal(0);
+    limit = MiB;
+    expect(limiter.delay()).to.equal(0);
+  });
+});

@@ -144,6 +144,19 @@ describe('livemig viz in headless Chromium', function () {
     await page.locator('#explore-result.taken').waitFor();
     expect(await highlighted(page, 'source')).to.equal('setup');
     expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['migrate', '[migrateAllowed]']);
+
+    // The return path's chart is drawn in Explore only (it reports no status), and explored like the others.
+    expect(await page.locator('#return-path-svg g.state.current').getAttribute('id')).to.equal('return-path-state-return-path.opening');
+    await page.selectOption('#explore-side', 'return-path');
+    await page.selectOption('#explore-event', 'open');
+    await page.click('#explore-send');
+    // The result of the step before is still shown: wait for this one's.
+    await page.locator('#explore-result.taken', { hasText: 'opening —open→ open' }).waitFor();
+    expect(await page.textContent('#explore-result')).to.equal('opening —open→ open (transition return-path-t0)');
+    expect(await page.textContent('#return-path-status')).to.equal('open');
     await page.screenshot({ path: join(SCREENSHOTS, '4-explore.png'), fullPage: true, animations: 'disabled' });
+    await page.click('[data-mode-button="live"]');
+    expect(await page.locator('article[data-side="return-path"]').isVisible()).to.equal(false);
+    expect(await page.locator('article[data-side="source"]').isVisible()).to.equal(true);
   });
 });

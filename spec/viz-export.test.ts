@@ -7,9 +7,10 @@ import { promisify } from 'node:util';
 import type { AnyStateMachine } from 'xstate';
 import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 import { destinationMachine } from '../machines/destination.js';
+import { returnPathMachine } from '../machines/return-path.js';
 import { sourceMachine } from '../machines/source.js';
 import { toDot } from '../tools/viz/dot.js';
-import { graphs } from '../tools/viz/machines.js';
+import { graphs, type ChartName } from '../tools/viz/machines.js';
 import { toMermaid } from '../tools/viz/mermaid.js';
 import { renderSvg } from '../tools/viz/svg.js';
 import { LIVEMIG, REPO_ROOT } from './support/instances.js';
@@ -62,8 +63,30 @@ function mermaidTransitions(mmd: string, keyOf: (mermaidId: string) => string): 
   return out.sort();
 }
 
-for (const machine of [sourceMachine, destinationMachine]) {
-  const side = machine.id as 'source' | 'destination';
+/**
+ * What each machine's reference must know, so that it is not vacuous (some
+ * states and one transition by name), and the states with no way in yet.
+ */
+const KNOWN: Readonly<Record<ChartName, { states: string[]; transition: string; faint: string[] }>> = {
+  source: {
+    states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],
+    transition: 'active -> completed : completed',
+    faint: ['wait-unplug', 'postcopy-recover', 'colo'],
+  },
+  destination: {
+    states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],
+    transition: 'active -> completed : load.done',
+    faint: ['postcopy-recover', 'colo'],
+  },
+  'return-path': {
+    states: ['return-path.opening', 'return-path.open', 'return-path.bad'],
+    transition: 'return-path.open -> return-path.closed : shut',
+    faint: [],
+  },
+};
+
+for (const machine of [sourceMachine, destinationMachine, returnPathMachine]) {
+  const side = machine.id as ChartName;
 
   describe(`viz export of the ${side} machine`, () => {
     const reference = expected(machine);
@@ -75,13 +98,13 @@ for (const machine of [sourceMachine, destinationMachine]) {
         if (s.compound) expect(dot).to.contain(`subgraph "cluster_${s.id}" {`);
         else expect(dot).to.match(new RegExp(`^\\s*"${s.id}" \\[label="${s.key}", id="${side}-state-${s.id}"`, 'm'));
       }
-      // The reference is not vacuous: it knows the precopy statuses.
-      expect(reference.states.map((s) => s.id)).to.include.members(['none', 'setup', 'active', 'completed', 'failed']);
+      // The reference is not vacuous: it knows the states.
+      expect(reference.states.map((s) => s.id)).to.include.members(KNOWN[side].states);
     });
 
     it('has in its DOT exactly the transitions of the machine', () => {
       expect(dotTransitions(dot)).to.deep.equal(reference.transitions.map((t) => t.replace(/ : (\S+).*$/, ' : $1')));
-      expect(reference.transitions).to.include(side === 'source' ? 'active -> completed : completed' : 'active -> completed : load.done');
+      expect(reference.transitions).to.include(KNOWN[side].transition);
     });
 
     it('has in its Mermaid every state, nested as in the machine, and exactly its transitions', () => {
@@ -96,9 +119,20 @@ for (const machine of [sourceMachine, destinationMachine]) {
         return `${byKey(from!)} -> ${byKey(to!)} : ${event}`;
       });
       expect(mermaidTransitions(mmd, keyOf)).to.deep.equal(wanted.sort());
-      // The compound block holds its children.
+      // The compound block holds its children (the return path has none).
+      if (side === 'return-path') return;
       const block = /^ {2}state running \{\n([\s\S]*?)\n {2}\}$/m.exec(mmd)!;
       expect(block[1]).to.contain('    [*] --> setup\n').and.contain('\n    active\n');
+    });
+
+    it('draws a final state with a double border, and faint only the states no transition leads to yet', () => {
+      const faint: string[] = [];
+      for (const s of graphs[side].states.filter((x) => !x.compound)) {
+        const node = new RegExp(`^\\s*"${s.id}" \\[(.*)\\];$`, 'm').exec(dot)![1]!;
+        expect(node.includes('peripheries=2'), `${s.id} drawn final`).to.equal(machine.getStateNodeById(s.id).type === 'final');
+        if (node.includes('class="state unreachable"')) faint.push(s.id);
+      }
+      expect(faint).to.deep.equal(KNOWN[side].faint);
     });
 
     it('lays the DOT out as SVG with an element id per state and per transition', async () => {
@@ -115,15 +149,16 @@ describe('livemig viz --export', () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'livemig-viz-export-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes source and destination as SVG, DOT and Mermaid, and exits 0', async () => {
+  it('writes source, destination and return-path as SVG, DOT and Mermaid, and exits 0', async () => {
     const out = join(dir, 'charts');
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', LIVEMIG, 'viz', '--export', out], { cwd: REPO_ROOT });
-    const names = ['source.dot', 'source.svg', 'source.mmd', 'destination.dot', 'destination.svg', 'destination.mmd'];
+    const names = ['source', 'destination', 'return-path'].flatMap((m) => [`${m}.dot`, `${m}.svg`, `${m}.mmd`]);
     expect(stdout.trim().split('\n')).to.deep.equal(names.map((n) => join(out, n)));
     expect(readdirSync(out).sort()).to.deep.equal([...names].sort());
     expect(readFileSync(join(out, 'source.dot'), 'utf8')).to.equal(toDot(graphs.source));
     expect(readFileSync(join(out, 'destination.mmd'), 'utf8')).to.equal(toMermaid(graphs.destination));
     expect(readFileSync(join(out, 'destination.svg'), 'utf8')).to.equal(await renderSvg(toDot(graphs.destination)));
+    expect(readFileSync(join(out, 'return-path.dot'), 'utf8')).to.equal(toDot(graphs['return-path']));
   });
 
   it('refuses a bad option with status 2', async () => {

@@ -59,20 +59,27 @@ describe('viz server', () => {
     expect((await http(`${viz.url}static/server.ts`)).status).to.equal(404);
   });
 
-  it('gives both charts with their graph, SVG and events, and explores over POST', async () => {
+  it('gives every chart with its graph, SVG and events, and explores over POST', async () => {
     const charts = JSON.parse((await http(`${viz.url}api/charts`)).body);
-    expect(Object.keys(charts)).to.deep.equal(['source', 'destination']);
+    expect(Object.keys(charts)).to.deep.equal(['source', 'destination', 'return-path']);
     expect(charts.source.svg).to.contain('<svg');
     expect(charts.source.address).to.equal(null);
     expect(charts.destination.events.map((e: { type: string }) => e.type)).to.include('migrate-incoming');
+    expect(charts.source.events.find((e: { type: string }) => e.type === 'migrate-start-postcopy').presets).to.have.length(2);
+    expect(charts['return-path']).to.deep.include({ address: null, initialContext: { error: null } });
     const step = await http(`${viz.url}api/explore`, {
       method: 'POST',
       body: JSON.stringify({ side: 'destination', status: 'setup', event: { type: 'stream.arrived' } }),
     });
     expect(step.status).to.equal(200);
     expect(JSON.parse(step.body)).to.include({ from: 'setup', to: 'active', reason: null });
+    const path = await http(`${viz.url}api/explore`, {
+      method: 'POST',
+      body: JSON.stringify({ side: 'return-path', status: 'return-path.open', event: { type: 'bad', error: 'the destination closed the return path without SHUT' } }),
+    });
+    expect(JSON.parse(path.body)).to.include({ from: 'return-path.open', to: 'return-path.bad', reason: null });
     const bad = await http(`${viz.url}api/explore`, { method: 'POST', body: '{"side":"left"}' });
-    expect([bad.status, JSON.parse(bad.body)]).to.deep.equal([400, { error: "side must be 'source' or 'destination'" }]);
+    expect([bad.status, JSON.parse(bad.body)]).to.deep.equal([400, { error: "side must be one of 'source', 'destination', 'return-path'" }]);
   });
 
   it('replays the timeline to a new /api/live stream, then streams what comes next', async () => {

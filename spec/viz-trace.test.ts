@@ -6,13 +6,25 @@ import type { QmpClient } from '../protocols/qmp/client.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND } from '../protocols/qmp/livemig-extensions.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
-import { startInstance, stopAllInstances } from './support/instances.js';
+import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { boundTcpUri, waitForMigration } from './support/migration-driver.js';
+import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, type AbGuest } from './support/postcopy-pair.js';
 
 /** Every ACTOR_MESSAGE a client receives, as its data. */
 function recordMessages(qmp: QmpClient): Record<string, unknown>[] {
   const seen: Record<string, unknown>[] = [];
   qmp.events.on(ACTOR_MESSAGE_EVENT, (e: QmpEvent) => seen.push({ ...e.data }));
   return seen;
+}
+
+/** A tracing monitor connection to each side, and the actor messages each receives. */
+async function traceBoth(src: TestInstance, dst: TestInstance) {
+  const [srcViz, dstViz] = await Promise.all([src.connect(), dst.connect()]);
+  const fromSource = recordMessages(srcViz);
+  const fromDestination = recordMessages(dstViz);
+  await srcViz.execute(TRACE_COMMAND, { enable: true });
+  await dstViz.execute(TRACE_COMMAND, { enable: true });
+  return { srcViz, dstViz, fromSource, fromDestination };
 }
 
 describe('__org.livemig_trace over a real instance', () => {
@@ -67,12 +79,7 @@ describe('__org.livemig_trace over a real instance', () => {
       startInstance(['--ram', '32M', '--incoming', 'tcp:127.0.0.1:0', '--cap', 'events', '--cap', 'return-path'], { name: 'dst' }),
       startInstance(['--ram', '32M', '--cap', 'events', '--cap', 'return-path', '--param', 'max-bandwidth=100000000000'], { name: 'src' }),
     ]);
-    const srcViz = await src.connect();
-    const dstViz = await dst.connect();
-    const fromSource = recordMessages(srcViz);
-    const fromDestination = recordMessages(dstViz);
-    await srcViz.execute(TRACE_COMMAND, { enable: true });
-    await dstViz.execute(TRACE_COMMAND, { enable: true });
+    const { srcViz, dstViz, fromSource, fromDestination } = await traceBoth(src, dst);
     const info = await dst.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
     const done = [
       srcViz.waitEvent('MIGRATION', (e) => e.data?.status === 'completed', 30_000),
@@ -81,7 +88,10 @@ describe('__org.livemig_trace over a real instance', () => {
     await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${info['socket-address'][0]!.port}` });
     await Promise.all(done);
 
-    expect(fromSource).to.deep.equal([
+    // The answer to the source's first PING comes back whenever the link lets it: checked apart from the ordered rest.
+    const pong = { side: 'source', from: 'return-path', to: 'migration', type: 'pong', kind: 'message' };
+    expect(fromSource.filter((m) => m.type === 'pong')).to.deep.equal([pong]);
+    expect(fromSource.filter((m) => m.type !== 'pong')).to.deep.equal([
       { side: 'source', from: 'monitor', to: 'source', type: 'migrate', kind: 'event' },
       { side: 'source', from: 'source', to: 'migration', type: 'xstate.init', kind: 'event' },
       { side: 'source', from: 'migration', to: 'source', type: 'setup.done', kind: 'event' },
@@ -90,9 +100,34 @@ describe('__org.livemig_trace over a real instance', () => {
     ]);
     expect(fromDestination).to.deep.equal([
       { side: 'destination', from: 'incoming', to: 'destination', type: 'stream.arrived', kind: 'event' },
+      { side: 'destination', from: 'incoming', to: 'return-path', type: 'pong', kind: 'message' },
       { side: 'destination', from: 'incoming', to: 'return-path', type: 'shut', kind: 'message' },
       { side: 'destination', from: 'incoming', to: 'destination', type: 'load.done', kind: 'event' },
     ]);
+  });
+
+  it('shows the page requests of a postcopy migration on both sides: sent by the destination, served by the source', async function () {
+    this.timeout(120_000);
+    const ab: AbGuest = { start: 1 << 20, end: 17 << 20, smp: 1 };
+    const [dst, src] = await Promise.all([
+      startInstance([...abGuestArgs('32M', ab, false), ...POSTCOPY, '--cap', 'events', '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      // Background pages at 1 MB/s: the running destination guest must ask for what it touches.
+      startInstance([...abGuestArgs('32M', ab), ...POSTCOPY, '--cap', 'events', ...postcopyLink(64_000_000, 1_000_000)], { name: 'src' }),
+    ]);
+    const { srcViz, dstViz, fromSource, fromDestination } = await traceBoth(src, dst);
+    // Each connection gets its events in order: once it has seen `completed`, it has seen every message before it.
+    const done = [srcViz, dstViz].map((viz) => viz.waitEvent('MIGRATION', (e) => e.data?.status === 'completed', 90_000));
+    await migrateAndSwitch(src, dst, await boundTcpUri(dst.qmp), ab);
+    const requested = (seen: Record<string, unknown>[]) => seen.filter((m) => m.type === 'req-pages-id' || m.type === 'req-pages');
+    for (let i = 0; i < 200 && requested(fromSource).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await src.qmp.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+    expect((await waitForMigration(src.qmp, ['completed', 'failed', 'postcopy-paused'], 60_000)).status).to.equal('completed');
+    await Promise.all(done);
+
+    // The first request names its block; each later one of the same block does not.
+    expect(requested(fromDestination)[0]).to.deep.equal({ side: 'destination', from: 'incoming', to: 'return-path', type: 'req-pages-id', kind: 'message' });
+    expect(requested(fromSource)[0]).to.deep.equal({ side: 'source', from: 'return-path', to: 'migration', type: 'req-pages-id', kind: 'message' });
+    expect(requested(fromSource).length, 'every request sent arrives').to.equal(requested(fromDestination).length);
   });
 
   it('refuses an enable that is not a boolean, with QEMU\'s argument errors', async () => {

@@ -26,6 +26,16 @@ export class AtomicBitmap {
     Atomics.notify(this.words, w);
   }
 
+  /**
+   * ORs `mask` into word `w`; with `wake`, wakes the threads waiting on it.
+   * Setting a run of bits a word at a time costs one wake per word instead
+   * of one per bit, and a wake is the dear part.
+   */
+  setWord(w: number, mask: number, wake: boolean): void {
+    Atomics.or(this.words, w, mask);
+    if (wake) Atomics.notify(this.words, w);
+  }
+
   clear(bit: number): void {
     const w = bit >>> 5;
     Atomics.and(this.words, w, ~(1 << (bit & 31)));

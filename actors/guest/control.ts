@@ -10,6 +10,10 @@ export const THROTTLE_PCT = 2; // auto-converge style CPU throttle, 0..99
 export const POSTCOPY = 3; // 1 = destination in postcopy: accesses wait for received pages
 export const WRITE_PROTECT = 4; // 1 = some pages may be write-protected (background snapshot)
 export const FAULT_SEQ = 5; // bumped on every fault; the fault queue's consumer waits on it
+// Postcopy blocktime (QEMU's postcopy-blocktime), times as the low 32 bits of Date.now(): differences stay right across a wrap.
+export const BLOCKED_VCPUS = 6; // vCPUs waiting on a postcopy fault right now
+export const ALL_BLOCKED_SINCE = 7; // when the last of them began to wait, while all do
+export const ALL_BLOCKED_MS = 8; // time all vCPUs waited at once
 
 export const VCPU_BASE = 16;
 export const VCPU_STRIDE = 8;
@@ -20,6 +24,7 @@ export const FAULT_BLOCK = 3;
 export const FAULT_PAGE = 4;
 export const DIRTY_LIMIT = 5; // pages/s, 0 = no cap
 export const FAULT_COUNT = 6;
+export const BLOCKTIME_MS = 7; // time this vCPU waited on postcopy faults
 
 export const FAULT_NONE = 0;
 export const FAULT_RAISED = 1;

@@ -45,6 +45,11 @@ export class FaultQueue {
     return out;
   }
 
+  /** Whether a fault was raised since the last drain: one atomic read, cheap enough for a hot loop. */
+  pending(): boolean {
+    return Atomics.load(this.ctrl, FAULT_SEQ) !== this.seenSeq;
+  }
+
   /** Resolves when a fault may be waiting (or after timeoutMs). */
   async wait(timeoutMs: number): Promise<void> {
     const result = Atomics.waitAsync(this.ctrl, FAULT_SEQ, this.seenSeq, timeoutMs);

@@ -4,10 +4,13 @@ import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../threads/ts-worker.js';
 import { checkAb, type AbReport } from './ab-check.js';
 import { TARGET_PAGE_SIZE } from './constants.js';
-import { DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, allocateControl, vcpuSlot } from './control.js';
+import {
+  ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, allocateControl, vcpuSlot,
+} from './control.js';
 import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './cpu-state.js';
 import { DeviceRegistry } from './devices.js';
 import { digestBlocks, type BlockDigest } from './digest.js';
+import { FaultLatencyLog, type FaultLatencySummary } from './fault-latency.js';
 import { FaultQueue } from './fault-queue.js';
 import { RamBlock } from './ram-block.js';
 import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
@@ -74,6 +77,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     private readonly ctrl: Int32Array,
     private readonly cpuState: Float64Array,
     private readonly vcpus: Worker[],
+    private readonly faultLog: FaultLatencyLog,
   ) {
     super();
     this.state = config.runState;
@@ -95,6 +99,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     if (config.fill === 'random') fillRandom(blocks[0]!);
     const ctrl = allocateControl(config.smp);
     const cpuState = allocateCpuState(config.smp);
+    const faultLog = new FaultLatencyLog();
     for (let i = 0; i < config.smp; i++) storeWorkloadSpec(cpuSlots(cpuState, i), config.workload);
     const vcpus: Worker[] = [];
     for (let index = 0; index < config.smp; index++) {
@@ -104,11 +109,12 @@ export class Guest extends EventEmitter<GuestEvents> {
         blocks: blocks.map((b) => b.shared),
         ctrl: ctrl.buffer as SharedArrayBuffer,
         cpuState: cpuState.buffer as SharedArrayBuffer,
+        faultLog: faultLog.buffer,
         prefault: config.runState === 'inmigrate',
       };
       vcpus.push(startTsWorker(new URL('./vcpu-worker.ts', import.meta.url), { workerData: data, name: `vcpu-${index}` }));
     }
-    const guest = new Guest(config, blocks, ctrl, cpuState, vcpus);
+    const guest = new Guest(config, blocks, ctrl, cpuState, vcpus, faultLog);
     for (const w of vcpus) {
       w.on('error', (err) => guest.emit('error', err));
     }
@@ -206,9 +212,29 @@ export class Guest extends EventEmitter<GuestEvents> {
     }
   }
 
-  /** Destination postcopy mode: every access first waits for its page's received bit. */
+  /** Destination postcopy mode: every access first waits for its page's received bit. Turning it on starts blocktime afresh. */
   setPostcopy(on: boolean): void {
+    if (on) {
+      this.faultLog.reset();
+      for (const slot of [ALL_BLOCKED_MS, ...Array.from({ length: this.smp }, (_, v) => vcpuSlot(v, BLOCKTIME_MS))]) Atomics.store(this.ctrl, slot, 0);
+    }
     Atomics.store(this.ctrl, POSTCOPY, on ? 1 : 0);
+  }
+
+  /**
+   * Postcopy blocktime (QEMU's postcopy-blocktime and postcopy-vcpu-blocktime):
+   * how long all vCPUs waited on missing pages at once, and each one in all.
+   */
+  /** Each postcopy fault's wait since postcopy began: median, 99th percentile and worst (µs). */
+  faultLatency(): FaultLatencySummary {
+    return this.faultLog.summary();
+  }
+
+  blocktime(): { total: number; perVcpu: number[] } {
+    return {
+      total: Atomics.load(this.ctrl, ALL_BLOCKED_MS),
+      perVcpu: Array.from({ length: this.smp }, (_, v) => Atomics.load(this.ctrl, vcpuSlot(v, BLOCKTIME_MS))),
+    };
   }
 
   blockers(): string[] {

@@ -1,9 +1,10 @@
 import type { RamBlock } from './ram-block.js';
 import { TARGET_PAGE_SIZE } from './constants.js';
 import {
-  FAULT_BLOCK, FAULT_COUNT, FAULT_KIND, FAULT_NONE, FAULT_PAGE, FAULT_RAISED, FAULT_SEQ, FAULT_STATE,
-  POSTCOPY, WRITE_PROTECT, vcpuSlot,
+  ALL_BLOCKED_MS, ALL_BLOCKED_SINCE, BLOCKED_VCPUS, BLOCKTIME_MS, FAULT_BLOCK, FAULT_COUNT, FAULT_KIND, FAULT_NONE, FAULT_PAGE,
+  FAULT_RAISED, FAULT_SEQ, FAULT_STATE, POSTCOPY, WRITE_PROTECT, vcpuSlot,
 } from './control.js';
+import type { FaultLatencyLog } from './fault-latency.js';
 import { FAULT_KINDS, type FaultKind } from './fault-queue.js';
 
 /**
@@ -21,6 +22,9 @@ export class Mmu {
     private readonly blocks: RamBlock[],
     private readonly ctrl: Int32Array,
     private readonly vcpu: number,
+    /** The guest's vCPU count: blocktime counts the time all of them wait at once. */
+    private readonly smp: number,
+    private readonly faultLog: FaultLatencyLog,
     /** Parks the vCPU if a stop was requested; called while waiting on a fault. */
     private readonly parkIfStopping: () => void,
   ) {}
@@ -70,7 +74,15 @@ export class Mmu {
 
   private waitReceived(b: RamBlock, block: number, page: number, kind: FaultKind): void {
     if (b.received.test(page)) return;
+    const ctrl = this.ctrl;
+    const waitStart = performance.now();
+    const start = Date.now() | 0;
+    if (Atomics.add(ctrl, BLOCKED_VCPUS, 1) + 1 === this.smp) Atomics.store(ctrl, ALL_BLOCKED_SINCE, start);
     this.fault(b.received.words, page, true, block, kind);
+    const end = Date.now() | 0;
+    if (Atomics.sub(ctrl, BLOCKED_VCPUS, 1) === this.smp) Atomics.add(ctrl, ALL_BLOCKED_MS, (end - Atomics.load(ctrl, ALL_BLOCKED_SINCE)) | 0);
+    Atomics.add(ctrl, vcpuSlot(this.vcpu, BLOCKTIME_MS), (end - start) | 0);
+    this.faultLog.record((performance.now() - waitStart) * 1000);
   }
 
   private waitUnprotected(b: RamBlock, block: number, page: number): void {

@@ -1,11 +1,14 @@
 import { AtomicBitmap } from './bitmap.js';
 import { PAGES_PER_SLAB, SLAB_SIZE, TARGET_PAGE_BITS, TARGET_PAGE_SIZE } from './constants.js';
+import { pageAlignedSlab } from './release-pages.js';
 
 /** Everything a RAM block is made of, in a form that can be posted to a worker. */
 export interface RamBlockShared {
   name: string;
   size: number;
   slabs: SharedArrayBuffer[];
+  /** Where the guest's bytes start in each slab (laid on OS pages, for release-ram). */
+  slabOffsets: number[];
   dirty: SharedArrayBuffer;
   received: SharedArrayBuffer;
   writeProtect: SharedArrayBuffer;
@@ -36,7 +39,7 @@ export class RamBlock {
       throw new RangeError(`RAM block '${shared.name}' size ${shared.size} is not a multiple of the page size`);
     }
     this.pageCount = shared.size / TARGET_PAGE_SIZE;
-    this.slabs = shared.slabs.map((sab) => new Uint8Array(sab));
+    this.slabs = shared.slabs.map((sab, i) => new Uint8Array(sab, shared.slabOffsets[i], Math.min(shared.size - i * SLAB_SIZE, SLAB_SIZE)));
     this.dirty = new AtomicBitmap(this.pageCount, shared.dirty);
     this.received = new AtomicBitmap(this.pageCount, shared.received);
     this.writeProtect = new AtomicBitmap(this.pageCount, shared.writeProtect);
@@ -48,14 +51,18 @@ export class RamBlock {
     if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`RAM block '${name}' needs a positive size`);
     const pages = Math.ceil(size / TARGET_PAGE_SIZE);
     const slabs: SharedArrayBuffer[] = [];
+    const slabOffsets: number[] = [];
     for (let left = pages * TARGET_PAGE_SIZE; left > 0; left -= SLAB_SIZE) {
-      slabs.push(new SharedArrayBuffer(Math.min(left, SLAB_SIZE)));
+      const slab = pageAlignedSlab(Math.min(left, SLAB_SIZE));
+      slabs.push(slab.buffer);
+      slabOffsets.push(slab.offset);
     }
     const bitmap = () => new AtomicBitmap(pages).buffer;
     return new RamBlock({
       name,
       size: pages * TARGET_PAGE_SIZE,
       slabs,
+      slabOffsets,
       dirty: bitmap(),
       received: bitmap(),
       writeProtect: bitmap(),

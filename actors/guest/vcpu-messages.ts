@@ -7,6 +7,8 @@ export interface VcpuWorkerData {
   blocks: RamBlockShared[];
   ctrl: SharedArrayBuffer;
   cpuState: SharedArrayBuffer;
+  /** FaultLatencyLog's buffer: each postcopy fault's wait goes there. */
+  faultLog: SharedArrayBuffer;
   /** A destination's vCPUs pre-fault guest RAM while parked, each its share; each posts VCPU_PREFAULTED when done. */
   prefault: boolean;
 }

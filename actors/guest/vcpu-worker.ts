@@ -9,12 +9,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { TARGET_PAGE_SIZE } from './constants.js';
 import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, vcpuSlot } from './control.js';
 import { cpuSlots } from './cpu-state.js';
+import { FaultLatencyLog } from './fault-latency.js';
 import { Mmu } from './mmu.js';
 import { RamBlock } from './ram-block.js';
 import { createWorkload, loadWorkloadSpec } from './workloads/index.js';
 import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
 
-const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState, prefault } = workerData as VcpuWorkerData;
+const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState, faultLog, prefault } = workerData as VcpuWorkerData;
 const ctrl = new Int32Array(ctrlBuffer);
 const blocks = shared.map((s) => new RamBlock(s));
 const slots = cpuSlots(new Float64Array(cpuState), index);
@@ -84,7 +85,7 @@ function sleep(ms: number): void {
   if (Atomics.load(ctrl, RUN) === 1) Atomics.wait(ctrl, RUN, 1, ms);
 }
 
-const mmu = new Mmu(blocks, ctrl, index, parkIfStopping);
+const mmu = new Mmu(blocks, ctrl, index, smp, new FaultLatencyLog(faultLog), parkIfStopping);
 
 function run(): void {
   park(); // vCPUs start stopped; the guest starts them.

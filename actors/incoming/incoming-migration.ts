@@ -2,7 +2,10 @@
  * The destination's `incoming` actor (QEMU's process_incoming_migration):
  * listen, accept the main channel, load the stream — pages straight into
  * guest RAM, then device state — and start the guest only once everything
- * sent before the device state is in place (DESIGN rule 4).
+ * sent before the device state is in place (DESIGN rule 4). In postcopy the
+ * guest starts at POSTCOPY_RUN and pages keep coming while it runs
+ * (postcopy-incoming.ts); any failure after that pauses the migration
+ * instead of failing it, the guest waiting on its faults.
  */
 import { fromCallback, type EventObject } from 'xstate';
 import type { IncomingActorReport } from '../../machines/events.js';
@@ -13,11 +16,13 @@ import { StreamDecoder } from '../../protocols/stream/decode.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { IncomingListener, type IncomingConnection, type SocketAddress } from '../../protocols/transport/incoming.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri } from '../../protocols/transport/uri.js';
+import type { FaultLatencySummary } from '../guest/fault-latency.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import { MultifdReceiver } from '../multifd/multifd-receiver.js';
 import { GuestSink } from '../ram/guest-sink.js';
-import { ReturnPathWriter } from '../return-path/return-path-writer.js';
+import { PostcopyIncoming } from './postcopy-incoming.js';
+import { DestinationReturnPath } from '../return-path/destination-return-path.js';
 import { checkHeader } from '../savevm/stream-header.js';
 import type { IncomingEnvironment } from './environment.js';
 
@@ -32,6 +37,12 @@ export interface IncomingInfo {
   zeroPages: number;
   startTime: number | undefined;
   endTime: number | undefined;
+  /** With postcopy-blocktime, once postcopy ran: ms all vCPUs waited on missing pages at once, and each one in all. */
+  blocktime?: { total: number; perVcpu: number[] };
+  /** Page requests sent (postcopy). */
+  postcopyRequests: number;
+  /** Once postcopy ran: how long the guest's faults waited for their pages. */
+  faultLatency?: FaultLatencySummary;
 }
 
 export class IncomingMigration {
@@ -39,7 +50,12 @@ export class IncomingMigration {
   private main: IncomingConnection | undefined;
   private decoder: StreamDecoder | undefined;
   private sink: GuestSink | undefined;
-  private returnPath: ReturnPathWriter | undefined;
+  private returnPath: DestinationReturnPath | undefined;
+  private postcopy: PostcopyIncoming | undefined;
+  /** postcopy-preempt: the second connection, carrying requested pages only, read into a sink of its own. */
+  private preempt: { connection: IncomingConnection; sink: GuestSink; decoder: StreamDecoder; ended: boolean; onEnd?: () => void } | undefined;
+  /** The guest's RAM blocks in the stream header's order. */
+  private streamBlocks: readonly RamBlock[] = [];
   private multifd: MultifdReceiver | undefined;
   private channelsReady: Promise<void> = Promise.resolve();
   private channelTimer: NodeJS.Timeout | undefined;
@@ -61,13 +77,17 @@ export class IncomingMigration {
   ) {}
 
   info(): IncomingInfo {
+    const preempt = this.preempt;
     return {
       socketAddress: this.listener?.socketAddresses() ?? [],
-      bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0),
-      pages: (this.sink?.pageCount ?? 0) + (this.multifd?.pages ?? 0),
-      zeroPages: (this.sink?.zeroPageCount ?? 0) + (this.multifd?.zeroPages ?? 0),
+      bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0) + (preempt?.decoder.bytesDecoded ?? 0),
+      pages: (this.sink?.pageCount ?? 0) + (this.multifd?.pages ?? 0) + (preempt?.sink.pageCount ?? 0),
+      zeroPages: (this.sink?.zeroPageCount ?? 0) + (this.multifd?.zeroPages ?? 0) + (preempt?.sink.zeroPageCount ?? 0),
       startTime: this.startTime,
       endTime: this.endTime,
+      ...(this.postcopy?.listened && this.env.options.caps['postcopy-blocktime'] ? { blocktime: this.env.guest.blocktime() } : {}),
+      postcopyRequests: this.postcopy?.requests ?? 0,
+      ...(this.postcopy?.listened ? { faultLatency: this.env.guest.faultLatency() } : {}),
     };
   }
 
@@ -99,6 +119,8 @@ export class IncomingMigration {
   dispose(): void {
     if (this.failed) return;
     this.done = true;
+    this.postcopy?.stop();
+    this.preempt?.connection.close();
     this.listener?.close();
     this.multifd?.close();
     clearTimeout(this.channelTimer);
@@ -120,14 +142,15 @@ export class IncomingMigration {
   }
 
   private async accept(connection: IncomingConnection): Promise<void> {
+    if (this.main && !this.done && this.expectsPreempt()) return this.acceptPreempt(connection);
     if (this.main || this.done) {
       // Only one main channel per incoming migration.
       connection.close();
       return;
     }
     this.main = connection;
-    this.returnPath = new ReturnPathWriter(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
-    this.listener!.stopListening();
+    this.returnPath = new DestinationReturnPath(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
+    if (!this.expectsPreempt()) this.listener!.stopListening();
     try {
       await this.channelsReady;
     } catch {
@@ -135,6 +158,7 @@ export class IncomingMigration {
     }
     if (this.done) return;
     this.sink = new GuestSink([]);
+    this.postcopy = new PostcopyIncoming(this.env.guest, this.sink, () => this.returnPath, () => this.env.options.caps['postcopy-ram']);
     this.decoder = new StreamDecoder({
       sink: this.sink,
       onHello: (hello) => this.onHello(hello),
@@ -156,6 +180,43 @@ export class IncomingMigration {
         // Messages held behind a multifd round may still hold the EOF.
         this.mainEnded = true;
         this.pump();
+      },
+      error: (err) => this.fail(err),
+    });
+  }
+
+  /** The source connects a postcopy-preempt channel after the main one, when the capability is on. */
+  private expectsPreempt(): boolean {
+    return this.env.options.caps['postcopy-preempt'] && this.preempt === undefined;
+  }
+
+  /** The postcopy-preempt connection: PAGES frames only, requested pages, placed like every postcopy page. */
+  private acceptPreempt(connection: IncomingConnection): void {
+    this.listener!.stopListening();
+    const sink = new GuestSink(this.streamBlocks);
+    sink.startPostcopy();
+    const decoder = new StreamDecoder({
+      sink,
+      onHello: (hello) => {
+        if (hello.kind !== ChannelKind.POSTCOPY_PREEMPT) throw new Error(`expected the postcopy-preempt channel, got channel kind ${hello.kind}`);
+      },
+      onMessage: (m) => {
+        throw new Error(`unexpected '${m.type}' message on the postcopy-preempt channel`);
+      },
+    });
+    if (this.streamBlocks.length > 0) decoder.setLayout(layoutOf(this.streamBlocks));
+    const preempt: NonNullable<typeof this.preempt> = { connection, sink, decoder, ended: false };
+    this.preempt = preempt;
+    this.env.trace('postcopy-preempt', 'incoming', 'connected');
+    connection.read(decoder, {
+      end: () => {
+        try {
+          decoder.end();
+        } catch (err) {
+          return this.fail(err);
+        }
+        preempt.ended = true;
+        preempt.onEnd?.();
       },
       error: (err) => this.fail(err),
     });
@@ -194,8 +255,11 @@ export class IncomingMigration {
           throw new Error(`Capability multifd is ${this.multifd ? 'on' : 'off'}, but received capability is ${multifd ? 'on' : 'off'}`);
         }
         const blocks = message.blocks.map((b) => guest.block(b.name)!);
+        this.streamBlocks = blocks;
         this.sink!.setBlocks(blocks);
-        this.decoder!.setLayout({ blocks: blocks.map((b: RamBlock) => ({ pageCount: b.pageCount })) });
+        this.decoder!.setLayout(layoutOf(blocks));
+        this.preempt?.sink.setBlocks(blocks);
+        this.preempt?.decoder.setLayout(layoutOf(blocks));
         if (this.multifd) {
           this.multifd.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));
           this.channelTimer = setTimeout(() => {
@@ -232,22 +296,52 @@ export class IncomingMigration {
       case 'device':
         guest.devices.load(message);
         return;
-      case 'eof':
+      case 'postcopy-advise':
+        this.postcopy!.advise(message);
+        return;
+      case 'postcopy-discard':
+        this.postcopy!.discard(message, this.streamBlocks);
+        return;
+      case 'packaged':
+        for (const inner of this.postcopy!.unpack(message.data)) this.handlePackaged(inner);
+        return;
+      case 'eof': {
+        // Requested pages may have come on the preempt channel only: read it to its end first.
+        const preempt = this.preempt;
+        if (preempt && !preempt.ended && this.postcopy?.isListening) {
+          this.queue.unshift(message);
+          this.held = true;
+          preempt.onEnd = () => {
+            this.held = false;
+            this.pump();
+          };
+          return;
+        }
         return this.finish();
+      }
       default:
-        throw new Error(`unexpected '${message.type}' message in a precopy stream`);
+        throw new Error(`unexpected '${message.type}' message in the migration stream`);
     }
   }
 
-  /** process_incoming_migration_bh: everything is loaded; run the guest as the source had it. */
-  private finish(): void {
-    this.done = true;
-    this.endTime = Date.now();
-    this.multifd?.close();
-    clearTimeout(this.channelTimer);
-    this.returnPath?.send({ type: 'shut', status: 0 });
-    this.returnPath?.close();
-    this.listener?.close();
+  /** The postcopy package, in order: LISTEN, PING, the devices, RUN (postcopy-incoming.ts checked its shape). */
+  private handlePackaged(message: StreamMessage): void {
+    switch (message.type) {
+      case 'postcopy-listen':
+        this.postcopy!.listen();
+        this.report({ type: 'postcopy.listen' });
+        return;
+      case 'postcopy-run':
+        this.postcopy!.run();
+        this.handOver();
+        return;
+      default:
+        this.handle(message);
+    }
+  }
+
+  /** The guest runs as the source had it: running (unless -S kept autostart off), or paused. */
+  private handOver(): void {
     const guest = this.env.guest;
     const sourceRunState = guest.incomingRunState ?? 'running';
     if (sourceRunState === 'running') {
@@ -256,16 +350,58 @@ export class IncomingMigration {
     } else {
       guest.setRunState(sourceRunState === 'prelaunch' ? 'prelaunch' : 'paused');
     }
-    this.env.log('incoming migration completed', { runState: guest.runState });
+  }
+
+  /**
+   * process_incoming_migration_bh: everything is loaded; run the guest as
+   * the source had it (in postcopy it runs already, and every page must be in).
+   */
+  private finish(): void {
+    const postcopy = this.postcopy?.isListening === true;
+    if (postcopy) this.postcopy!.complete(this.streamBlocks);
+    this.done = true;
+    this.endTime = Date.now();
+    this.multifd?.close();
+    clearTimeout(this.channelTimer);
+    this.returnPath?.send({ type: 'shut', status: 0 });
+    this.returnPath?.close();
+    this.preempt?.connection.close();
+    this.listener?.close();
+    if (!postcopy) this.handOver();
+    this.env.log('incoming migration completed', { runState: this.env.guest.runState });
     this.report({ type: 'load.done' });
+  }
+
+  /**
+   * Once the guest runs here (POSTCOPY_RUN), any failure pauses the
+   * migration instead of failing it, as QEMU's load loop does: the guest
+   * keeps running, its vCPUs waiting on the pages they miss, and its
+   * requests are kept for a recovery. (Before that, the source's guest is
+   * still the one to keep: the migration fails.)
+   */
+  private pause(err: unknown): void {
+    this.done = true;
+    this.postcopy!.stop();
+    this.multifd?.close();
+    this.returnPath?.close();
+    this.main?.close();
+    this.preempt?.connection.close();
+    this.listener?.close();
+    clearTimeout(this.channelTimer);
+    const error = err instanceof Error ? err.message : String(err);
+    this.env.log('postcopy migration paused: the stream from the source stopped', { error });
+    this.report({ type: 'postcopy.paused', error });
   }
 
   private fail(err: unknown): void {
     if (this.done) return;
+    if (this.postcopy?.isRunning) return this.pause(err);
     this.done = true;
     this.failed = true;
     this.endTime = Date.now();
     this.multifd?.close();
+    this.postcopy?.stop();
+    this.preempt?.connection.close();
     clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
     this.returnPath?.send({ type: 'shut', status: 1, error: error.slice(0, 400) });
@@ -279,6 +415,10 @@ export class IncomingMigration {
     this.env.log('incoming migration failed', { error });
     this.report({ type: 'failed', error: `load of migration failed: ${error}` });
   }
+}
+
+function layoutOf(blocks: readonly RamBlock[]): { blocks: { pageCount: number }[] } {
+  return { blocks: blocks.map((b) => ({ pageCount: b.pageCount })) };
 }
 
 /** The destination machine's `incoming` actor, bound to an instance. */

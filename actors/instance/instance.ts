@@ -7,7 +7,7 @@
  */
 import { createActor, type Actor, type ActorRefLike } from 'xstate';
 import { destinationMachine, destinationStatus } from '../../machines/destination.js';
-import type { MigrateCancelCommand, MigrateCommand, MigrateContinueCommand } from '../../machines/events.js';
+import type { MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import { refuseMigrateIncoming } from '../../machines/refusals.js';
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
@@ -159,7 +159,7 @@ export class Instance {
     return this.incoming?.info();
   }
 
-  sendToSource(command: MigrateCommand | MigrateCancelCommand | MigrateContinueCommand): void {
+  sendToSource(command: MigrateCommand | MigrationActorCommand): void {
     this.source.send(command);
   }
 

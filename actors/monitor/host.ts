@@ -5,7 +5,7 @@
  * (tools/run-command.ts), so neither folder imports the other.
  */
 import type { EventEmitter } from 'node:events';
-import type { MigrateCancelCommand, MigrateCommand, MigrateContinueCommand } from '../../machines/events.js';
+import type { MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
 import type { QmpServer } from '../../protocols/qmp/server.js';
@@ -31,7 +31,7 @@ export interface MonitorHost {
   /** The incoming migration's figures, once it has started. */
   incomingInfo(): IncomingInfo | undefined;
   /** Hands a QMP command to the source statechart, once the monitor has checked its refusals. */
-  sendToSource(command: MigrateCommand | MigrateCancelCommand | MigrateContinueCommand): void;
+  sendToSource(command: MigrateCommand | MigrationActorCommand): void;
   /** migrate-incoming: listens before it returns, so a bad URI or a busy address is the command's error. */
   startIncoming(uri: string, exitOnError: boolean): Promise<void>;
   /** Capabilities or parameters changed outside a migration: start (or stop) the multifd threads ahead of one. */

@@ -3,7 +3,7 @@ import { genericError } from '../../protocols/qmp/errors.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
 import type { JsonValue } from '../../protocols/qmp/types.js';
 import { migrationStatuses } from '../../machines/status.js';
-import { refuseMigrate, refuseMigrateCancel, refuseMigrateContinue } from '../../machines/refusals.js';
+import { refuseMigrate, refuseMigrateCancel, refuseMigrateContinue, refuseMigrateStartPostcopy } from '../../machines/refusals.js';
 import { isRunning } from '../../machines/status.js';
 import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/capabilities.js';
 import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
@@ -74,6 +74,16 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         const refusal = refuseMigrateContinue(host.sourceStatus, state);
         if (refusal) throw genericError(refusal);
         host.sendToSource({ type: 'migrate-continue', state });
+        return {};
+      },
+    })],
+    ['migrate-start-postcopy', defineCommand({
+      args: NO_ARGUMENTS,
+      run: () => {
+        const refusal = refuseMigrateStartPostcopy(host.sourceStatus, host.options.caps['postcopy-ram']);
+        if (refusal) throw genericError(refusal);
+        // Only a request, as in QEMU: taken by a running migration, pointless (and harmless) once it is over.
+        host.sendToSource({ type: 'migrate-start-postcopy' });
         return {};
       },
     })],

@@ -1,5 +1,6 @@
 import type { JsonObject } from '../../protocols/qmp/types.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
+import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
 import type { MonitorHost } from './host.js';
 
 /**
@@ -27,7 +28,14 @@ export function queryMigrate(host: MonitorHost): JsonObject {
       pages: detail.pages,
       'zero-pages': detail.zeroPages,
       ...(detail.startTime && detail.endTime ? { 'load-time': detail.endTime - detail.startTime } : {}),
+      ...(detail.postcopyRequests > 0 ? { 'postcopy-requests': detail.postcopyRequests } : {}),
+      ...(detail.faultLatency ? { 'fault-latency-us': { ...detail.faultLatency } } : {}),
     };
+  }
+  // QEMU shows blocktime once the incoming migration has completed.
+  if (incoming === 'completed' && detail?.blocktime) {
+    info['postcopy-blocktime'] = detail.blocktime.total;
+    info['postcopy-vcpu-blocktime'] = detail.blocktime.perVcpu;
   }
   const error = host.destinationError;
   if (incoming === 'failed' && error) info['error-desc'] = error;
@@ -50,9 +58,12 @@ function sourceInfo(host: MonitorHost): JsonObject {
     case 'postcopy-recover':
       if (m) {
         info['total-time'] = Date.now() - m.startTime;
-        info['expected-downtime'] = m.expectedDowntime;
+        // QEMU: an estimate while precopy iterates; postcopy has had its downtime.
+        if (m.downtime !== undefined) info.downtime = m.downtime;
+        else info['expected-downtime'] = m.expectedDowntime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(false);
+        if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
       return info;
     case 'completed':
@@ -61,6 +72,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         if (m.downtime !== undefined) info.downtime = m.downtime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(true);
+        if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
       return info;
     case 'failed': {
@@ -71,4 +83,9 @@ function sourceInfo(host: MonitorHost): JsonObject {
     default:
       return info;
   }
+}
+
+/** livemig's postcopy figures: how long the guest was stopped until it ran on the destination, and what release-ram gave back. */
+function postcopyFigures(m: SourceMigrationInfo): JsonObject {
+  return { 'stop-to-run': m.stopToRun ?? 0, 'released-bytes': m.releasedBytes };
 }

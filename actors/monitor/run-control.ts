@@ -28,11 +28,13 @@ export function runControlCommands(host: MonitorHost): [string, QmpCommand][] {
           host.setAutostart(true);
           return {};
         }
+        // Once postcopy started the guest runs on the destination (this copy is stale): running it here too would fork it.
+        const postcopyStarted = inPostcopy(host.sourceStatus) || host.outgoing?.stats.inPostcopy === true;
+        if (postcopyStarted && (guest.runState === 'finish-migrate' || guest.runState === 'postmigrate')) {
+          throw genericError('Cannot continue a guest whose postcopy migration has started: it runs on the destination');
+        }
         if (guest.runState === 'finish-migrate') {
           throw genericError('The guest is stopped for the migration switchover; it runs again when the migration completes, fails or is cancelled');
-        }
-        if (guest.runState === 'postmigrate' && inPostcopy(host.sourceStatus)) {
-          throw genericError('Cannot continue a guest whose postcopy migration has started: it runs on the destination');
         }
         if (guest.runState === 'shutdown') throw genericError('Resetting the Virtual Machine is required');
         guest.start();

@@ -9,6 +9,7 @@
  * });
  */
 import { migrationActive } from '../../machines/refusals.js';
+import { releaseUnavailable } from '../guest/release-pages.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { qapi } from '../../protocols/qmp/schema.js';
 import type { MigrationParameters } from './parameters.js';
@@ -67,21 +68,21 @@ export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, Capability
   'zero-blocks': 'noop',
   compress: 'refused',
   events: 'built',
-  'postcopy-ram': 'refused',
+  'postcopy-ram': 'built',
   'x-colo': 'refused',
-  'release-ram': 'refused',
+  'release-ram': 'built',
   block: 'noop',
   'return-path': 'built',
   'pause-before-switchover': 'built',
   multifd: 'built',
   'dirty-bitmaps': 'noop',
-  'postcopy-blocktime': 'refused',
+  'postcopy-blocktime': 'built',
   'late-block-activate': 'noop',
   'x-ignore-shared': 'refused',
   'validate-uuid': 'built',
   'background-snapshot': 'refused',
   'zero-copy-send': 'refused',
-  'postcopy-preempt': 'refused',
+  'postcopy-preempt': 'built',
   'switchover-ack': 'refused',
   'dirty-limit': 'refused',
 };
@@ -182,6 +183,8 @@ export function checkCapabilities(next: MigrationCapabilities, ctx: CapabilityCh
 
   const unbuilt = MIGRATION_CAPABILITIES.find((c) => next[c] && CAPABILITY_SUPPORT[c] === 'refused');
   if (unbuilt !== undefined) throw genericError(`Capability '${unbuilt}' is not supported by livemig yet`);
+  const noRelease = next['release-ram'] ? releaseUnavailable() : undefined;
+  if (noRelease !== undefined) throw genericError(`Capability 'release-ram' cannot work here: ${noRelease}`);
 }
 
 export interface SetCapabilitiesContext extends Omit<CapabilityCheckContext, 'current'> {

@@ -33,8 +33,12 @@ export class MainChannel {
     sink.on('error', (err) => (this.sinkError ??= err));
   }
 
-  /** One PAGES frame: its header, then the batch's views of guest memory. */
-  async sendPages(batch: PageBatch): Promise<void> {
+  /**
+   * One PAGES frame: its header, then the batch's views of guest memory.
+   * `written` runs once the kernel has every byte of it (the views may be
+   * freed from then on: release-ram).
+   */
+  async sendPages(batch: PageBatch, written?: () => void): Promise<void> {
     const header = encodePagesHeader(batch.block, batch.runs);
     const sink = this.sink;
     // One writev for the frame: a header written alone leaves as a segment of its own.
@@ -42,11 +46,11 @@ export class MainChannel {
     let bytes = header.length;
     sink.cork();
     try {
-      ok = sink.write(header);
-      for (const view of batch.data) {
-        ok = sink.write(view) && ok;
+      ok = sink.write(header, batch.data.length === 0 ? written : undefined);
+      batch.data.forEach((view, i) => {
+        ok = sink.write(view, i === batch.data.length - 1 ? written : undefined) && ok;
         bytes += view.length;
-      }
+      });
     } finally {
       sink.uncork();
     }

@@ -5,17 +5,22 @@ export const RATE_WINDOW_MS = 100;
  * max-bandwidth as a token bucket refilled at the limit and holding at most
  * one 100 ms window's worth: a batch over a tiny limit is paid back
  * by sleeping, not rounded up to a window. The limit is read at every call,
- * so migrate-set-parameters takes effect at once.
+ * so migrate-set-parameters takes effect at once: a debt made at another
+ * limit shrinks to at most one window at the new one, so lowering the limit
+ * (or the switch to max-postcopy-bandwidth) costs at most one window's wait,
+ * as with QEMU's per-window count, not the old debt paid at the new rate.
  */
 export class RateLimiter {
   private tokens: number;
   private last = performance.now();
+  /** The limit the bucket was last refilled at. */
+  private limit: number;
 
   constructor(private readonly bytesPerSecond: () => number) {
     // Start with a full window's budget: an empty bucket would make the very
     // first batches wait.
-    const limit = bytesPerSecond();
-    this.tokens = limit > 0 && Number.isFinite(limit) ? (limit * RATE_WINDOW_MS) / 1000 : 0;
+    this.limit = bytesPerSecond();
+    this.tokens = windowBytes(this.limit) ?? 0;
   }
 
   account(bytes: number): void {
@@ -48,19 +53,27 @@ export class RateLimiter {
    * dirty sync would find the guest had no time to dirty anything).
    */
   windowPages(maxPages: number, pageSize: number): number {
-    const limit = this.bytesPerSecond();
-    if (!(limit > 0) || !Number.isFinite(limit)) return maxPages;
-    return Math.max(1, Math.min(maxPages, Math.floor((limit * RATE_WINDOW_MS) / 1000 / pageSize)));
+    const window = windowBytes(this.bytesPerSecond());
+    if (window === undefined) return maxPages;
+    return Math.max(1, Math.min(maxPages, Math.floor(window / pageSize)));
   }
 
   private refill(): void {
     const now = performance.now();
     const limit = this.bytesPerSecond();
-    if (limit > 0 && Number.isFinite(limit)) {
-      this.tokens = Math.min(this.tokens + (limit * (now - this.last)) / 1000, (limit * RATE_WINDOW_MS) / 1000);
+    const window = windowBytes(limit);
+    if (window !== undefined) {
+      const debt = limit === this.limit ? this.tokens : Math.max(this.tokens, -window);
+      this.tokens = Math.min(debt + (limit * (now - this.last)) / 1000, window);
     }
+    this.limit = limit;
     this.last = now;
   }
+}
+
+/** One window's worth of bytes at `limit` bytes/s; undefined without a limit. */
+function windowBytes(limit: number): number | undefined {
+  return limit > 0 && Number.isFinite(limit) ? (limit * RATE_WINDOW_MS) / 1000 : undefined;
 }
 
 /**

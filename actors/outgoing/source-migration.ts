@@ -1,10 +1,16 @@
 /**
  * QEMU's migration thread, as the source machine's `migration` actor:
  * setup (connect, header), iterations (send dirty pages, dirty-sync when the
- * pending estimate falls below the threshold), completion (stop the guest,
- * send what is left and the device state) and cleanup. It reports to the
- * statechart with MigrationActorReport events; the statechart decides the
- * status.
+ * pending estimate falls below the threshold), then either completion (stop
+ * the guest, send what is left and the device state) or, once postcopy is
+ * asked for, the switch to postcopy and its phase (postcopy-sender.ts); and
+ * cleanup. It reports to the statechart with MigrationActorReport events;
+ * the statechart decides the status.
+ *
+ * The point of no return is the postcopy package: before it, any failure
+ * fails the migration and the source guest runs on; after it, a failure
+ * pauses the migration (postcopy-paused) and the guest stays stopped here,
+ * its pages kept, since the destination already runs it.
  */
 import { fromCallback } from 'xstate';
 import type { MigrationActorCommand, MigrationActorReport } from '../../machines/events.js';
@@ -14,19 +20,21 @@ import { encodeHello } from '../../protocols/hello/encode.js';
 import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+import { releasePages } from '../guest/release-pages.js';
 import type { RunState } from '../guest/run-state.js';
 import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import type { ChannelAddress } from '../multifd/messages.js';
 import { channelPath } from '../multifd/multifd-receiver.js';
 import { MultifdSender } from '../multifd/multifd-sender.js';
 import { MAX_DATA_PAGES } from '../ram/page-runs.js';
-import { RamSaver } from '../ram/ram-saver.js';
+import { RamSaver, type PageBatch } from '../ram/ram-saver.js';
 import { RamStats } from '../ram/ram-stats.js';
-import { ReturnPathReader } from '../return-path/return-path-reader.js';
+import { SourceReturnPath } from '../return-path/source-return-path.js';
 import { describeGuest } from '../savevm/stream-header.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
 import type { SourceEnvironment } from './environment.js';
 import { MainChannel } from './main-channel.js';
+import { PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
 
@@ -37,6 +45,10 @@ export interface SourceMigrationInfo {
   endTime: number | undefined;
   downtime: number | undefined;
   expectedDowntime: number;
+  /** Postcopy: from the stop until the destination ran the guest (its PONG to the PING after the package). */
+  stopToRun: number | undefined;
+  /** release-ram: guest memory given back to the OS in postcopy. */
+  releasedBytes: number;
   stats: RamStats;
 }
 
@@ -52,11 +64,21 @@ export class SourceMigration {
   endTime: number | undefined;
   downtime: number | undefined;
   expectedDowntime = 0;
+  stopToRun: number | undefined;
+  releasedBytes = 0;
 
   private readonly abort = new AbortController();
   private channel: OutgoingChannel | undefined;
   private main!: MainChannel;
-  private returnPath: ReturnPathReader | undefined;
+  private returnPath: SourceReturnPath | undefined;
+  /** postcopy-preempt: the connection requested pages take, so they never queue behind bulk pages. */
+  private preempt: { channel: OutgoingChannel; main: MainChannel } | undefined;
+  /** Asked for by migrate-start-postcopy; the switch waits for the first pass. */
+  private postcopyRequested = false;
+  private postcopy: PostcopySender | undefined;
+  /** The postcopy package is out: failures pause from here on. */
+  private pastPointOfNoReturn = false;
+  private wakeIteration: (() => void) | undefined;
   private continueSwitchover: (() => void) | undefined;
   private cancelled = false;
   private runStateBefore: RunState | undefined;
@@ -71,13 +93,23 @@ export class SourceMigration {
     private readonly input: MigrationActorInput,
     private readonly report: (event: MigrationActorReport) => void,
   ) {
-    // No rate limit during stop-and-copy.
-    this.meter = new TransferMeter(this.stats, () => (this.stats.inDowntime ? Infinity : env.options.maxBandwidth()));
+    this.meter = new TransferMeter(this.stats, () => this.rateLimit());
   }
 
   command(cmd: MigrationActorCommand): void {
     if (cmd.type === 'migrate_cancel') this.cancel();
     else if (cmd.type === 'migrate-continue') this.continueSwitchover?.();
+    else if (cmd.type === 'migrate-start-postcopy' && this.input.capabilities['postcopy-ram']) {
+      this.postcopyRequested = true;
+      this.wakeIteration?.();
+    }
+  }
+
+  /** max-bandwidth in precopy, none during the switchover's downtime, max-postcopy-bandwidth (0: none) after it. */
+  private rateLimit(): number {
+    if (this.stats.inDowntime) return Infinity;
+    if (this.stats.inPostcopy) return Number(this.env.options.params['max-postcopy-bandwidth']) || Infinity;
+    return this.env.options.maxBandwidth();
   }
 
   /** migrate_fd_cancel: tear the channel down; the thread then restores the guest and reports. */
@@ -85,20 +117,26 @@ export class SourceMigration {
     if (this.cancelled) return;
     this.cancelled = true;
     this.abort.abort(new CancelledError());
-    this.channel?.abort();
+    this.abortChannels();
   }
 
   /** Ends the migration with `err` from outside the thread's own awaits. */
   private fail(err: Error): void {
     if (this.abort.signal.aborted) return;
     this.abort.abort(err);
+    this.abortChannels();
+  }
+
+  /** Tears the migration's connections down at once (the multifd channels go with their pool). */
+  private abortChannels(): void {
     this.channel?.abort();
+    this.preempt?.channel.abort();
   }
 
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
-    this.channel?.abort();
+    this.abortChannels();
     void this.multifd?.abort();
     this.returnPath?.close();
   }
@@ -107,11 +145,14 @@ export class SourceMigration {
     try {
       await this.setup();
       this.report({ type: 'setup.done' });
-      await this.iterate();
-      await this.complete();
+      const switchover = await this.iterate();
+      if (switchover === 'postcopy') await this.postcopyComplete();
+      else await this.complete();
       this.endTime = Date.now();
       this.report({ type: 'completed' });
     } catch (err) {
+      // Past the point of no return only a cancel ends it (the actor stopping): anything else pauses.
+      if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError)) return this.pause(err);
       this.endTime = Date.now();
       // A destination that refused the stream says why on the return path;
       // that beats whichever channel noticed first.
@@ -135,30 +176,47 @@ export class SourceMigration {
     this.channel = await abortable(this.abort.signal, openOutgoing(uri));
     this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
     // The return path is the reverse direction of a socket, always used where
-    // it exists; the return-path capability makes it required (QEMU's error).
-    if (this.input.capabilities['return-path'] && !this.channel.reverse) {
+    // it exists; return-path and postcopy make it required (QEMU's error).
+    const caps = this.input.capabilities;
+    if ((caps['return-path'] || caps['postcopy-ram']) && !this.channel.reverse) {
       throw new Error('Unable to open return-path for postcopy');
     }
     if (this.channel.reverse) {
-      this.returnPath = new ReturnPathReader(this.channel.reverse);
-      // A bad return path fails a precopy migration at once.
-      this.returnPath.on('error', (err) => this.fail(err));
+      this.returnPath = new SourceReturnPath(this.channel.reverse, guest.blocks, TARGET_PAGE_SIZE);
+      // A bad return path fails a precopy migration at once, and pauses a postcopy one (run's catch).
+      this.returnPath.on('bad', (err) => this.fail(err));
       this.returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
+      this.returnPath.on('page-request', (request) => this.postcopy!.request(request));
     }
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
     await this.main.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
     // The return path opens first, so a destination that refuses the header can say why.
-    if (this.returnPath) await this.main.sendMessage({ type: 'open-return-path' });
+    if (this.returnPath) {
+      await this.main.sendMessage({ type: 'open-return-path' });
+      this.returnPath.open();
+      await this.main.sendMessage({ type: 'ping', value: 1 });
+    }
     await this.main.sendMessage(describeGuest(guest, {
       uuid: this.input.capabilities['validate-uuid'] ? this.env.uuid : undefined,
       capabilities,
     }));
+    if (caps['postcopy-ram']) await this.main.sendMessage({ type: 'postcopy-advise', hostPageSize: TARGET_PAGE_SIZE, targetPageSize: TARGET_PAGE_SIZE });
+    if (caps['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver = new RamSaver(guest.blocks);
     this.saver.startDirtyLogging();
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
     this.setupTime = Date.now() - this.startTime;
+  }
+
+  /** The postcopy-preempt connection, to the main channel's address, open from setup on so the switch does not wait for it. */
+  private async openPreempt(uri: MigrationUri): Promise<{ channel: OutgoingChannel; main: MainChannel }> {
+    const channel = await abortable(this.abort.signal, openOutgoing(uri));
+    const main = new MainChannel(channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
+    await main.write(encodeHello({ kind: ChannelKind.POSTCOPY_PREEMPT, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
+    this.env.trace('migration', 'postcopy-preempt', 'connected');
+    return { channel, main };
   }
 
   /**
@@ -217,12 +275,8 @@ export class SourceMigration {
     const limiter = this.meter.limiter;
     if (!this.multifd) {
       const batch = this.saver.nextBatch(limiter.windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE));
-      if (!batch) return false;
-      this.stats.normal += batch.normalPages;
-      this.stats.duplicate += batch.zeroPages;
-      this.stats.remainingPages = this.saver.remaining;
-      await this.main.sendPages(batch);
-      return true;
+      if (batch) await this.sendBatch(batch);
+      return batch !== null;
     }
     const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
     if (next) await abortable(this.abort.signal, this.multifd.sendPages(next.block, this.round, next.ranges, next.dataPages * TARGET_PAGE_SIZE));
@@ -231,39 +285,61 @@ export class SourceMigration {
   }
 
   /**
+   * Counts a batch's pages and sends it, on the main channel unless told
+   * otherwise. With release-ram, a batch sent in postcopy gives its pages'
+   * memory back once the kernel has them: nothing here needs them again.
+   */
+  private async sendBatch(batch: PageBatch, channel = this.main): Promise<void> {
+    this.stats.normal += batch.normalPages;
+    this.stats.duplicate += batch.zeroPages;
+    this.stats.remainingPages = this.saver.remaining;
+    const release = this.stats.inPostcopy && this.input.capabilities['release-ram'] === true;
+    await channel.sendPages(batch, release ? () => this.release(batch) : undefined);
+  }
+
+  private release(batch: PageBatch): void {
+    for (const view of batch.data) this.releasedBytes += releasePages(view);
+  }
+
+  /**
    * migration_iteration_run, repeated: send pages while the estimate of what
    * is pending exceeds the threshold; below it, sync for the exact figure and
-   * switch over once it fits in the downtime limit.
+   * switch over once it fits in the downtime limit. Asked for postcopy, it
+   * switches to postcopy instead once the first pass is through.
    */
-  private async iterate(): Promise<void> {
+  private async iterate(): Promise<'precopy' | 'postcopy'> {
     for (;;) {
       const threshold = this.thresholdBytes();
       if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
         await this.endRound();
         this.countSync(this.saver.sync().rate);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
-        if (pending === 0 || pending < threshold) return;
+        if (pending === 0 || pending < threshold) return 'precopy';
       }
-      // Re-check at least every window, so a raised max-bandwidth applies at once.
-      for (let wait = this.meter.limiter.delay(); wait > 0; wait = this.meter.limiter.delay()) {
-        await sleep(this.abort.signal, Math.min(wait, RATE_WINDOW_MS));
+      // The first pass ends with the second dirty sync.
+      if (this.postcopyRequested && this.stats.dirtySyncCount >= 2) return 'postcopy';
+      // Re-check at least every window, so a raised max-bandwidth or a postcopy request applies at once.
+      for (let wait = this.meter.limiter.delay(); wait > 0 && !this.postcopyRequested; wait = this.meter.limiter.delay()) {
+        await this.nap(Math.min(wait, RATE_WINDOW_MS));
       }
       await this.sendNext();
+    }
+  }
+
+  /** Sleeps `ms`, cut short by migrate-start-postcopy (or ended by an abort). */
+  private async nap(ms: number): Promise<void> {
+    const woken = new Promise<void>((resolve) => (this.wakeIteration = resolve));
+    try {
+      await Promise.race([sleep(this.abort.signal, ms), woken]);
+    } finally {
+      this.wakeIteration = undefined;
     }
   }
 
   /** migration_completion: stop-and-copy, with no rate limit. */
   private async complete(): Promise<void> {
     const guest = this.env.guest;
-    this.runStateBefore = guest.runState;
-    const stoppedAt = Date.now();
-    await guest.stop('finish-migrate');
-    this.stats.inDowntime = true;
-    if (this.input.capabilities['pause-before-switchover']) {
-      const released = new Promise<void>((resolve) => (this.continueSwitchover = resolve));
-      this.report({ type: 'switchover.pause' });
-      await abortable(this.abort.signal, released);
-    }
+    const stoppedAt = await this.stopForSwitchover(false);
     await this.endRound();
     this.countSync(this.saver.sync().rate);
     while (await this.sendNext());
@@ -277,10 +353,98 @@ export class SourceMigration {
     // With a return path, completed means the destination loaded everything.
     if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
     this.downtime = Date.now() - stoppedAt;
+    this.finishFigures();
+  }
+
+  /**
+   * postcopy_start, then the postcopy phase: stop the guest, drain multifd,
+   * send the discard list and the package (the point of no return), then
+   * every page still here, requested ones first, while the destination runs
+   * the guest. `downtime` is QEMU's: from the stop until the package is sent.
+   */
+  private async postcopyComplete(): Promise<void> {
+    const guest = this.env.guest;
+    const stoppedAt = await this.stopForSwitchover(true);
+    this.report({ type: 'postcopy.start' });
+    // Multifd carries precopy pages only: every channel synced and drained before the discard list (DESIGN §10).
+    await this.endRound();
+    await this.multifd?.finish();
+    this.countSync(this.saver.sync().rate);
+    const postcopy = new PostcopySender({
+      saver: this.saver,
+      main: this.main,
+      meter: this.meter,
+      stats: this.stats,
+      signal: this.abort.signal,
+      sendBatch: (batch) => this.sendBatch(batch),
+      sendUrgentBatch: (batch) => this.sendBatch(batch, this.preempt?.main),
+      resendSentPages: this.input.capabilities['release-ram'] !== true,
+    });
+    this.postcopy = postcopy;
+    this.returnPath!.acceptPageRequests = true;
+    await postcopy.sendDiscard();
+    await this.main.sendMessage({ type: 'ping', value: 2 });
+    await postcopy.sendPackage(guest.devices.saveAll().map((saved) => ({ type: 'device', ...saved })));
+    this.pastPointOfNoReturn = true;
+    this.downtime = Date.now() - stoppedAt;
+    this.stats.inDowntime = false;
+    this.stats.inPostcopy = true;
+    // The package ends with POSTCOPY_RUN: the answer to the PING after it says the guest runs there.
+    const ran = (value: number) => {
+      if (value !== 4) return;
+      this.stopToRun = Date.now() - stoppedAt;
+      this.returnPath?.off('pong', ran);
+    };
+    this.returnPath!.on('pong', ran);
+    await this.main.sendMessage({ type: 'ping', value: 4 });
+    await postcopy.run();
+    // Requested pages may be on the preempt channel only: it ends first, and the destination reads it to its end before EOF counts.
+    if (this.preempt) await abortable(this.abort.signal, this.preempt.channel.finish());
+    await this.main.sendMessage({ type: 'ram-complete' });
+    await this.main.sendMessage({ type: 'eof' });
+    await abortable(this.abort.signal, this.channel!.finish());
+    await abortable(this.abort.signal, this.returnPath!.shut());
+    this.finishFigures();
+  }
+
+  /**
+   * Stops the guest for the switchover, and with pause-before-switchover
+   * waits for migrate-continue (told whether the pause is for postcopy).
+   * Returns when the guest stopped.
+   */
+  private async stopForSwitchover(postcopy: boolean): Promise<number> {
+    const guest = this.env.guest;
+    this.runStateBefore = guest.runState;
+    const stoppedAt = Date.now();
+    await guest.stop('finish-migrate');
+    this.stats.inDowntime = true;
+    if (this.input.capabilities['pause-before-switchover']) {
+      const released = new Promise<void>((resolve) => (this.continueSwitchover = resolve));
+      this.report({ type: 'switchover.pause', ...(postcopy ? { postcopy } : {}) });
+      await abortable(this.abort.signal, released);
+    }
+    return stoppedAt;
+  }
+
+  /** The last figures of a completed migration, and the guest's postmigrate. */
+  private finishFigures(): void {
     this.stats.remainingPages = 0;
     const elapsed = Date.now() - this.startTime - (this.setupTime ?? 0);
     this.stats.mbps = elapsed > 0 ? (this.stats.transferred * 8) / elapsed / 1000 : 0;
-    guest.setRunState('postmigrate');
+    this.env.guest.setRunState('postmigrate');
+  }
+
+  /**
+   * A failure after the point of no return pauses the migration (QEMU's
+   * postcopy_pause): the channels go, the guest stays stopped here with
+   * every page it had, and the migration waits for recovery.
+   */
+  private pause(err: unknown): void {
+    const error = errorText(err);
+    this.abortChannels();
+    this.returnPath?.close();
+    this.env.log('Detected IO failure for postcopy. Migration paused.', { error });
+    this.report({ type: 'postcopy.paused', error });
   }
 
   /**
@@ -288,7 +452,7 @@ export class SourceMigration {
    * (DESIGN rule 5): restart it if migration stopped it while running.
    */
   private async cleanupAfterError(): Promise<void> {
-    this.channel?.abort();
+    this.abortChannels();
     await this.multifd?.abort();
     this.returnPath?.close();
     const guest = this.env.guest;

@@ -128,6 +128,55 @@ export class RamSaver {
     return null;
   }
 
+  /**
+   * Postcopy: the pages a page request names, taken out of the bitmap if
+   * they were still there, as batches ready to send. With `resend`, pages
+   * that went before are sent again (the request may have overtaken them):
+   * the destination places a page only once, so a second copy is dropped
+   * there. Without it (release-ram: their memory may be gone) they are not.
+   * The background goes on from just past the request, as QEMU's does: a
+   * guest that touched this page is likely to touch the next ones.
+   */
+  requestedBatches(block: number, firstPage: number, count: number, resend: boolean): PageBatch[] {
+    this.cursorBlock = block;
+    this.cursorPage = firstPage + count;
+    const bmap = this.bitmaps[block]!;
+    const ram = this.blocks[block]!;
+    const zero = this.zero[block]!;
+    const batches: PageBatch[] = [];
+    let builder = new RunBuilder(ram);
+    const flush = () => {
+      batches.push({ block, runs: builder.runs, data: builder.dataViews(), normalPages: builder.dataPages, zeroPages: builder.zeroPages });
+      builder = new RunBuilder(ram);
+    };
+    for (let page = firstPage; page < firstPage + count; page++) {
+      const w = page >>> 5;
+      const m = 1 << (page & 31);
+      if ((bmap[w]! & m) !== 0) {
+        bmap[w]! &= ~m;
+        this.remaining--;
+      } else if (!resend) {
+        continue;
+      }
+      const isZero = zero.isZero(page);
+      if (!builder.add(page, isZero)) {
+        flush();
+        builder.add(page, isZero);
+      }
+    }
+    if (!builder.empty) flush();
+    return batches;
+  }
+
+  /**
+   * The pages still to send, per block, as bitmaps of 32-bit words (bit i of
+   * word w is page 32w+i): at the switch to postcopy, the pages the
+   * destination must drop what it holds of (DESIGN rule 3's discard list).
+   */
+  pendingBitmaps(): readonly Int32Array[] {
+    return this.bitmaps;
+  }
+
   private takeFromBlock(b: number, maxDataPages: number): PageBatch | null {
     const bmap = this.bitmaps[b]!;
     const ram = this.blocks[b]!;

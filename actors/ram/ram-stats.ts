@@ -18,12 +18,18 @@ export class RamStats {
   totalBytes = 0;
   /** Set while the guest is stopped for switchover: bytes then count as downtime bytes. */
   inDowntime = false;
+  /** Set once the postcopy package is sent: bytes then count as postcopy bytes. */
+  inPostcopy = false;
+  postcopyBytes = 0;
+  /** Page requests the destination made (postcopy). */
+  postcopyRequests = 0;
   mbps = 0;
   pagesPerSecond = 0;
 
   countBytes(bytes: number): void {
     this.transferred += bytes;
     if (this.inDowntime) this.downtimeBytes += bytes;
+    else if (this.inPostcopy) this.postcopyBytes += bytes;
     else this.precopyBytes += bytes;
   }
 
@@ -40,13 +46,13 @@ export class RamStats {
       'dirty-pages-rate': Math.round(this.dirtyPagesRate),
       mbps: this.mbps,
       'dirty-sync-count': this.dirtySyncCount,
-      'postcopy-requests': 0,
+      'postcopy-requests': this.postcopyRequests,
       'page-size': TARGET_PAGE_SIZE,
       'multifd-bytes': this.multifdBytes,
       'pages-per-second': Math.round(this.pagesPerSecond),
       'precopy-bytes': this.precopyBytes,
       'downtime-bytes': this.downtimeBytes,
-      'postcopy-bytes': 0,
+      'postcopy-bytes': this.postcopyBytes,
       'dirty-sync-missed-zero-copy': 0,
     };
     if (completed) {

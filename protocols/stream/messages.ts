@@ -86,6 +86,19 @@ export interface PostcopyAdviseMessage {
   targetPageSize: number;
 }
 
+/**
+ * The pages of block `block` (stream order) the destination must drop before
+ * postcopy runs (QEMU's POSTCOPY_RAM_DISCARD): bit b of byte j of `bitmap`
+ * (least significant first) is page firstPage + 8j + b. `firstPage` is a
+ * multiple of 32; a block's bitmap is sent in chunks of at most 4 MiB.
+ */
+export interface PostcopyDiscardMessage {
+  type: 'postcopy-discard';
+  block: number;
+  firstPage: number;
+  bitmap: Uint8Array;
+}
+
 export interface PostcopyListenMessage {
   type: 'postcopy-listen';
 }
@@ -123,6 +136,7 @@ export type StreamMessage =
   | OpenReturnPathMessage
   | PingMessage
   | PostcopyAdviseMessage
+  | PostcopyDiscardMessage
   | PostcopyListenMessage
   | PostcopyRunMessage
   | PostcopyResumeMessage
@@ -156,6 +170,7 @@ const MESSAGE_FIELDS: { readonly [T in StreamMessageType]: Fields } = {
   'open-return-path': {},
   ping: { value: uint(U32_MAX) },
   'postcopy-advise': { hostPageSize: pageSize, targetPageSize: pageSize },
+  'postcopy-discard': { block: uint(U16_MAX), firstPage: uint(MAX_BLOCK_SIZE), bitmap: bytes() },
   'postcopy-listen': {},
   'postcopy-run': {},
   'postcopy-resume': {},

@@ -1,11 +1,13 @@
 /**
  * How much of the two real statecharts the executed paths took: statuses
  * reached and transitions taken, counted only for steps the real instances
- * followed, against what each machine's definition can reach.
+ * followed, against what each machine's definition can reach. Transitions
+ * no world event can drive (the actor threw; UNDRIVABLE) are listed apart.
  */
 import type { MigrationStatus } from '../../machines/status.js';
 import type { PlannedStep } from './path-plan.js';
 import { destinationChart, sourceChart } from './statechart.js';
+import { UNDRIVABLE } from './world-model.js';
 
 /** What coverage needs of a chart; both charts have it, whatever their snapshot types. */
 type ChartOutline = Pick<typeof sourceChart, 'name' | 'defined' | 'reachable' | 'transitions'>;
@@ -17,21 +19,28 @@ class ChartCoverage {
   constructor(readonly chart: ChartOutline) {}
 
   get drivable(): string[] {
-    return this.chart.transitions.filter((t) => !t.onActorError).map((t) => t.id);
+    return this.chart.transitions.filter((t) => !t.onActorError && !(t.id in this.undrivable)).map((t) => t.id);
   }
 
   get onActorError(): string[] {
     return this.chart.transitions.filter((t) => t.onActorError).map((t) => t.id);
   }
 
+  /** Transitions of the machine the world cannot drive, with why. */
+  get undrivable(): Readonly<Record<string, string>> {
+    return UNDRIVABLE[this.chart.name];
+  }
+
   line(): string {
     const reached = this.chart.reachable.filter((s) => this.reached.has(s)).length;
     const taken = this.drivable.filter((id) => this.taken.has(id)).length;
-    const undrivable = this.onActorError.length;
+    const onActorError = this.onActorError.length;
+    const undrivable = Object.keys(this.undrivable).length;
     return (
       `${this.chart.name} states ${reached}/${this.chart.reachable.length} reachable (${this.chart.defined.length} defined), ` +
       `transitions ${taken}/${this.drivable.length}` +
-      (undrivable ? ` (+${undrivable} taken only when the actor throws)` : '')
+      (onActorError ? ` (+${onActorError} taken only when the actor throws)` : '') +
+      (undrivable ? ` (+${undrivable} no world event can drive)` : '')
     );
   }
 
@@ -56,7 +65,7 @@ export class ModelCoverage {
     }
   }
 
-  /** e.g. `model coverage: source states 9/9 reachable (14 defined), transitions 18/18 …; destination …` */
+  /** e.g. `model coverage: source states 11/11 reachable (14 defined), transitions 26/26 …; destination …` */
   summary(): string {
     return `model coverage: ${this.source.line()}; ${this.destination.line()}`;
   }
@@ -72,5 +81,15 @@ export class ModelCoverage {
       ...this.source.onActorError.map((id) => `source ${id}`),
       ...this.destination.onActorError.map((id) => `destination ${id}`),
     ];
+  }
+
+  /** The transitions the world cannot drive, with why, for the report. */
+  undrivableTransitions(): string[] {
+    return [this.source, this.destination].flatMap((c) => Object.entries(c.undrivable).map(([id, why]) => `${c.chart.name} ${id} (${why})`));
+  }
+
+  /** Transitions listed as undrivable that a step the instances followed took all the same: the list is stale. */
+  undrivableTaken(): string[] {
+    return [this.source, this.destination].flatMap((c) => Object.keys(c.undrivable).filter((id) => c.taken.has(id)).map((id) => `${c.chart.name} ${id}`));
   }
 }

@@ -2,14 +2,16 @@
  * The world model's events done to real instances: a source and a
  * destination `livemig run`, a fault proxy between them, and the QMP
  * commands, faults and kills the model's events stand for. After each
- * step the real statuses and MIGRATION events of both sides must be the
- * model's; at the end, the guests' memory must be intact where the model
- * says a guest survives.
+ * step the real statuses and MIGRATION events of both sides, and the
+ * monitor's answer to the step's command, must be the model's; at the end,
+ * the guests' memory must be intact where the model says a guest survives.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { QmpClient } from '../../protocols/qmp/client.js';
+import type { JsonObject } from '../../protocols/qmp/types.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { recordEvents, startInstance, type TestInstance } from '../support/instances.js';
 import {
@@ -18,15 +20,32 @@ import {
 import type { PlannedPath, PlannedStep } from './path-plan.js';
 import { eventLabel } from './path-plan.js';
 import {
-  destinationListens, destinationStatusOf, sourceRunState, sourceStatusOf, worldKey, type World, type WorldEvent,
+  destinationListens, destinationStatusOf, SOURCE_STARTS_WITH_POSTCOPY_RAM, sourceRunState, sourceStatusOf, worldKey,
+  type World, type WorldEvent,
 } from './world-model.js';
 
 const GUEST = ['--ram', '32M', '--smp', '1'];
 /** Slow enough that a migration of the busy ab guest never converges: it stays `active` until lifted. */
 const THROTTLED_BANDWIDTH = 2_000_000;
-const UNLIMITED_BANDWIDTH = 100_000_000_000;
+const THROTTLED = { 'max-bandwidth': THROTTLED_BANDWIDTH, 'downtime-limit': 300 };
+/**
+ * A migration with postcopy-ram switches once its first pass is through,
+ * which at THROTTLED_BANDWIDTH would take 7 s (the 15 MiB the ab guest
+ * writes): it runs at 64 MiB/s instead (a pass takes a quarter of a
+ * second), with a downtime limit of 1 ms, so that the threshold (bandwidth
+ * × limit, 64 KiB) stays below what the guest dirties in a pass and precopy
+ * still never converges. After the switch pages go at 1 MiB/s and the
+ * destination's guest is left stopped (it asks for no page): the 15 MiB
+ * take well beyond the steps taken in postcopy, until lifted.
+ */
+const POSTCOPY_THROTTLED = { 'max-bandwidth': 64 << 20, 'downtime-limit': 1, 'max-postcopy-bandwidth': 1 << 20 };
+/** Everything as fast as it goes: a precopy migration converges, a postcopy one sends its last pages. */
+const LIFTED = { 'max-bandwidth': 100_000_000_000, 'downtime-limit': 300, 'max-postcopy-bandwidth': 0 };
 const AB_START = 1 << 20;
-const SOURCE_ARGS = [...GUEST, '--workload', 'ab', '--ab-start', String(AB_START), '--ab-end', '16M', '--cap', 'events'];
+const SOURCE_ARGS = [
+  ...GUEST, '--workload', 'ab', '--ab-start', String(AB_START), '--ab-end', '16M', '--cap', 'events',
+  ...(SOURCE_STARTS_WITH_POSTCOPY_RAM ? ['--cap', 'postcopy-ram'] : []),
+];
 const DESTINATION_ARGS = [...GUEST, '--incoming', 'defer', '--cap', 'events'];
 /** How long one step may take to show its consequences on a loaded machine: a bound, not a timing check. */
 const STEP_BOUND_MS = 20_000;
@@ -34,6 +53,9 @@ const STEP_BOUND_MS = 20_000;
 const HELD_BYTES = 256 * 1024;
 /** After the last step: time for a late, unmodelled event or exit to show itself before the final look. */
 const SETTLE_MS = 300;
+
+/** The monitor's answer to a step's command: null when it accepted it (or the step is no command). */
+type Answer = string | null;
 
 /** What one side looks like now. */
 interface SideView {
@@ -77,7 +99,10 @@ export class LiveWorld {
   private destination: TestInstance;
   /** Every instance this path started, to stop at the end. */
   private readonly instances: TestInstance[] = [];
-  private readonly faulted: readonly boolean[];
+  /** Per destination (0 first): what its link needs. */
+  private readonly links: readonly LinkPlan[];
+  /** What the monitor answered the current step's command. */
+  private answer: Answer = null;
   private destinationEvents: string[];
   private readonly sourceEvents: string[];
   /** Where `migrate` reaches the current destination: its fault proxy, or its own port. */
@@ -97,13 +122,14 @@ export class LiveWorld {
     this.instances.push(pair.source, pair.destination);
     this.sourceEvents = recordEvents(pair.source.qmp);
     this.destinationEvents = recordEvents(pair.destination.qmp);
-    this.faulted = faultedLinks(path);
+    this.links = linkPlans(path);
   }
 
   /** Drives every step of `path`, checking both sides after each, then the guests. */
   async drive(path: PlannedPath, onVerified: (step: PlannedStep) => void): Promise<void> {
     for (const [i, step] of path.steps.entries()) {
       const where = `step ${i + 1}/${path.steps.length} '${eventLabel(step.event)}'`;
+      this.answer = null;
       await this.perform(step.event, step.before);
       await this.expect(step, where);
       onVerified(step);
@@ -117,9 +143,15 @@ export class LiveWorld {
     this.marks = { source: this.sourceEvents.length, destination: this.destinationEvents.length };
     switch (event.type) {
       case 'migrate-incoming': {
+        const plan = this.links[this.generation]!;
+        if (plan.postcopy) {
+          await this.destination.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
+          // Before loading, `stop` only turns autostart off (QEMU's -S): after the switch the guest waits stopped.
+          await this.destination.qmp.execute('stop');
+        }
         await this.destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
         const uri = await boundTcpUri(this.destination.qmp);
-        if (!this.faulted[this.generation]) {
+        if (!plan.faulted) {
           this.link = { uri };
           return;
         }
@@ -129,34 +161,39 @@ export class LiveWorld {
         return;
       }
       case 'migrate': {
-        await this.source.qmp.execute('migrate-set-capabilities', {
-          capabilities: [{ capability: 'pause-before-switchover', state: event.pauseBeforeSwitchover }],
-        });
-        await this.source.qmp.execute('migrate-set-parameters', { 'max-bandwidth': THROTTLED_BANDWIDTH });
+        await this.setCapabilities(event.pauseBeforeSwitchover, event.postcopy);
+        await this.source.qmp.execute('migrate-set-parameters', event.postcopy ? POSTCOPY_THROTTLED : THROTTLED);
         // Where the destination does not listen, what the source meets is a port nobody listens on.
         const uri = destinationListens(before) ? this.requireLink().uri : await unusedTcpUri();
         await this.source.qmp.execute('migrate', { uri });
         return;
       }
       case 'migrate-blocked':
-        // open() of a FIFO for writing waits for a reader that never comes.
+        // open() of a FIFO for writing waits for a reader that never comes; postcopy-ram is only checked after it.
         if (!this.fifo) {
           this.fifo = join(this.scratch, 'nobody-reads.fifo');
           execFileSync('mkfifo', ['-m', '600', this.fifo]);
         }
+        await this.setCapabilities(false, true);
         await this.source.qmp.execute('migrate', { uri: `file:${this.fifo}` });
         return;
+      case 'migrate-resume':
+        await this.command(this.source.qmp, 'migrate', { uri: await unusedTcpUri(), resume: true });
+        return;
       case 'migrate_cancel':
-        await this.source.qmp.execute('migrate_cancel');
+        await this.command(this.source.qmp, 'migrate_cancel');
         return;
       case 'migrate-continue':
         await this.source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
         return;
+      case 'migrate-start-postcopy':
+        await this.command(this.source.qmp, 'migrate-start-postcopy');
+        return;
       case 'lift-max-bandwidth':
-        await this.source.qmp.execute('migrate-set-parameters', { 'max-bandwidth': UNLIMITED_BANDWIDTH });
+        await this.source.qmp.execute('migrate-set-parameters', LIFTED);
         return;
       case 'cont':
-        await this.source.qmp.execute('cont');
+        await this.command(this.source.qmp, 'cont');
         return;
       case 'stall':
         this.requireProxy().stall();
@@ -169,6 +206,8 @@ export class LiveWorld {
         // A paused migration sends nothing: what it sent before must be through before the garbage starts.
         if (sourceStatusOf(before) === 'pre-switchover') await this.drainLink();
         this.requireProxy().corrupt();
+        // In postcopy the stopped destination guest asks for nothing: run it, and its first page request brings garbage.
+        if (sourceStatusOf(before) === 'postcopy-active') await this.destination.qmp.execute('cont');
         return;
       case 'kill-destination':
         this.destination.process.kill('SIGKILL');
@@ -183,6 +222,27 @@ export class LiveWorld {
         this.link = undefined;
         this.generation += 1;
         return;
+    }
+  }
+
+  /** The source's capabilities for the next migration (set while none runs). */
+  private async setCapabilities(pauseBeforeSwitchover: boolean, postcopy: boolean): Promise<void> {
+    await this.source.qmp.execute('migrate-set-capabilities', {
+      capabilities: [
+        { capability: 'pause-before-switchover', state: pauseBeforeSwitchover },
+        { capability: 'postcopy-ram', state: postcopy },
+      ],
+    });
+  }
+
+  /** A command the monitor may refuse: its answer is the step's, compared with the model's. */
+  private async command(qmp: QmpClient, name: string, args?: JsonObject): Promise<void> {
+    try {
+      await qmp.execute(name, args);
+    } catch (err) {
+      const desc = (err as { desc?: unknown }).desc;
+      if (typeof desc !== 'string') throw err;
+      this.answer = desc;
     }
   }
 
@@ -227,21 +287,24 @@ export class LiveWorld {
       if (sourceDone && destinationDone) break;
       await sleep(20);
     }
-    await this.compare(step.after, step.source.statuses, step.destination.statuses, where);
+    await this.compare(step.after, step.source.statuses, step.destination.statuses, where, step.refusal);
   }
 
-  private async compare(world: World, sourceStatuses: string[], destinationStatuses: string[], where: string): Promise<void> {
+  private async compare(world: World, sourceStatuses: string[], destinationStatuses: string[], where: string, refusal: Answer = null): Promise<void> {
     const [source, destination] = await Promise.all([this.viewSource(), this.viewDestination()]);
     const model = {
       source: { status: sourceStatusOf(world), events: sourceStatuses },
       destination: { status: destinationStatusOf(world), events: destinationStatuses },
     };
     const line = (side: { status: string; events: string[] }) => `${side.status} [${side.events.join(', ')}]`;
-    const entry = `${where}\n    model: source ${line(model.source)} | destination ${line(model.destination)}\n    real:  source ${line(source)} | destination ${line(destination)}`;
+    const answer = (a: Answer) => (a === null ? '' : ` | refused: ${a}`);
+    const entry =
+      `${where}\n    model: source ${line(model.source)} | destination ${line(model.destination)}${answer(refusal)}` +
+      `\n    real:  source ${line(source)} | destination ${line(destination)}${answer(this.answer)}`;
     this.log.push(entry);
     const same = (a: { status: string; events: string[] }, b: { status: string; events: string[] }) =>
       a.status === b.status && a.events.join() === b.events.join();
-    if (same(model.source, source) && same(model.destination, destination)) return;
+    if (same(model.source, source) && same(model.destination, destination) && refusal === this.answer) return;
     throw new StepMismatch(
       `the real instances left the model at ${where} (model state: ${worldKey(world)})\n` +
         `${this.log.map((l) => `  ${l}`).join('\n')}\n` +
@@ -256,6 +319,7 @@ export class LiveWorld {
    */
   private async expectEnd(world: World): Promise<void> {
     this.marks = { source: this.sourceEvents.length, destination: this.destinationEvents.length };
+    this.answer = null;
     await sleep(SETTLE_MS);
     await this.compare(world, [], [], 'the end (settled)');
     const source = sourceStatusOf(world);
@@ -267,10 +331,17 @@ export class LiveWorld {
     if (destinationStatusOf(world) === 'completed') await this.expectCompletedDestination();
   }
 
-  /** A completed destination runs the guest, and its memory is intact. */
+  /**
+   * A completed destination runs the guest (one whose autostart the path
+   * turned off holds it paused, and runs it on `cont`), and its memory is intact.
+   */
   private async expectCompletedDestination(): Promise<void> {
+    const autostart = !this.links[this.generation]!.postcopy;
     const run = await runState(this.destination.qmp);
-    if (run !== 'running') throw new StepMismatch(`the completed destination's guest is '${run}', not running`);
+    if (run !== (autostart ? 'running' : 'paused')) {
+      throw new StepMismatch(`the completed destination's guest is '${run}', not ${autostart ? 'running' : 'paused (autostart off)'}`);
+    }
+    if (!autostart) await this.destination.qmp.execute('cont');
     await this.expectIntact(this.destination, 'destination');
   }
 
@@ -358,20 +429,35 @@ async function stopInstance(instance: TestInstance): Promise<void> {
   rmSync(instance.dir, { recursive: true, force: true });
 }
 
+/** What a destination's link needs for the path's events. */
+interface LinkPlan {
+  /** The path stalls, cuts or corrupts it. */
+  faulted: boolean;
+  /**
+   * A migration with postcopy-ram goes to it: the destination has the
+   * capability too, and autostart off, so that after the switch its guest
+   * asks for no page and the postcopy phase lasts until lifted.
+   */
+  postcopy: boolean;
+}
+
 /**
- * Per destination, whether the path stalls, cuts or corrupts its link: only
- * those get the fault proxy. The proxy tears a connection down on the first
- * FIN either way, so it cannot carry a migration to completion (the source
- * half-closes its stream, then waits for the destination's SHUT); a link the
- * path never faults is a plain connection to the destination's port.
+ * Per destination, what its link needs. Only a link the path stalls, cuts
+ * or corrupts gets the fault proxy. The proxy tears a connection down on
+ * the first FIN either way, so it cannot carry a migration to completion
+ * (the source half-closes its stream, then waits for the destination's
+ * SHUT); a link the path never faults is a plain connection to the
+ * destination's port.
  */
-function faultedLinks(path: PlannedPath): boolean[] {
-  const faulted = [false];
+function linkPlans(path: PlannedPath): LinkPlan[] {
+  const plans: LinkPlan[] = [{ faulted: false, postcopy: false }];
   for (const { event } of path.steps) {
-    if (event.type === 'new-destination') faulted.push(false);
-    else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt') faulted[faulted.length - 1] = true;
+    const current = plans[plans.length - 1]!;
+    if (event.type === 'new-destination') plans.push({ faulted: false, postcopy: false });
+    else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt') current.faulted = true;
+    else if (event.type === 'migrate' && event.postcopy) current.postcopy = true;
   }
-  return faulted;
+  return plans;
 }
 
 function summarize(info: { status?: string; 'error-desc'?: string }, instance: TestInstance): string {

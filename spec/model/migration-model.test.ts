@@ -13,6 +13,7 @@ import { ModelCoverage } from './coverage.js';
 import { LiveWorld, startPair, type InstancePair } from './live-world.js';
 import { planFromEnvironment, planPath, transitionPaths } from './path-plan.js';
 import { destinationChart, sourceChart } from './statechart.js';
+import { UNDRIVABLE } from './world-model.js';
 
 /** Planning runs the real machines under the model: a machine that refuses a modelled step fails here, in a test. */
 function planOrFailure(): ReturnType<typeof planFromEnvironment> | Error {
@@ -52,6 +53,7 @@ describe(`model-based: both statecharts against real instances (${scope})`, func
   after(() => {
     console.log(`      ${coverage.summary()}`);
     console.log(`      not drivable by design (the actor threw): ${coverage.actorErrorTransitions().join('; ')}`);
+    console.log(`      not drivable by the world: ${coverage.undrivableTransitions().join('; ')}`);
   });
 
   it('the model drives every transition of both real machines and reaches every reachable status', () => {
@@ -60,8 +62,12 @@ describe(`model-based: both statecharts against real instances (${scope})`, func
     for (const [chart, side] of [[sourceChart, 'source'], [destinationChart, 'destination']] as const) {
       const driven = new Set(steps.flatMap((s) => s[side].transitions.map((t) => t.id)));
       const reached = new Set(['none', ...steps.flatMap((s) => s[side].statuses)]);
-      const undriven = chart.transitions.filter((t) => !t.onActorError && !driven.has(t.id)).map((t) => t.id);
+      const undrivable = Object.keys(UNDRIVABLE[side]);
+      const undriven = chart.transitions.filter((t) => !t.onActorError && !undrivable.includes(t.id) && !driven.has(t.id)).map((t) => t.id);
       expect(undriven, `no world event drives these ${side} transitions`).to.deep.equal([]);
+      // The list of what the world cannot drive names real transitions, and none a world event drives.
+      expect(undrivable.filter((id) => !chart.transitions.some((t) => t.id === id)), `UNDRIVABLE names no ${side} transition`).to.deep.equal([]);
+      expect(undrivable.filter((id) => driven.has(id)), `UNDRIVABLE lists ${side} transitions a world event drives`).to.deep.equal([]);
       expect(chart.reachable.filter((s) => !reached.has(s)), `the model never reaches these ${side} statuses`).to.deep.equal([]);
     }
   });
@@ -81,5 +87,6 @@ describe(`model-based: both statecharts against real instances (${scope})`, func
     // A run narrowed with --grep cannot cover everything: only a whole run is judged.
     if (planned instanceof Error || coverage.pathsRun < paths.length) this.skip();
     expect(coverage.missing(), 'not covered by any path the real instances followed').to.deep.equal([]);
+    expect(coverage.undrivableTaken(), 'listed as undrivable, yet taken').to.deep.equal([]);
   });
 });

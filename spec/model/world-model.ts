@@ -8,12 +8,15 @@
  * then the reports the migration and incoming actors send back), and the
  * real machines, run purely, take them: the model's statuses are the
  * machines' own, and a consequence a machine refuses is an error here.
+ * A command the monitor refuses is a step too: it changes nothing, and its
+ * answer must be the refusal function's text (machines/refusals.ts).
  */
 import { assign, setup } from 'xstate';
 import type { DestinationSnapshot } from '../../machines/destination.js';
 import type {
-  DestinationEvent, FailedEvent, MigrateCommand, MigrateIncomingCommand, SourceEvent,
+  DestinationEvent, FailedEvent, MigrateCommand, MigrateIncomingCommand, PostcopyPausedEvent, SourceEvent,
 } from '../../machines/events.js';
+import { refuseMigrate, refuseMigrateCancel, refuseMigrateStartPostcopy } from '../../machines/refusals.js';
 import type { SourceSnapshot } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import { destinationChart, sourceChart, type ChartTransition } from './statechart.js';
@@ -36,18 +39,27 @@ export interface World {
   blocked: boolean;
   /** `cont` ran on the source after it completed: its guest runs again. */
   resumed: boolean;
+  /** The last migration switched to postcopy: the guest runs on the destination, never again here. */
+  switched: boolean;
   /** Destination processes started so far. */
   destinations: number;
 }
 
 export type WorldEvent =
   | { type: 'migrate-incoming' }
-  | { type: 'migrate'; pauseBeforeSwitchover: boolean }
-  /** `migrate` to a channel whose open never returns (a FIFO nobody reads). */
+  /** `migrate`, with the capabilities set before it: pause-before-switchover, postcopy-ram (on both sides). */
+  | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean }
+  /** `migrate` to a channel whose open never returns (a FIFO nobody reads), with postcopy-ram on. */
   | { type: 'migrate-blocked' }
+  /** `migrate` with `resume: true`: postcopy recovery, which livemig refuses until it is built. */
+  | { type: 'migrate-resume' }
   | { type: 'migrate_cancel' }
   | { type: 'migrate-continue' }
-  /** `migrate-set-parameters max-bandwidth` lifted: the throttled migration converges. */
+  | { type: 'migrate-start-postcopy' }
+  /**
+   * `migrate-set-parameters`: the throttle lifted (max-bandwidth, downtime-limit,
+   * max-postcopy-bandwidth): a precopy migration converges, a postcopy one completes.
+   */
   | { type: 'lift-max-bandwidth' }
   | { type: 'cont' }
   | { type: 'stall' }
@@ -59,11 +71,15 @@ export type WorldEvent =
 /** Every event the world can take, each case once (the traversal's alphabet). */
 export const worldEvents: readonly WorldEvent[] = [
   { type: 'migrate-incoming' },
-  { type: 'migrate', pauseBeforeSwitchover: false },
-  { type: 'migrate', pauseBeforeSwitchover: true },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false },
+  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: false },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: true },
+  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: true },
   { type: 'migrate-blocked' },
+  { type: 'migrate-resume' },
   { type: 'migrate_cancel' },
   { type: 'migrate-continue' },
+  { type: 'migrate-start-postcopy' },
   { type: 'lift-max-bandwidth' },
   { type: 'cont' },
   { type: 'stall' },
@@ -83,21 +99,55 @@ export interface Consequence {
   world: World;
   source: SideStep;
   destination: SideStep;
+  /** The monitor's answer when it refuses the command (its error text): nothing else happens. Null when it accepts. */
+  refusal: string | null;
 }
 
-/** Statuses in which a source migration uses the connection through the proxy. */
+/**
+ * The real transitions no world event can drive, with why: the coverage
+ * checks leave them out, and check that they stay undriven.
+ */
+export const UNDRIVABLE: Readonly<Record<'source' | 'destination', Readonly<Record<string, string>>>> = {
+  source: {
+    'postcopy-active --failed--> failed':
+      'postcopy-active fails (rather than pauses) only on a failure between postcopy.start and the package leaving, ' +
+      'a few writes into the socket that no fault of the world can be aimed at; every failure after the package pauses',
+  },
+  destination: {
+    'postcopy-active --failed--> failed':
+      'from POSTCOPY_RUN on every failure pauses the destination (QEMU\'s load loop); it fails in postcopy-active only ' +
+      'when the package\'s device state does not load after its POSTCOPY_LISTEN, and a correct source\'s package does',
+  },
+};
+
+/**
+ * The source starts with postcopy-ram on (the orchestrator's choice), so
+ * that migrate-start-postcopy before any migration meets QEMU's second
+ * check; every `migrate` sets the capability as its migration needs it.
+ */
+export const SOURCE_STARTS_WITH_POSTCOPY_RAM = true;
+
+/** run-control's answer to `cont` once postcopy started (it has no refusal function in machines/). */
+export const CONT_AFTER_SWITCH = 'Cannot continue a guest whose postcopy migration has started: it runs on the destination';
+
+/** Statuses in which a source migration uses the connection through the proxy before the switch to postcopy. */
 const CARRIED: readonly MigrationStatus[] = ['active', 'pre-switchover', 'device'];
 
 const SETUP_DONE: SourceEvent = { type: 'setup.done' };
 const SWITCHOVER_PAUSE: SourceEvent = { type: 'switchover.pause' };
+const SWITCHOVER_PAUSE_FOR_POSTCOPY: SourceEvent = { type: 'switchover.pause', postcopy: true };
+const POSTCOPY_START: SourceEvent = { type: 'postcopy.start' };
+const START_POSTCOPY: SourceEvent = { type: 'migrate-start-postcopy' };
 const COMPLETED: SourceEvent = { type: 'completed' };
 const CANCEL: SourceEvent = { type: 'migrate_cancel' };
 const CANCEL_DONE: SourceEvent = { type: 'cancel.done' };
 const CONTINUE: SourceEvent = { type: 'migrate-continue', state: 'pre-switchover' };
 const STREAM_ARRIVED: DestinationEvent = { type: 'stream.arrived' };
+const POSTCOPY_LISTEN: DestinationEvent = { type: 'postcopy.listen' };
 const LOAD_DONE: DestinationEvent = { type: 'load.done' };
 const INCOMING: MigrateIncomingCommand = { type: 'migrate-incoming', uri: 'tcp:127.0.0.1:0', runState: 'inmigrate' };
 const failed = (why: string): FailedEvent => ({ type: 'failed', error: why });
+const paused = (why: string): PostcopyPausedEvent => ({ type: 'postcopy.paused', error: why });
 
 export function initialWorld(): World {
   return {
@@ -107,6 +157,7 @@ export function initialWorld(): World {
     link: 'pass',
     blocked: false,
     resumed: false,
+    switched: false,
     destinations: 1,
   };
 }
@@ -129,6 +180,8 @@ export function sourceRunState(world: World): 'running' | 'finish-migrate' | 'po
   switch (sourceStatusOf(world)) {
     case 'pre-switchover':
     case 'device':
+    case 'postcopy-active':
+    case 'postcopy-paused':
       return 'finish-migrate';
     case 'completed':
       return world.resumed ? 'running' : 'postmigrate';
@@ -139,6 +192,16 @@ export function sourceRunState(world: World): 'running' | 'finish-migrate' | 'po
 
 export function pauseBeforeSwitchover(world: World): boolean {
   return world.source.context.capabilities['pause-before-switchover'] === true;
+}
+
+/** The source's postcopy-ram capability as set now: the last migration's, or the setting it started with. */
+export function postcopyRam(world: World): boolean {
+  return sourceStatusOf(world) === 'none' ? SOURCE_STARTS_WITH_POSTCOPY_RAM : world.source.context.capabilities['postcopy-ram'] === true;
+}
+
+/** The source stopped its guest in pre-switchover to switch to postcopy (not to complete by precopy). */
+export function pausedForPostcopy(world: World): boolean {
+  return world.source.context.postcopySwitch;
 }
 
 /**
@@ -159,16 +222,34 @@ export function pauseBeforeSwitchover(world: World): boolean {
  *   source sends (`active`), after `migrate-continue` when it is paused.
  * - A destination that fails to load reports `failed` and stays up
  *   (migrate-incoming runs with exit-on-error false).
+ * - Postcopy: the switch comes once the first pass is through (the driver
+ *   throttles such a migration so that the pass ends at once but precopy
+ *   never converges). From the package on, a broken connection or garbage
+ *   pauses both sides (postcopy-paused): the destination pauses on any
+ *   failure once the guest runs there, and the source on a bad return path
+ *   (one that ends before its SHUT). The destination, whose guest the driver
+ *   leaves stopped, fetches nothing by itself: the postcopy phase lasts
+ *   until max-postcopy-bandwidth is lifted.
+ * - The monitor refuses migrate_cancel in postcopy, migrate-start-postcopy
+ *   without postcopy-ram or before a migration, `migrate` with resume (no
+ *   recovery yet), and `cont` of a source whose guest went on by postcopy.
+ *   Not modelled: a stall after migrate-start-postcopy or in postcopy, and
+ *   garbage before the package (whether the source is blocked in a write,
+ *   or past the point of no return when the destination's error comes
+ *   back, depends on timing).
  */
 export function consequence(world: World, event: WorldEvent): Consequence | null {
   const source = sourceStatusOf(world);
   const destination = destinationStatusOf(world);
   const attached = world.connection === 'open' && CARRIED.includes(source);
+  /** The postcopy phase runs over the connection: the package is through, the destination listens. */
+  const postcopy = world.connection === 'open' && source === 'postcopy-active';
   const listening = destinationListens(world);
   const next: World = { ...world };
   const toSource: SourceEvent[] = [];
   const toDestination: DestinationEvent[] = [];
   const close = () => (next.connection = 'closed');
+  const refused = (refusal: string): Consequence => ({ world, source: NOTHING, destination: NOTHING, refusal });
 
   switch (event.type) {
     case 'migrate-incoming':
@@ -177,10 +258,13 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       break;
     case 'migrate':
     case 'migrate-blocked': {
-      const command = migrateCommand(world, event.type === 'migrate' && event.pauseBeforeSwitchover);
+      const command = event.type === 'migrate'
+        ? migrateCommand(world, { pauseBeforeSwitchover: event.pauseBeforeSwitchover, postcopy: event.postcopy })
+        : migrateCommand(world, { pauseBeforeSwitchover: false, postcopy: true });
       if (!sourceChart.accepts(world.source, command)) return null;
       toSource.push(command);
       next.resumed = false;
+      next.switched = false;
       next.blocked = event.type === 'migrate-blocked';
       if (next.blocked) break;
       if (listening) {
@@ -192,7 +276,15 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       }
       break;
     }
-    case 'migrate_cancel':
+    case 'migrate-resume': {
+      const refusal = refuseMigrate(source, { ...migrateCommand(world, null), resume: true });
+      if (refusal === null) throw new Error('migrate with resume is accepted: postcopy recovery is built, model it');
+      return refused(refusal);
+    }
+    case 'migrate_cancel': {
+      const refusal = refuseMigrateCancel(source);
+      if (refusal !== null) return refused(refusal);
+      // A cancel the machine ignores (nothing runs) is accepted and does nothing: not modelled.
       if (!sourceChart.accepts(world.source, CANCEL)) return null;
       if (source === 'pre-switchover' && world.link === 'stall') return null;
       toSource.push(CANCEL, CANCEL_DONE);
@@ -202,8 +294,17 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
         close();
       }
       break;
+    }
     case 'migrate-continue':
       if (!attached || !sourceChart.accepts(world.source, CONTINUE)) return null;
+      if (pausedForPostcopy(world)) {
+        // The switch goes on: the package is sent and the destination listens.
+        if (world.link !== 'pass') return null;
+        toSource.push(CONTINUE, POSTCOPY_START);
+        toDestination.push(POSTCOPY_LISTEN);
+        next.switched = true;
+        break;
+      }
       toSource.push(CONTINUE);
       if (world.link === 'pass') {
         toSource.push(COMPLETED);
@@ -216,7 +317,30 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       }
       // Stalled: device waits for a SHUT that cannot come.
       break;
+    case 'migrate-start-postcopy': {
+      const refusal = refuseMigrateStartPostcopy(source, postcopyRam(world));
+      if (refusal !== null) return refused(refusal);
+      // Accepted, and pointless, once the migration is over (or switched already): nothing happens.
+      if (!sourceChart.accepts(world.source, START_POSTCOPY)) break;
+      toSource.push(START_POSTCOPY);
+      // In setup (blocked) or pre-switchover the request waits in vain; in active the switch follows.
+      if (source !== 'active') break;
+      if (world.link !== 'pass') return null;
+      if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE_FOR_POSTCOPY);
+      else {
+        toSource.push(POSTCOPY_START);
+        toDestination.push(POSTCOPY_LISTEN);
+        next.switched = true;
+      }
+      break;
+    }
     case 'lift-max-bandwidth':
+      if (postcopy) {
+        toSource.push(COMPLETED);
+        toDestination.push(LOAD_DONE);
+        close();
+        break;
+      }
       if (source !== 'active' || !attached || world.link !== 'pass') return null;
       if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE);
       else {
@@ -226,6 +350,7 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       }
       break;
     case 'cont':
+      if (world.switched) return refused(CONT_AFTER_SWITCH);
       if (source !== 'completed' || world.resumed) return null;
       next.resumed = true;
       break;
@@ -235,12 +360,29 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       break;
     case 'cut':
       if (world.connection !== 'open') return null;
+      if (postcopy) {
+        toSource.push(paused('the return path broke before SHUT: read ECONNRESET'));
+        toDestination.push(paused('the migration channel failed: read ECONNRESET'));
+        close();
+        break;
+      }
       if (attached) toSource.push(failed('Unable to write to the migration channel'));
       if (destination === 'setup' || destination === 'active') toDestination.push(failed('ECONNRESET'));
       close();
       break;
     case 'corrupt':
+      if (postcopy && world.link === 'pass') {
+        // The garbage (the driver runs the destination's guest, whose page requests bring some) pauses the
+        // destination, which runs the guest now (QEMU's load loop), and it leaves the return path without its
+        // SHUT: bad, which pauses the source.
+        next.link = 'corrupt';
+        toDestination.push(paused('Unknown frame type in migration stream'));
+        toSource.push(paused('the destination closed the return path without SHUT'));
+        close();
+        break;
+      }
       if (!attached || world.link !== 'pass' || !(source === 'active' || source === 'pre-switchover')) return null;
+      if (pausedForPostcopy(world)) return null;
       next.link = 'corrupt';
       if (source === 'active') {
         toSource.push(failed('Sibling indicated error'));
@@ -250,7 +392,9 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       break;
     case 'kill-destination':
       if (world.destination === 'gone') return null;
+      // The return path ends before its SHUT: bad, which fails a precopy migration and pauses a postcopy one.
       if (attached) toSource.push(failed('the destination closed the return path without SHUT'));
+      if (postcopy) toSource.push(paused('the destination closed the return path without SHUT'));
       next.destination = 'gone';
       close();
       break;
@@ -272,19 +416,20 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
     next.destination = step.snapshot;
     destinationStep = step;
   }
-  return { world: next, source: sourceStep, destination: destinationStep };
+  return { world: next, source: sourceStep, destination: destinationStep, refusal: null };
 }
 
-/** The real `migrate` command, with the facts its guard reads. */
-function migrateCommand(world: World, pause: boolean): MigrateCommand {
-  return {
-    type: 'migrate',
-    uri: 'tcp:destination',
-    resume: false,
-    runState: sourceRunState(world),
-    blockers: [],
-    capabilities: { events: true, 'pause-before-switchover': pause },
-  };
+const NOTHING: SideStep = { statuses: [], transitions: [] };
+
+/**
+ * The real `migrate` command, with the facts its guard reads: the
+ * capabilities set for it, or (null) those set now.
+ */
+function migrateCommand(world: World, set: { pauseBeforeSwitchover: boolean; postcopy: boolean } | null): MigrateCommand {
+  const capabilities = set === null
+    ? { events: true, 'pause-before-switchover': pauseBeforeSwitchover(world), 'postcopy-ram': postcopyRam(world) }
+    : { events: true, 'pause-before-switchover': set.pauseBeforeSwitchover, 'postcopy-ram': set.postcopy };
+  return { type: 'migrate', uri: 'tcp:destination', resume: false, runState: sourceRunState(world), blockers: [], capabilities };
 }
 
 /**
@@ -294,10 +439,16 @@ function migrateCommand(world: World, pause: boolean): MigrateCommand {
 export function worldKey(world: World): string {
   const source = sourceStatusOf(world);
   const destination = destinationStatusOf(world);
-  let sourcePart: string = source;
-  if (source === 'active' && pauseBeforeSwitchover(world)) sourcePart += ' (pause-before-switchover)';
-  if (source === 'setup' && world.blocked) sourcePart += ' (channel blocked)';
-  if (source === 'completed' && world.resumed) sourcePart += ' (cont)';
+  const facts: string[] = [];
+  if (source === 'active' && pauseBeforeSwitchover(world)) facts.push('pause-before-switchover');
+  if (source === 'setup' && world.blocked) facts.push('channel blocked');
+  if (source === 'completed' && world.resumed) facts.push('cont');
+  if (source === 'pre-switchover' && pausedForPostcopy(world)) facts.push('for postcopy');
+  else if (world.switched && source === 'completed') facts.push('by postcopy');
+  // postcopy-ram decides what migrate-start-postcopy starts in active and pre-switchover; elsewhere only
+  // whether the monitor refuses it, which changes nothing.
+  else if (postcopyRam(world) && ['active', 'pre-switchover'].includes(source)) facts.push('postcopy-ram');
+  const sourcePart = facts.length === 0 ? source : `${source} (${facts.join(', ')})`;
   const link = world.connection === 'closed' ? 'no link' : `${world.connection === 'open' ? 'connection' : 'listener'} ${world.link}`;
   return `source ${sourcePart} | destination #${world.destinations} ${destination} | ${link}`;
 }
@@ -319,8 +470,10 @@ export const worldMachine = setup({
     'migrate-incoming': happens,
     migrate: happens,
     'migrate-blocked': happens,
+    'migrate-resume': happens,
     migrate_cancel: happens,
     'migrate-continue': happens,
+    'migrate-start-postcopy': happens,
     'lift-max-bandwidth': happens,
     cont: happens,
     stall: happens,

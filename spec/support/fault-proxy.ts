@@ -1,13 +1,30 @@
 /**
  * A TCP proxy between a source and a destination that injects the network's
  * faults on command: cut every connection (RST), stall (stop forwarding, the
- * connections stay open), corrupt the bytes flowing to the destination, or
- * refuse new connections. Tests point `migrate` at the proxy's port.
+ * connections stay open), corrupt the bytes flowing to the destination,
+ * refuse new connections, or write bytes of the test's own towards the
+ * source (a destination that says something wrong on the return path).
+ * Tests point `migrate` at the proxy's port.
  */
 import net from 'node:net';
 import { once } from 'node:events';
 
 export type ProxyMode = 'pass' | 'stall' | 'corrupt';
+
+/**
+ * Where the first frame of a byte stream ends: its length once `buffered`
+ * holds all of it, undefined while it is incomplete.
+ */
+export type FrameLength = (buffered: Buffer) => number | undefined;
+
+export interface FaultProxyOptions {
+  /**
+   * The framing of what the destination sends back. With it, the proxy
+   * forwards whole frames only towards the source, so bytes written with
+   * `writeTowardsSource` land between two frames, never inside one.
+   */
+  framesTowardsSource?: FrameLength;
+}
 
 export class FaultProxy {
   private readonly server: net.Server;
@@ -16,15 +33,20 @@ export class FaultProxy {
   private refusing = false;
   /** Bytes forwarded towards the destination so far. */
   forwarded = 0;
+  /** Bytes the test wrote towards the source so far (writeTowardsSource), on each connection. */
+  injected = 0;
   private waiters: { bytes: number; resolve: () => void }[] = [];
 
-  private constructor(private readonly target: { host: string; port: number }) {
+  private constructor(
+    private readonly target: { host: string; port: number },
+    private readonly options: FaultProxyOptions,
+  ) {
     // Half-closes pass through: a source ends its sending side and still waits for SHUT.
     this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
   }
 
-  static async start(target: { host: string; port: number }): Promise<FaultProxy> {
-    const proxy = new FaultProxy(target);
+  static async start(target: { host: string; port: number }, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+    const proxy = new FaultProxy(target, options);
     proxy.server.listen(0, '127.0.0.1');
     await once(proxy.server, 'listening');
     return proxy;
@@ -75,6 +97,23 @@ export class FaultProxy {
     this.refusing = on;
   }
 
+  /**
+   * Writes `bytes` towards the source on every open connection, after what
+   * was forwarded that way so far (between two frames when the proxy knows
+   * the framing); returns how many connections took them. A stalled proxy
+   * writes them all the same: only forwarding stops.
+   */
+  writeTowardsSource(bytes: Uint8Array): number {
+    let written = 0;
+    for (const [client] of this.pairs) {
+      if (client.destroyed || !client.writable) continue;
+      client.write(Buffer.from(bytes));
+      this.injected += bytes.length;
+      written++;
+    }
+    return written;
+  }
+
   /** Resolves once at least `bytes` have been forwarded towards the destination. */
   waitForBytes(bytes: number): Promise<void> {
     if (this.forwarded >= bytes) return Promise.resolve();
@@ -108,9 +147,31 @@ export class FaultProxy {
       this.waiters = this.waiters.filter((w) => (this.forwarded >= w.bytes ? (w.resolve(), false) : true));
     });
     upstream.on('drain', () => this.mode !== 'stall' && client.resume());
-    upstream.on('data', (chunk: Buffer) => {
+    const towardsSource = (chunk: Buffer) => {
       if (!client.write(chunk)) upstream.pause();
-    });
+    };
+    const frames = this.options.framesTowardsSource;
+    if (frames) {
+      // Only whole frames go on; a partial one waits for the rest (or the end, which forwards it as it is).
+      let held: Buffer = Buffer.alloc(0);
+      upstream.on('data', (chunk: Buffer) => {
+        held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+        let whole = 0;
+        for (;;) {
+          const length = frames(held.subarray(whole));
+          if (length === undefined || length <= 0 || whole + length > held.length) break;
+          whole += length;
+        }
+        if (whole > 0) towardsSource(held.subarray(0, whole));
+        held = held.subarray(whole);
+      });
+      upstream.prependOnceListener('end', () => {
+        if (held.length > 0) client.write(held);
+        held = Buffer.alloc(0);
+      });
+    } else {
+      upstream.on('data', towardsSource);
+    }
     client.on('drain', () => this.mode !== 'stall' && upstream.resume());
   }
 }

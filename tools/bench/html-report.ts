@@ -6,7 +6,7 @@
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
-import { COLUMNS, formatNotes, tableRows } from './table.js';
+import { COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, tableRows } from './table.js';
 
 const LIVEMIG_COLOR = '#1f77b4';
 const QEMU_COLOR = '#d62728';
@@ -47,16 +47,31 @@ ${lineChart({ title: 'remaining', xLabel: 'ms since migrate', yLabel: 'GiB remai
 </figure>`;
 }
 
-export function htmlReport(results: BenchResults): string {
-  const byName = new Map(results.scenarios.map((s) => [s.name, s]));
-  const rows = tableRows(results.scenarios)
+/** A table in the report, numbers right-aligned. */
+function htmlTable(columns: readonly string[], cells: string[][]): string {
+  const rows = cells
     .map((row) => `<tr>${row.map((cell, i) => `<td${i >= 2 ? ' class="n"' : ''}>${escapeXml(cell)}</td>`).join('')}</tr>`)
     .join('\n');
+  return `<table><thead><tr>${columns.map((c) => `<th>${escapeXml(c)}</th>`).join('')}</tr></thead><tbody>
+${rows}
+</tbody></table>`;
+}
+
+/** The QEMU run a livemig scenario is plotted next to: its shape's reference, or its postcopy plan's. */
+function referenceName(s: ScenarioResult): string | undefined {
+  const shape = s.config.shape as keyof typeof REFERENCES | undefined;
+  if (shape) return REFERENCES[shape].qemu;
+  return (s.config.postcopy as { reference?: string } | undefined)?.reference;
+}
+
+export function htmlReport(results: BenchResults): string {
+  const byName = new Map(results.scenarios.map((s) => [s.name, s]));
+  const postcopy = postcopyRows(results.scenarios);
   const figures = results.scenarios
     .filter((s) => s.family === 'livemig' && s.median)
     .map((s) => {
-      const shape = s.config.shape as keyof typeof REFERENCES | undefined;
-      return figure(s, shape ? byName.get(REFERENCES[shape].qemu) : undefined);
+      const ref = referenceName(s);
+      return figure(s, ref ? byName.get(ref) : undefined);
     })
     .join('\n');
   const m = results.machine;
@@ -74,10 +89,14 @@ pre { background: #f6f6f6; padding: 8px; }
 <h1>livemig benchmark</h1>
 <p>${escapeXml(results.startedAt)} – ${escapeXml(results.finishedAt)}; ${m.cpus} CPUs, ${(m.memoryBytes / (1 << 30)).toFixed(0)} GiB, Node ${escapeXml(m.node)}, ${escapeXml(m.qemu ?? 'no QEMU')};
 load average before ${m.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${m.loadAfter.map((l) => l.toFixed(2)).join(' ')}.
-Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run.</p>
-<table><thead><tr>${COLUMNS.map((c) => `<th>${escapeXml(c)}</th>`).join('')}</tr></thead><tbody>
-${rows}
-</tbody></table>
+Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run;
+for postcopy, the reference's switchover → completion time ÷ livemig's under the same plan.</p>
+${htmlTable(COLUMNS, tableRows(results.scenarios))}
+${postcopy.length > 0 ? `<h2>Postcopy</h2>
+<p>Switchover → done: from the source's MIGRATION postcopy-active event to its completed event. Downtime: QEMU's (stop until the
+postcopy package is sent). Stop→resume: the source's STOP event to the destination's RESUME event. Stop-to-run (livemig's own figure): stop until the source hears the destination runs the guest. Faults: the destination's page-fault waits,
+timed in the vCPU thread (livemig; QEMU gives no such figure). Blocktime: the destination's postcopy-blocktime. "–": the engine gives no such figure.</p>
+${htmlTable(POSTCOPY_COLUMNS, postcopy)}` : ''}
 <pre>${escapeXml(formatNotes(results.scenarios))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}

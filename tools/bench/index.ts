@@ -13,11 +13,12 @@ import { runLivemig } from './livemig-migration.js';
 import { measureLoopback } from './loopback-limit.js';
 import { NotAvailable } from './not-available.js';
 import { runQemu } from './qemu-migration.js';
+import { runQemuPostcopy } from './qemu-postcopy.js';
 import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
 import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatNotes, formatTable } from './table.js';
+import { formatNotes, formatPostcopyTable, formatTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -39,7 +40,7 @@ function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics>
     case 'loopback':
       return measureLoopback(s.size, s.connections);
     case 'qemu':
-      return runQemu(s, dir, run);
+      return s.postcopy ? runQemuPostcopy(s, dir, run) : runQemu(s, dir, run);
     case 'livemig':
       return runLivemig(s, dir, run);
   }
@@ -78,9 +79,7 @@ async function bench(options: BenchOptions): Promise<number> {
       try {
         const m = await runScenario(s, dir, round);
         runs.get(s.name)!.push(m);
-        log(m.ok
-          ? `${prefix} ${m.guestGBps.toFixed(2)} GB/s, total ${m.totalTimeMs.toFixed(0)} ms${m.downtimeMs !== undefined ? `, downtime ${m.downtimeMs} ms` : ''}`
-          : `${prefix} FAILED: ${m.error?.split('\n')[0]}`);
+        log(m.ok ? `${prefix} ${runSummary(m)}` : `${prefix} FAILED: ${m.error?.split('\n')[0]}`);
       } catch (err) {
         if (!(err instanceof NotAvailable)) throw err;
         notAvailable.set(s.name, err.message);
@@ -99,6 +98,8 @@ async function bench(options: BenchOptions): Promise<number> {
     scenarios,
   };
   log(`\n${formatTable(scenarios)}\n`);
+  const postcopy = formatPostcopyTable(scenarios);
+  if (postcopy) log(`Postcopy:\n${postcopy}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
   const out = resolve(REPO_ROOT, options.out);

@@ -2,20 +2,20 @@
  * One livemig scenario run: a source and a destination instance (`livemig
  * run`, real processes), the source's RAM prepared as the scenario says, the
  * destination's RAM pre-faulted, then a migration driven as an orchestrator
- * drives QEMU, sampled every ~50 ms, and the destination's memory checked
+ * drives QEMU, sampled every ~50 ms, and the destination checked: its memory
  * against the source's (digests; the destination is started with -S so it
- * holds still).
+ * holds still), or after postcopy, where the guest runs on at the
+ * destination, QEMU's `ab` check once it is stopped.
  */
 import { join } from 'node:path';
 import { QmpError } from '../../protocols/qmp/errors.js';
 import { spawnInstance, type InstanceProcess } from '../instance-process.js';
-import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
-import { withDeadline } from './migration-deadline.js';
+import type { MigrationPlan } from '../orchestrate.js';
+import { measureMigration } from './measure-migration.js';
 import { failedRun, migrationMetrics } from './migration-metrics.js';
-import { sampleMigration } from './migration-sampler.js';
-import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
+import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
 import type { RunMetrics } from './results.js';
-import { UNLIMITED_BANDWIDTH, type LivemigScenario } from './scenarios.js';
+import { POSTCOPY_DIRTY_RANGE, UNLIMITED_BANDWIDTH, type LivemigScenario } from './scenarios.js';
 import { NotAvailable } from './not-available.js';
 import { awaitExit, onTeardown } from './teardown.js';
 import { waitUntil } from './wait-until.js';
@@ -33,13 +33,15 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
   try {
     const spawned = await Promise.allSettled([
       spawnInstance([...base, ...sourceArgs(scenario)], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000 }),
-      spawnInstance([...base, '--incoming', 'defer', '--paused'], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
+      // After postcopy the guest runs on at the destination, as it does in QEMU.
+      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused'])], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
     ]);
     for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
     for (const s of spawned) if (s.status === 'rejected') throw s.reason;
     const [source, destination] = started as [InstanceProcess, InstanceProcess];
-    const plan: MigrationPlan = {
-      uri: scenario.transport === 'tcp' ? 'tcp:127.0.0.1:0' : `unix:${join(dir, `${tag}-mig.sock`)}`,
+    const uri = scenario.transport === 'tcp' ? 'tcp:127.0.0.1:0' : `unix:${join(dir, `${tag}-mig.sock`)}`;
+    const plan: MigrationPlan = scenario.postcopy ? postcopyMigrationPlan(uri, scenario.postcopy) : {
+      uri,
       caps: scenario.multifd ? [{ capability: 'multifd', state: true }] : [],
       params: [parameters(scenario)],
     };
@@ -49,23 +51,23 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
     await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
       (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
 
-    const pids = [source.process.pid!, destination.process.pid!];
-    const cpuBefore = pids.map(cpuSeconds);
-    const sampler = sampleMigration(source.qmp);
-    const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
-      .finally(() => sampler.stop());
-    const series = await sampler.stop();
-    const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
-    const rss = pids.map(peakRssBytes);
-    const verified = outcome.source.status === 'completed' && outcome.destination.status === 'completed'
-      ? await sameMemory(source, destination)
-      : null;
-    const metrics = migrationMetrics(outcome.source, {
-      source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! },
-      destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! },
-    }, verified, series);
-    if (metrics.ok && outcome.destination.status !== 'completed') {
-      return { ...metrics, ok: false, error: `destination ${String(outcome.destination.status)}: ${String(outcome.destination['error-desc'] ?? '')}` };
+    const run = await measureMigration(
+      { qmp: source.qmp, pid: source.process.pid! },
+      { qmp: destination.qmp, pid: destination.process.pid! },
+      plan,
+      scenario.postcopy !== undefined,
+    );
+    const completed = run.source.status === 'completed' && run.destination.status === 'completed';
+    const check = !completed ? null : scenario.postcopy ? await abHolds(destination) : { ok: await sameMemory(source, destination) };
+    const metrics = migrationMetrics(run.source, run.usage, check && check.ok, run.series);
+    if (metrics.ok && run.destination.status !== 'completed') {
+      return { ...metrics, ok: false, error: `destination ${String(run.destination.status)}: ${String(run.destination['error-desc'] ?? '')}` };
+    }
+    if (check?.error) return { ...metrics, error: check.error };
+    if (scenario.postcopy && metrics.ok) {
+      const figures = postcopyFigures(run.source, run.destination, run.switchover ?? {});
+      if ('error' in figures) return { ...metrics, ok: false, error: figures.error };
+      return { ...metrics, postcopy: figures };
     }
     return metrics;
   } catch (err) {
@@ -86,7 +88,8 @@ function sourceArgs(s: LivemigScenario): string[] {
     case 'zero':
       return ['--paused'];
     case 'ab':
-      return ['--workload', 'ab'];
+      // Postcopy: the range QEMU's dirtying guest increments (also ab's default).
+      return ['--workload', 'ab', ...(s.postcopy ? ['--ab-start', String(POSTCOPY_DIRTY_RANGE.start), '--ab-end', String(POSTCOPY_DIRTY_RANGE.end)] : [])];
     case 'dirty':
       return ['--workload', 'random', '--dirty-rate', String(w.rate), '--working-set', String(w.workingSet)];
   }
@@ -113,6 +116,13 @@ async function probeSupport(instance: InstanceProcess, plan: MigrationPlan): Pro
     if (err instanceof QmpError) throw new NotAvailable(err.message);
     throw err;
   }
+}
+
+/** QEMU's `ab` check on the destination, stopped first: the guest ran on there after postcopy. */
+async function abHolds(destination: InstanceProcess): Promise<{ ok: boolean; error?: string }> {
+  await destination.qmp.execute('stop');
+  const ab = await destination.qmp.execute<{ ok: boolean; 'bad-pages': number; 'first-bad-pages': number[] }>('__org.livemig_check-ab');
+  return ab.ok ? { ok: true } : { ok: false, error: `the destination's ab check failed: ${ab['bad-pages']} bad pages (first: ${ab['first-bad-pages'].join(', ')})` };
 }
 
 async function sameMemory(source: InstanceProcess, destination: InstanceProcess): Promise<boolean> {

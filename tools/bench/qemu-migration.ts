@@ -3,18 +3,17 @@
  * -S, guest RAM in a shared memory-backend-file under /dev/shm), the
  * source's file filled from /dev/urandom, the destination's RAM pre-faulted
  * (prealloc=on: "warm"), migrated over loopback TCP with max-bandwidth
- * raised; afterwards the two memory files must be equal (cmp).
+ * raised; afterwards the two memory files must be equal (cmp). Postcopy
+ * runs, with a running guest, are qemu-postcopy.ts's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { QmpClient } from '../../protocols/qmp/client.js';
-import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
-import { withDeadline } from './migration-deadline.js';
+import type { MigrationPlan } from '../orchestrate.js';
+import { measureMigration } from './measure-migration.js';
 import { failedRun, migrationMetrics } from './migration-metrics.js';
-import { sampleMigration } from './migration-sampler.js';
-import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
 import { QEMU_BINARY } from './qemu-setup.js';
 import type { RunMetrics } from './results.js';
 import { UNLIMITED_BANDWIDTH, type QemuScenario } from './scenarios.js';
@@ -25,9 +24,11 @@ const SHM = '/dev/shm';
 /** Starting QEMU includes pre-allocating the destination's RAM. */
 const START_TIMEOUT_MS = 120_000;
 
-interface QemuProcess {
+export interface QemuProcess {
   process: ChildProcess;
   qmp: QmpClient;
+  /** The last 2000 characters QEMU wrote to stderr (its error_report lines). */
+  stderr(): string;
 }
 
 /**
@@ -81,29 +82,11 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
         ...(scenario.multifdChannels ? { 'multifd-channels': scenario.multifdChannels } : {}),
       }],
     };
-    const pids = [source.process.pid!, destination.process.pid!];
-    const cpuBefore = pids.map(cpuSeconds);
-    const sampler = sampleMigration(source.qmp);
-    const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
-      .finally(() => sampler.stop());
-    // QEMU announces `completed` before query-migrate has its total-time.
-    let final = outcome.source;
-    if (final.status === 'completed') {
-      await waitUntil(10_000, "QEMU's total-time", async () => {
-        final = await source.qmp.execute<Record<string, unknown>>('query-migrate');
-        return typeof final['total-time'] === 'number';
-      });
-    }
-    const series = await sampler.stop();
-    const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
-    const rss = pids.map(peakRssBytes);
-    const verified = final.status === 'completed' && scenario.memory === 'random'
+    const run = await measureMigration({ qmp: source.qmp, pid: source.process.pid! }, { qmp: destination.qmp, pid: destination.process.pid! }, plan);
+    const verified = run.source.status === 'completed' && scenario.memory === 'random'
       ? spawnSync('cmp', ['-s', randomFiles.get(scenario.ram)!, dstFile]).status === 0
       : null;
-    return migrationMetrics(final, {
-      source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! },
-      destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! },
-    }, verified, series);
+    return migrationMetrics(run.source, run.usage, verified, run.series);
   } catch (err) {
     return failedRun((err as Error).message);
   } finally {
@@ -111,9 +94,10 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
   }
 }
 
-async function startQemu(args: string[], socket: string, ram: number): Promise<QemuProcess> {
+/** Starts QEMU (TCG, `ram` bytes) with its QMP monitor on `socket`; paused (-S) unless told otherwise. */
+export async function startQemu(args: string[], socket: string, ram: number, paused = true): Promise<QemuProcess> {
   const child = spawn(QEMU_BINARY, [
-    '-nographic', '-nodefaults', '-S', '-accel', 'tcg', '-m', String(ram / (1 << 20)),
+    '-nographic', '-nodefaults', ...(paused ? ['-S'] : []), '-accel', 'tcg', '-m', String(ram / (1 << 20)),
     ...args,
     '-qmp', `unix:${socket},server=on,wait=off`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -127,14 +111,14 @@ async function startQemu(args: string[], socket: string, ram: number): Promise<Q
       qmp = await QmpClient.connect(`unix:${socket}`, { timeoutMs: START_TIMEOUT_MS }).catch(() => undefined);
       return qmp !== undefined;
     });
-    return { process: child, qmp: qmp! };
+    return { process: child, qmp: qmp!, stderr: () => stderr };
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
   }
 }
 
-async function quitAll(instances: QemuProcess[]): Promise<void> {
+export async function quitAll(instances: QemuProcess[]): Promise<void> {
   await Promise.all(instances.map(async (q) => {
     await q.qmp.execute('quit', undefined, { timeoutMs: 5000 }).catch(() => {});
     await q.qmp.close().catch(() => {});

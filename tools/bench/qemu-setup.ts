@@ -1,6 +1,7 @@
 /**
  * The benchmark's own setup: real QEMU (Debian's `qemu-system-x86`) is the
- * yardstick, so a clean machine gets it installed here rather than by hand.
+ * yardstick, and nasm builds the boot sector its dirtying guest runs, so a
+ * clean machine gets both installed here rather than by hand.
  */
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -19,23 +20,30 @@ export function qemuVersion(): string | undefined {
   return r.stdout.split('\n')[0]?.trim();
 }
 
+function nasmRuns(): boolean {
+  return spawnSync('nasm', ['-v'], { timeout: 10_000 }).status === 0;
+}
+
 /**
- * Makes sure qemu-system-x86_64 runs: installs `qemu-system-x86` with apt
- * (`apt-get update` once, then install) when it is missing. Needs root.
+ * Makes sure qemu-system-x86_64 and nasm run: installs the Debian packages
+ * missing with apt (`apt-get update` once, then install). Needs root.
  */
 export async function ensureQemu(log: (line: string) => void): Promise<string> {
   const present = qemuVersion();
-  if (present) return present;
+  const missing = [...(present ? [] : ['qemu-system-x86']), ...(nasmRuns() ? [] : ['nasm'])];
+  if (missing.length === 0) return present!;
+  const packages = missing.join(' ');
   if (process.getuid?.() !== 0) {
-    throw new QemuSetupError(`${QEMU_BINARY} is not installed and the bench is not root: run 'sudo apt-get install -y qemu-system-x86' once, or pass --no-qemu`);
+    throw new QemuSetupError(`${packages} not installed and the bench is not root: run 'sudo apt-get install -y ${packages}' once, or pass --no-qemu`);
   }
-  log(`${QEMU_BINARY} not found: installing Debian's qemu-system-x86 (apt-get update, then install; at most ${INSTALL_TIMEOUT_MS / 60_000} min)`);
+  log(`installing Debian's ${packages} (apt-get update, then install; at most ${INSTALL_TIMEOUT_MS / 60_000} min)`);
   const deadline = Date.now() + INSTALL_TIMEOUT_MS;
   await apt(['update'], deadline);
-  await apt(['install', '-y', '--no-install-recommends', 'qemu-system-x86'], deadline);
+  await apt(['install', '-y', '--no-install-recommends', ...missing], deadline);
   const installed = qemuVersion();
   if (!installed) throw new QemuSetupError(`apt-get installed qemu-system-x86 but ${QEMU_BINARY} still does not run`);
-  log(`installed: ${installed}`);
+  if (!nasmRuns()) throw new QemuSetupError('apt-get installed nasm but it still does not run');
+  log(`installed: ${packages} (${installed})`);
   return installed;
 }
 
@@ -52,13 +60,13 @@ function apt(args: string[], deadline: number): Promise<void> {
     const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
     child.once('error', (err) => {
       clearTimeout(timer);
-      reject(new QemuSetupError(`could not run apt-get: ${err.message}; install qemu-system-x86 by hand or pass --no-qemu`));
+      reject(new QemuSetupError(`could not run apt-get: ${err.message}; install the packages by hand or pass --no-qemu`));
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return resolve();
       const why = signal ? `was killed (${signal}) after the install time bound` : `exited with ${code}`;
-      reject(new QemuSetupError(`apt-get ${args.join(' ')} ${why}; install qemu-system-x86 by hand or pass --no-qemu.\n${output.trim()}`));
+      reject(new QemuSetupError(`apt-get ${args.join(' ')} ${why}; install the packages by hand or pass --no-qemu.\n${output.trim()}`));
     });
   });
 }

@@ -46,9 +46,31 @@ export interface RunMetrics {
   /** For the loopback reference: sender and receiver. */
   source: ProcessUsage;
   destination: ProcessUsage;
-  /** Destination memory equals the source's (cmp, digests, keystream); null when not checked. */
+  /** Destination memory equals the source's (cmp, digests, keystream), or for a postcopy run the running guest's pattern holds (the ab check); null when not checked. */
   verified: boolean | null;
   series: Sample[];
+  /** Postcopy scenarios only: the switch and what it cost the guest. */
+  postcopy?: PostcopyMetrics;
+}
+
+/** What one postcopy run measured (source and destination query-migrate, the source's MIGRATION events). */
+export interface PostcopyMetrics {
+  /** ms from the source's MIGRATION postcopy-active event to its completed event (their QMP timestamps). */
+  switchoverToCompleteMs: number;
+  /** ms from the source's STOP event to the destination's RESUME event: the guest's pause as seen from outside (both engines). */
+  stopToResumeMs?: number;
+  /** livemig only (`__org.livemig_postcopy`): ms from the stop until the source heard that the destination runs the guest. */
+  stopToRunMs?: number;
+  /** The source's ram.postcopy-requests: pages the destination asked for. */
+  requests: number;
+  /** The source's ram.postcopy-bytes: bytes sent after the switch. */
+  postcopyBytes: number;
+  /** livemig only (the destination's `__org.livemig_incoming.fault-latency-us`): each postcopy fault's wait, µs. */
+  faultLatencyUs?: { count: number; p50: number; p99: number; max: number };
+  /** The destination's postcopy-blocktime (ms all vCPUs waited at once; capability postcopy-blocktime). */
+  blocktimeMs?: number;
+  /** The destination's postcopy-vcpu-blocktime, ms per vCPU. */
+  vcpuBlocktimeMs?: number[];
 }
 
 export type Family = 'loopback' | 'qemu' | 'livemig';
@@ -70,12 +92,32 @@ export interface Medians {
   destinationCpuSeconds: number;
   sourcePeakRssBytes: number;
   destinationPeakRssBytes: number;
+  /** Postcopy scenarios only. */
+  postcopy?: PostcopyMedians;
+}
+
+/** The medians of a postcopy scenario's PostcopyMetrics (null: the engine does not give the figure). */
+export interface PostcopyMedians {
+  switchoverToCompleteMs: number;
+  stopToResumeMs: number | null;
+  stopToRunMs: number | null;
+  requests: number;
+  postcopyBytes: number;
+  faultCount: number | null;
+  faultP50Us: number | null;
+  faultP99Us: number | null;
+  faultMaxUs: number | null;
+  blocktimeMs: number | null;
 }
 
 export interface Ratio {
   /** The reference scenario's name. */
   reference: string;
-  /** guest GB/s of this scenario ÷ guest GB/s of the reference (medians). */
+  /**
+   * guest GB/s of this scenario ÷ guest GB/s of the reference (medians); for
+   * postcopyVsQemu, the reference's switchover → completion time ÷ this
+   * scenario's (above 1: livemig finishes postcopy sooner).
+   */
   value: number;
 }
 
@@ -94,6 +136,8 @@ export interface ScenarioResult {
   medianRun?: number;
   vsQemu?: Ratio;
   vsLimit?: Ratio;
+  /** Postcopy scenarios: against the same plan run by real QEMU. */
+  postcopyVsQemu?: Ratio;
 }
 
 export interface BenchResults {

@@ -3,8 +3,8 @@
  * (never a single run), the run to plot, and the ratios against the
  * references measured in the same bench run.
  */
-import type { Medians, RunMetrics, ScenarioResult } from './results.js';
-import { REFERENCES, type Scenario } from './scenarios.js';
+import type { Medians, PostcopyMedians, RunMetrics, ScenarioResult } from './results.js';
+import { REFERENCES, type PostcopyPlan, type Scenario } from './scenarios.js';
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -38,6 +38,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     destinationCpuSeconds: medianOf(ok, (r) => r.destination.cpuSeconds)!,
     sourcePeakRssBytes: medianOf(ok, (r) => r.source.peakRssBytes)!,
     destinationPeakRssBytes: medianOf(ok, (r) => r.destination.peakRssBytes)!,
+    ...(scenario.family !== 'loopback' && scenario.postcopy ? { postcopy: postcopyMedians(ok) } : {}),
   };
   // The run to plot: the successful one whose total time is closest to the median.
   const medianRun = runs.indexOf(ok.reduce((best, r) =>
@@ -52,14 +53,52 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
   };
 }
 
+/** Both ran the same postcopy plan (preempt, both bandwidths). */
+function samePlan(theirs: unknown, ours: PostcopyPlan): boolean {
+  const t = theirs as Partial<PostcopyPlan> | undefined;
+  return t?.preempt === ours.preempt && t.maxBandwidth === ours.maxBandwidth && t.maxPostcopyBandwidth === ours.maxPostcopyBandwidth;
+}
+
+/** The medians of the postcopy figures (a successful postcopy run always has them). */
+function postcopyMedians(ok: RunMetrics[]): PostcopyMedians {
+  const pc = ok.map((r) => r.postcopy).filter((p) => p !== undefined);
+  const of = (pick: (p: NonNullable<RunMetrics['postcopy']>) => number | undefined) => {
+    const values = pc.map(pick).filter((v): v is number => v !== undefined);
+    return values.length > 0 ? median(values) : null;
+  };
+  return {
+    switchoverToCompleteMs: of((p) => p.switchoverToCompleteMs)!,
+    stopToResumeMs: of((p) => p.stopToResumeMs),
+    stopToRunMs: of((p) => p.stopToRunMs),
+    requests: of((p) => p.requests)!,
+    postcopyBytes: of((p) => p.postcopyBytes)!,
+    faultCount: of((p) => p.faultLatencyUs?.count),
+    faultP50Us: of((p) => p.faultLatencyUs?.p50),
+    faultP99Us: of((p) => p.faultLatencyUs?.p99),
+    faultMaxUs: of((p) => p.faultLatencyUs?.max),
+    blocktimeMs: of((p) => p.blocktimeMs),
+  };
+}
+
 /**
  * livemig ÷ QEMU and livemig ÷ loopback limit, in guest GB/s, for livemig
- * scenarios that move the same amount of like data as their references.
+ * scenarios that move the same amount of like data as their references;
+ * for postcopy scenarios, QEMU's switchover → completion time ÷ livemig's,
+ * under the same plan.
  */
 export function addRatios(results: ScenarioResult[], scenarios: Scenario[]): void {
   const byName = new Map(results.map((r) => [r.name, r]));
   for (const result of results) {
     const scenario = scenarios.find((s) => s.name === result.name);
+    if (scenario?.family === 'livemig' && scenario.postcopy && result.median?.postcopy) {
+      // Postcopy: the same plan on the same guest range; the speed of the phase after the switch.
+      const ref = scenario.postcopy.reference ? byName.get(scenario.postcopy.reference) : undefined;
+      const theirs = ref?.median?.postcopy?.switchoverToCompleteMs;
+      const ours = result.median.postcopy.switchoverToCompleteMs;
+      if (theirs !== undefined && ref!.config.ram === scenario.ram && samePlan(ref!.config.postcopy, scenario.postcopy) && ours > 0) {
+        result.postcopyVsQemu = { reference: ref!.name, value: theirs / ours };
+      }
+    }
     if (scenario?.family !== 'livemig' || !scenario.shape || !result.median) continue;
     const refs = REFERENCES[scenario.shape];
     const ratio = (refName: string | undefined) => {

@@ -1,8 +1,8 @@
 /**
  * What the bench measures, after QEMU's guestperf: livemig scenarios along
  * guest size, workload, transport, capabilities, max-bandwidth and
- * downtime-limit; and the references measured in the same run (the
- * machine's loopback limit, real QEMU).
+ * downtime-limit, postcopy with and without preempt; and the references
+ * measured in the same run (the machine's loopback limit, real QEMU).
  */
 import type { Shape } from './results.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
@@ -18,6 +18,21 @@ export type GuestWorkload =
   /** Running: dirtying `rate` random pages a second over `workingSet` bytes. */
   | { kind: 'dirty'; rate: number; workingSet: number };
 
+/**
+ * A postcopy migration as both engines run it (postcopy-plan.ts): precopy
+ * held to `maxBandwidth`, so a guest that keeps dirtying its range never
+ * converges; migrate-start-postcopy once the first pass is through (the
+ * source's dirty-sync-count reaches 2); then the rest at
+ * `maxPostcopyBandwidth` while the guest runs on the destination.
+ */
+export interface PostcopyPlan {
+  preempt: boolean;
+  /** bytes/s in precopy. */
+  maxBandwidth: bigint;
+  /** bytes/s after the switch; 0: unlimited (QEMU's default). */
+  maxPostcopyBandwidth: bigint;
+}
+
 export interface LivemigScenario {
   family: 'livemig';
   name: string;
@@ -32,6 +47,8 @@ export interface LivemigScenario {
   downtimeLimit?: number;
   /** The reference it is compared with (same amount of like data only). */
   shape?: Shape;
+  /** A postcopy migration (then max-bandwidth and downtime-limit above are unused), and the QEMU scenario running the same plan, if any. */
+  postcopy?: PostcopyPlan & { reference?: string };
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -41,9 +58,16 @@ export interface QemuScenario {
   name: string;
   description: string;
   ram: number;
-  memory: 'random' | 'zero';
+  /**
+   * random / zero: a stopped guest (-S) whose RAM holds random bytes or was
+   * never written; dirtying: the boot sector in qemu-dirty-guest/ running,
+   * adding 1 to the first byte of every page of [1 MiB, 100 MiB).
+   */
+  memory: 'random' | 'zero' | 'dirtying';
   multifdChannels?: number;
-  shape: Shape;
+  /** Which livemig scenarios it is the reference of (precopy shapes). */
+  shape?: Shape;
+  postcopy?: PostcopyPlan;
 }
 
 export interface LoopbackScenario {
@@ -69,6 +93,23 @@ export const UNLIMITED_BANDWIDTH = 100n << 30n;
 
 const MiB = 1 << 20;
 
+/**
+ * What the postcopy guests dirty, over and over, one byte of every page:
+ * QEMU's dirtying boot sector (qemu-dirty-guest/dirty.asm, where the range is fixed) and
+ * livemig's `ab` guest, given the same range.
+ */
+export const POSTCOPY_DIRTY_RANGE = { start: MiB, end: 100 * MiB } as const;
+/** Postcopy guests get at least this much RAM, whatever --size, so the whole range is RAM. */
+export const POSTCOPY_MIN_RAM = 128 * MiB;
+/**
+ * Precopy's max-bandwidth in the postcopy scenarios: QEMU's default, at which
+ * the dirtying guest never converges (its 99 MiB stay dirty while only
+ * 128 MiB/s × the 300 ms downtime-limit, 38 MiB, could go in the downtime).
+ */
+export const POSTCOPY_PRECOPY_BANDWIDTH = 128n << 20n;
+/** The paced scenarios' max-postcopy-bandwidth: the bulk flows steadily for ~0.8 s while the guest faults. */
+export const POSTCOPY_PACED_BANDWIDTH = 128n << 20n;
+
 /** 1G, 256M, 64K: a size as the options take it. */
 export function formatSize(bytes: number): string {
   for (const [unit, shift] of [['G', 30], ['M', 20], ['K', 10]] as const) {
@@ -83,6 +124,32 @@ export function allScenarios(size: number): Scenario[] {
   const small = Math.max(16 * MiB, Math.floor(size / 4 / MiB) * MiB);
   const workingSet = Math.min(256 * MiB, small);
   const filled = { kind: 'random-filled' } as const;
+  const pcRam = Math.max(size, POSTCOPY_MIN_RAM);
+  const pc = formatSize(pcRam);
+  const plan = (preempt: boolean, maxPostcopyBandwidth = 0n): PostcopyPlan => ({ preempt, maxBandwidth: POSTCOPY_PRECOPY_BANDWIDTH, maxPostcopyBandwidth });
+  const pcPlan = 'precopy at 128 MiB/s, migrate-start-postcopy after the first pass';
+  const postcopy = (name: string, preempt: boolean, paced: boolean, quick = false) =>
+    livemig(
+      name,
+      `${pc}, running 'ab' over [1M, 100M), ${pcPlan}, ${preempt ? 'preempt' : 'no preempt'}, postcopy bulk ${paced ? 'at 128 MiB/s' : 'unlimited'}`,
+      {
+        ram: pcRam,
+        workload: { kind: 'ab' },
+        // QEMU runs the unlimited plans only: the paced ones are for livemig's fault latency under a steady bulk flow.
+        postcopy: paced
+          ? plan(preempt, POSTCOPY_PACED_BANDWIDTH)
+          : { ...plan(preempt), reference: preempt ? 'qemu-postcopy-preempt' : 'qemu-postcopy' },
+        quick,
+      },
+    );
+  const qemuPostcopy = (name: string, preempt: boolean): QemuScenario => ({
+    family: 'qemu',
+    name,
+    description: `QEMU: ${pc}, dirtying boot sector over [1M, 100M) (TCG), ${pcPlan}, ${preempt ? 'preempt' : 'no preempt'}, postcopy bulk unlimited`,
+    ram: pcRam,
+    memory: 'dirtying',
+    postcopy: plan(preempt),
+  });
   const livemig = (
     name: string,
     description: string,
@@ -100,6 +167,8 @@ export function allScenarios(size: number): Scenario[] {
     { family: 'qemu', name: 'qemu-precopy', description: `QEMU: ${s} random RAM, 1 channel, warm destination`, ram: size, memory: 'random', shape: 'single' },
     { family: 'qemu', name: 'qemu-multifd2', description: `QEMU: ${s} random RAM, multifd ×2, warm destination`, ram: size, memory: 'random', multifdChannels: 2, shape: 'multifd' },
     { family: 'qemu', name: 'qemu-zero', description: `QEMU: ${s} never-touched RAM, 1 channel`, ram: size, memory: 'zero', shape: 'zero' },
+    qemuPostcopy('qemu-postcopy', false),
+    qemuPostcopy('qemu-postcopy-preempt', true),
     livemig('precopy', `${s} random RAM, idle, tcp, 1 channel`, { workload: filled, shape: 'single', quick: true }),
     livemig('precopy-zero', `${s} never-touched RAM, idle, tcp`, { workload: { kind: 'zero' }, shape: 'zero', quick: true }),
     livemig('precopy-unix', `${s} random RAM, idle, unix socket`, { workload: filled, transport: 'unix' }),
@@ -112,7 +181,16 @@ export function allScenarios(size: number): Scenario[] {
     multifd(4, 'none'),
     multifd(2, 'zlib'),
     multifd(2, 'zstd'),
+    postcopy('postcopy', false, false),
+    postcopy('postcopy-preempt', true, false, true),
+    postcopy('postcopy-paced', false, true),
+    postcopy('postcopy-preempt-paced', true, true),
   ];
+}
+
+/** The names of the references a livemig scenario is compared with. */
+function referencesOf(s: LivemigScenario): string[] {
+  return [...(s.shape ? Object.values(REFERENCES[s.shape]) : []), ...(s.postcopy?.reference ? [s.postcopy.reference] : [])];
 }
 
 /**
@@ -123,7 +201,7 @@ export function allScenarios(size: number): Scenario[] {
 export function selectScenarios(all: Scenario[], options: { quick: boolean; filters: string[]; qemu: boolean }): Scenario[] {
   const named = (s: Scenario) => options.filters.some((f) => s.name.includes(f));
   const livemig = all.filter((s) => s.family === 'livemig' && (options.filters.length === 0 || named(s)) && (!options.quick || s.quick));
-  const needed = new Set(livemig.flatMap((s) => (s.family === 'livemig' && s.shape ? Object.values(REFERENCES[s.shape]) : [])));
+  const needed = new Set(livemig.flatMap((s) => (s.family === 'livemig' ? referencesOf(s) : [])));
   return all.filter((s) => {
     if (s.family === 'livemig') return livemig.includes(s);
     if (s.family === 'qemu' && !options.qemu) return false;

@@ -1,21 +1,41 @@
-/** The side-by-side table printed on the terminal (and shown in the HTML report). */
-import type { ScenarioResult } from './results.js';
+/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy ones' own figures. */
+import type { RunMetrics, ScenarioResult } from './results.js';
 
 export const COLUMNS = [
   'scenario', 'status', 'total ms', 'setup ms', 'downtime ms', 'GB/s RAM', 'GB/s wire', 'syncs', 'pages/s',
   'CPU s src/dst', 'peak RSS MiB src/dst', '÷ QEMU', '÷ limit', 'verified',
 ] as const;
 
+/**
+ * Postcopy scenarios (livemig's and QEMU's under the same plan): time from
+ * the switch (the source's MIGRATION postcopy-active event) to completion,
+ * QEMU's downtime (stop until the package is sent), the source's STOP to
+ * the destination's RESUME, livemig's stop-to-run, page requests, bytes sent after the switch, the destination's page-fault
+ * waits (livemig: count, median, 99th percentile, max) and blocktime.
+ */
+export const POSTCOPY_COLUMNS = [
+  'scenario', 'status', 'switchover→done ms', 'downtime ms', 'stop→resume ms', 'stop-to-run ms', 'requests', 'postcopy MiB',
+  'faults', 'fault p50 µs', 'fault p99 µs', 'fault max µs', 'blocktime ms', '÷ QEMU', 'verified',
+] as const;
+
 const fixed = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
+
+function statusOf(r: ScenarioResult): string {
+  return r.status === 'ok' && r.note ? 'ok*' : r.status;
+}
+
+/** Runs whose destination was checked, as "passed/checked". */
+function verifiedOf(r: ScenarioResult): string {
+  const verified = r.runs.filter((run) => run.verified !== null);
+  return verified.length === 0 ? '–' : `${verified.filter((run) => run.verified).length}/${verified.length}`;
+}
 
 /** One row of cells per scenario, in COLUMNS order. */
 export function tableRows(results: ScenarioResult[]): string[][] {
   return results.map((r) => {
     const m = r.median;
-    const verified = r.runs.filter((run) => run.verified !== null);
-    const ok = verified.filter((run) => run.verified).length;
-    const status = r.status === 'ok' && r.note ? 'ok*' : r.status;
+    const status = statusOf(r);
     if (!m) return [`${r.family} ${r.name}`, status, ...COLUMNS.slice(2).map(() => '')];
     return [
       `${r.family} ${r.name}`,
@@ -31,18 +51,72 @@ export function tableRows(results: ScenarioResult[]): string[][] {
       `${mib(m.sourcePeakRssBytes)}/${mib(m.destinationPeakRssBytes)}`,
       r.vsQemu ? `${r.vsQemu.value.toFixed(2)}×` : '',
       r.vsLimit ? `${r.vsLimit.value.toFixed(2)}×` : '',
-      verified.length === 0 ? '–' : `${ok}/${verified.length}`,
+      verifiedOf(r),
+    ];
+  });
+}
+
+/** The scenarios that migrate with postcopy, both engines. */
+export function postcopyResults(results: ScenarioResult[]): ScenarioResult[] {
+  return results.filter((r) => r.config.postcopy !== undefined);
+}
+
+/** One row per postcopy scenario, in POSTCOPY_COLUMNS order; "–" where the engine gives no such figure. */
+export function postcopyRows(results: ScenarioResult[]): string[][] {
+  return postcopyResults(results).map((r) => {
+    const m = r.median;
+    const pc = m?.postcopy;
+    if (!m || !pc) return [`${r.family} ${r.name}`, statusOf(r), ...POSTCOPY_COLUMNS.slice(2).map(() => '')];
+    return [
+      `${r.family} ${r.name}`,
+      statusOf(r),
+      fixed(pc.switchoverToCompleteMs, 0),
+      fixed(m.downtimeMs, 0),
+      fixed(pc.stopToResumeMs, 1),
+      fixed(pc.stopToRunMs, 0),
+      fixed(pc.requests, 0),
+      fixed(pc.postcopyBytes / (1 << 20), 1),
+      fixed(pc.faultCount, 0),
+      fixed(pc.faultP50Us, 0),
+      fixed(pc.faultP99Us, 0),
+      fixed(pc.faultMaxUs, 0),
+      fixed(pc.blocktimeMs, 0),
+      r.postcopyVsQemu ? `${r.postcopyVsQemu.value.toFixed(2)}×` : '',
+      verifiedOf(r),
     ];
   });
 }
 
 /** A plain-text table, numbers right-aligned. */
-export function formatTable(results: ScenarioResult[]): string {
-  const rows = [COLUMNS.slice() as string[], ...tableRows(results)];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+function formatRows(columns: readonly string[], cells: string[][]): string {
+  const rows = [columns.slice(), ...cells];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   return out.join('\n');
+}
+
+export function formatTable(results: ScenarioResult[]): string {
+  return formatRows(COLUMNS, tableRows(results));
+}
+
+/** The postcopy table, or '' when no postcopy scenario ran. */
+export function formatPostcopyTable(results: ScenarioResult[]): string {
+  const rows = postcopyRows(results);
+  return rows.length === 0 ? '' : formatRows(POSTCOPY_COLUMNS, rows);
+}
+
+/** One run in a line, as the bench logs it. */
+export function runSummary(m: RunMetrics): string {
+  const pc = m.postcopy;
+  const faults = pc?.faultLatencyUs;
+  return [
+    `${m.guestGBps.toFixed(2)} GB/s, total ${m.totalTimeMs.toFixed(0)} ms`,
+    m.downtimeMs !== undefined ? `downtime ${m.downtimeMs} ms` : '',
+    pc ? `switchover→done ${pc.switchoverToCompleteMs.toFixed(0)} ms, ${pc.requests} page requests` : '',
+    faults ? `fault p50/p99 ${faults.p50}/${faults.p99} µs over ${faults.count}` : '',
+    pc?.blocktimeMs !== undefined ? `blocktime ${pc.blocktimeMs} ms` : '',
+  ].filter(Boolean).join(', ');
 }
 
 /** The ratios and the reasons scenarios did not run, as sentences under the table. */
@@ -52,6 +126,9 @@ export function formatNotes(results: ScenarioResult[]): string {
     if (r.vsQemu || r.vsLimit) {
       const parts = [r.vsQemu && `${r.vsQemu.value.toFixed(2)}× ${r.vsQemu.reference}`, r.vsLimit && `${r.vsLimit.value.toFixed(2)}× ${r.vsLimit.reference}`];
       lines.push(`livemig ${r.name}: ${parts.filter(Boolean).join(', ')} (guest GB/s, medians)`);
+    }
+    if (r.postcopyVsQemu) {
+      lines.push(`livemig ${r.name}: ${r.postcopyVsQemu.value.toFixed(2)}× ${r.postcopyVsQemu.reference} (switchover → completion, QEMU's time ÷ livemig's, medians)`);
     }
   }
   for (const r of results) {

@@ -2,7 +2,8 @@
  * A statechart as Graphviz DOT, read top to bottom: status states as
  * rounded boxes, compound states as clusters, one edge per transition
  * labelled `event [guard]`. A state no transition leads to yet (a status
- * whose capability is still to come) is drawn faint.
+ * whose capability is still to come) is drawn faint; a final state has a
+ * double border.
  * Graphviz's `id` attribute becomes the SVG element's id, so the page finds
  * state `active` of the source chart as `source-state-active` and a
  * transition by its ChartTransition id.
@@ -30,6 +31,7 @@ export function toDot(graph: StatechartGraph): string {
   const emit = (state: ChartState, indent: string) => {
     if (!state.compound) {
       const attrs = [`label=${quote(state.label)}`, `id=${quote(stateElementId(graph.machine, state.id))}`];
+      if (state.final) attrs.push('peripheries=2');
       if (entered.has(state.id)) attrs.push('class="state"');
       else attrs.push('class="state unreachable"', 'style="rounded,filled,dashed"', 'color="#bcccdc"', 'fontcolor="#9aa5b1"', 'tooltip="no transition leads here yet"');
       lines.push(`${indent}${quote(state.id)} [${attrs.join(', ')}];`);

@@ -4,7 +4,7 @@
  * is a situation: "a running guest", "a guest still waiting for its
  * incoming migration", and so on. Events without presets take `{}`.
  */
-import type { Side } from './machines.js';
+import type { ChartName } from './machines.js';
 
 export interface EventPreset {
   name: string;
@@ -21,11 +21,20 @@ const migrate = (payload: Record<string, unknown>) => ({
   ...payload,
 });
 
-export const eventPresets: Readonly<Record<Side, Readonly<Record<string, readonly EventPreset[]>>>> = {
+// A broken connection after the switch, as each side words it.
+const SOURCE_LOST = 'the return path broke before SHUT: read ECONNRESET';
+const DESTINATION_LOST = 'the migration channel failed: read ECONNRESET';
+
+export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, readonly EventPreset[]>>>> = {
   source: {
     migrate: [
       { name: 'running guest', payload: migrate({}) },
       { name: 'with pause-before-switchover', payload: migrate({ capabilities: { events: true, 'pause-before-switchover': true } }) },
+      { name: 'with postcopy-ram', payload: migrate({ capabilities: { events: true, 'postcopy-ram': true } }) },
+      {
+        name: 'with postcopy-ram and pause-before-switchover',
+        payload: migrate({ capabilities: { events: true, 'postcopy-ram': true, 'pause-before-switchover': true } }),
+      },
       { name: 'guest waiting for an incoming migration', payload: migrate({ runState: 'inmigrate' }) },
       { name: 'guest paused by a finished migration', payload: migrate({ runState: 'postmigrate' }) },
       { name: 'with a migration blocker', payload: migrate({ blockers: ['Device vga.vram is not migratable'] }) },
@@ -35,6 +44,17 @@ export const eventPresets: Readonly<Record<Side, Readonly<Record<string, readonl
       { name: 'state pre-switchover', payload: { state: 'pre-switchover' } },
       { name: 'state active', payload: { state: 'active' } },
     ],
+    // The command has no arguments; what the monitor checks is the postcopy-ram capability set now,
+    // which is the migration's while one runs (capabilities cannot change then).
+    'migrate-start-postcopy': [
+      { name: 'postcopy-ram as the migration started', payload: {} },
+      { name: 'with postcopy-ram set', payload: { capabilities: { 'postcopy-ram': true } } },
+    ],
+    'switchover.pause': [
+      { name: 'stopped to complete by precopy', payload: {} },
+      { name: 'stopped to switch to postcopy', payload: { postcopy: true } },
+    ],
+    'postcopy.paused': [{ name: 'connection reset after the switch', payload: { error: SOURCE_LOST } }],
     failed: [{ name: 'connection reset', payload: { error: 'Unable to write to socket: Connection reset by peer' } }],
     'xstate.error.actor.migration': [{ name: 'the migration actor threw', payload: { error: 'migration actor crashed' } }],
   },
@@ -43,7 +63,16 @@ export const eventPresets: Readonly<Record<Side, Readonly<Record<string, readonl
       { name: 'started with --incoming', payload: { uri: 'tcp:0.0.0.0:4444', runState: 'inmigrate' } },
       { name: 'started without --incoming', payload: { uri: 'tcp:0.0.0.0:4444', runState: 'running' } },
     ],
+    'postcopy.paused': [{ name: 'connection to the source lost', payload: { error: DESTINATION_LOST } }],
     failed: [{ name: 'bad stream', payload: { error: 'load of migration failed: Invalid argument' } }],
     'xstate.error.actor.incoming': [{ name: 'the incoming actor threw', payload: { error: 'incoming actor crashed' } }],
+  },
+  'return-path': {
+    bad: [
+      { name: 'REQ_PAGES before any REQ_PAGES_ID', payload: { error: 'Page request (REQ_PAGES) before any REQ_PAGES_ID named its RAM block' } },
+      { name: 'an error SHUT', payload: { error: 'Sibling indicated error 1: load of migration failed: Invalid argument' } },
+      { name: 'ended before SHUT', payload: { error: 'the destination closed the return path without SHUT' } },
+      { name: 'connection reset', payload: { error: SOURCE_LOST } },
+    ],
   },
 };

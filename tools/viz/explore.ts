@@ -2,17 +2,24 @@
  * The explorer: one event sent to a machine resting in a chosen status,
  * computed with xstate's pure `transition` (nothing is started, no actor
  * runs). When nothing happens it says why, in the words the monitor would
- * use: the refusal functions the guards themselves call.
+ * use: the refusal functions the guards themselves call (and the monitor
+ * answers its commands with).
  */
-import { createActor, initialTransition, transition, type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type EventObject, type StateValue } from 'xstate';
-import { refuseMigrate, refuseMigrateCancel, refuseMigrateContinue, refuseMigrateIncoming } from '../../machines/refusals.js';
+import {
+  createActor, initialTransition, transition,
+  type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type AnyStateNode, type EventObject, type StateValue,
+} from 'xstate';
+import {
+  refuseMigrate, refuseMigrateCancel, refuseMigrateContinue, refuseMigrateIncoming, refuseMigrateStartPostcopy,
+} from '../../machines/refusals.js';
 import { isMigrationStatus, type MigrationStatus } from '../../machines/status.js';
 import type { MigrateCommand, MigrateIncomingCommand } from '../../machines/events.js';
-import { graphs, machines, type Side } from './machines.js';
+import { graphs, machines, type ChartName } from './machines.js';
 import { lineage, type ChartTransition } from './statechart-graph.js';
 
 export interface ExploreRequest {
-  side: Side;
+  /** Which statechart: a side's migration statechart, or the return path's (each side runs one). */
+  side: ChartName;
   /** The status the machine rests in. */
   status: string;
   /** The machine's context there; the initial context when left out. */
@@ -37,7 +44,7 @@ export class ExploreError extends Error {
 }
 
 /** The context a machine starts with. */
-export function initialContext(side: Side): unknown {
+export function initialContext(side: ChartName): unknown {
   return initialTransition(machines[side])[0].context;
 }
 
@@ -57,18 +64,28 @@ export function explore(request: ExploreRequest): ExploreResult {
   const snapshot = machine.resolveState({ value: stateValue(machine, status), context });
   addInvokedChildren(machine, snapshot.children as Record<string, AnyActorRef>, lineage(graph, status));
   let next;
+  let enabled: unknown[];
   try {
+    // A transition that stays (actions only, e.g. a command forwarded to the actor) leaves the
+    // snapshot as it was: whether one was enabled is the machine's own selection, not a changed snapshot.
+    enabled = machine.getTransitionData(snapshot, event as never);
     [next] = transition(machine, snapshot, event as never);
   } catch (err) {
     // A guard reading a field the payload lacks.
     throw new ExploreError(`the ${side} machine could not take ${JSON.stringify(event)}: ${(err as Error).message}`);
   }
-  const to = leafOf(next.value);
+  const to = leafOf(machine, next.value);
   const candidates = lineage(graph, status).flatMap((id) =>
     graph.transitions.filter((t) => t.from === id && t.event === event.type),
   );
-  if (next === snapshot) {
-    return { from: status, to: status, transition: null, context, reason: whyNot(side, status, event, candidates) };
+  const monitor = isMigrationStatus(state.label) ? monitorRefusal(side, state.label, context, event) : null;
+  if (enabled.length === 0) {
+    return { from: status, to: status, transition: null, context, reason: whyNot(state.label, event, candidates, monitor) };
+  }
+  if (monitor !== null) {
+    // A command the machine takes unguarded (migrate-start-postcopy, a mere request) that the monitor refuses first.
+    const reason = `the monitor refuses '${event.type}' in ${state.label} before the machine sees it: ${monitor}`;
+    return { from: status, to: status, transition: null, context, reason };
   }
   // The first candidate, innermost first, that lands where the machine now is.
   const taken = candidates.find((t) => leafAfter(graph.states, t) === to) ?? null;
@@ -98,10 +115,16 @@ function addInvokedChildren(machine: AnyStateMachine, children: Record<string, A
   }
 }
 
-function leafOf(value: StateValue): string {
+/** The id of the leaf state node a value stands for (its key where the node has no explicit id). */
+function leafOf(machine: AnyStateMachine, value: StateValue): string {
+  let node: AnyStateNode = machine.root;
   let v: StateValue = value;
-  while (typeof v !== 'string') v = Object.values(v)[0]!;
-  return v;
+  while (typeof v !== 'string') {
+    const [key, inner] = Object.entries(v)[0]!;
+    node = node.states[key]!;
+    v = inner!;
+  }
+  return node.states[v]!.id;
 }
 
 /** Where a transition leaves the machine: its target, or the target's initial leaf. */
@@ -111,19 +134,23 @@ function leafAfter(states: { id: string; initial: string | null }[], t: ChartTra
   return id;
 }
 
-function whyNot(side: Side, status: string, event: ExploreRequest['event'], candidates: ChartTransition[]): string {
-  const monitor = isMigrationStatus(status) ? monitorRefusal(side, status, event) : null;
+/**
+ * `status` is the state's name as the chart shows it (a MigrationStatus for
+ * the sides' machines); `monitor`, what the monitor answers the command.
+ */
+function whyNot(status: string, event: ExploreRequest['event'], candidates: ChartTransition[], monitor: string | null): string {
   if (candidates.length === 0) {
     const ignored = `${status} has no transition on '${event.type}': the machine ignores it`;
     return monitor === null ? ignored : `${ignored}; the monitor refuses the command: ${monitor}`;
   }
   const guards = [...new Set(candidates.map((t) => t.guard).filter((g) => g !== null))];
-  const because = guards.map((g) => guardReason(g, status, event, monitor)).join('; ');
+  // Branches of one command guarded by the same refusal fail for the same reason: say it once.
+  const because = [...new Set(guards.map((g) => guardReason(g, status, event, monitor)))].join('; ');
   return `'${event.type}' refused in ${status} by ${guards.map((g) => `[${g}]`).join(', ')}: ${because}`;
 }
 
 /** What the QMP command would be answered with in this status (null: the monitor accepts it). */
-function monitorRefusal(side: Side, status: MigrationStatus, event: ExploreRequest['event']): string | null {
+function monitorRefusal(side: ChartName, status: MigrationStatus, context: unknown, event: ExploreRequest['event']): string | null {
   if (side === 'source') {
     switch (event.type) {
       case 'migrate':
@@ -134,11 +161,13 @@ function monitorRefusal(side: Side, status: MigrationStatus, event: ExploreReque
           : `'${String(event.state)}' is not a MigrationStatus`;
       case 'migrate_cancel':
         return refuseMigrateCancel(status);
+      case 'migrate-start-postcopy':
+        return refuseMigrateStartPostcopy(status, postcopyRamSet(context, event));
       default:
         return null;
     }
   }
-  if (event.type === 'migrate-incoming') {
+  if (side === 'destination' && event.type === 'migrate-incoming') {
     return refuseMigrateIncoming(status, { runState: String(event.runState) } satisfies Pick<MigrateIncomingCommand, 'runState'>);
   }
   return null;
@@ -150,11 +179,30 @@ function guardReason(guard: string, status: string, event: ExploreRequest['event
     case 'continueAllowed':
     case 'incomingAllowed':
       return monitor ?? `the event lacks the facts the guard checks (${JSON.stringify(event)})`;
+    case 'continueToPostcopy':
+      // Its sibling continueAllowed is tried next: only a wrong state refuses both.
+      return monitor ?? 'the guest was stopped to complete by precopy, not to switch to postcopy';
     case 'pauseBeforeSwitchover':
       return 'the migration was started without the pause-before-switchover capability';
+    case 'postcopyRam':
+      return 'the migration was started without the postcopy-ram capability';
+    case 'postcopySwitch':
+      return 'the guest was stopped to complete by precopy (switchover.pause without postcopy), not to switch to postcopy';
     default:
       return guard.startsWith('in ') ? `the machine is in ${status}, not ${guard.slice(3)}` : `guard ${guard} returned false`;
   }
+}
+
+/**
+ * The postcopy-ram capability the monitor checks migrate-start-postcopy
+ * against: the event's own `capabilities` when it says (the setting before
+ * any migration), else the migration's, which cannot change while it runs.
+ */
+function postcopyRamSet(context: unknown, event: ExploreRequest['event']): boolean {
+  const capabilities = typeof event.capabilities === 'object' && event.capabilities !== null
+    ? event.capabilities
+    : (context as { capabilities?: unknown } | null)?.capabilities;
+  return (capabilities as Record<string, unknown> | undefined)?.['postcopy-ram'] === true;
 }
 
 function migrateFacts(event: ExploreRequest['event']): Pick<MigrateCommand, 'resume' | 'runState' | 'blockers' | 'capabilities'> {

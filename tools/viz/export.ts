@@ -1,24 +1,25 @@
 /**
- * `livemig viz --export DIR`: each machine as `<side>.dot`, `<side>.svg` and
- * `<side>.mmd`, for documentation (the README embeds them).
+ * `livemig viz --export DIR`: each machine as `<name>.dot`, `<name>.svg` and
+ * `<name>.mmd` (source, destination, return-path), for documentation (the
+ * README embeds them).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toDot } from './dot.js';
-import { graphs, SIDES } from './machines.js';
+import { CHARTS, graphs } from './machines.js';
 import { toMermaid } from './mermaid.js';
 import { renderSvg } from './svg.js';
 
-/** Writes the six files and returns their paths. */
+/** Writes three files per machine and returns their paths. */
 export async function exportCharts(dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
-  for (const side of SIDES) {
-    const dot = toDot(graphs[side]);
+  for (const name of CHARTS) {
+    const dot = toDot(graphs[name]);
     const files: [string, string][] = [
-      [`${side}.dot`, dot],
-      [`${side}.svg`, await renderSvg(dot)],
-      [`${side}.mmd`, toMermaid(graphs[side])],
+      [`${name}.dot`, dot],
+      [`${name}.svg`, await renderSvg(dot)],
+      [`${name}.mmd`, toMermaid(graphs[name])],
     ];
     for (const [name, text] of files) {
       const path = join(dir, name);

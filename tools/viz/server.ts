@@ -6,7 +6,7 @@
  *
  *   GET  /               the page
  *   GET  /static/<file>  its scripts and styles (tools/viz/static)
- *   GET  /api/charts     both statecharts: graph, SVG, events with presets
+ *   GET  /api/charts     the statecharts (both sides', the return path's): graph, SVG, events with presets
  *   GET  /api/live       text/event-stream of LiveUpdates, history first
  *   POST /api/explore    ExploreRequest → ExploreResult
  *
@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { eventPresets } from './event-presets.js';
 import { explore, ExploreError, initialContext, type ExploreRequest } from './explore.js';
 import { InstanceWatch } from './instance-watch.js';
-import { graphs, isSide, SIDES, type Side } from './machines.js';
+import { CHARTS, graphs, isChartName, isSide, SIDES, type ChartName } from './machines.js';
 import { toDot } from './dot.js';
 import { renderSvg } from './svg.js';
 import { Timeline } from './timeline.js';
@@ -147,10 +147,10 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
   };
 }
 
-/** Everything the page needs to draw and explore both machines, computed once. */
+/** Everything the page needs to draw and explore the machines, computed once. */
 async function chartsPayload(options: VizServerOptions) {
   const entries = await Promise.all(
-    SIDES.map(async (side) => {
+    CHARTS.map(async (side) => {
       const graph = graphs[side];
       const types = [...new Set(graph.transitions.map((t) => t.event))];
       return [
@@ -160,12 +160,13 @@ async function chartsPayload(options: VizServerOptions) {
           svg: await renderSvg(toDot(graph)),
           events: types.map((type) => ({ type, presets: eventPresets[side][type] ?? [{ name: 'no payload', payload: {} }] })),
           initialContext: initialContext(side),
-          address: options[side] ?? null,
+          // The instance followed for a side; the return path reports no status, so it is only explored.
+          address: isSide(side) ? options[side] ?? null : null,
         },
       ] as const;
     }),
   );
-  return Object.fromEntries(entries) as Record<Side, (typeof entries)[number][1]>;
+  return Object.fromEntries(entries) as Record<ChartName, (typeof entries)[number][1]>;
 }
 
 function parseExploreRequest(body: string): ExploreRequest {
@@ -176,7 +177,7 @@ function parseExploreRequest(body: string): ExploreRequest {
     throw new ExploreError('the request is not JSON');
   }
   const request = value as Partial<ExploreRequest>;
-  if (!isSide(request.side)) throw new ExploreError("side must be 'source' or 'destination'");
+  if (!isChartName(request.side)) throw new ExploreError(`side must be one of ${CHARTS.map((c) => `'${c}'`).join(', ')}`);
   if (typeof request.status !== 'string') throw new ExploreError('status must be a string');
   if (typeof request.event !== 'object' || request.event === null) throw new ExploreError('event must be an object');
   return request as ExploreRequest;

@@ -14,6 +14,8 @@ export interface ChartState {
   /** The enclosing state's id; null at the top level. */
   parent: string | null;
   compound: boolean;
+  /** A final state: the machine is done there (the return path's closed and bad). */
+  final: boolean;
   /** For a compound state: the id of the child it enters by default. */
   initial: string | null;
 }
@@ -32,7 +34,7 @@ export interface ChartTransition {
 }
 
 export interface StatechartGraph {
-  /** The machine's id: `source` or `destination`. */
+  /** The machine's id: `source`, `destination` or `return-path`. */
   machine: string;
   /** The id of the top-level initial state. */
   initial: string;
@@ -54,6 +56,7 @@ export function statechartGraph(machine: AnyStateMachine): StatechartGraph {
         label: node.key,
         parent,
         compound: children.length > 0,
+        final: node.type === 'final',
         initial: children.length > 0 ? initialChild(node) : null,
       });
       for (const definitions of node.transitions.values()) {

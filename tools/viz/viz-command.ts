@@ -22,12 +22,13 @@ export function vizCommand(): Command {
 with the current status of each side, the transitions taken, live charts of
 throughput, remaining bytes and dirty rate per pass, and the messages
 between the instances' actors. Without instances the page explores the
-machines: send an event, see where it leads or why it is refused.`)
+machines (the return path's too): send an event, see where it leads or why
+it is refused.`)
     .option('--source <QMP_ADDR>', 'follow the source instance (unix:PATH or tcp:HOST:PORT)')
     .option('--destination <QMP_ADDR>', 'follow the destination instance')
     .option('--port <N>', 'port on 127.0.0.1 (0: any free port)', wholeNumber(0, 65535), 7070)
     .option('--interval <MS>', 'query-migrate period', wholeNumber(10), 200)
-    .option('--export <DIR>', 'write source.{svg,dot,mmd} and destination.{svg,dot,mmd} to DIR and exit')
+    .option('--export <DIR>', 'write source, destination and return-path .{svg,dot,mmd} to DIR and exit')
     .addHelpText('after', `
 Status transitions carry exact times when the instances have the 'events'
 capability on; otherwise they are seen by polling.`)

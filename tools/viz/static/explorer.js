@@ -73,7 +73,7 @@ export class Explorer {
     const chart = this.charts[this.side];
     const m = this.machines[this.side];
     this.ui.state.replaceChildren(
-      ...chart.graph.states.filter((s) => !s.compound).map((s) => new Option(s.id, s.id, false, s.id === m.status)),
+      ...chart.graph.states.filter((s) => !s.compound).map((s) => new Option(s.label, s.id, false, s.id === m.status)),
     );
     // Events with a transition from here first, the rest after: sending those shows why nothing happens.
     const view = this.views[this.side];
@@ -81,7 +81,7 @@ export class Explorer {
     const here = [];
     const elsewhere = [];
     for (const e of chart.events) {
-      const targets = view.candidates(m.status, e.type).map((t) => view.landing(t));
+      const targets = view.candidates(m.status, e.type).map((t) => this.label(this.side, view.landing(t)));
       (targets.length > 0 ? here : elsewhere).push(new Option(targets.length > 0 ? `${e.type} → ${[...new Set(targets)].join(' | ')}` : e.type, e.type));
     }
     this.ui.event.replaceChildren(optgroup('handled in this state', here), optgroup('not handled here', elsewhere));
@@ -128,8 +128,9 @@ export class Explorer {
       Object.assign(m, { status: result.to, context: result.context, edge: result.transition?.id ?? null, refused: [] });
       m.visited.add(result.to);
       const via = result.transition ? ` (transition ${result.transition.id})` : '';
-      this.report('taken', `${result.from} —${event.type}→ ${result.to}${via}`);
-      item.textContent = `${side}: ${result.from} —${event.type}→ ${result.to}`;
+      const step = `${this.label(side, result.from)} —${event.type}→ ${this.label(side, result.to)}`;
+      this.report('taken', `${step}${via}`);
+      item.textContent = `${side}: ${step}`;
     } else {
       Object.assign(m, { edge: null, refused: this.views[side].candidates(m.status, event.type).map((t) => t.id) });
       this.report('refused', result.reason);
@@ -138,6 +139,11 @@ export class Explorer {
     }
     this.ui.history.append(item);
     this.refresh();
+  }
+
+  /** A state's name as the chart shows it (the return path's ids carry the machine's id). */
+  label(side, id) {
+    return this.charts[side].graph.states.find((s) => s.id === id)?.label ?? id;
   }
 
   report(kind, text) {

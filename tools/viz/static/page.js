@@ -1,4 +1,4 @@
-// The visualizer page: draws both statecharts, follows the live instances
+// The visualizer page: draws the statecharts, follows the live instances
 // through the server's event stream (/api/live), and hosts the explorer.
 
 import { Explorer } from './explorer.js';
@@ -7,13 +7,15 @@ import { BarChart, LineChart } from './live-charts.js';
 import { MessageView } from './message-view.js';
 import { StatechartView } from './statechart-view.js';
 
+// The sides are followed live; every chart (the return path's too) can be explored.
 const SIDES = ['source', 'destination'];
 // Statuses in which nothing moves: samples taken then add nothing to the charts.
 const IDLE = new Set(['none', 'completed', 'failed', 'cancelled']);
 
 const charts = await (await fetch('/api/charts')).json();
-const views = Object.fromEntries(SIDES.map((side) => [side, new StatechartView(document.getElementById(`${side}-svg`), charts[side])]));
-const live = Object.fromEntries(SIDES.map((side) => [side, { status: null, visited: new Set(), edge: null }]));
+const CHARTS = Object.keys(charts);
+const views = Object.fromEntries(CHARTS.map((name) => [name, new StatechartView(document.getElementById(`${name}-svg`), charts[name])]));
+const live = Object.fromEntries(CHARTS.map((name) => [name, { status: null, visited: new Set(), edge: null }]));
 const following = SIDES.some((side) => charts[side].address !== null);
 let mode = following ? 'live' : 'explore';
 
@@ -21,11 +23,12 @@ const explorer = new Explorer(charts, views, () => redraw());
 
 function redraw() {
   document.body.dataset.mode = mode;
-  for (const side of SIDES) {
-    const shown = mode === 'live' ? live[side] : explorer.view(side);
-    views[side].show(shown);
-    const badge = document.getElementById(`${side}-status`);
-    badge.textContent = shown.status ?? '—';
+  for (const name of CHARTS) {
+    const shown = mode === 'live' ? live[name] : explorer.view(name);
+    views[name].show(shown);
+    const badge = document.getElementById(`${name}-status`);
+    const label = shown.status === null ? null : (charts[name].graph.states.find((s) => s.id === shown.status)?.label ?? shown.status);
+    badge.textContent = label ?? '—';
     badge.dataset.status = shown.status ?? '';
   }
   for (const b of document.querySelectorAll('[data-mode-button]')) b.classList.toggle('active', b.dataset.modeButton === mode);

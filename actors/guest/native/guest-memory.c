@@ -1,0 +1,77 @@
+/*
+ * Gives guest RAM back to the OS: release-ram frees each page once the
+ * source has sent it in postcopy, and Node has no way to do it. A guest
+ * RAM slab is a SharedArrayBuffer from malloc, whose data starts a few
+ * bytes into an OS page; pageOffset tells how far into the slab the next OS
+ * page starts, so guest pages can be laid on OS pages. madvise(MADV_DONTNEED)
+ * on the whole OS pages inside a view frees them, and every thread then
+ * reads zeros there. Only pages wholly inside the view are touched, so
+ * neither the allocator's header before the slab nor a neighbouring guest
+ * page is.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* releasePages(view: Uint8Array): number of bytes given back. */
+static napi_value release_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "releasePages takes one Uint8Array");
+    return NULL;
+  }
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
+  size_t released = 0;
+  if (end > start) {
+    if (madvise((void *)start, end - start, MADV_DONTNEED) != 0) {
+      napi_throw_error(env, NULL, "madvise(MADV_DONTNEED) failed on guest RAM");
+      return NULL;
+    }
+    released = end - start;
+  }
+  napi_value result;
+  napi_create_double(env, (double)released, &result);
+  return result;
+}
+
+/* pageOffset(view: Uint8Array): bytes from the view's start to the next OS page boundary. */
+static napi_value page_offset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "pageOffset takes one Uint8Array");
+    return NULL;
+  }
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  napi_value result;
+  napi_create_double(env, (double)((page - (uintptr_t)data % page) % page), &result);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_value size;
+  napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
+  napi_set_named_property(env, exports, "releasePages", fn);
+  napi_create_function(env, "pageOffset", NAPI_AUTO_LENGTH, page_offset, NULL, &fn);
+  napi_set_named_property(env, exports, "pageOffset", fn);
+  napi_create_double(env, (double)sysconf(_SC_PAGESIZE), &size);
+  napi_set_named_property(env, exports, "pageSize", size);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,177 @@
+/**
+ * The destination's side of postcopy (QEMU's incoming postcopy-ram.c):
+ * it checks the source's advice, drops the pages the discard list names,
+ * unpacks the package, and from POSTCOPY_LISTEN on turns the guest's page
+ * faults into page requests on the return path, one per missing page, until
+ * every page is in.
+ */
+import type { PostcopyAdviseMessage, PostcopyDiscardMessage, StreamMessage } from '../../protocols/stream/messages.js';
+import { StreamDecoder } from '../../protocols/stream/decode.js';
+import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+import type { Guest } from '../guest/guest.js';
+import type { RamBlock } from '../guest/ram-block.js';
+import type { GuestSink } from '../ram/guest-sink.js';
+import type { DestinationReturnPath } from '../return-path/destination-return-path.js';
+
+/** How often the fault handler looks again when no fault wakes it (a stop, the end of postcopy). */
+const FAULT_POLL_MS = 100;
+
+/** What a package may hold: the switch itself, its PING, and device state. */
+const PACKAGE_TYPES: ReadonlySet<StreamMessage['type']> = new Set(['postcopy-listen', 'ping', 'device', 'postcopy-run']);
+
+export class PostcopyIncoming {
+  private advised = false;
+  private listening = false;
+  /** POSTCOPY_LISTEN came (it stays true once postcopy is over). */
+  listened = false;
+  private running = false;
+  /** Pages asked for and not placed yet, per guest block: a page is asked for once. */
+  private readonly requested = new Map<number, Set<number>>();
+  /** The block the last REQ_PAGES_ID named: a REQ_PAGES for the same block needs no name. */
+  private lastRequestBlock: number | undefined;
+  /** Page requests sent. */
+  requests = 0;
+
+  constructor(
+    private readonly guest: Guest,
+    private readonly sink: GuestSink,
+    private readonly returnPath: () => DestinationReturnPath | undefined,
+    private readonly postcopyRam: () => boolean,
+  ) {}
+
+  get isListening(): boolean {
+    return this.listening;
+  }
+
+  /** POSTCOPY_RUN came and the stream is not over: the guest runs here, and only here. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** POSTCOPY_RUN: the guest runs here from now on. */
+  run(): void {
+    this.running = true;
+  }
+
+  /** POSTCOPY_ADVISE (loadvm_postcopy_handle_advise's checks). */
+  advise(message: PostcopyAdviseMessage): void {
+    if (!this.postcopyRam()) {
+      throw new Error('RAM postcopy is disabled but have 16 byte advise: turn postcopy-ram on at the destination too, before incoming starts');
+    }
+    if (message.hostPageSize !== TARGET_PAGE_SIZE || message.targetPageSize !== TARGET_PAGE_SIZE) {
+      throw new Error(`Postcopy needs matching RAM page sizes (s=${message.hostPageSize} d=${TARGET_PAGE_SIZE})`);
+    }
+    this.advised = true;
+  }
+
+  /** POSTCOPY_RAM_DISCARD: the named pages are stale here, so they are fetched again when touched. */
+  discard(message: PostcopyDiscardMessage, blocks: readonly RamBlock[]): void {
+    if (!this.advised) throw new Error('Received a postcopy discard list without POSTCOPY_ADVISE');
+    const ram = blocks[message.block];
+    if (!ram) throw new Error(`Postcopy discard list names block ${message.block}, but the stream has ${blocks.length} blocks`);
+    const { firstPage, bitmap } = message;
+    if (firstPage % 32 !== 0 || firstPage + bitmap.length * 8 > roundUp32(ram.pageCount)) {
+      throw new Error(`Postcopy discard list for '${ram.name}' covers pages ${firstPage}+${bitmap.length * 8}, past its ${ram.pageCount} pages`);
+    }
+    for (let byte = 0; byte < bitmap.length; byte++) {
+      const bits = bitmap[byte]!;
+      if (bits === 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        if ((bits & (1 << bit)) === 0) continue;
+        const page = firstPage + byte * 8 + bit;
+        if (page >= ram.pageCount) throw new Error(`Postcopy discard list for '${ram.name}' names page ${page}, past its ${ram.pageCount} pages`);
+        ram.received.clear(page);
+      }
+    }
+  }
+
+  /** PACKAGED: the messages it holds, checked whole before any of them acts. */
+  unpack(data: Uint8Array): StreamMessage[] {
+    if (!this.advised) throw new Error('Received a postcopy package without POSTCOPY_ADVISE');
+    const messages: StreamMessage[] = [];
+    const decoder = new StreamDecoder({
+      sink: { pageView: noPages, pagesLoaded: noPages, zeroPages: noPages },
+      expectHello: false,
+      onMessage: (m) => messages.push(m),
+    });
+    decoder.push(data);
+    decoder.end();
+    const odd = messages.find((m) => !PACKAGE_TYPES.has(m.type));
+    if (odd) throw new Error(`Unexpected '${odd.type}' message in the postcopy package`);
+    if (messages[0]?.type !== 'postcopy-listen' || messages.at(-1)?.type !== 'postcopy-run') {
+      throw new Error('The postcopy package must start with POSTCOPY_LISTEN and end with POSTCOPY_RUN');
+    }
+    return messages;
+  }
+
+  /**
+   * POSTCOPY_LISTEN: from here every access to a page not yet in faults, and
+   * faults become requests. They are looked for after every page placement
+   * as well as when a fault wakes the handler: while pages stream in back to
+   * back, the main thread may not get to the handler's wake-up for a while.
+   */
+  listen(): void {
+    this.sink.startPostcopy(() => this.pollFaults());
+    this.guest.setPostcopy(true);
+    this.listening = true;
+    this.listened = true;
+    void this.handleFaults();
+  }
+
+  /**
+   * The stream's end: every page must be in (the source sent each one it had),
+   * after which the guest runs without fault checks.
+   */
+  complete(blocks: readonly RamBlock[]): void {
+    for (const ram of blocks) {
+      const missing = ram.pageCount - ram.received.count();
+      if (missing > 0) throw new Error(`Postcopy ended with ${missing} pages of '${ram.name}' never received`);
+    }
+    this.stop();
+    this.running = false;
+    this.guest.setPostcopy(false);
+  }
+
+  /** Stops handling faults; pending requests are kept, to be sent again after a recovery. */
+  stop(): void {
+    this.listening = false;
+  }
+
+  private async handleFaults(): Promise<void> {
+    while (this.listening) {
+      this.pollFaults();
+      await this.guest.faults.wait(FAULT_POLL_MS);
+    }
+  }
+
+  private pollFaults(): void {
+    if (!this.listening || !this.guest.faults.pending()) return;
+    for (const fault of this.guest.faults.drain()) if (fault.kind !== 'write-protect') this.request(fault.block, fault.page);
+  }
+
+  private request(block: number, page: number): void {
+    const ram = this.guest.blocks[block]!;
+    if (ram.received.test(page)) return;
+    let pending = this.requested.get(block);
+    if (!pending) this.requested.set(block, (pending = new Set()));
+    // Placed pages leave the set as they are met again; one vCPU's fault is its only request.
+    for (const p of pending) if (ram.received.test(p)) pending.delete(p);
+    if (pending.has(page)) return;
+    pending.add(page);
+    const returnPath = this.returnPath();
+    if (!returnPath) return;
+    const start = page * TARGET_PAGE_SIZE;
+    if (this.lastRequestBlock === block) returnPath.send({ type: 'req-pages', start, len: TARGET_PAGE_SIZE });
+    else returnPath.send({ type: 'req-pages-id', block: ram.name, start, len: TARGET_PAGE_SIZE });
+    this.lastRequestBlock = block;
+    this.requests++;
+  }
+}
+
+function noPages(): never {
+  throw new Error('A postcopy package carries no pages');
+}
+
+function roundUp32(n: number): number {
+  return Math.ceil(n / 32) * 32;
+}

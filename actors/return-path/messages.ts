@@ -1,0 +1,24 @@
+/**
+ * What the source's return-path actor hands its owner: typed events, page
+ * requests already checked against the guest. (The destination's end takes
+ * protocols/return-path's ReturnPathMessage as they are.)
+ */
+import type { MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
+
+/** A postcopy page request, checked against the guest: `pages` pages of block `block` (stream order) from `firstPage`. */
+export interface PageRequest {
+  block: number;
+  firstPage: number;
+  pages: number;
+}
+
+/** The source's end hands these to the migration thread. */
+export interface SourceReturnPathEvents {
+  /** Every well-formed message, for the trace. */
+  message: [ReturnPathMessage];
+  pong: [value: number];
+  'page-request': [PageRequest];
+  'multifd-channels': [MultifdChannelsMessage];
+  /** The path went bad: malformed input, a destination's error SHUT, or an end before SHUT. */
+  bad: [Error];
+}

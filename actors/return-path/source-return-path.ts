@@ -1,0 +1,226 @@
+/**
+ * The source's end of the return path (QEMU's source_return_path_thread),
+ * as an actor: it reads the main connection's reverse direction, decodes
+ * and checks each message, runs the return path's statechart
+ * (machines/return-path.ts), and hands its owner typed events. Malformed
+ * input, an error SHUT or a path that ends before its SHUT make the path
+ * bad; nothing here ever throws at the owner or reads outside guest RAM.
+ */
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import { createActor, type Actor } from 'xstate';
+import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
+import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
+import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import type { PageRequest, SourceReturnPathEvents } from './messages.js';
+
+/** What the source knows of its guest's RAM blocks, to check page requests against. */
+export interface RequestableBlock {
+  name: string;
+  size: number;
+}
+
+export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
+  private readonly decoder = new ReturnPathDecoder({ onMessage: (m) => this.onMessage(m) });
+  private readonly machine: Actor<typeof returnPathMachine> = createActor(returnPathMachine).start();
+  private shutResult: { ok: true } | { ok: false; error: Error } | undefined;
+  private shutWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private detached = false;
+  /** The block the last REQ_PAGES_ID named: a REQ_PAGES takes pages from it. */
+  private lastRequestBlock: number | undefined;
+  /** PONGs received (QEMU's source counts the answers to its PINGs). */
+  pongs = 0;
+  /** Set at the switch to postcopy: a page request before it is a confused destination. */
+  acceptPageRequests = false;
+
+  /**
+   * @param reverse the main connection's reverse direction
+   * @param blocks the guest's RAM blocks in stream order; page requests name them
+   * @param pageSize requests must be aligned to it
+   */
+  constructor(
+    private readonly reverse: Readable,
+    private readonly blocks: readonly RequestableBlock[],
+    private readonly pageSize: number,
+  ) {
+    super();
+    reverse.on('data', this.onData);
+    reverse.once('end', this.onEnd);
+    // A reset or close arrives as 'error'/'close', not 'end': the path is just as gone.
+    reverse.once('error', this.onBroken);
+    reverse.once('close', this.onEnd);
+  }
+
+  get state(): ReturnPathState {
+    return returnPathState(this.machine.getSnapshot());
+  }
+
+  /** OPEN_RETURN_PATH went out: the destination may speak from here. */
+  open(): void {
+    this.machine.send({ type: 'open' });
+  }
+
+  /** Resolves when the destination says SHUT 0 (all loaded); rejects on its error or a bad path. */
+  shut(): Promise<void> {
+    if (this.shutResult) return this.shutResult.ok ? Promise.resolve() : Promise.reject(this.shutResult.error);
+    return new Promise((resolve, reject) => (this.shutWaiter = { resolve, reject }));
+  }
+
+  /**
+   * Where the destination's multifd channels listen: resolves with one tcp
+   * port per channel (0 for unix channels) once the destination has said so
+   * for all `channels`; rejects if it uses another channel count or is silent.
+   */
+  multifdPorts(channels: number, timeoutMs: number): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      const ports: number[] = [];
+      let received = 0;
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('multifd-channels', onChannels);
+        this.off('bad', done);
+        if (err) reject(err);
+        else resolve(ports);
+      };
+      const onChannels = (m: { first: number; count: number; ports: number[] }) => {
+        if (m.count !== channels) {
+          return done(new Error(
+            `multifd-channels is ${m.count} on the destination but ${channels} here: set it alike on both sides before incoming starts`,
+          ));
+        }
+        m.ports.forEach((port, i) => (ports[m.first + i] = port));
+        received += m.ports.length;
+        if (received >= channels) done();
+      };
+      const timer = setTimeout(
+        () => done(new Error(`the destination did not say where its ${channels} multifd channels listen within ${timeoutMs} ms (is multifd on there too?)`)),
+        timeoutMs,
+      );
+      this.on('multifd-channels', onChannels);
+      this.on('bad', done);
+    });
+  }
+
+  /** The return path's failure (a destination's SHUT error) if one arrives within `ms`; undefined otherwise. */
+  failureWithin(ms: number): Promise<Error | undefined> {
+    if (this.shutResult) return Promise.resolve(this.shutResult.ok ? undefined : this.shutResult.error);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), ms);
+      this.shut().then(
+        () => resolve(undefined),
+        (err: Error) => {
+          clearTimeout(timer);
+          resolve(err);
+        },
+      );
+    });
+  }
+
+  /** Stops reading: the owner is done with the path (the connection is closed elsewhere). */
+  close(): void {
+    this.detached = true;
+    this.reverse.off('data', this.onData);
+    this.reverse.off('end', this.onEnd);
+    this.reverse.off('close', this.onEnd);
+    this.reverse.off('error', this.onBroken);
+    this.machine.stop();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.detached || this.shutResult) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.bad(err as Error);
+    }
+  };
+
+  private readonly onBroken = (err: Error): void => {
+    if (this.detached || this.shutResult) return;
+    this.bad(new Error(`the return path broke before SHUT: ${err.message}`));
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.detached || this.shutResult) return;
+    this.bad(new Error('the destination closed the return path without SHUT'));
+  };
+
+  private onMessage(message: ReturnPathMessage): void {
+    if (this.shutResult) return;
+    this.emit('message', message);
+    switch (message.type) {
+      case 'shut':
+        if (message.status === 0) this.settle({ ok: true });
+        else this.bad(new Error(`Sibling indicated error ${message.status}${message.error ? `: ${message.error}` : ''}`));
+        return;
+      case 'pong':
+        this.pongs++;
+        this.emit('pong', message.value);
+        return;
+      case 'req-pages-id':
+      case 'req-pages': {
+        const request = this.pageRequest(message);
+        if (!request) return;
+        if (!this.acceptPageRequests) return this.bad(new Error('The destination asked for pages before postcopy started'));
+        this.emit('page-request', request);
+        return;
+      }
+      case 'multifd-channels':
+        this.emit('multifd-channels', message);
+        return;
+      default:
+        // RECV_BITMAP, RESUME_ACK, SWITCHOVER_ACK belong to features not built yet: a destination that sends one is confused.
+        this.bad(new Error(`Received return-path message '${message.type}', which this migration never asked for`));
+    }
+  }
+
+  /**
+   * A REQ_PAGES(_ID) as the page run it asks for (QEMU's
+   * migrate_handle_rp_req_pages and ram_save_queue_pages checks), or
+   * undefined once the path is marked bad: an unknown block, a request
+   * before any block was named, a misaligned or empty one, or one past the
+   * end of its block.
+   */
+  private pageRequest(message: Extract<ReturnPathMessage, { type: 'req-pages-id' | 'req-pages' }>): PageRequest | undefined {
+    if (message.type === 'req-pages-id') {
+      const index = this.blocks.findIndex((b) => b.name === message.block);
+      if (index < 0) return this.refuse(`Page request names RAM block '${message.block}', which this guest does not have`);
+      this.lastRequestBlock = index;
+    } else if (this.lastRequestBlock === undefined) {
+      return this.refuse('Page request (REQ_PAGES) before any REQ_PAGES_ID named its RAM block');
+    }
+    const block = this.blocks[this.lastRequestBlock!]!;
+    const { start, len } = message;
+    if (start % this.pageSize !== 0 || len % this.pageSize !== 0 || len === 0) {
+      return this.refuse(`Misaligned page request, start: 0x${start.toString(16)} len: ${len} (pages are ${this.pageSize} bytes)`);
+    }
+    if (start + len > block.size) {
+      return this.refuse(
+        `Page request overrun start=0x${start.toString(16)} len=0x${len.toString(16)} blocklen=0x${block.size.toString(16)} in '${block.name}'`,
+      );
+    }
+    return { block: this.lastRequestBlock!, firstPage: start / this.pageSize, pages: len / this.pageSize };
+  }
+
+  private refuse(why: string): undefined {
+    this.bad(new Error(why));
+    return undefined;
+  }
+
+  private bad(error: Error): void {
+    if (this.shutResult) return;
+    this.machine.send({ type: 'bad', error: error.message });
+    this.settle({ ok: false, error });
+    if (this.listenerCount('bad') > 0) this.emit('bad', error);
+  }
+
+  private settle(result: { ok: true } | { ok: false; error: Error }): void {
+    this.shutResult = result;
+    if (result.ok) this.machine.send({ type: 'shut' });
+    const waiter = this.shutWaiter;
+    this.shutWaiter = undefined;
+    if (!waiter) return;
+    if (result.ok) waiter.resolve();
+    else waiter.reject(result.error);
+  }
+}

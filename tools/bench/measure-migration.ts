@@ -1,0 +1,59 @@
+/**
+ * One measured migration between two started instances, livemig's or
+ * QEMU's (the same QMP): driven as an orchestrator drives QEMU, bounded by
+ * the migration deadline, the source sampled every ~50 ms, the CPU and peak
+ * RSS of both processes; with a postcopy plan, migrate-start-postcopy after
+ * the first pass and the moments of the switch.
+ */
+import type { QmpClient } from '../../protocols/qmp/client.js';
+import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
+import { withDeadline } from './migration-deadline.js';
+import { sampleMigration } from './migration-sampler.js';
+import { followPostcopy, type SwitchMoments } from './postcopy-plan.js';
+import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
+import type { ProcessUsage, Sample } from './results.js';
+import { waitUntil } from './wait-until.js';
+
+export interface Endpoint {
+  qmp: QmpClient;
+  pid: number;
+}
+
+export interface MeasuredMigration {
+  /** The source's final query-migrate (with its total-time). */
+  source: Record<string, unknown>;
+  /** The destination's query-migrate once it ended (or gave up waiting). */
+  destination: Record<string, unknown>;
+  series: Sample[];
+  usage: { source: ProcessUsage; destination: ProcessUsage };
+  /** With postcopy only. */
+  switchover?: SwitchMoments;
+}
+
+export async function measureMigration(source: Endpoint, destination: Endpoint, plan: MigrationPlan, postcopy = false): Promise<MeasuredMigration> {
+  const pids = [source.pid, destination.pid];
+  const cpuBefore = pids.map(cpuSeconds);
+  const sampler = sampleMigration(source.qmp);
+  const follower = postcopy ? followPostcopy(source.qmp, destination.qmp) : undefined;
+  const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
+    .finally(() => Promise.all([sampler.stop(), follower?.stop()]));
+  // QEMU announces `completed` before query-migrate has its total-time.
+  let final = outcome.source;
+  if (final.status === 'completed' && typeof final['total-time'] !== 'number') {
+    await waitUntil(10_000, "QEMU's total-time", async () => {
+      final = await source.qmp.execute<Record<string, unknown>>('query-migrate');
+      return typeof final['total-time'] === 'number';
+    });
+  }
+  const series = await sampler.stop();
+  const switchover = await follower?.stop();
+  const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
+  const rss = pids.map(peakRssBytes);
+  return {
+    source: final,
+    destination: outcome.destination,
+    series,
+    usage: { source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! }, destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! } },
+    ...(switchover ? { switchover } : {}),
+  };
+}
