@@ -14,20 +14,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* releasePages(view: Uint8Array): number of bytes given back. */
-static napi_value release_pages(napi_env env, napi_callback_info info) {
+/* The bytes of the call's one Uint8Array argument; 0 (a TypeError thrown) for anything else. */
+static int byte_view(napi_env env, napi_callback_info info, const char *message, void **data, size_t *length) {
   size_t argc = 1;
   napi_value argv[1];
   napi_typedarray_type type;
-  size_t length;
-  void *data;
-  napi_value buffer;
-  size_t offset;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "releasePages takes one Uint8Array");
-    return NULL;
+      napi_get_typedarray_info(env, argv[0], &type, length, data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, message);
+    return 0;
   }
+  return 1;
+}
+
+/* releasePages(view: Uint8Array): number of bytes given back. */
+static napi_value release_pages(napi_env env, napi_callback_info info) {
+  void *data;
+  size_t length;
+  if (!byte_view(env, info, "releasePages takes one Uint8Array", &data, &length)) return NULL;
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
   uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
@@ -46,16 +50,9 @@ static napi_value release_pages(napi_env env, napi_callback_info info) {
 
 /* pageOffset(view: Uint8Array): bytes from the view's start to the next OS page boundary. */
 static napi_value page_offset(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_typedarray_type type;
-  size_t length;
   void *data;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "pageOffset takes one Uint8Array");
-    return NULL;
-  }
+  size_t length;
+  if (!byte_view(env, info, "pageOffset takes one Uint8Array", &data, &length)) return NULL;
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   napi_value result;
   napi_create_double(env, (double)((page - (uintptr_t)data % page) % page), &result);
