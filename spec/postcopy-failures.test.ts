@@ -100,6 +100,37 @@ describe('postcopy failures', function () {
     });
   });
 
+  describe('postcopy-preempt on one side only: the migration fails at setup, saying which side lacks it', () => {
+    const AB: AbGuest = { start: 1 * MiB, end: 16 * MiB, smp: 1 };
+    const PREEMPT = [...POSTCOPY, '--cap', 'postcopy-preempt'];
+
+    for (const [sourceCaps, destinationCaps, why] of [
+      [PREEMPT, POSTCOPY, 'Capability postcopy-preempt is off, but received capability is on'],
+      [POSTCOPY, PREEMPT, 'Capability postcopy-preempt is on, but received capability is off'],
+    ] as const) {
+      it(`source ${sourceCaps.includes('postcopy-preempt') ? 'with' : 'without'} it, destination ${destinationCaps.includes('postcopy-preempt') ? 'with' : 'without'}`, async () => {
+        const [destination, source] = await Promise.all([
+          startInstance([...abGuestArgs('32M', AB, false), ...destinationCaps, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+          startInstance([...abGuestArgs('32M', AB), ...UNLIMITED, ...EVENTS, ...sourceCaps], { name: 'src' }),
+        ]);
+        const events = recordEvents(source.qmp);
+        await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
+        const info = await waitForMigration(source.qmp, ['failed', 'completed'], 30_000);
+        expect(info.status, logTail(source)).to.equal('failed');
+        expect(info['error-desc'], 'the destination says why').to.include(why);
+        // A source without preempt has gone active by the time the destination's refusal comes.
+        expect(events.at(-1)).to.equal('failed');
+        const incoming = await waitForStatuses(destination.qmp, ['failed'], 30_000).catch(() => undefined);
+        if (incoming) expect(incoming['error-desc']).to.include(why);
+        // Nothing was lost: the source guest runs on with every page.
+        expect(await runState(source.qmp)).to.equal('running');
+        await source.qmp.execute('stop');
+        await expectAbHolds(source, AB, 'source');
+        expect(uncaughtTrace(source.stderr()), logTail(source)).to.deep.equal([]);
+      });
+    }
+  });
+
   describe('one-way transports: no return path, so no postcopy', () => {
     const AB: AbGuest = { start: 1 * MiB, end: 16 * MiB, smp: 1 };
     const SOURCE = [...abGuestArgs('32M', AB), ...UNLIMITED, ...EVENTS];

@@ -36,6 +36,12 @@ export class AtomicBitmap {
     if (wake) Atomics.notify(this.words, w);
   }
 
+  /** Sets the bit; true when this call set it (it was clear), so the caller owns what it guards. */
+  testAndSet(bit: number): boolean {
+    const m = 1 << (bit & 31);
+    return (Atomics.or(this.words, bit >>> 5, m) & m) === 0;
+  }
+
   clear(bit: number): void {
     const w = bit >>> 5;
     Atomics.and(this.words, w, ~(1 << (bit & 31)));

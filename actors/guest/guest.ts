@@ -221,15 +221,20 @@ export class Guest extends EventEmitter<GuestEvents> {
     Atomics.store(this.ctrl, POSTCOPY, on ? 1 : 0);
   }
 
-  /**
-   * Postcopy blocktime (QEMU's postcopy-blocktime and postcopy-vcpu-blocktime):
-   * how long all vCPUs waited on missing pages at once, and each one in all.
-   */
+  /** What another thread needs to take this guest's faults itself (the postcopy-preempt thread). */
+  faultQueueShared(): { ctrl: SharedArrayBuffer; smp: number } {
+    return { ctrl: this.ctrl.buffer as SharedArrayBuffer, smp: this.smp };
+  }
+
   /** Each postcopy fault's wait since postcopy began: median, 99th percentile and worst (µs). */
   faultLatency(): FaultLatencySummary {
     return this.faultLog.summary();
   }
 
+  /**
+   * Postcopy blocktime (QEMU's postcopy-blocktime and postcopy-vcpu-blocktime):
+   * how long all vCPUs waited on missing pages at once, and each one in all.
+   */
   blocktime(): { total: number; perVcpu: number[] } {
     return {
       total: Atomics.load(this.ctrl, ALL_BLOCKED_MS),

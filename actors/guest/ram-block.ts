@@ -13,6 +13,7 @@ export interface RamBlockShared {
   received: SharedArrayBuffer;
   writeProtect: SharedArrayBuffer;
   touched: SharedArrayBuffer;
+  placing: SharedArrayBuffer;
 }
 
 /**
@@ -24,7 +25,10 @@ export interface RamBlockShared {
  * - dirty: set by every guest write, after the data (DESIGN rule 1);
  * - received: destination side, set once a page's bytes are in place;
  * - writeProtect: background snapshot, a write waits until it is cleared;
- * - touched: set on the first write, so never-written pages need no scan.
+ * - touched: set on the first write, so never-written pages need no scan;
+ * - placing: destination side in postcopy, where two threads place pages
+ *   (the main channel's and the preempt channel's): a page is copied in by
+ *   whichever sets its bit first, and only once.
  */
 export class RamBlock {
   readonly pageCount: number;
@@ -33,6 +37,7 @@ export class RamBlock {
   readonly received: AtomicBitmap;
   readonly writeProtect: AtomicBitmap;
   readonly touched: AtomicBitmap;
+  readonly placing: AtomicBitmap;
 
   constructor(readonly shared: RamBlockShared) {
     if (shared.size % TARGET_PAGE_SIZE !== 0) {
@@ -44,6 +49,7 @@ export class RamBlock {
     this.received = new AtomicBitmap(this.pageCount, shared.received);
     this.writeProtect = new AtomicBitmap(this.pageCount, shared.writeProtect);
     this.touched = new AtomicBitmap(this.pageCount, shared.touched);
+    this.placing = new AtomicBitmap(this.pageCount, shared.placing);
   }
 
   /** Allocates a zeroed block. The kernel commits memory only when a page is first touched. */
@@ -67,6 +73,7 @@ export class RamBlock {
       received: bitmap(),
       writeProtect: bitmap(),
       touched: bitmap(),
+      placing: bitmap(),
     });
   }
 

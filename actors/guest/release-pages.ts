@@ -3,7 +3,10 @@
  * project's small native addon (native/guest-memory.c beside this file, built by `npm ci`).
  * Freed memory reads as zero afterwards, in every thread.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 interface GuestMemoryAddon {
   releasePages(view: Uint8Array): number;
@@ -14,10 +17,23 @@ interface GuestMemoryAddon {
 let addon: GuestMemoryAddon | undefined;
 let missing: string | undefined;
 
+/**
+ * The addon sits in the package's build/Release. This module runs from its
+ * source (actors/guest/) or inside a worker thread's bundle (under
+ * node_modules/.cache), so it is looked for upwards from here.
+ */
+function addonPath(): string {
+  const relative = join('build', 'Release', 'guest_memory.node');
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, relative))) return join(dir, relative);
+    if (dirname(dir) === dir) return relative;
+  }
+}
+
 function load(): GuestMemoryAddon | undefined {
   if (addon || missing) return addon;
   try {
-    addon = createRequire(import.meta.url)('../../build/Release/guest_memory.node') as GuestMemoryAddon;
+    addon = createRequire(import.meta.url)(addonPath()) as GuestMemoryAddon;
   } catch (err) {
     missing = `the guest-memory addon is not built (npm ci builds it with node-gyp): ${(err as Error).message.split('\n')[0]}`;
   }

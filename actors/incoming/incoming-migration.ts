@@ -20,9 +20,11 @@ import type { FaultLatencySummary } from '../guest/fault-latency.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import { MultifdReceiver } from '../multifd/multifd-receiver.js';
+import { PreemptReceiver } from '../postcopy-preempt/preempt-receiver.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { PostcopyIncoming } from './postcopy-incoming.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
+import { PageRequester } from '../return-path/page-requester.js';
 import { checkHeader } from '../savevm/stream-header.js';
 import type { IncomingEnvironment } from './environment.js';
 
@@ -52,8 +54,8 @@ export class IncomingMigration {
   private sink: GuestSink | undefined;
   private returnPath: DestinationReturnPath | undefined;
   private postcopy: PostcopyIncoming | undefined;
-  /** postcopy-preempt: the second connection, carrying requested pages only, read into a sink of its own. */
-  private preempt: { connection: IncomingConnection; sink: GuestSink; decoder: StreamDecoder; ended: boolean; onEnd?: () => void } | undefined;
+  /** postcopy-preempt: the thread that owns the second connection, taking faults and placing the pages they ask for. */
+  private preempt: PreemptReceiver | undefined;
   /** The guest's RAM blocks in the stream header's order. */
   private streamBlocks: readonly RamBlock[] = [];
   private multifd: MultifdReceiver | undefined;
@@ -77,12 +79,12 @@ export class IncomingMigration {
   ) {}
 
   info(): IncomingInfo {
-    const preempt = this.preempt;
+    const preempt = this.preempt?.counters;
     return {
       socketAddress: this.listener?.socketAddresses() ?? [],
-      bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0) + (preempt?.decoder.bytesDecoded ?? 0),
-      pages: (this.sink?.pageCount ?? 0) + (this.multifd?.pages ?? 0) + (preempt?.sink.pageCount ?? 0),
-      zeroPages: (this.sink?.zeroPageCount ?? 0) + (this.multifd?.zeroPages ?? 0) + (preempt?.sink.zeroPageCount ?? 0),
+      bytes: (this.decoder?.bytesDecoded ?? 0) + (this.multifd?.bytes ?? 0) + (preempt?.bytes ?? 0),
+      pages: (this.sink?.pageCount ?? 0) + (this.multifd?.pages ?? 0) + (preempt?.pages ?? 0),
+      zeroPages: (this.sink?.zeroPageCount ?? 0) + (this.multifd?.zeroPages ?? 0) + (preempt?.zeroPages ?? 0),
       startTime: this.startTime,
       endTime: this.endTime,
       ...(this.postcopy?.listened && this.env.options.caps['postcopy-blocktime'] ? { blocktime: this.env.guest.blocktime() } : {}),
@@ -99,14 +101,13 @@ export class IncomingMigration {
       return this.fail(err);
     }
     if (this.done) return this.listener.close();
-    // Accept at once; reading waits until the multifd channels listen.
+    // Accept at once; reading waits until the multifd channels and the preempt thread listen.
     this.listener.on('connection', (c) => void this.accept(c));
-    if (this.env.options.caps.multifd) {
-      this.channelsReady = this.startMultifd().then((m) => {
-        this.multifd = m;
-      });
-      this.channelsReady.catch((err) => this.fail(err));
-    }
+    const starting: Promise<void>[] = [];
+    if (this.env.options.caps.multifd) starting.push(this.startMultifd().then((m) => void (this.multifd = m)));
+    if (this.env.options.caps['postcopy-preempt']) starting.push(this.startPreempt().then((p) => void (this.preempt = p)));
+    this.channelsReady = Promise.all(starting).then(() => {});
+    this.channelsReady.catch((err) => this.fail(err));
     this.listener.on('error', (err) => this.fail(err));
     this.env.log('incoming migration listening', { addresses: this.listener.socketAddresses() });
   }
@@ -120,7 +121,7 @@ export class IncomingMigration {
     if (this.failed) return;
     this.done = true;
     this.postcopy?.stop();
-    this.preempt?.connection.close();
+    this.preempt?.close();
     this.listener?.close();
     this.multifd?.close();
     clearTimeout(this.channelTimer);
@@ -141,8 +142,20 @@ export class IncomingMigration {
     });
   }
 
+  /** The postcopy-preempt thread, listening beside the main listener (on its host, or beside its unix socket). */
+  private async startPreempt(): Promise<PreemptReceiver> {
+    const address = this.listener!.socketAddresses()[0];
+    if (!address) throw new Error(MULTI_CHANNEL_REQUIRED);
+    return PreemptReceiver.start({
+      guest: this.env.guest,
+      listen: address.type === 'inet' ? { host: address.host } : { unixBase: address.path },
+      uuid: this.env.uuid,
+      onError: (message) => this.fail(new Error(message)),
+      trace: (from, to, event) => this.env.trace(from, to, event),
+    });
+  }
+
   private async accept(connection: IncomingConnection): Promise<void> {
-    if (this.main && !this.done && this.expectsPreempt()) return this.acceptPreempt(connection);
     if (this.main || this.done) {
       // Only one main channel per incoming migration.
       connection.close();
@@ -150,7 +163,7 @@ export class IncomingMigration {
     }
     this.main = connection;
     this.returnPath = new DestinationReturnPath(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
-    if (!this.expectsPreempt()) this.listener!.stopListening();
+    this.listener!.stopListening();
     try {
       await this.channelsReady;
     } catch {
@@ -158,7 +171,12 @@ export class IncomingMigration {
     }
     if (this.done) return;
     this.sink = new GuestSink([]);
-    this.postcopy = new PostcopyIncoming(this.env.guest, this.sink, () => this.returnPath, () => this.env.options.caps['postcopy-ram']);
+    const faults = this.preempt ?? new PageRequester(this.env.guest.faults, this.env.guest.blocks, (m) => {
+      if (!this.returnPath) return false;
+      this.returnPath.send(m);
+      return true;
+    });
+    this.postcopy = new PostcopyIncoming(this.env.guest, this.sink, faults, () => this.env.options.caps['postcopy-ram']);
     this.decoder = new StreamDecoder({
       sink: this.sink,
       onHello: (hello) => this.onHello(hello),
@@ -180,43 +198,6 @@ export class IncomingMigration {
         // Messages held behind a multifd round may still hold the EOF.
         this.mainEnded = true;
         this.pump();
-      },
-      error: (err) => this.fail(err),
-    });
-  }
-
-  /** The source connects a postcopy-preempt channel after the main one, when the capability is on. */
-  private expectsPreempt(): boolean {
-    return this.env.options.caps['postcopy-preempt'] && this.preempt === undefined;
-  }
-
-  /** The postcopy-preempt connection: PAGES frames only, requested pages, placed like every postcopy page. */
-  private acceptPreempt(connection: IncomingConnection): void {
-    this.listener!.stopListening();
-    const sink = new GuestSink(this.streamBlocks);
-    sink.startPostcopy();
-    const decoder = new StreamDecoder({
-      sink,
-      onHello: (hello) => {
-        if (hello.kind !== ChannelKind.POSTCOPY_PREEMPT) throw new Error(`expected the postcopy-preempt channel, got channel kind ${hello.kind}`);
-      },
-      onMessage: (m) => {
-        throw new Error(`unexpected '${m.type}' message on the postcopy-preempt channel`);
-      },
-    });
-    if (this.streamBlocks.length > 0) decoder.setLayout(layoutOf(this.streamBlocks));
-    const preempt: NonNullable<typeof this.preempt> = { connection, sink, decoder, ended: false };
-    this.preempt = preempt;
-    this.env.trace('postcopy-preempt', 'incoming', 'connected');
-    connection.read(decoder, {
-      end: () => {
-        try {
-          decoder.end();
-        } catch (err) {
-          return this.fail(err);
-        }
-        preempt.ended = true;
-        preempt.onEnd?.();
       },
       error: (err) => this.fail(err),
     });
@@ -250,16 +231,16 @@ export class IncomingMigration {
       case 'header': {
         const problem = checkHeader(message, guest, this.env.uuid);
         if (problem) throw new Error(problem);
-        const multifd = message.capabilities.includes('multifd');
-        if (multifd !== Boolean(this.multifd)) {
-          throw new Error(`Capability multifd is ${this.multifd ? 'on' : 'off'}, but received capability is ${multifd ? 'on' : 'off'}`);
+        for (const cap of ['multifd', 'postcopy-preempt'] as const) {
+          const here = this.env.options.caps[cap];
+          const there = message.capabilities.includes(cap);
+          if (here !== there) throw new Error(`Capability ${cap} is ${here ? 'on' : 'off'}, but received capability is ${there ? 'on' : 'off'}`);
         }
         const blocks = message.blocks.map((b) => guest.block(b.name)!);
         this.streamBlocks = blocks;
         this.sink!.setBlocks(blocks);
         this.decoder!.setLayout(layoutOf(blocks));
-        this.preempt?.sink.setBlocks(blocks);
-        this.preempt?.decoder.setLayout(layoutOf(blocks));
+        this.preempt?.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));
         if (this.multifd) {
           this.multifd.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));
           this.channelTimer = setTimeout(() => {
@@ -277,6 +258,7 @@ export class IncomingMigration {
             this.returnPath?.send({ type: 'multifd-channels', first, count: ports.length, ports: ports.slice(first, first + 64) });
           }
         }
+        if (this.preempt) this.returnPath?.send({ type: 'preempt-channel', port: this.preempt.port ?? 0 });
         return;
       case 'ping':
         this.returnPath?.send({ type: 'pong', value: message.value });
@@ -311,10 +293,10 @@ export class IncomingMigration {
         if (preempt && !preempt.ended && this.postcopy?.isListening) {
           this.queue.unshift(message);
           this.held = true;
-          preempt.onEnd = () => {
+          preempt.whenEnded(() => {
             this.held = false;
             this.pump();
-          };
+          });
           return;
         }
         return this.finish();
@@ -365,7 +347,7 @@ export class IncomingMigration {
     clearTimeout(this.channelTimer);
     this.returnPath?.send({ type: 'shut', status: 0 });
     this.returnPath?.close();
-    this.preempt?.connection.close();
+    this.preempt?.close();
     this.listener?.close();
     if (!postcopy) this.handOver();
     this.env.log('incoming migration completed', { runState: this.env.guest.runState });
@@ -385,7 +367,7 @@ export class IncomingMigration {
     this.multifd?.close();
     this.returnPath?.close();
     this.main?.close();
-    this.preempt?.connection.close();
+    this.preempt?.close();
     this.listener?.close();
     clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
@@ -401,7 +383,7 @@ export class IncomingMigration {
     this.endTime = Date.now();
     this.multifd?.close();
     this.postcopy?.stop();
-    this.preempt?.connection.close();
+    this.preempt?.close();
     clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
     this.returnPath?.send({ type: 'shut', status: 1, error: error.slice(0, 400) });

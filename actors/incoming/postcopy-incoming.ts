@@ -1,9 +1,10 @@
 /**
  * The destination's side of postcopy (QEMU's incoming postcopy-ram.c):
  * it checks the source's advice, drops the pages the discard list names,
- * unpacks the package, and from POSTCOPY_LISTEN on turns the guest's page
- * faults into page requests on the return path, one per missing page, until
- * every page is in.
+ * unpacks the package, and from POSTCOPY_LISTEN on has the guest's page
+ * faults turned into page requests (by a PageRequester on the return path,
+ * or by the postcopy-preempt thread on its own connection) until every page
+ * is in.
  */
 import type { PostcopyAdviseMessage, PostcopyDiscardMessage, StreamMessage } from '../../protocols/stream/messages.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
@@ -11,10 +12,7 @@ import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { Guest } from '../guest/guest.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { GuestSink } from '../ram/guest-sink.js';
-import type { DestinationReturnPath } from '../return-path/destination-return-path.js';
-
-/** How often the fault handler looks again when no fault wakes it (a stop, the end of postcopy). */
-const FAULT_POLL_MS = 100;
+import type { FaultHandler } from '../return-path/page-requester.js';
 
 /** What a package may hold: the switch itself, its PING, and device state. */
 const PACKAGE_TYPES: ReadonlySet<StreamMessage['type']> = new Set(['postcopy-listen', 'ping', 'device', 'postcopy-run']);
@@ -25,19 +23,18 @@ export class PostcopyIncoming {
   /** POSTCOPY_LISTEN came (it stays true once postcopy is over). */
   listened = false;
   private running = false;
-  /** Pages asked for and not placed yet, per guest block: a page is asked for once. */
-  private readonly requested = new Map<number, Set<number>>();
-  /** The block the last REQ_PAGES_ID named: a REQ_PAGES for the same block needs no name. */
-  private lastRequestBlock: number | undefined;
-  /** Page requests sent. */
-  requests = 0;
 
   constructor(
     private readonly guest: Guest,
     private readonly sink: GuestSink,
-    private readonly returnPath: () => DestinationReturnPath | undefined,
+    private readonly faults: FaultHandler,
     private readonly postcopyRam: () => boolean,
   ) {}
+
+  /** Page requests sent. */
+  get requests(): number {
+    return this.faults.requests;
+  }
 
   get isListening(): boolean {
     return this.listening;
@@ -81,6 +78,7 @@ export class PostcopyIncoming {
         const page = firstPage + byte * 8 + bit;
         if (page >= ram.pageCount) throw new Error(`Postcopy discard list for '${ram.name}' names page ${page}, past its ${ram.pageCount} pages`);
         ram.received.clear(page);
+        ram.placing.clear(page);
       }
     }
   }
@@ -111,11 +109,11 @@ export class PostcopyIncoming {
    * back, the main thread may not get to the handler's wake-up for a while.
    */
   listen(): void {
-    this.sink.startPostcopy(() => this.pollFaults());
+    this.sink.startPostcopy(() => this.faults.poll());
     this.guest.setPostcopy(true);
     this.listening = true;
     this.listened = true;
-    void this.handleFaults();
+    this.faults.start();
   }
 
   /**
@@ -132,39 +130,10 @@ export class PostcopyIncoming {
     this.guest.setPostcopy(false);
   }
 
-  /** Stops handling faults; pending requests are kept, to be sent again after a recovery. */
+  /** Stops handling faults; what was asked for stays asked for. */
   stop(): void {
     this.listening = false;
-  }
-
-  private async handleFaults(): Promise<void> {
-    while (this.listening) {
-      this.pollFaults();
-      await this.guest.faults.wait(FAULT_POLL_MS);
-    }
-  }
-
-  private pollFaults(): void {
-    if (!this.listening || !this.guest.faults.pending()) return;
-    for (const fault of this.guest.faults.drain()) if (fault.kind !== 'write-protect') this.request(fault.block, fault.page);
-  }
-
-  private request(block: number, page: number): void {
-    const ram = this.guest.blocks[block]!;
-    if (ram.received.test(page)) return;
-    let pending = this.requested.get(block);
-    if (!pending) this.requested.set(block, (pending = new Set()));
-    // Placed pages leave the set as they are met again; one vCPU's fault is its only request.
-    for (const p of pending) if (ram.received.test(p)) pending.delete(p);
-    if (pending.has(page)) return;
-    pending.add(page);
-    const returnPath = this.returnPath();
-    if (!returnPath) return;
-    const start = page * TARGET_PAGE_SIZE;
-    if (this.lastRequestBlock === block) returnPath.send({ type: 'req-pages', start, len: TARGET_PAGE_SIZE });
-    else returnPath.send({ type: 'req-pages-id', block: ram.name, start, len: TARGET_PAGE_SIZE });
-    this.lastRequestBlock = block;
-    this.requests++;
+    this.faults.stop();
   }
 }
 

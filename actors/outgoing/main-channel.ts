@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { encodeControl, encodePagesHeader } from '../../protocols/stream/encode.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
-import type { PageBatch } from '../ram/ram-saver.js';
+import type { PageBatch } from '../ram/page-runs.js';
 import { abortable } from './abortable.js';
 import type { TransferMeter } from './transfer-meter.js';
 

@@ -7,13 +7,17 @@
  * Requested pages go out from the request itself, one request after the
  * other, never waiting for the background (which may be waiting for its
  * socket to drain, or for max-postcopy-bandwidth, neither of which holds
- * them back): on the preempt connection they pass every bulk page; without
- * it they take the next frame boundary on the main one.
+ * them back): they take the next frame boundary on the main connection.
+ * With postcopy-preempt the requests never come here: the preempt thread
+ * (actors/postcopy-preempt/) reads and serves them on its own connection,
+ * taking its pages from the same migration bitmap, and this side counts
+ * what it sent.
  */
 import { encodeControl } from '../../protocols/stream/encode.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
-import type { PageBatch, RamSaver } from '../ram/ram-saver.js';
+import type { PageBatch } from '../ram/page-runs.js';
+import type { RamSaver } from '../ram/ram-saver.js';
 import type { RamStats } from '../ram/ram-stats.js';
 import type { PageRequest } from '../return-path/messages.js';
 import { abortable, sleep } from './abortable.js';
@@ -39,8 +43,10 @@ export interface PostcopySenderParts {
   stats: RamStats;
   /** Counts a batch's pages and sends it on the main channel (background pages). */
   sendBatch(batch: PageBatch): Promise<void>;
-  /** The same for requested pages: on the preempt channel when there is one. */
+  /** The same for requested pages (those that come on the return path: with preempt, its thread serves them itself). */
   sendUrgentBatch(batch: PageBatch): Promise<void>;
+  /** Counts what the postcopy-preempt thread sent; called as the background goes. */
+  progress(): void;
   /** Requested pages that went already are sent again, unless their memory may be released (release-ram). */
   resendSentPages: boolean;
   /** Aborts every wait: a failure seen elsewhere, or the actor stopping. */
@@ -99,6 +105,7 @@ export class PostcopySender {
     const { saver, meter, signal } = this.parts;
     while (saver.remaining > 0) {
       this.checkUrgent();
+      this.parts.progress();
       const wait = meter.limiter.delay();
       if (wait > 0) {
         await sleep(signal, Math.min(wait, RATE_WINDOW_MS));
@@ -106,6 +113,8 @@ export class PostcopySender {
       }
       const batch = saver.nextBatch(meter.limiter.windowPages(BACKGROUND_BATCH_PAGES, TARGET_PAGE_SIZE));
       if (batch) await this.parts.sendBatch(batch);
+      // None although some remain: the preempt thread is taking the last ones this instant.
+      else await new Promise(setImmediate);
     }
     this.allSent = true;
     await abortable(signal, this.urgent);

@@ -26,8 +26,11 @@ import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import type { ChannelAddress } from '../multifd/messages.js';
 import { channelPath } from '../multifd/multifd-receiver.js';
 import { MultifdSender } from '../multifd/multifd-sender.js';
+import { PreemptSender } from '../postcopy-preempt/preempt-sender.js';
+import { preemptPath } from '../postcopy-preempt/preempt-receiver.js';
 import { MAX_DATA_PAGES } from '../ram/page-runs.js';
-import { RamSaver, type PageBatch } from '../ram/ram-saver.js';
+import type { PageBatch } from '../ram/page-runs.js';
+import { RamSaver } from '../ram/ram-saver.js';
 import { RamStats } from '../ram/ram-stats.js';
 import { SourceReturnPath } from '../return-path/source-return-path.js';
 import { describeGuest } from '../savevm/stream-header.js';
@@ -71,8 +74,8 @@ export class SourceMigration {
   private channel: OutgoingChannel | undefined;
   private main!: MainChannel;
   private returnPath: SourceReturnPath | undefined;
-  /** postcopy-preempt: the connection requested pages take, so they never queue behind bulk pages. */
-  private preempt: { channel: OutgoingChannel; main: MainChannel } | undefined;
+  /** postcopy-preempt: the thread that owns the connection requested pages take, so they never queue behind bulk pages. */
+  private preempt: PreemptSender | undefined;
   /** Asked for by migrate-start-postcopy; the switch waits for the first pass. */
   private postcopyRequested = false;
   private postcopy: PostcopySender | undefined;
@@ -130,7 +133,7 @@ export class SourceMigration {
   /** Tears the migration's connections down at once (the multifd channels go with their pool). */
   private abortChannels(): void {
     this.channel?.abort();
-    this.preempt?.channel.abort();
+    this.preempt?.close();
   }
 
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
@@ -201,22 +204,41 @@ export class SourceMigration {
       capabilities,
     }));
     if (caps['postcopy-ram']) await this.main.sendMessage({ type: 'postcopy-advise', hostPageSize: TARGET_PAGE_SIZE, targetPageSize: TARGET_PAGE_SIZE });
+    this.saver = new RamSaver(guest.blocks);
     if (caps['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
-    this.saver = new RamSaver(guest.blocks);
     this.saver.startDirtyLogging();
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
     this.setupTime = Date.now() - this.startTime;
   }
 
-  /** The postcopy-preempt connection, to the main channel's address, open from setup on so the switch does not wait for it. */
-  private async openPreempt(uri: MigrationUri): Promise<{ channel: OutgoingChannel; main: MainChannel }> {
-    const channel = await abortable(this.abort.signal, openOutgoing(uri));
-    const main = new MainChannel(channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
-    await main.write(encodeHello({ kind: ChannelKind.POSTCOPY_PREEMPT, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
-    this.env.trace('migration', 'postcopy-preempt', 'connected');
-    return { channel, main };
+  /**
+   * The postcopy-preempt thread, connected where the destination's return
+   * path says its preempt thread listens, from setup on so the switch does
+   * not wait for it.
+   */
+  private async openPreempt(uri: MigrationUri): Promise<PreemptSender> {
+    if (!this.returnPath || (uri.scheme !== 'tcp' && uri.scheme !== 'unix')) throw new Error(MULTI_CHANNEL_REQUIRED);
+    const port = await abortable(this.abort.signal, this.returnPath.preemptPort(MULTIFD_CONNECT_TIMEOUT_MS));
+    const caps = this.input.capabilities;
+    const starting = PreemptSender.start({
+      address: uri.scheme === 'tcp' ? { host: uri.host, port } : { path: preemptPath(uri.path) },
+      uuid: this.env.uuid,
+      blocks: this.env.guest.blocks,
+      bitmap: this.saver.bitmap,
+      resendSentPages: caps['release-ram'] !== true,
+      releaseRam: caps['release-ram'] === true,
+      onError: (err) => this.fail(err),
+      trace: (from, to, event) => this.env.trace(from, to, event),
+    });
+    try {
+      return await abortable(this.abort.signal, starting);
+    } catch (err) {
+      // Cancelled while the thread connected: it is closed once it has.
+      void starting.then((sender) => sender.close(), () => {});
+      throw err;
+    }
   }
 
   /**
@@ -295,6 +317,17 @@ export class SourceMigration {
     this.stats.remainingPages = this.saver.remaining;
     const release = this.stats.inPostcopy && this.input.capabilities['release-ram'] === true;
     await channel.sendPages(batch, release ? () => this.release(batch) : undefined);
+  }
+
+  /** What the preempt thread sent since the last look, counted as if sent here (and charged to the rate limit). */
+  private countPreempt(): void {
+    if (!this.preempt) return;
+    const sent = this.preempt.progress();
+    this.stats.normal += sent.normalPages;
+    this.stats.duplicate += sent.zeroPages;
+    this.stats.postcopyRequests += sent.requests;
+    this.releasedBytes += sent.releasedBytes;
+    this.meter.account(sent.bytes);
   }
 
   private release(batch: PageBatch): void {
@@ -377,11 +410,13 @@ export class SourceMigration {
       stats: this.stats,
       signal: this.abort.signal,
       sendBatch: (batch) => this.sendBatch(batch),
-      sendUrgentBatch: (batch) => this.sendBatch(batch, this.preempt?.main),
+      sendUrgentBatch: (batch) => this.sendBatch(batch),
+      progress: () => this.countPreempt(),
       resendSentPages: this.input.capabilities['release-ram'] !== true,
     });
     this.postcopy = postcopy;
     this.returnPath!.acceptPageRequests = true;
+    this.preempt?.openRequests();
     await postcopy.sendDiscard();
     await this.main.sendMessage({ type: 'ping', value: 2 });
     await postcopy.sendPackage(guest.devices.saveAll().map((saved) => ({ type: 'device', ...saved })));
@@ -399,11 +434,13 @@ export class SourceMigration {
     await this.main.sendMessage({ type: 'ping', value: 4 });
     await postcopy.run();
     // Requested pages may be on the preempt channel only: it ends first, and the destination reads it to its end before EOF counts.
-    if (this.preempt) await abortable(this.abort.signal, this.preempt.channel.finish());
+    if (this.preempt) await abortable(this.abort.signal, this.preempt.finish());
     await this.main.sendMessage({ type: 'ram-complete' });
     await this.main.sendMessage({ type: 'eof' });
     await abortable(this.abort.signal, this.channel!.finish());
     await abortable(this.abort.signal, this.returnPath!.shut());
+    if (this.preempt) await abortable(this.abort.signal, this.preempt.drained());
+    this.countPreempt();
     this.finishFigures();
   }
 

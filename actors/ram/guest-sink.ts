@@ -68,7 +68,7 @@ export class GuestSink implements PageSink {
   zeroPages(block: number, firstPage: number, count: number): void {
     const ram = this.blocks[block]!;
     for (let page = firstPage; page < firstPage + count; page++) {
-      if (this.staging && ram.received.test(page)) continue;
+      if (this.staging && (ram.received.test(page) || !ram.placing.testAndSet(page))) continue;
       if (ram.touched.test(page)) {
         const at = ram.offsetInSlab(page);
         ram.slabOf(page).fill(0, at, at + TARGET_PAGE_SIZE);
@@ -95,7 +95,7 @@ export class GuestSink implements PageSink {
         word = page >>> 5;
         placed = 0;
       }
-      if (ram.received.test(page)) continue;
+      if (ram.received.test(page) || !ram.placing.testAndSet(page)) continue;
       ram.slabOf(page).set(staged.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE), ram.offsetInSlab(page));
       placed |= 1 << (page & 31);
     }

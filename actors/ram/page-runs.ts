@@ -47,6 +47,16 @@ export class ZeroPageCheck {
   }
 }
 
+/** One frame's worth of pages of one block, ready to send. */
+export interface PageBatch {
+  block: number;
+  runs: PageRun[];
+  /** Views of guest memory holding the non-zero runs' bytes, in run order. */
+  data: Uint8Array[];
+  normalPages: number;
+  zeroPages: number;
+}
+
 /** Collects pages into runs within one frame's limits. */
 export class RunBuilder {
   runs: PageRun[] = [];

@@ -3,45 +3,37 @@
  * to send, dirty syncs that merge the guest's dirty log into it, and page
  * batches taken from it.
  *
- * Hot path: nextBatch runs once per ~4 MiB of pages. Per page it tests a bit
- * and, for a page the guest has written, checks in place whether it is
- * zero (ZeroPageCheck); it never copies page bytes or allocates per page. Pages the guest
- * never wrote are sent as zero runs without being read at all.
+ * Hot path: nextBatch runs once per ~4 MiB of pages. Per page it takes a bit
+ * (one atomic: see MigrationBitmap) and, for a page the guest has written,
+ * checks in place whether it is zero (ZeroPageCheck); it never copies page
+ * bytes or allocates per page. Pages the guest never wrote are sent as zero
+ * runs without being read at all.
  */
-import { AtomicBitmap, popcount } from '../guest/bitmap.js';
 import { DirtyLog } from '../guest/dirty-log.js';
 import type { RamBlock } from '../guest/ram-block.js';
-import type { PageRun } from '../../protocols/page-runs/types.js';
-import { MAX_DATA_PAGES, RunBuilder, ZeroPageCheck } from './page-runs.js';
-
-export interface PageBatch {
-  block: number;
-  runs: PageRun[];
-  /** Views of guest memory holding the non-zero runs' bytes, in run order. */
-  data: Uint8Array[];
-  normalPages: number;
-  zeroPages: number;
-}
+import { MigrationBitmap } from './migration-bitmap.js';
+import { MAX_DATA_PAGES, RunBuilder, ZeroPageCheck, type PageBatch } from './page-runs.js';
+import { requestedBatches } from './requested-pages.js';
 
 export class RamSaver {
-  /** Pages still to send, one bitmap per block (only the migration touches these). */
+  /** Pages still to send; in postcopy the preempt thread takes requested pages from it too. */
+  readonly bitmap: MigrationBitmap;
   private readonly bitmaps: Int32Array[];
   private readonly logs: DirtyLog[];
   private readonly zero: ZeroPageCheck[];
   private cursorBlock = 0;
   private cursorPage = 0;
-  /** Pages set in the migration bitmaps. */
-  remaining = 0;
 
   constructor(private readonly blocks: readonly RamBlock[]) {
     this.logs = blocks.map((b) => new DirtyLog(b));
     this.zero = blocks.map((b) => new ZeroPageCheck(b));
-    this.bitmaps = blocks.map((b) => {
-      const all = new AtomicBitmap(b.pageCount);
-      all.fill(true);
-      return Int32Array.from(all.words);
-    });
-    this.remaining = blocks.reduce((n, b) => n + b.pageCount, 0);
+    this.bitmap = MigrationBitmap.full(blocks.map((b) => b.pageCount));
+    this.bitmaps = this.bitmap.words;
+  }
+
+  /** Pages set in the migration bitmaps. */
+  get remaining(): number {
+    return this.bitmap.remaining;
   }
 
   /**
@@ -62,12 +54,9 @@ export class RamSaver {
       const s = this.logs[b]!.sync();
       rate += s.rate;
       if (s.count === 0) continue;
-      const bmap = this.bitmaps[b]!;
-      for (let w = 0; w < bmap.length; w++) {
+      for (let w = 0; w < s.bitmap.length; w++) {
         const dirty = s.bitmap[w]!;
-        if (dirty === 0) continue;
-        this.remaining += popcount(dirty & ~bmap[w]!);
-        bmap[w]! |= dirty;
+        if (dirty !== 0) this.bitmap.merge(b, w, dirty);
       }
     }
     return { rate };
@@ -76,6 +65,7 @@ export class RamSaver {
   /** The next batch of pages to send, going round the blocks; null when nothing is left. */
   nextBatch(maxDataPages = MAX_DATA_PAGES): PageBatch | null {
     if (this.remaining === 0) return null;
+    this.followHint();
     for (let tried = 0; tried <= this.blocks.length; tried++) {
       const batch = this.takeFromBlock(this.cursorBlock, maxDataPages);
       if (batch) return batch;
@@ -106,20 +96,15 @@ export class RamSaver {
         let data = 0;
         while (page >= 0 && taken < maxPages && data < maxDataPages) {
           let count = 0;
-          while (
-            page + count < pageCount && taken + count < maxPages && data < maxDataPages &&
-            (bmap[(page + count) >>> 5]! & (1 << ((page + count) & 31))) !== 0
-          ) {
-            bmap[(page + count) >>> 5]! &= ~(1 << ((page + count) & 31));
+          while (page + count < pageCount && taken + count < maxPages && data < maxDataPages && this.bitmap.take(b, page + count)) {
             if (touched.test(page + count)) data++;
             count++;
           }
-          pairs.push(page, count);
+          if (count > 0) pairs.push(page, count);
           taken += count;
           page = findNextSet(bmap, page + count, pageCount);
         }
         this.cursorPage = page < 0 ? pageCount : page;
-        this.remaining -= taken;
         return { block: b, ranges: Uint32Array.from(pairs), pages: taken, dataPages: data };
       }
       this.cursorBlock = (b + 1) % this.blocks.length;
@@ -128,44 +113,9 @@ export class RamSaver {
     return null;
   }
 
-  /**
-   * Postcopy: the pages a page request names, taken out of the bitmap if
-   * they were still there, as batches ready to send. With `resend`, pages
-   * that went before are sent again (the request may have overtaken them):
-   * the destination places a page only once, so a second copy is dropped
-   * there. Without it (release-ram: their memory may be gone) they are not.
-   * The background goes on from just past the request, as QEMU's does: a
-   * guest that touched this page is likely to touch the next ones.
-   */
+  /** Postcopy: the pages a request names, taken out of the bitmap (see requestedBatches). */
   requestedBatches(block: number, firstPage: number, count: number, resend: boolean): PageBatch[] {
-    this.cursorBlock = block;
-    this.cursorPage = firstPage + count;
-    const bmap = this.bitmaps[block]!;
-    const ram = this.blocks[block]!;
-    const zero = this.zero[block]!;
-    const batches: PageBatch[] = [];
-    let builder = new RunBuilder(ram);
-    const flush = () => {
-      batches.push({ block, runs: builder.runs, data: builder.dataViews(), normalPages: builder.dataPages, zeroPages: builder.zeroPages });
-      builder = new RunBuilder(ram);
-    };
-    for (let page = firstPage; page < firstPage + count; page++) {
-      const w = page >>> 5;
-      const m = 1 << (page & 31);
-      if ((bmap[w]! & m) !== 0) {
-        bmap[w]! &= ~m;
-        this.remaining--;
-      } else if (!resend) {
-        continue;
-      }
-      const isZero = zero.isZero(page);
-      if (!builder.add(page, isZero)) {
-        flush();
-        builder.add(page, isZero);
-      }
-    }
-    if (!builder.empty) flush();
-    return batches;
+    return requestedBatches(this.bitmap, this.blocks[block]!, this.zero[block]!, { block, firstPage, pages: count }, resend);
   }
 
   /**
@@ -177,6 +127,14 @@ export class RamSaver {
     return this.bitmaps;
   }
 
+  /** The background goes on from just past the last page request (requestedBatches sets the hint). */
+  private followHint(): void {
+    const hint = this.bitmap.takeHint();
+    if (!hint || hint.block >= this.blocks.length) return;
+    this.cursorBlock = hint.block;
+    this.cursorPage = Math.min(hint.page, this.blocks[hint.block]!.pageCount);
+  }
+
   private takeFromBlock(b: number, maxDataPages: number): PageBatch | null {
     const bmap = this.bitmaps[b]!;
     const ram = this.blocks[b]!;
@@ -184,12 +142,16 @@ export class RamSaver {
     let page = findNextSet(bmap, this.cursorPage, ram.pageCount);
     if (page < 0) return null;
     const builder = new RunBuilder(ram, maxDataPages);
-    while (page >= 0 && builder.add(page, zero.isZero(page))) {
-      bmap[page >>> 5]! &= ~(1 << (page & 31));
+    while (page >= 0) {
+      // Taken first: the preempt thread may have taken it meanwhile (then it is on its way already).
+      if (this.bitmap.take(b, page) && !builder.add(page, zero.isZero(page))) {
+        this.bitmap.untake(b, page);
+        break;
+      }
       page = findNextSet(bmap, page + 1, ram.pageCount);
     }
     this.cursorPage = page < 0 ? ram.pageCount : page;
-    this.remaining -= builder.dataPages + builder.zeroPages;
+    if (builder.empty) return null;
     return { block: b, runs: builder.runs, data: builder.dataViews(), normalPages: builder.dataPages, zeroPages: builder.zeroPages };
   }
 }

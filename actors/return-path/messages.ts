@@ -19,6 +19,8 @@ export interface SourceReturnPathEvents {
   pong: [value: number];
   'page-request': [PageRequest];
   'multifd-channels': [MultifdChannelsMessage];
+  /** Where the destination's postcopy-preempt thread listens (tcp port; 0 for unix). */
+  'preempt-channel': [port: number];
   /** The path went bad: malformed input, a destination's error SHUT, or an end before SHUT. */
   bad: [Error];
 }

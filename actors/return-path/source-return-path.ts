@@ -12,13 +12,8 @@ import { createActor, type Actor } from 'xstate';
 import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
 import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
 import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
-import type { PageRequest, SourceReturnPathEvents } from './messages.js';
-
-/** What the source knows of its guest's RAM blocks, to check page requests against. */
-export interface RequestableBlock {
-  name: string;
-  size: number;
-}
+import type { SourceReturnPathEvents } from './messages.js';
+import { PageRequestCheck, type RequestableBlock } from './page-request-check.js';
 
 export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   private readonly decoder = new ReturnPathDecoder({ onMessage: (m) => this.onMessage(m) });
@@ -26,8 +21,7 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   private shutResult: { ok: true } | { ok: false; error: Error } | undefined;
   private shutWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private detached = false;
-  /** The block the last REQ_PAGES_ID named: a REQ_PAGES takes pages from it. */
-  private lastRequestBlock: number | undefined;
+  private readonly requests: PageRequestCheck;
   /** PONGs received (QEMU's source counts the answers to its PINGs). */
   pongs = 0;
   /** Set at the switch to postcopy: a page request before it is a confused destination. */
@@ -40,10 +34,11 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
    */
   constructor(
     private readonly reverse: Readable,
-    private readonly blocks: readonly RequestableBlock[],
-    private readonly pageSize: number,
+    blocks: readonly RequestableBlock[],
+    pageSize: number,
   ) {
     super();
+    this.requests = new PageRequestCheck(blocks, pageSize);
     reverse.on('data', this.onData);
     reverse.once('end', this.onEnd);
     // A reset or close arrives as 'error'/'close', not 'end': the path is just as gone.
@@ -97,6 +92,25 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         timeoutMs,
       );
       this.on('multifd-channels', onChannels);
+      this.on('bad', done);
+    });
+  }
+
+  /** The tcp port of the destination's postcopy-preempt thread (0 for unix), once its message comes. */
+  preemptPort(timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const done = (port: number | Error) => {
+        clearTimeout(timer);
+        this.off('preempt-channel', done);
+        this.off('bad', done);
+        if (port instanceof Error) reject(port);
+        else resolve(port);
+      };
+      const timer = setTimeout(
+        () => done(new Error(`the destination did not say where its postcopy-preempt channel listens within ${timeoutMs} ms (is postcopy-preempt on there too?)`)),
+        timeoutMs,
+      );
+      this.on('preempt-channel', done);
       this.on('bad', done);
     });
   }
@@ -159,8 +173,8 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         return;
       case 'req-pages-id':
       case 'req-pages': {
-        const request = this.pageRequest(message);
-        if (!request) return;
+        const request = this.requests.check(message);
+        if (request instanceof Error) return this.bad(request);
         if (!this.acceptPageRequests) return this.bad(new Error('The destination asked for pages before postcopy started'));
         this.emit('page-request', request);
         return;
@@ -168,43 +182,13 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
       case 'multifd-channels':
         this.emit('multifd-channels', message);
         return;
+      case 'preempt-channel':
+        this.emit('preempt-channel', message.port);
+        return;
       default:
         // RECV_BITMAP, RESUME_ACK, SWITCHOVER_ACK belong to features not built yet: a destination that sends one is confused.
         this.bad(new Error(`Received return-path message '${message.type}', which this migration never asked for`));
     }
-  }
-
-  /**
-   * A REQ_PAGES(_ID) as the page run it asks for (QEMU's
-   * migrate_handle_rp_req_pages and ram_save_queue_pages checks), or
-   * undefined once the path is marked bad: an unknown block, a request
-   * before any block was named, a misaligned or empty one, or one past the
-   * end of its block.
-   */
-  private pageRequest(message: Extract<ReturnPathMessage, { type: 'req-pages-id' | 'req-pages' }>): PageRequest | undefined {
-    if (message.type === 'req-pages-id') {
-      const index = this.blocks.findIndex((b) => b.name === message.block);
-      if (index < 0) return this.refuse(`Page request names RAM block '${message.block}', which this guest does not have`);
-      this.lastRequestBlock = index;
-    } else if (this.lastRequestBlock === undefined) {
-      return this.refuse('Page request (REQ_PAGES) before any REQ_PAGES_ID named its RAM block');
-    }
-    const block = this.blocks[this.lastRequestBlock!]!;
-    const { start, len } = message;
-    if (start % this.pageSize !== 0 || len % this.pageSize !== 0 || len === 0) {
-      return this.refuse(`Misaligned page request, start: 0x${start.toString(16)} len: ${len} (pages are ${this.pageSize} bytes)`);
-    }
-    if (start + len > block.size) {
-      return this.refuse(
-        `Page request overrun start=0x${start.toString(16)} len=0x${len.toString(16)} blocklen=0x${block.size.toString(16)} in '${block.name}'`,
-      );
-    }
-    return { block: this.lastRequestBlock!, firstPage: start / this.pageSize, pages: len / this.pageSize };
-  }
-
-  private refuse(why: string): undefined {
-    this.bad(new Error(why));
-    return undefined;
   }
 
   private bad(error: Error): void {

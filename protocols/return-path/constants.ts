@@ -23,6 +23,8 @@ export const ReturnPathType = {
   SWITCHOVER_ACK: 7,
   /** livemig: where the destination's multifd channels listen (not in QEMU, whose channels share one port). */
   MULTIFD_CHANNELS: 0x100,
+  /** livemig: where the destination's postcopy-preempt thread listens (in QEMU the main listener takes it). */
+  PREEMPT_CHANNEL: 0x101,
 } as const;
 export type ReturnPathType = (typeof ReturnPathType)[keyof typeof ReturnPathType];
 

@@ -66,6 +66,15 @@ export interface MultifdChannelsMessage {
   ports: number[];
 }
 
+/**
+ * livemig: the tcp port the postcopy-preempt channel connects to (0 for a
+ * unix channel, whose path derives from the main channel's).
+ */
+export interface PreemptChannelMessage {
+  type: 'preempt-channel';
+  port: number;
+}
+
 export type ReturnPathMessage =
   | ShutMessage
   | PongMessage
@@ -74,7 +83,8 @@ export type ReturnPathMessage =
   | RecvBitmapMessage
   | ResumeAckMessage
   | SwitchoverAckMessage
-  | MultifdChannelsMessage;
+  | MultifdChannelsMessage
+  | PreemptChannelMessage;
 
 export type ReturnPathMessageType = ReturnPathMessage['type'];
 
@@ -106,6 +116,7 @@ export const RETURN_PATH_TYPES: { readonly [T in ReturnPathMessageType]: TypeInf
     qemuName: 'MULTIFD_CHANNELS',
     body: { first: uint(255), count: uint(255), ports: listOf(uint(U16_MAX), 64) },
   },
+  'preempt-channel': { number: ReturnPathType.PREEMPT_CHANNEL, qemuName: 'PREEMPT_CHANNEL', body: { port: uint(U16_MAX) } },
 };
 
 /** Message type by wire number. */
