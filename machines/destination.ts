@@ -11,12 +11,14 @@
  * Built: precopy (DESIGN §10: none → setup when incoming starts, → active
  * when the stream arrives, → completed | failed) and postcopy (active →
  * postcopy-active at POSTCOPY_LISTEN → completed, or postcopy-paused when a
- * channel breaks). postcopy-recover and colo exist with no way in yet.
+ * channel breaks or `migrate-pause` asks; `migrate-recover` listens anew,
+ * postcopy-recover once the source reconnects, postcopy-active once it
+ * resumes). colo exists with no way in yet.
  * One incoming migration per process: nothing leaves completed or failed.
  */
-import { assign, fromCallback, setup, type EventObject, type SnapshotFrom } from 'xstate';
+import { assign, forwardTo, fromCallback, setup, type SnapshotFrom } from 'xstate';
 import { announce } from './announce.js';
-import type { DestinationEvent, StatusEmitted } from './events.js';
+import type { DestinationEvent, IncomingActorCommand, StatusEmitted } from './events.js';
 import { migrationActions } from './migration-actions.js';
 import { refuseMigrateIncoming } from './refusals.js';
 import type { MigrationStatus } from './status.js';
@@ -36,7 +38,11 @@ export interface IncomingActorInput {
  * The placeholder for QEMU's incoming side: sends back IncomingActorReport
  * events. Replaced by the real actor through `provide`.
  */
-const incoming = fromCallback<EventObject, IncomingActorInput>(() => {});
+const incoming = fromCallback<IncomingActorCommand, IncomingActorInput>(() => {});
+
+// migrate-pause, migrate-recover: the actor does the work and reports what happened.
+const toIncoming = { actions: 'forwardToIncoming' } as const;
+const paused = { target: '#postcopy-paused', actions: 'recordError' } as const;
 
 /**
  * The destination migration statechart.
@@ -62,6 +68,7 @@ export const destinationMachine = setup({
   actions: {
     ...migrationActions<DestinationContext, DestinationEvent>(),
     startIncoming: assign({ uri: ({ event, context }) => (event.type === 'migrate-incoming' ? event.uri : context.uri) }),
+    forwardToIncoming: forwardTo('incoming'),
   },
 }).createMachine({
   id: 'destination',
@@ -112,18 +119,33 @@ export const destinationMachine = setup({
           entry: announce('postcopy-active'),
           on: {
             'load.done': '#completed',
-            'postcopy.paused': { target: '#postcopy-paused', actions: 'recordError' },
+            'postcopy.paused': paused,
+            'migrate-pause': toIncoming,
             failed: { target: '#failed', actions: 'recordError' },
           },
         },
-        // Waiting for recovery: the vCPUs wait on their faults, nothing is lost.
+        // Waiting for recovery: the vCPUs wait on their faults, nothing is lost. migrate-recover
+        // listens at a new address; the source connecting there starts the recovery.
         'postcopy-paused': {
           id: 'postcopy-paused',
           entry: announce('postcopy-paused'),
+          on: {
+            'migrate-recover': toIncoming,
+            'postcopy.recover': '#postcopy-recover',
+            'postcopy.paused': { actions: 'recordError' },
+            failed: { target: '#failed', actions: 'recordError' },
+          },
         },
+        // The source asked for the received bitmaps and will send POSTCOPY_RESUME; RESUME_ACK answers it.
         'postcopy-recover': {
           id: 'postcopy-recover',
           entry: announce('postcopy-recover'),
+          on: {
+            'postcopy.resumed': '#postcopy-active',
+            'postcopy.paused': paused,
+            'migrate-pause': toIncoming,
+            failed: { target: '#failed', actions: 'recordError' },
+          },
         },
       },
     },

@@ -43,8 +43,17 @@ export interface MigrateStartPostcopyCommand {
   type: 'migrate-start-postcopy';
 }
 
-/** The commands a running source migration passes on to its migration actor. */
-export type MigrationActorCommand = MigrateCancelCommand | MigrateContinueCommand | MigrateStartPostcopyCommand;
+/**
+ * QMP `migrate-pause`, on either side: break a postcopy migration's
+ * connections off on purpose (in postcopy-active, or in a postcopy-recover
+ * that hangs); both sides go to postcopy-paused.
+ */
+export interface MigratePauseCommand {
+  type: 'migrate-pause';
+}
+
+/** The commands a running source migration passes on to its migration actor (`migrate` only with resume). */
+export type MigrationActorCommand = MigrateCancelCommand | MigrateContinueCommand | MigrateStartPostcopyCommand | MigratePauseCommand | MigrateCommand;
 
 // ---- source: reports from the migration actor ----
 
@@ -82,6 +91,16 @@ export interface PostcopyPausedEvent {
   error: string;
 }
 
+/** Recovery of a paused postcopy migration began: the new main connection is up. */
+export interface PostcopyRecoverEvent {
+  type: 'postcopy.recover';
+}
+
+/** The recovery handshake is through (POSTCOPY_RESUME answered by RESUME_ACK): postcopy goes on. */
+export interface PostcopyResumedEvent {
+  type: 'postcopy.resumed';
+}
+
 /** The migration failed; `error` becomes query-migrate's error-desc. */
 export interface FailedEvent {
   type: 'failed';
@@ -98,6 +117,8 @@ export type MigrationActorReport =
   | SwitchoverPauseEvent
   | PostcopyStartEvent
   | PostcopyPausedEvent
+  | PostcopyRecoverEvent
+  | PostcopyResumedEvent
   | CompletedEvent
   | FailedEvent
   | CancelDoneEvent;
@@ -129,9 +150,25 @@ export interface LoadDoneEvent {
   type: 'load.done';
 }
 
-export type IncomingActorReport = StreamArrivedEvent | PostcopyListenEvent | PostcopyPausedEvent | LoadDoneEvent | FailedEvent;
+/** QMP `migrate-recover`: a paused destination listens at `uri` for the source to reconnect. */
+export interface MigrateRecoverCommand {
+  type: 'migrate-recover';
+  uri: string;
+}
 
-export type DestinationEvent = MigrateIncomingCommand | IncomingActorReport;
+/** The commands a running incoming migration passes on to its actor. */
+export type IncomingActorCommand = MigratePauseCommand | MigrateRecoverCommand;
+
+export type IncomingActorReport =
+  | StreamArrivedEvent
+  | PostcopyListenEvent
+  | PostcopyPausedEvent
+  | PostcopyRecoverEvent
+  | PostcopyResumedEvent
+  | LoadDoneEvent
+  | FailedEvent;
+
+export type DestinationEvent = MigrateIncomingCommand | IncomingActorCommand | IncomingActorReport;
 
 // ---- emitted by both machines ----
 

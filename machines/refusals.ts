@@ -20,7 +20,7 @@ export function refuseMigrate(
     if (command.capabilities['release-ram'] === true) {
       return 'Postcopy recovery cannot work when release-ram capability is set';
     }
-    return 'Postcopy recovery (migrate with resume=true) is not supported by livemig yet';
+    return null;
   }
   if (isRunning(status)) return migrationActive;
   if (command.runState === 'inmigrate') return 'Guest is waiting for an incoming migration';
@@ -55,6 +55,20 @@ export function refuseMigrateCancel(status: MigrationStatus): string | null {
 export function refuseMigrateStartPostcopy(status: MigrationStatus, postcopyRam: boolean): string | null {
   if (!postcopyRam) return 'Enable postcopy with migrate_set_capability before the start of migration';
   if (status === 'none') return 'Postcopy must be started after migration has been started';
+  return null;
+}
+
+/** QMP `migrate-pause`, on whichever side is in postcopy-active or postcopy-recover (the source first, as QEMU looks). */
+export function refuseMigratePause(source: MigrationStatus, destination: MigrationStatus): string | null {
+  const pausable = (status: MigrationStatus) => status === 'postcopy-active' || status === 'postcopy-recover';
+  if (pausable(source) || pausable(destination)) return null;
+  return 'migrate-pause is currently only supported during postcopy-active or postcopy-recover state';
+}
+
+/** QMP `migrate-recover` (destination). `listening`: an earlier migrate-recover already waits for the source. */
+export function refuseMigrateRecover(status: MigrationStatus, listening: boolean): string | null {
+  if (status !== 'postcopy-paused') return 'Migrate recover can only be run when postcopy is paused.';
+  if (listening) return 'Migrate recovery is triggered already';
   return null;
 }
 

@@ -11,9 +11,12 @@
  * Built: precopy, with pause-before-switchover, failure and cancel; postcopy
  * (`migrate-start-postcopy` asks, the actor switches when it can, and a
  * channel that breaks after that pauses the migration instead of failing
- * it). wait-unplug, postcopy-recover and colo exist with no way in: their
- * capability adds a guarded transition into them (e.g. `setup.done` guarded
- * by pending unplug → wait-unplug).
+ * it), with `migrate-pause` and recovery (`migrate resume=true` in
+ * postcopy-paused: postcopy-recover once reconnected, postcopy-active once
+ * the handshake is through, back to postcopy-paused if it breaks again).
+ * wait-unplug and colo exist with no way in: their capability adds a
+ * guarded transition into them (e.g. `setup.done` guarded by pending
+ * unplug → wait-unplug).
  */
 import { assign, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
 import { announce } from './announce.js';
@@ -57,6 +60,9 @@ const cancel = { target: '#cancelling', actions: 'forwardToMigration' } as const
 // A request to switch to postcopy: only the actor knows when it can.
 const startPostcopy = { actions: 'forwardToMigration' } as const;
 const fail = { target: '#failed', actions: 'recordError' } as const;
+// migrate-pause (postcopy-active, postcopy-recover): the actor breaks its connections off and reports postcopy.paused.
+const pause = { actions: 'forwardToMigration' } as const;
+const paused = { target: '#postcopy-paused', actions: 'recordError' } as const;
 
 /**
  * The source migration statechart.
@@ -93,6 +99,8 @@ export const sourceMachine = setup({
     startMigration: assign(({ event, context }) =>
       event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities, postcopySwitch: false } : context,
     ),
+    // A resume keeps the migration (and its capabilities); only the address is new.
+    resumeMigration: assign({ uri: ({ event, context }) => (event.type === 'migrate' ? event.uri : context.uri) }),
     recordSwitchover: assign({
       postcopySwitch: ({ event, context }) => (event.type === 'switchover.pause' ? event.postcopy === true : context.postcopySwitch),
     }),
@@ -186,18 +194,34 @@ export const sourceMachine = setup({
           entry: announce('postcopy-active'),
           on: {
             completed: '#completed',
-            'postcopy.paused': { target: '#postcopy-paused', actions: 'recordError' },
+            'postcopy.paused': paused,
+            'migrate-pause': pause,
             failed: fail,
           },
         },
         // Waiting for recovery; both guests are intact (the destination's vCPUs wait on their faults).
+        // `migrate resume=true` reconnects: postcopy-recover once the connection is up (a failed
+        // connection reports postcopy.paused again, with why).
         'postcopy-paused': {
           id: 'postcopy-paused',
           entry: announce('postcopy-paused'),
+          on: {
+            migrate: { guard: { type: 'migrateAllowed', params: { status: 'postcopy-paused' } }, actions: ['resumeMigration', 'forwardToMigration'] },
+            'postcopy.recover': '#postcopy-recover',
+            'postcopy.paused': { actions: 'recordError' },
+            failed: fail,
+          },
         },
+        // The recovery handshake: received bitmaps, then POSTCOPY_RESUME answered by RESUME_ACK.
         'postcopy-recover': {
           id: 'postcopy-recover',
           entry: announce('postcopy-recover'),
+          on: {
+            'postcopy.resumed': '#postcopy-active',
+            'postcopy.paused': paused,
+            'migrate-pause': pause,
+            failed: fail,
+          },
         },
         // Only cleanup ends a cancel: late failure or completion reports do not change it (QEMU 8.2).
         cancelling: {

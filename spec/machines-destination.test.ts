@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fromCallback, initialTransition, type EventObject } from 'xstate';
+import { fromCallback, initialTransition } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import {
   destinationMachine,
@@ -7,7 +7,7 @@ import {
   type DestinationSnapshot,
   type IncomingActorInput,
 } from '../machines/destination.js';
-import type { DestinationEvent, MigrateIncomingCommand } from '../machines/events.js';
+import type { DestinationEvent, IncomingActorCommand, MigrateIncomingCommand } from '../machines/events.js';
 import { refuseMigrateIncoming } from '../machines/refusals.js';
 import { migrationStatuses, type MigrationStatus } from '../machines/status.js';
 import { emittedStatuses, sortedStatuses, statechartHarness, targetedStateIds } from './support/statechart-harness.js';
@@ -28,7 +28,7 @@ function recordingIncoming() {
   const log = { inputs: [] as IncomingActorInput[], stopped: 0 };
   const machine = destinationMachine.provide({
     actors: {
-      incoming: fromCallback<EventObject, IncomingActorInput>(({ input }) => {
+      incoming: fromCallback<IncomingActorCommand, IncomingActorInput>(({ input }) => {
         log.inputs.push(input);
         return () => {
           log.stopped += 1;
@@ -93,7 +93,7 @@ describe('destination machine', () => {
     it('fails with the message of an incoming actor that throws', () => {
       const machine = destinationMachine.provide({
         actors: {
-          incoming: fromCallback<EventObject, IncomingActorInput>(() => {
+          incoming: fromCallback<IncomingActorCommand, IncomingActorInput>(() => {
             throw new Error('listen EADDRINUSE');
           }),
         },

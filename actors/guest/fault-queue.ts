@@ -56,6 +56,17 @@ export class FaultQueue {
     if (result.async) await result.value;
   }
 
+  /**
+   * Hands every fault already drained but not resolved out again (postcopy
+   * recovery: the requests made for them may have died with the link), and
+   * wakes whoever waits for faults.
+   */
+  reraise(): void {
+    for (let vcpu = 0; vcpu < this.smp; vcpu++) Atomics.compareExchange(this.ctrl, vcpuSlot(vcpu, FAULT_STATE), FAULT_SEEN, FAULT_RAISED);
+    Atomics.add(this.ctrl, FAULT_SEQ, 1);
+    Atomics.notify(this.ctrl, FAULT_SEQ);
+  }
+
   /** Faults currently outstanding (raised or seen, not yet resolved). */
   outstanding(): number {
     let n = 0;

@@ -5,16 +5,19 @@
  * sent before the device state is in place (DESIGN rule 4). In postcopy the
  * guest starts at POSTCOPY_RUN and pages keep coming while it runs
  * (postcopy-incoming.ts); any failure after that pauses the migration
- * instead of failing it, the guest waiting on its faults.
+ * instead of failing it, the guest waiting on its faults, and
+ * `migrate-recover` listens for the source to reconnect: it asks for the
+ * received bitmaps, then resumes (POSTCOPY_RESUME, answered by RESUME_ACK).
  */
-import { fromCallback, type EventObject } from 'xstate';
-import type { IncomingActorReport } from '../../machines/events.js';
+import { fromCallback } from 'xstate';
+import type { IncomingActorCommand, IncomingActorReport } from '../../machines/events.js';
 import type { IncomingActorInput } from '../../machines/destination.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import type { ChannelHello } from '../../protocols/hello/types.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { IncomingListener, type IncomingConnection, type SocketAddress } from '../../protocols/transport/incoming.js';
+import { RESUME_ACK_VALUE } from '../../protocols/return-path/constants.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri } from '../../protocols/transport/uri.js';
 import type { FaultLatencySummary } from '../guest/fault-latency.js';
 import type { RamBlock } from '../guest/ram-block.js';
@@ -24,7 +27,7 @@ import { PreemptReceiver } from '../postcopy-preempt/preempt-receiver.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { PostcopyIncoming } from './postcopy-incoming.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
-import { PageRequester } from '../return-path/page-requester.js';
+import { PageRequester, type FaultHandler } from '../return-path/page-requester.js';
 import { checkHeader } from '../savevm/stream-header.js';
 import type { IncomingEnvironment } from './environment.js';
 
@@ -67,6 +70,12 @@ export class IncomingMigration {
   private mainEnded = false;
   private failed = false;
   private done = false;
+  /** Bumped with each main connection and at each pause: a connection's late callbacks see they are stale. */
+  private generation = 0;
+  /** The fault handler on the return path (without preempt), kept across recoveries. */
+  private requester: PageRequester | undefined;
+  /** A recovery's connection is up and POSTCOPY_RESUME has not come yet. */
+  private recovering = false;
   startTime: number | undefined;
   endTime: number | undefined;
   /** Resolves once a failed incoming migration has closed its connections. */
@@ -161,8 +170,7 @@ export class IncomingMigration {
       connection.close();
       return;
     }
-    this.main = connection;
-    this.returnPath = new DestinationReturnPath(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
+    this.attachMain(connection);
     this.listener!.stopListening();
     try {
       await this.channelsReady;
@@ -171,27 +179,49 @@ export class IncomingMigration {
     }
     if (this.done) return;
     this.sink = new GuestSink([]);
-    const faults = this.preempt ?? new PageRequester(this.env.guest.faults, this.env.guest.blocks, (m) => {
+    this.postcopy = new PostcopyIncoming(this.env.guest, this.sink, this.faultHandler(), () => this.env.options.caps['postcopy-ram']);
+    this.readMain(connection, true);
+  }
+
+  /** A main connection (the first, or a recovery's): the return path goes back on it. */
+  private attachMain(connection: IncomingConnection): void {
+    this.generation++;
+    this.main = connection;
+    this.returnPath = new DestinationReturnPath(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
+  }
+
+  /** Who turns faults into requests: the preempt thread, or a requester writing to the return path. */
+  private faultHandler(): FaultHandler {
+    if (this.preempt) return this.preempt;
+    this.requester ??= new PageRequester(this.env.guest.faults, this.env.guest.blocks, (m) => {
       if (!this.returnPath) return false;
       this.returnPath.send(m);
       return true;
     });
-    this.postcopy = new PostcopyIncoming(this.env.guest, this.sink, faults, () => this.env.options.caps['postcopy-ram']);
+    return this.requester;
+  }
+
+  /** Reads the stream from `connection`, until the connection is replaced (a pause) or ends. */
+  private readMain(connection: IncomingConnection, first: boolean): void {
+    const generation = this.generation;
+    const current = () => generation === this.generation && !this.done;
     this.decoder = new StreamDecoder({
-      sink: this.sink,
+      sink: this.sink!,
       onHello: (hello) => this.onHello(hello),
       onMessage: (message) => this.onMessage(message),
     });
-    connection.read(this.decoder, {
+    if (!first) this.decoder.setLayout(layoutOf(this.streamBlocks));
+    const decoder = this.decoder;
+    connection.read(decoder, {
       data: () => {
-        if (this.done) return;
+        if (!current() || !first) return;
         this.startTime = Date.now();
         this.report({ type: 'stream.arrived' });
       },
       end: () => {
-        if (this.done) return;
+        if (!current()) return;
         try {
-          this.decoder!.end();
+          decoder.end();
         } catch (err) {
           return this.fail(err);
         }
@@ -199,8 +229,61 @@ export class IncomingMigration {
         this.mainEnded = true;
         this.pump();
       },
-      error: (err) => this.fail(err),
+      error: (err) => {
+        if (generation === this.generation) this.fail(err);
+      },
     });
+  }
+
+  /** A migrate-recover listener waits for the source (it has not connected yet). */
+  get recoveryListening(): boolean {
+    return this.done && this.listener !== undefined && this.main === undefined;
+  }
+
+  /** migrate-pause and migrate-recover, passed on by the statechart. */
+  command(cmd: IncomingActorCommand): void {
+    if (cmd.type === 'migrate-pause') {
+      if (this.postcopy?.isRunning && !this.done) this.pause(new Error('Postcopy migration is paused by the user'));
+    } else {
+      void this.recover();
+    }
+  }
+
+  /**
+   * migrate-recover: the instance has opened the new listener; the first
+   * connection to it is the source's new main channel. With preempt, a new
+   * preempt thread listens beside it.
+   */
+  private async recover(): Promise<void> {
+    const listener = this.env.takeListener();
+    if (!listener) return;
+    this.listener = listener;
+    const preempt = this.env.options.caps['postcopy-preempt'] ? this.startPreempt() : undefined;
+    preempt?.catch(() => {});
+    listener.on('error', (err) => this.fail(err));
+    listener.on('connection', (connection) => {
+      if (!this.done || this.main) return connection.close();
+      listener.stopListening();
+      void this.acceptRecovery(connection, preempt);
+    });
+    this.env.log('postcopy recovery listening', { addresses: listener.socketAddresses() });
+  }
+
+  private async acceptRecovery(connection: IncomingConnection, preempt: Promise<PreemptReceiver> | undefined): Promise<void> {
+    this.attachMain(connection);
+    this.done = false;
+    this.recovering = true;
+    this.report({ type: 'postcopy.recover' });
+    try {
+      if (preempt) this.preempt = await preempt;
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (this.done) return;
+    this.preempt?.setLayout(this.streamBlocks.map((b) => this.env.guest.blocks.indexOf(b)));
+    this.sink = new GuestSink(this.streamBlocks);
+    this.postcopy!.reconnect(this.sink, this.faultHandler());
+    this.readMain(connection, false);
   }
 
   private onHello(hello: ChannelHello): void {
@@ -287,6 +370,22 @@ export class IncomingMigration {
       case 'packaged':
         for (const inner of this.postcopy!.unpack(message.data)) this.handlePackaged(inner);
         return;
+      case 'recv-bitmap': {
+        if (!this.recovering) throw new Error("unexpected 'recv-bitmap' message outside a postcopy recovery");
+        const ram = this.streamBlocks.find((b) => b.name === message.block);
+        if (!ram) throw new Error(`The source asked for the received bitmap of RAM block '${message.block}', which the stream does not have`);
+        const words = ram.received.words;
+        this.returnPath?.send({ type: 'recv-bitmap', block: ram.name, bitmap: new Uint8Array(words.buffer, words.byteOffset, words.byteLength) });
+        return;
+      }
+      case 'postcopy-resume':
+        if (!this.recovering) throw new Error("unexpected 'postcopy-resume' message outside a postcopy recovery");
+        this.recovering = false;
+        this.returnPath?.send({ type: 'resume-ack', value: RESUME_ACK_VALUE });
+        this.postcopy!.resume();
+        this.env.log('postcopy migration resumed');
+        this.report({ type: 'postcopy.resumed' });
+        return;
       case 'eof': {
         // Requested pages may have come on the preempt channel only: read it to its end first.
         const preempt = this.preempt;
@@ -363,12 +462,23 @@ export class IncomingMigration {
    */
   private pause(err: unknown): void {
     this.done = true;
+    this.generation++;
+    this.recovering = false;
     this.postcopy!.stop();
     this.multifd?.close();
+    this.multifd = undefined;
     this.returnPath?.close();
+    this.returnPath = undefined;
     this.main?.close();
+    this.main = undefined;
     this.preempt?.close();
+    this.preempt = undefined;
     this.listener?.close();
+    this.listener = undefined;
+    // What the broken connection left half-read goes with it.
+    this.queue.length = 0;
+    this.held = false;
+    this.mainEnded = false;
     clearTimeout(this.channelTimer);
     const error = err instanceof Error ? err.message : String(err);
     this.env.log('postcopy migration paused: the stream from the source stopped', { error });
@@ -405,9 +515,10 @@ function layoutOf(blocks: readonly RamBlock[]): { blocks: { pageCount: number }[
 
 /** The destination machine's `incoming` actor, bound to an instance. */
 export function incomingActor(env: IncomingEnvironment, created: (m: IncomingMigration) => void) {
-  return fromCallback<EventObject, IncomingActorInput>(({ input, sendBack }) => {
+  return fromCallback<IncomingActorCommand, IncomingActorInput>(({ input, sendBack, receive }) => {
     const incoming = new IncomingMigration(env, input, (e) => sendBack(e));
     created(incoming);
+    receive((cmd) => incoming.command(cmd));
     void incoming.run();
     return () => incoming.dispose();
   });

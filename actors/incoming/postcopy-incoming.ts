@@ -26,8 +26,8 @@ export class PostcopyIncoming {
 
   constructor(
     private readonly guest: Guest,
-    private readonly sink: GuestSink,
-    private readonly faults: FaultHandler,
+    private sink: GuestSink,
+    private faults: FaultHandler,
     private readonly postcopyRam: () => boolean,
   ) {}
 
@@ -130,10 +130,30 @@ export class PostcopyIncoming {
     this.guest.setPostcopy(false);
   }
 
-  /** Stops handling faults; what was asked for stays asked for. */
+  /** Stops handling faults (a pause: the vCPUs wait on theirs until a recovery resumes). */
   stop(): void {
     this.listening = false;
     this.faults.stop();
+  }
+
+  /**
+   * Recovery: pages now come on a new connection, into `sink`, and `faults`
+   * (the same handler, or a new preempt thread) takes the guest's faults.
+   */
+  reconnect(sink: GuestSink, faults: FaultHandler): void {
+    this.sink = sink;
+    this.faults = faults;
+    sink.startPostcopy(() => this.faults.poll());
+  }
+
+  /**
+   * POSTCOPY_RESUME: faults are handled again, those the vCPUs already wait
+   * on first, since the requests made for them may have died with the link.
+   */
+  resume(): void {
+    this.listening = true;
+    this.faults.start();
+    this.guest.faults.reraise();
   }
 }
 

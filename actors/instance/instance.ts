@@ -7,8 +7,8 @@
  */
 import { createActor, type Actor, type ActorRefLike } from 'xstate';
 import { destinationMachine, destinationStatus } from '../../machines/destination.js';
-import type { MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
-import { refuseMigrateIncoming } from '../../machines/refusals.js';
+import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
+import { refuseMigrateIncoming, refuseMigrateRecover } from '../../machines/refusals.js';
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
@@ -16,7 +16,7 @@ import { genericError } from '../../protocols/qmp/errors.js';
 import type { TraceSide } from '../../protocols/qmp/livemig-extensions.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
-import { multiChannelRefusal, parseMigrationUri } from '../../protocols/transport/uri.js';
+import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import { Guest, type GuestConfig } from '../guest/guest.js';
 import type { IncomingEnvironment } from '../incoming/environment.js';
 import { incomingActor, type IncomingInfo, type IncomingMigration } from '../incoming/incoming-migration.js';
@@ -163,6 +163,10 @@ export class Instance {
     this.source.send(command);
   }
 
+  sendToDestination(command: IncomingActorCommand): void {
+    this.destination.send(command);
+  }
+
   setAutostart(on: boolean): void {
     this.autostart = on;
   }
@@ -195,6 +199,26 @@ export class Instance {
     this.exitOnError = exitOnError;
     this.preparedListener = listener;
     this.destination.send(event);
+  }
+
+  /**
+   * migrate-recover: a paused destination listens at `uri` for the source's
+   * new main channel; the listener is up before the command returns.
+   *
+   * @throws QmpError
+   */
+  async recoverIncoming(uri: string): Promise<void> {
+    const refusal = refuseMigrateRecover(this.destinationStatus, this.preparedListener !== undefined || this.incoming?.recoveryListening === true)
+      ?? recoveryUriRefusal(uri);
+    if (refusal) throw genericError(refusal);
+    let listener: IncomingListener;
+    try {
+      listener = await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }));
+    } catch (err) {
+      throw genericError((err as Error).message);
+    }
+    this.preparedListener = listener;
+    this.destination.send({ type: 'migrate-recover', uri });
   }
 
   /** The listener migrate-incoming opened, handed to the incoming actor once. */

@@ -5,7 +5,7 @@
  * (tools/run-command.ts), so neither folder imports the other.
  */
 import type { EventEmitter } from 'node:events';
-import type { MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
+import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
 import type { QmpServer } from '../../protocols/qmp/server.js';
@@ -32,8 +32,12 @@ export interface MonitorHost {
   incomingInfo(): IncomingInfo | undefined;
   /** Hands a QMP command to the source statechart, once the monitor has checked its refusals. */
   sendToSource(command: MigrateCommand | MigrationActorCommand): void;
+  /** Hands a QMP command to the destination statechart (migrate-pause), once the monitor has checked its refusals. */
+  sendToDestination(command: IncomingActorCommand): void;
   /** migrate-incoming: listens before it returns, so a bad URI or a busy address is the command's error. */
   startIncoming(uri: string, exitOnError: boolean): Promise<void>;
+  /** migrate-recover: checks, then listens at `uri` before it returns, as startIncoming does. */
+  recoverIncoming(uri: string): Promise<void>;
   /** Capabilities or parameters changed outside a migration: start (or stop) the multifd threads ahead of one. */
   warmMultifd(): void;
   /** QEMU's autostart: whether the guest runs once an incoming migration has loaded it. */

@@ -3,12 +3,14 @@ import { genericError } from '../../protocols/qmp/errors.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
 import type { JsonValue } from '../../protocols/qmp/types.js';
 import { migrationStatuses } from '../../machines/status.js';
-import { refuseMigrate, refuseMigrateCancel, refuseMigrateContinue, refuseMigrateStartPostcopy } from '../../machines/refusals.js';
+import {
+  refuseMigrate, refuseMigrateCancel, refuseMigrateContinue, refuseMigratePause, refuseMigrateStartPostcopy,
+} from '../../machines/refusals.js';
 import { isRunning } from '../../machines/status.js';
 import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/capabilities.js';
 import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
 import { channelsToUri } from '../../protocols/transport/migration-channel.js';
-import { multiChannelRefusal, outgoingUriError } from '../../protocols/transport/uri.js';
+import { multiChannelRefusal, outgoingUriError, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import type { MonitorHost } from './host.js';
 import { queryMigrate } from './query-migrate.js';
 
@@ -41,7 +43,7 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         };
         const unusable = multiChannelRefusal(uri, host.options.needsSeveralChannels());
         if (unusable) throw genericError(unusable);
-        const refusal = refuseMigrate(host.sourceStatus, command);
+        const refusal = refuseMigrate(host.sourceStatus, command) ?? (command.resume ? recoveryUriRefusal(uri) : null);
         if (refusal) throw genericError(refusal);
         host.sendToSource(command);
         // As in QEMU, an unknown transport still starts (setup) and fails the
@@ -74,6 +76,25 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         const refusal = refuseMigrateContinue(host.sourceStatus, state);
         if (refusal) throw genericError(refusal);
         host.sendToSource({ type: 'migrate-continue', state });
+        return {};
+      },
+    })],
+    ['migrate-pause', defineCommand({
+      args: NO_ARGUMENTS,
+      run: () => {
+        const refusal = refuseMigratePause(host.sourceStatus, host.destinationStatus);
+        if (refusal) throw genericError(refusal);
+        // The source side first, as QEMU looks.
+        const source = host.sourceStatus;
+        if (source === 'postcopy-active' || source === 'postcopy-recover') host.sendToSource({ type: 'migrate-pause' });
+        else host.sendToDestination({ type: 'migrate-pause' });
+        return {};
+      },
+    })],
+    ['migrate-recover', defineCommand({
+      args: qapi.object({ uri: qapi.str }),
+      run: async ({ uri }) => {
+        await host.recoverIncoming(uri);
         return {};
       },
     })],

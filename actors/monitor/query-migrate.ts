@@ -20,7 +20,8 @@ export function queryMigrate(host: MonitorHost): JsonObject {
   info.status = incoming;
   const detail = host.incomingInfo();
   if (detail) {
-    if (detail.socketAddress.length > 0 && (incoming === 'setup' || incoming === 'active')) {
+    // Where it listens: for the stream, or (postcopy-paused, after migrate-recover) for the source's return.
+    if (detail.socketAddress.length > 0 && ['setup', 'active', 'postcopy-paused', 'postcopy-recover'].includes(incoming)) {
       info['socket-address'] = detail.socketAddress as unknown as JsonObject[];
     }
     info[`${EXTENSION_PREFIX}incoming`] = {

@@ -57,6 +57,8 @@ export interface SourceMigrationInfo {
 
 /** How long a broken channel waits for the destination's reason on the return path. */
 const SHUT_GRACE_MS = 500;
+/** How long a recovery waits for each answer of the destination's (a received bitmap, RESUME_ACK). */
+const RECOVERY_REPLY_MS = 30_000;
 /** Pages per multifd batch handed to a channel: 4 MiB, one full packet. */
 const MULTIFD_BATCH_PAGES = MAX_DATA_PAGES;
 
@@ -70,7 +72,8 @@ export class SourceMigration {
   stopToRun: number | undefined;
   releasedBytes = 0;
 
-  private readonly abort = new AbortController();
+  /** Aborts every wait of the current connection (a new one for each recovery): a cancel, or a failure seen elsewhere. */
+  private abort = new AbortController();
   private channel: OutgoingChannel | undefined;
   private main!: MainChannel;
   private returnPath: SourceReturnPath | undefined;
@@ -81,6 +84,9 @@ export class SourceMigration {
   private postcopy: PostcopySender | undefined;
   /** The postcopy package is out: failures pause from here on. */
   private pastPointOfNoReturn = false;
+  /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
+  private paused = false;
+  private resuming = false;
   private wakeIteration: (() => void) | undefined;
   private continueSwitchover: (() => void) | undefined;
   private cancelled = false;
@@ -105,6 +111,11 @@ export class SourceMigration {
     else if (cmd.type === 'migrate-start-postcopy' && this.input.capabilities['postcopy-ram']) {
       this.postcopyRequested = true;
       this.wakeIteration?.();
+    } else if (cmd.type === 'migrate-pause') {
+      // In postcopy-active, or in a recovery that hangs: break the connections off; the catch pauses.
+      if (this.pastPointOfNoReturn && (!this.paused || this.resuming)) this.fail(new Error('Postcopy migration is paused by the user'));
+    } else if (cmd.type === 'migrate' && cmd.resume) {
+      void this.resume(cmd.uri);
     }
   }
 
@@ -154,21 +165,73 @@ export class SourceMigration {
       this.endTime = Date.now();
       this.report({ type: 'completed' });
     } catch (err) {
-      // Past the point of no return only a cancel ends it (the actor stopping): anything else pauses.
-      if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError)) return this.pause(err);
-      this.endTime = Date.now();
-      // A destination that refused the stream says why on the return path;
-      // that beats whichever channel noticed first.
-      const reason = this.cancelled ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
-      await this.cleanupAfterError();
-      if (this.cancelled) {
-        this.env.log('migration cancelled');
-        this.report({ type: 'cancel.done' });
-      } else {
-        const error = errorText(reason ?? err);
-        this.env.log('migration failed', { error });
-        this.report({ type: 'failed', error });
+      await this.settle(err);
+    }
+  }
+
+  /**
+   * How a migration that threw ends. Past the point of no return a broken
+   * connection (or a bad return path, or migrate-pause) pauses it; only a
+   * failure that is not I/O (a defect here) still fails it, as in QEMU.
+   */
+  private async settle(err: unknown): Promise<void> {
+    if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError) && !isDefect(err)) return this.pause(err);
+    this.endTime = Date.now();
+    // A destination that refused the stream says why on the return path;
+    // that beats whichever channel noticed first.
+    const reason = this.cancelled ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
+    await this.cleanupAfterError();
+    if (this.cancelled) {
+      this.env.log('migration cancelled');
+      this.report({ type: 'cancel.done' });
+    } else {
+      const error = errorText(reason ?? err);
+      this.env.log('migration failed', { error });
+      this.report({ type: 'failed', error });
+    }
+  }
+
+  /**
+   * `migrate URI resume=true` in postcopy-paused (QEMU's postcopy_do_resume):
+   * a new main connection (and preempt channel), the destination's received
+   * bitmap of every block, from which every page it lacks is to send again,
+   * then POSTCOPY_RESUME; its RESUME_ACK brings postcopy back, and the
+   * migration goes on to completion. Any failure on the way pauses again.
+   */
+  private async resume(uriText: string): Promise<void> {
+    if (!this.paused || this.resuming) return;
+    this.resuming = true;
+    this.abort = new AbortController();
+    try {
+      const uri = parseMigrationUri(uriText, { direction: 'outgoing' });
+      await this.connect(uri);
+      if (!this.returnPath) throw new Error(`Postcopy recovery needs a return path, which '${uri.scheme}:' cannot carry`);
+      this.paused = false;
+      this.env.log('postcopy recovery: connected', { uri: uriText });
+      this.report({ type: 'postcopy.recover' });
+      await this.openMainChannel();
+      if (this.input.capabilities['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
+      const blocks = this.env.guest.blocks;
+      for (let i = 0; i < blocks.length; i++) {
+        const block = blocks[i]!;
+        await this.main.sendMessage({ type: 'recv-bitmap', block: block.name });
+        const received = await abortable(this.abort.signal, this.returnPath.receivedBitmap(block.name, RECOVERY_REPLY_MS));
+        this.saver.bitmap.resendUnreceived(i, received, block.pageCount);
       }
+      this.stats.remainingPages = this.saver.remaining;
+      // Requests may follow RESUME_ACK at once: they are served from here on.
+      this.servePageRequests();
+      await this.main.sendMessage({ type: 'postcopy-resume' });
+      await abortable(this.abort.signal, this.returnPath.resumeAck(RECOVERY_REPLY_MS));
+      this.env.log('postcopy recovery: resumed', { remainingPages: this.saver.remaining });
+      this.report({ type: 'postcopy.resumed' });
+      await this.finishPostcopy();
+      this.endTime = Date.now();
+      this.report({ type: 'completed' });
+    } catch (err) {
+      await this.settle(err);
+    } finally {
+      this.resuming = false;
     }
   }
 
@@ -176,29 +239,17 @@ export class SourceMigration {
     const uri = parseMigrationUri(this.input.uri, { direction: 'outgoing' });
     const guest = this.env.guest;
     this.stats.totalBytes = guest.blocks.reduce((n, b) => n + b.size, 0);
-    this.channel = await abortable(this.abort.signal, openOutgoing(uri));
-    this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
+    await this.connect(uri);
     // The return path is the reverse direction of a socket, always used where
     // it exists; return-path and postcopy make it required (QEMU's error).
     const caps = this.input.capabilities;
-    if ((caps['return-path'] || caps['postcopy-ram']) && !this.channel.reverse) {
+    if ((caps['return-path'] || caps['postcopy-ram']) && !this.channel!.reverse) {
       throw new Error('Unable to open return-path for postcopy');
     }
-    if (this.channel.reverse) {
-      this.returnPath = new SourceReturnPath(this.channel.reverse, guest.blocks, TARGET_PAGE_SIZE);
-      // A bad return path fails a precopy migration at once, and pauses a postcopy one (run's catch).
-      this.returnPath.on('bad', (err) => this.fail(err));
-      this.returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
-      this.returnPath.on('page-request', (request) => this.postcopy!.request(request));
-    }
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
-    await this.main.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
     // The return path opens first, so a destination that refuses the header can say why.
-    if (this.returnPath) {
-      await this.main.sendMessage({ type: 'open-return-path' });
-      this.returnPath.open();
-      await this.main.sendMessage({ type: 'ping', value: 1 });
-    }
+    await this.openMainChannel();
+    if (this.returnPath) await this.main.sendMessage({ type: 'ping', value: 1 });
     await this.main.sendMessage(describeGuest(guest, {
       uuid: this.input.capabilities['validate-uuid'] ? this.env.uuid : undefined,
       capabilities,
@@ -211,6 +262,30 @@ export class SourceMigration {
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
     this.setupTime = Date.now() - this.startTime;
+  }
+
+  /** Opens the main connection (at setup, and at each recovery), with the return path on its way back. */
+  private async connect(uri: MigrationUri): Promise<void> {
+    this.channel = await abortable(this.abort.signal, openOutgoing(uri));
+    this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
+    this.returnPath = undefined;
+    if (!this.channel.reverse) return;
+    const returnPath = new SourceReturnPath(this.channel.reverse, this.env.guest.blocks, TARGET_PAGE_SIZE);
+    this.returnPath = returnPath;
+    // A bad return path fails a precopy migration at once, and pauses a postcopy one (settle).
+    returnPath.on('bad', (err) => {
+      if (returnPath === this.returnPath) this.fail(err);
+    });
+    returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
+    returnPath.on('page-request', (request) => this.postcopy!.request(request));
+  }
+
+  /** The channel hello, then OPEN_RETURN_PATH where there is one. */
+  private async openMainChannel(): Promise<void> {
+    await this.main.write(encodeHello({ kind: ChannelKind.MAIN, channelId: 0, channelCount: 1, ...(this.env.uuid ? { uuid: this.env.uuid } : {}) }));
+    if (!this.returnPath) return;
+    await this.main.sendMessage({ type: 'open-return-path' });
+    this.returnPath.open();
   }
 
   /**
@@ -403,20 +478,7 @@ export class SourceMigration {
     await this.endRound();
     await this.multifd?.finish();
     this.countSync(this.saver.sync().rate);
-    const postcopy = new PostcopySender({
-      saver: this.saver,
-      main: this.main,
-      meter: this.meter,
-      stats: this.stats,
-      signal: this.abort.signal,
-      sendBatch: (batch) => this.sendBatch(batch),
-      sendUrgentBatch: (batch) => this.sendBatch(batch),
-      progress: () => this.countPreempt(),
-      resendSentPages: this.input.capabilities['release-ram'] !== true,
-    });
-    this.postcopy = postcopy;
-    this.returnPath!.acceptPageRequests = true;
-    this.preempt?.openRequests();
+    const postcopy = this.servePageRequests();
     await postcopy.sendDiscard();
     await this.main.sendMessage({ type: 'ping', value: 2 });
     await postcopy.sendPackage(guest.devices.saveAll().map((saved) => ({ type: 'device', ...saved })));
@@ -432,7 +494,34 @@ export class SourceMigration {
     };
     this.returnPath!.on('pong', ran);
     await this.main.sendMessage({ type: 'ping', value: 4 });
-    await postcopy.run();
+    await this.finishPostcopy();
+  }
+
+  /**
+   * From the switch (or a resume) on, page requests are served, on the
+   * return path and on the preempt channel; the sender of the connection
+   * now up takes them.
+   */
+  private servePageRequests(): PostcopySender {
+    this.postcopy = new PostcopySender({
+      saver: this.saver,
+      main: this.main,
+      meter: this.meter,
+      stats: this.stats,
+      signal: this.abort.signal,
+      sendBatch: (batch) => this.sendBatch(batch),
+      sendUrgentBatch: (batch) => this.sendBatch(batch),
+      progress: () => this.countPreempt(),
+      resendSentPages: this.input.capabilities['release-ram'] !== true,
+    });
+    this.returnPath!.acceptPageRequests = true;
+    this.preempt?.openRequests();
+    return this.postcopy;
+  }
+
+  /** Every page still here, requested ones first, then the end of the stream once the destination has them all. */
+  private async finishPostcopy(): Promise<void> {
+    await this.postcopy!.run();
     // Requested pages may be on the preempt channel only: it ends first, and the destination reads it to its end before EOF counts.
     if (this.preempt) await abortable(this.abort.signal, this.preempt.finish());
     await this.main.sendMessage({ type: 'ram-complete' });
@@ -479,7 +568,9 @@ export class SourceMigration {
   private pause(err: unknown): void {
     const error = errorText(err);
     this.abortChannels();
+    this.preempt = undefined;
     this.returnPath?.close();
+    this.paused = true;
     this.env.log('Detected IO failure for postcopy. Migration paused.', { error });
     this.report({ type: 'postcopy.paused', error });
   }
@@ -493,6 +584,8 @@ export class SourceMigration {
     await this.multifd?.abort();
     this.returnPath?.close();
     const guest = this.env.guest;
+    // Past the point of no return the guest runs on the destination: this copy never runs again.
+    if (this.pastPointOfNoReturn) return guest.setRunState('postmigrate');
     if (guest.runState === 'finish-migrate') {
       const before = this.runStateBefore ?? 'running';
       if (before === 'running') guest.start();
@@ -521,6 +614,11 @@ export class SourceMigration {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A failure of this program rather than of a connection or a peer: postcopy fails on it instead of pausing (QEMU). */
+function isDefect(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError;
 }
 
 /** The source machine's `migration` actor, bound to an instance. */

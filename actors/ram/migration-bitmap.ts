@@ -72,6 +72,27 @@ export class MigrationBitmap {
     return added;
   }
 
+  /**
+   * Recovery: every page of `block` the destination has not received is to
+   * send (again), whatever this side sent before the link broke. `received`
+   * is the destination's bitmap (bit i of byte k: page 8k+i); pages past
+   * its end count as not received. Only the migration thread runs here.
+   */
+  resendUnreceived(block: number, received: Uint8Array, pageCount: number): void {
+    const words = this.words[block]!;
+    const bytes = new Uint8Array(4);
+    let remaining = Atomics.load(this.cells, REMAINING);
+    for (let w = 0; w < words.length; w++) {
+      for (let i = 0; i < 4; i++) bytes[i] = received[w * 4 + i] ?? 0;
+      const got = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
+      // No bit past the block's end.
+      const valid = (w + 1) * 32 <= pageCount ? -1 : (1 << (pageCount - w * 32)) - 1;
+      const pending = ~got & valid;
+      remaining += popcount(pending) - popcount(Atomics.exchange(words, w, pending));
+    }
+    Atomics.store(this.cells, REMAINING, remaining);
+  }
+
   /** Where the guest last asked for pages: the background goes on from there (set by whichever thread served the request). */
   hint(block: number, page: number): void {
     Atomics.store(this.cells, HINT_BLOCK, block);

@@ -21,6 +21,9 @@ export interface SourceReturnPathEvents {
   'multifd-channels': [MultifdChannelsMessage];
   /** Where the destination's postcopy-preempt thread listens (tcp port; 0 for unix). */
   'preempt-channel': [port: number];
+  /** Recovery: the destination's received bitmap of a block (bit i of byte k: page 8k+i). */
+  'recv-bitmap': [block: string, bitmap: Uint8Array];
+  'resume-ack': [value: number];
   /** The path went bad: malformed input, a destination's error SHUT, or an end before SHUT. */
   bad: [Error];
 }

@@ -42,10 +42,17 @@ export class PageRequester implements FaultHandler {
     private readonly send: (message: ReqPagesIdMessage | ReqPagesMessage) => boolean,
   ) {}
 
-  /** Handles faults until stop(): as they wake it, and whenever poll() is called (after each page placed). */
+  /**
+   * Handles faults until stop(): as they wake it, and whenever poll() is
+   * called (after each page placed). Starting again (after a recovery)
+   * starts afresh: nothing counts as asked for, and the next request names
+   * its block, as the source forgot the last one too.
+   */
   start(): void {
     if (this.listening) return;
     this.listening = true;
+    this.requested.clear();
+    this.lastRequestBlock = undefined;
     void this.loop();
   }
 

@@ -11,12 +11,13 @@ import type { Readable } from 'node:stream';
 import { createActor, type Actor } from 'xstate';
 import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
 import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
+import { RESUME_ACK_VALUE } from '../../protocols/return-path/constants.js';
 import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
 import type { SourceReturnPathEvents } from './messages.js';
 import { PageRequestCheck, type RequestableBlock } from './page-request-check.js';
 
 export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
-  private readonly decoder = new ReturnPathDecoder({ onMessage: (m) => this.onMessage(m) });
+  private readonly decoder: ReturnPathDecoder;
   private readonly machine: Actor<typeof returnPathMachine> = createActor(returnPathMachine).start();
   private shutResult: { ok: true } | { ok: false; error: Error } | undefined;
   private shutWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -26,6 +27,9 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   pongs = 0;
   /** Set at the switch to postcopy: a page request before it is a confused destination. */
   acceptPageRequests = false;
+  /** Recovery: the block whose received bitmap the source asked for; a bitmap unasked for is a confused destination. */
+  private expectedBitmap: string | undefined;
+  private expectResumeAck = false;
 
   /**
    * @param reverse the main connection's reverse direction
@@ -39,6 +43,14 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   ) {
     super();
     this.requests = new PageRequestCheck(blocks, pageSize);
+    // A received bitmap holds one bit a page, in 32-bit words.
+    this.decoder = new ReturnPathDecoder({
+      onMessage: (m) => this.onMessage(m),
+      maxBitmapBytes: (name) => {
+        const block = blocks.find((b) => b.name === name);
+        return block && Math.ceil(block.size / pageSize / 32) * 4;
+      },
+    });
     reverse.on('data', this.onData);
     reverse.once('end', this.onEnd);
     // A reset or close arrives as 'error'/'close', not 'end': the path is just as gone.
@@ -97,21 +109,53 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   }
 
   /** The tcp port of the destination's postcopy-preempt thread (0 for unix), once its message comes. */
-  preemptPort(timeoutMs: number): Promise<number> {
+  async preemptPort(timeoutMs: number): Promise<number> {
+    const [port] = await this.next('preempt-channel', timeoutMs,
+      `the destination did not say where its postcopy-preempt channel listens within ${timeoutMs} ms (is postcopy-preempt on there too?)`);
+    return port;
+  }
+
+  /**
+   * Recovery: the destination's received bitmap of `block`, which the
+   * source's RECV_BITMAP command asked for (a bitmap for another block, or
+   * none in time, is a failure).
+   */
+  async receivedBitmap(block: string, timeoutMs: number): Promise<Uint8Array> {
+    this.expectedBitmap = block;
+    try {
+      const [named, bitmap] = await this.next('recv-bitmap', timeoutMs, `the destination sent no received bitmap of '${block}' within ${timeoutMs} ms`);
+      if (named !== block) throw new Error(`Asked for the received bitmap of '${block}', the destination sent that of '${named}'`);
+      return bitmap;
+    } finally {
+      this.expectedBitmap = undefined;
+    }
+  }
+
+  /** Recovery: resolves on the destination's RESUME_ACK to POSTCOPY_RESUME. */
+  async resumeAck(timeoutMs: number): Promise<void> {
+    this.expectResumeAck = true;
+    try {
+      await this.next('resume-ack', timeoutMs, `the destination did not acknowledge POSTCOPY_RESUME within ${timeoutMs} ms`);
+    } finally {
+      this.expectResumeAck = false;
+    }
+  }
+
+  /** The next `event`, or the path's failure if it goes bad first, or `silence` after `timeoutMs`. */
+  private next<K extends 'preempt-channel' | 'recv-bitmap' | 'resume-ack'>(event: K, timeoutMs: number, silence: string): Promise<SourceReturnPathEvents[K]> {
+    if (this.shutResult && !this.shutResult.ok) return Promise.reject(this.shutResult.error);
     return new Promise((resolve, reject) => {
-      const done = (port: number | Error) => {
+      const finish = (then: () => void) => {
         clearTimeout(timer);
-        this.off('preempt-channel', done);
-        this.off('bad', done);
-        if (port instanceof Error) reject(port);
-        else resolve(port);
+        this.off(event, onEvent as never);
+        this.off('bad', onBad);
+        then();
       };
-      const timer = setTimeout(
-        () => done(new Error(`the destination did not say where its postcopy-preempt channel listens within ${timeoutMs} ms (is postcopy-preempt on there too?)`)),
-        timeoutMs,
-      );
-      this.on('preempt-channel', done);
-      this.on('bad', done);
+      const onEvent = (...args: SourceReturnPathEvents[K]) => finish(() => resolve(args));
+      const onBad = (err: Error) => finish(() => reject(err));
+      const timer = setTimeout(() => finish(() => reject(new Error(silence))), timeoutMs);
+      this.on(event, onEvent as never);
+      this.on('bad', onBad);
     });
   }
 
@@ -185,10 +229,23 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
       case 'preempt-channel':
         this.emit('preempt-channel', message.port);
         return;
+      case 'recv-bitmap':
+        if (this.expectedBitmap === undefined) return this.neverAskedFor(message.type);
+        this.emit('recv-bitmap', message.block, message.bitmap);
+        return;
+      case 'resume-ack':
+        if (!this.expectResumeAck) return this.neverAskedFor(message.type);
+        if (message.value !== RESUME_ACK_VALUE) return this.bad(new Error(`illegal resume_ack value ${message.value}`));
+        this.emit('resume-ack', message.value);
+        return;
       default:
-        // RECV_BITMAP, RESUME_ACK, SWITCHOVER_ACK belong to features not built yet: a destination that sends one is confused.
-        this.bad(new Error(`Received return-path message '${message.type}', which this migration never asked for`));
+        // SWITCHOVER_ACK belongs to a feature not built yet: a destination that sends one is confused.
+        this.neverAskedFor(message.type);
     }
+  }
+
+  private neverAskedFor(type: string): void {
+    this.bad(new Error(`Received return-path message '${type}', which this migration never asked for`));
   }
 
   private bad(error: Error): void {

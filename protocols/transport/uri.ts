@@ -104,6 +104,16 @@ export function multiChannelRefusal(uri: string, needsSeveralChannels: boolean):
   return null;
 }
 
+/**
+ * Why `uri` cannot carry a postcopy recovery, or null: recovery reconnects
+ * a socket's two directions (the stream and the return path), and the
+ * preempt channel beside it, so only tcp: and unix: can.
+ */
+export function recoveryUriRefusal(uri: string): string | null {
+  if (outgoingUriError(uri) === null && isMultiChannel(uri)) return null;
+  return `Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not '${uri}'`;
+}
+
 function parseTcp(uri: string, address: string, direction: 'outgoing' | 'incoming'): MigrationUri {
   let host: string;
   let portText: string;
