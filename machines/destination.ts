@@ -125,15 +125,14 @@ export const destinationMachine = setup({
           },
         },
         // Waiting for recovery: the vCPUs wait on their faults, nothing is lost. migrate-recover
-        // listens at a new address; the source connecting there starts the recovery.
+        // listens at a new address; the source connecting there starts the recovery. Nothing fails
+        // from here on (a failure pauses, the guest running here).
         'postcopy-paused': {
           id: 'postcopy-paused',
           entry: announce('postcopy-paused'),
           on: {
             'migrate-recover': toIncoming,
             'postcopy.recover': '#postcopy-recover',
-            'postcopy.paused': { actions: 'recordError' },
-            failed: { target: '#failed', actions: 'recordError' },
           },
         },
         // The source asked for the received bitmaps and will send POSTCOPY_RESUME; RESUME_ACK answers it.
@@ -144,7 +143,6 @@ export const destinationMachine = setup({
             'postcopy.resumed': '#postcopy-active',
             'postcopy.paused': paused,
             'migrate-pause': toIncoming,
-            failed: { target: '#failed', actions: 'recordError' },
           },
         },
       },

@@ -192,10 +192,8 @@ describe('destination machine', () => {
     });
 
     it('has no transition into the statuses not built yet', () => {
-      expect(targetedStateIds(destinationMachine)).to.deep.equal(['active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused', 'setup']);
-      for (const status of ['postcopy-recover', 'colo'] as const) {
-        expect(destinationMachine.getStateNodeById(status).key).to.equal(status);
-      }
+      expect(targetedStateIds(destinationMachine)).to.deep.equal(['active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'setup']);
+      expect(destinationMachine.getStateNodeById('colo').key).to.equal('colo');
     });
   });
 });

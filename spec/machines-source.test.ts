@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fromCallback, initialTransition } from 'xstate';
+import { fromCallback, initialTransition, transition } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { MigrateCommand, MigrationActorCommand, SourceEvent } from '../machines/events.js';
 import {
@@ -294,8 +294,7 @@ describe('source machine', () => {
 
     it('checks resume before anything else, as migrate_prepare does', () => {
       expect(refusedMigrate('active', { resume: true })).to.equal('Cannot resume if there is no paused migration');
-      // Until recovery is built (the next issue), a resume is refused rather than accepted and ignored.
-      expect(refusedMigrate('postcopy-paused', { resume: true })).to.equal('Postcopy recovery (migrate with resume=true) is not supported by livemig yet');
+      expect(refusedMigrate('postcopy-paused', { resume: true })).to.equal(null);
       expect(refusedMigrate('postcopy-paused', { resume: true, capabilities: { 'release-ram': true } })).to.equal(
         'Postcopy recovery cannot work when release-ram capability is set',
       );
@@ -353,6 +352,9 @@ describe('source machine', () => {
       postcopyStart,
       { type: 'switchover.pause', postcopy: true },
       postcopyPaused('Broken pipe'),
+      { type: 'migrate-pause' },
+      { type: 'postcopy.recover' },
+      { type: 'postcopy.resumed' },
       cancel,
       continueFrom('pre-switchover'),
       continueFrom('active'),
@@ -377,6 +379,7 @@ describe('source machine', () => {
       'device',
       'postcopy-active',
       'postcopy-paused',
+      'postcopy-recover',
       'cancelling',
       'cancelled',
       'completed',
@@ -394,12 +397,13 @@ describe('source machine', () => {
         migrate({ capabilities: { ...postcopyRam, ...pauseBeforeSwitchover } }), startPostcopy, postcopyStart,
         { type: 'switchover.pause', postcopy: true }, switchoverPause, continueFrom('pre-switchover'),
         setupDone, completed, failed('Broken pipe'), postcopyPaused('Broken pipe'), cancel, cancelDone,
+        { type: 'postcopy.recover' }, { type: 'postcopy.resumed' },
       ];
       const paths = getSimplePaths(sourceMachine, { ...options, events: oneOfEach });
       expect(sortedStatuses(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sortedStatuses(built));
     });
 
-    it('has exactly four ways to complete one migration: precopy or postcopy, each with or without pause-before-switchover', () => {
+    it('has exactly six ways to complete one migration: precopy, postcopy, or postcopy through a recovery, each with or without pause-before-switchover', () => {
       const ended = ['completed', 'failed', 'cancelled'];
       const paths = getSimplePaths(sourceMachine, {
         ...options,
@@ -410,8 +414,10 @@ describe('source machine', () => {
       expect([...new Set(runs)].sort()).to.deep.equal([
         'none > setup > active > completed',
         'none > setup > active > postcopy-active > completed',
+        'none > setup > active > postcopy-active > postcopy-paused > postcopy-recover > postcopy-active > completed',
         'none > setup > active > pre-switchover > device > completed',
         'none > setup > active > pre-switchover > postcopy-active > completed',
+        'none > setup > active > pre-switchover > postcopy-active > postcopy-paused > postcopy-recover > postcopy-active > completed',
       ]);
     });
 
@@ -429,8 +435,11 @@ describe('source machine', () => {
         const status = sourceStatus(path.state);
         for (const event of events) {
           if (event.type !== 'migrate') continue;
-          const moved = step(path.state, event).status !== status;
-          expect(moved, `${status} ${JSON.stringify(event)}`).to.equal(refuseMigrate(status, event) === null);
+          const { status: after } = step(path.state, event);
+          // A resume stays in postcopy-paused: it is handed to the migration actor, which reconnects and reports.
+          const [, actions] = transition(sourceMachine, path.state, event);
+          const taken = event.resume ? actions.some((a) => a.type === 'xstate.sendTo') : after !== status;
+          expect(taken, `${status} ${JSON.stringify(event)}`).to.equal(refuseMigrate(status, event) === null);
         }
       }
     });
@@ -445,10 +454,10 @@ describe('source machine', () => {
 
     it('has no transition into the statuses not built yet', () => {
       expect(targetedStateIds(sourceMachine)).to.deep.equal(
-        ['active', 'cancelled', 'cancelling', 'completed', 'device', 'failed', 'postcopy-active', 'postcopy-paused', 'pre-switchover', 'setup'],
+        ['active', 'cancelled', 'cancelling', 'completed', 'device', 'failed', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'pre-switchover', 'setup'],
       );
       const unbuilt = migrationStatuses.filter((s) => !built.includes(s));
-      expect(unbuilt).to.deep.equal(['postcopy-recover', 'colo', 'wait-unplug']);
+      expect(unbuilt).to.deep.equal(['colo', 'wait-unplug']);
       for (const status of unbuilt) expect(sourceMachine.getStateNodeById(status).key).to.equal(status);
     });
   });

@@ -53,19 +53,40 @@ describe('postcopy recovery', function () {
 
   async function expectPaused(pair: Pair): Promise<void> {
     const { source, destination } = pair;
-    const s = await waitForStatuses(source.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000);
+    const s = await waitForStatuses(source.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
+    });
     expect(s.status, `source: ${s['error-desc']}\n${logTail(source)}`).to.equal('postcopy-paused');
-    const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000);
+    const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
+    });
     expect(d.status, `destination: ${d['error-desc']}\n${logTail(destination)}`).to.equal('postcopy-paused');
     expect(await runState(destination.qmp), 'the destination guest runs on, waiting on what it misses').to.equal('running');
   }
 
+  /** migrate-recover on a new port; the URI the source should resume to (through a proxy of its own when asked). */
+  async function recoverAddress(pair: Pair, throughProxy = false): Promise<{ uri: string; proxy?: FaultProxy }> {
+    await pair.destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+    const uri = await boundTcpUri(pair.destination.qmp);
+    if (!throughProxy) return { uri };
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(uri.split(':')[2]) });
+    proxies.push(proxy);
+    return { uri: proxy.uri, proxy };
+  }
+
   /** migrate-recover on a new port (straight, not through the proxy), `migrate resume=true` to it; both complete. */
   async function recoverAndComplete(pair: Pair): Promise<void> {
-    const { source, destination } = pair;
-    await destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
-    const uri = await boundTcpUri(destination.qmp);
+    const { source } = pair;
+    const { uri } = await recoverAddress(pair);
     await source.qmp.execute('migrate', { uri, resume: true });
+    await expectCompleted(pair);
+  }
+
+  /** Both sides completed, the destination guest runs its workload and holds every page; the source's copy never ran again. */
+  async function expectCompleted(pair: Pair): Promise<void> {
+    const { source, destination } = pair;
+    // The status leaves postcopy-paused only once the new connection is up (QEMU 8.2 has no state for the connecting).
+    await waitForStatuses(source.qmp, ['postcopy-recover', 'postcopy-active', 'completed', 'failed'], 30_000);
     const s = await waitForMigration(source.qmp, ['completed', 'failed', 'postcopy-paused'], 60_000);
     expect(s.status, `source: ${s['error-desc']}\n${logTail(source)}\n${logTail(destination)}`).to.equal('completed');
     const d = await waitForStatuses(destination.qmp, ['completed', 'failed', 'postcopy-paused'], 30_000);
@@ -89,12 +110,97 @@ describe('postcopy recovery', function () {
     expect(pair.destinationEvents.filter((s) => s !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
   });
 
-  it('migrate-pause on the source, then on the destination after a first recovery', async () => {
+  it('migrate-pause on the source pauses both sides; they recover and complete', async () => {
     const pair = await switchedPair();
     await pair.source.qmp.execute('migrate-pause');
     await expectPaused(pair);
     // As in QEMU 8.2, query-migrate gives no error-desc outside `failed`: the reason is in the log.
     expect(pair.source.stderr()).to.include('Postcopy migration is paused by the user');
+    await recoverAndComplete(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('migrate-pause on the destination pauses both sides; they recover and complete', async () => {
+    const pair = await switchedPair();
+    await pair.destination.qmp.execute('migrate-pause');
+    await expectPaused(pair);
+    expect(pair.destination.stderr()).to.include('Postcopy migration is paused by the user');
+    await recoverAndComplete(pair);
+    expect(pair.destinationEvents.filter((s) => s !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
+  });
+
+  it('with postcopy-preempt: the preempt channel is opened anew, requests pending at the cut are served, every page arrives', async () => {
+    const pair = await switchedPair(['--cap', 'postcopy-preempt']);
+    pair.proxy.cut();
+    await expectPaused(pair);
+    await recoverAndComplete(pair);
+    const info = await queryMigrate(pair.source.qmp);
+    expect(info.ram!['postcopy-requests'], 'pages asked for').to.be.above(0);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('a recovery that hangs (its link stalled) is broken off by migrate-pause on each side, and the next one completes', async () => {
+    const pair = await switchedPair();
+    pair.proxy.cut();
+    await expectPaused(pair);
+    const hanging = await recoverAddress(pair, true);
+    hanging.proxy!.stall();
+    await pair.source.qmp.execute('migrate', { uri: hanging.uri, resume: true });
+    await waitForStatuses(pair.source.qmp, ['postcopy-recover'], 30_000);
+    expect(await refusal(pair.source.qmp.execute('migrate', { uri: hanging.uri, resume: true })))
+      .to.deep.equal({ class: 'GenericError', desc: 'Cannot resume if there is no paused migration' });
+    // Each side breaks its own end off: through a black hole, neither hears the other go.
+    await pair.source.qmp.execute('migrate-pause');
+    await waitForStatuses(pair.source.qmp, ['postcopy-paused'], 30_000);
+    expect((await queryMigrate(pair.destination.qmp)).status).to.equal('postcopy-recover');
+    await pair.destination.qmp.execute('migrate-pause');
+    await expectPaused(pair);
+    await recoverAndComplete(pair);
+    const twice = ['postcopy-active', 'postcopy-paused', 'postcopy-recover', 'postcopy-paused', 'postcopy-recover', 'postcopy-active', 'completed'];
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...twice]);
+  });
+
+  it('a link cut again during postcopy-recover pauses both sides again; the next recovery completes', async () => {
+    const pair = await switchedPair();
+    pair.proxy.cut();
+    await expectPaused(pair);
+    const second = await recoverAddress(pair, true);
+    second.proxy!.stall();
+    await pair.source.qmp.execute('migrate', { uri: second.uri, resume: true });
+    await waitForStatuses(pair.source.qmp, ['postcopy-recover'], 30_000);
+    await waitForStatuses(pair.destination.qmp, ['postcopy-recover'], 30_000);
+    second.proxy!.cut();
+    await expectPaused(pair);
+    await recoverAndComplete(pair);
+  });
+
+  it('a recovery over a link of 4096 bytes/s (bitmaps and pending pages crossing slowly) completes once the link is back to speed', async () => {
+    const pair = await switchedPair();
+    pair.proxy.cut();
+    await expectPaused(pair);
+    const slow = await recoverAddress(pair, true);
+    slow.proxy!.throttle(4096);
+    await pair.source.qmp.execute('migrate', { uri: slow.uri, resume: true });
+    // The bitmaps (2 KiB for this guest) and RESUME_ACK cross at 4 KiB/s; requested pages follow as slowly.
+    await waitForStatuses(pair.source.qmp, ['postcopy-active'], 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    slow.proxy!.resume();
+    await expectCompleted(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('resume is refused with release-ram, and over a URI that cannot reconnect', async () => {
+    const pair = await switchedPair();
+    pair.proxy.cut();
+    await expectPaused(pair);
+    const { source } = pair;
+    for (const uri of ['exec:cat', 'file:/tmp/x', 'fd:3']) {
+      expect(await refusal(source.qmp.execute('migrate', { uri, resume: true })), uri)
+        .to.deep.equal({ class: 'GenericError', desc: `Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not '${uri}'` });
+    }
+    expect(await refusal(pair.destination.qmp.execute('migrate-recover', { uri: 'exec:cat' })))
+      .to.deep.equal({ class: 'GenericError', desc: "Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not 'exec:cat'" });
+    await source.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'release-ram', state: true }] }).catch(() => {});
     await recoverAndComplete(pair);
   });
 

@@ -130,11 +130,14 @@ describe('viz explorer', () => {
       "postcopy-paused has no transition on 'migrate_cancel': the machine ignores it; the monitor refuses the command: " +
         'Cannot cancel a migration in postcopy-paused: the guest already runs on the destination, and only the destination has its latest state',
     );
-    expect(explore({ side: 'source', status: 'postcopy-paused', context: paused.context, event: preset('source', 'migrate', 'resume (postcopy recovery)') }).reason)
-      .to.equal(
-        "postcopy-paused has no transition on 'migrate': the machine ignores it; the monitor refuses the command: " +
-          'Postcopy recovery (migrate with resume=true) is not supported by livemig yet',
-      );
+    // A resume is handed to the migration actor; the status moves once it has reconnected, and again once resumed.
+    const resumed = explore({ side: 'source', status: 'postcopy-paused', context: paused.context, event: preset('source', 'migrate', 'resume (postcopy recovery)') });
+    expect(resumed).to.deep.include({ from: 'postcopy-paused', to: 'postcopy-paused', reason: null });
+    const recovering = explore({ side: 'source', status: 'postcopy-paused', context: paused.context, event: { type: 'postcopy.recover' } });
+    expect(recovering.to).to.equal('postcopy-recover');
+    expect(explore({ side: 'source', status: 'postcopy-recover', context: paused.context, event: { type: 'postcopy.resumed' } }).to).to.equal('postcopy-active');
+    expect(explore({ side: 'source', status: 'postcopy-recover', context: paused.context, event: preset('source', 'postcopy.paused', 'migrate-pause') }).to)
+      .to.equal('postcopy-paused');
   });
 
   it('explains why the switch to postcopy is refused: the monitor\'s checks, the capability, the reason for the pause', () => {

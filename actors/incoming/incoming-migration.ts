@@ -467,7 +467,7 @@ export class IncomingMigration {
     this.postcopy!.stop();
     this.multifd?.close();
     this.multifd = undefined;
-    this.returnPath?.close();
+    this.returnPath?.pause(err instanceof Error ? err.message : String(err));
     this.returnPath = undefined;
     this.main?.close();
     this.main = undefined;

@@ -569,7 +569,7 @@ export class SourceMigration {
     const error = errorText(err);
     this.abortChannels();
     this.preempt = undefined;
-    this.returnPath?.close();
+    this.returnPath?.pause(error);
     this.paused = true;
     this.env.log('Detected IO failure for postcopy. Migration paused.', { error });
     this.report({ type: 'postcopy.paused', error });

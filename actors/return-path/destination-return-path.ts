@@ -42,6 +42,12 @@ export class DestinationReturnPath {
     this.trace(message.type);
   }
 
+  /** Postcopy paused: the path goes with its connection; a recovery opens a new one. */
+  pause(why: string): void {
+    this.machine.send({ type: 'pause', error: why });
+    this.machine.stop();
+  }
+
   /** Ends the reverse direction once what was sent is written: the source reads the end as "no more". */
   close(): void {
     this.machine.send({ type: 'shut' });

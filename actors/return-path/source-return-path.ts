@@ -195,13 +195,26 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
 
   private readonly onBroken = (err: Error): void => {
     if (this.detached || this.shutResult) return;
-    this.bad(new Error(`the return path broke before SHUT: ${err.message}`));
+    this.lost(new Error(`the return path broke before SHUT: ${err.message}`));
   };
 
   private readonly onEnd = (): void => {
     if (this.detached || this.shutResult) return;
-    this.bad(new Error('the destination closed the return path without SHUT'));
+    this.lost(new Error('the destination closed the return path without SHUT'));
   };
+
+  /** The connection went: in postcopy the path pauses (nothing it carried was wrong); before, it is bad. */
+  private lost(error: Error): void {
+    if (!this.acceptPageRequests) return this.bad(error);
+    this.machine.send({ type: 'pause', error: error.message });
+    this.bad(error);
+  }
+
+  /** Postcopy: the migration paused for another reason (migrate-pause, the main channel): the path pauses with it. */
+  pause(why: string): void {
+    if (!this.shutResult) this.machine.send({ type: 'pause', error: why });
+    this.close();
+  }
 
   private onMessage(message: ReturnPathMessage): void {
     if (this.shutResult) return;

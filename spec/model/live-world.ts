@@ -177,8 +177,25 @@ export class LiveWorld {
         await this.setCapabilities(false, true);
         await this.source.qmp.execute('migrate', { uri: `file:${this.fifo}` });
         return;
-      case 'migrate-resume':
-        await this.command(this.source.qmp, 'migrate', { uri: await unusedTcpUri(), resume: true });
+      case 'migrate-resume': {
+        // Where the destination listens for it (behind its recovery proxy), or a port nobody listens on.
+        const uri = before.recoverListening ? this.requireLink().uri : await unusedTcpUri();
+        await this.command(this.source.qmp, 'migrate', { uri, resume: true });
+        return;
+      }
+      case 'migrate-recover': {
+        await this.command(this.destination.qmp, 'migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+        if (this.answer !== null) return;
+        // The recovery gets a proxy of its own: the path may stall or cut it too.
+        const uri = await boundTcpUri(this.destination.qmp);
+        await this.link?.proxy?.close();
+        const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(uri.split(':')[2]) });
+        this.proxies.push(proxy);
+        this.link = { uri: proxy.uri, proxy };
+        return;
+      }
+      case 'migrate-pause':
+        await this.command((event.side === 'source' ? this.source : this.destination).qmp, 'migrate-pause');
         return;
       case 'migrate_cancel':
         await this.command(this.source.qmp, 'migrate_cancel');
@@ -454,7 +471,7 @@ function linkPlans(path: PlannedPath): LinkPlan[] {
   for (const { event } of path.steps) {
     const current = plans[plans.length - 1]!;
     if (event.type === 'new-destination') plans.push({ faulted: false, postcopy: false });
-    else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt') current.faulted = true;
+    else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt' || event.type === 'migrate-recover') current.faulted = true;
     else if (event.type === 'migrate' && event.postcopy) current.postcopy = true;
   }
   return plans;

@@ -16,7 +16,9 @@ import type { DestinationSnapshot } from '../../machines/destination.js';
 import type {
   DestinationEvent, FailedEvent, MigrateCommand, MigrateIncomingCommand, PostcopyPausedEvent, SourceEvent,
 } from '../../machines/events.js';
-import { refuseMigrate, refuseMigrateCancel, refuseMigrateStartPostcopy } from '../../machines/refusals.js';
+import {
+  refuseMigrate, refuseMigrateCancel, refuseMigratePause, refuseMigrateRecover, refuseMigrateStartPostcopy,
+} from '../../machines/refusals.js';
 import type { SourceSnapshot } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import { destinationChart, sourceChart, type ChartTransition } from './statechart.js';
@@ -43,6 +45,8 @@ export interface World {
   switched: boolean;
   /** Destination processes started so far. */
   destinations: number;
+  /** The paused destination ran migrate-recover: it listens for the source's new connection. */
+  recoverListening: boolean;
 }
 
 export type WorldEvent =
@@ -51,8 +55,12 @@ export type WorldEvent =
   | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean }
   /** `migrate` to a channel whose open never returns (a FIFO nobody reads), with postcopy-ram on. */
   | { type: 'migrate-blocked' }
-  /** `migrate` with `resume: true`: postcopy recovery, which livemig refuses until it is built. */
+  /** `migrate` with `resume: true`: postcopy recovery, to where the destination listens for it (or nowhere). */
   | { type: 'migrate-resume' }
+  /** `migrate-recover` on the destination: it listens at a new address, behind a new proxy. */
+  | { type: 'migrate-recover' }
+  /** `migrate-pause` on one side. */
+  | { type: 'migrate-pause'; side: 'source' | 'destination' }
   | { type: 'migrate_cancel' }
   | { type: 'migrate-continue' }
   | { type: 'migrate-start-postcopy' }
@@ -77,6 +85,9 @@ export const worldEvents: readonly WorldEvent[] = [
   { type: 'migrate', pauseBeforeSwitchover: true, postcopy: true },
   { type: 'migrate-blocked' },
   { type: 'migrate-resume' },
+  { type: 'migrate-recover' },
+  { type: 'migrate-pause', side: 'source' },
+  { type: 'migrate-pause', side: 'destination' },
   { type: 'migrate_cancel' },
   { type: 'migrate-continue' },
   { type: 'migrate-start-postcopy' },
@@ -112,6 +123,8 @@ export const UNDRIVABLE: Readonly<Record<'source' | 'destination', Readonly<Reco
     'postcopy-active --failed--> failed':
       'postcopy-active fails (rather than pauses) only on a failure between postcopy.start and the package leaving, ' +
       'a few writes into the socket that no fault of the world can be aimed at; every failure after the package pauses',
+    'postcopy-paused --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
+    'postcopy-recover --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
   },
   destination: {
     'postcopy-active --failed--> failed':
@@ -146,6 +159,10 @@ const STREAM_ARRIVED: DestinationEvent = { type: 'stream.arrived' };
 const POSTCOPY_LISTEN: DestinationEvent = { type: 'postcopy.listen' };
 const LOAD_DONE: DestinationEvent = { type: 'load.done' };
 const INCOMING: MigrateIncomingCommand = { type: 'migrate-incoming', uri: 'tcp:127.0.0.1:0', runState: 'inmigrate' };
+const POSTCOPY_RECOVER = { type: 'postcopy.recover' } as const;
+const POSTCOPY_RESUMED = { type: 'postcopy.resumed' } as const;
+const PAUSE = { type: 'migrate-pause' } as const;
+const USER_PAUSE = 'Postcopy migration is paused by the user';
 const failed = (why: string): FailedEvent => ({ type: 'failed', error: why });
 const paused = (why: string): PostcopyPausedEvent => ({ type: 'postcopy.paused', error: why });
 
@@ -159,6 +176,7 @@ export function initialWorld(): World {
     resumed: false,
     switched: false,
     destinations: 1,
+    recoverListening: false,
   };
 }
 
@@ -182,6 +200,7 @@ export function sourceRunState(world: World): 'running' | 'finish-migrate' | 'po
     case 'device':
     case 'postcopy-active':
     case 'postcopy-paused':
+    case 'postcopy-recover':
       return 'finish-migrate';
     case 'completed':
       return world.resumed ? 'running' : 'postmigrate';
@@ -230,9 +249,19 @@ export function pausedForPostcopy(world: World): boolean {
  *   (one that ends before its SHUT). The destination, whose guest the driver
  *   leaves stopped, fetches nothing by itself: the postcopy phase lasts
  *   until max-postcopy-bandwidth is lifted.
+ * - Recovery: migrate-recover (a paused destination) listens behind a new
+ *   proxy; `migrate resume=true` reaches it there (elsewhere the connection
+ *   is refused and the source stays paused). Through a passing link the
+ *   handshake goes through at once (both postcopy-recover, then
+ *   postcopy-active); through a stalled one both wait in postcopy-recover,
+ *   where a cut pauses both, and migrate-pause only the side it is run on
+ *   (a black hole tells neither side that the other went). migrate-pause
+ *   in postcopy-active pauses both sides (the other sees the connection go).
  * - The monitor refuses migrate_cancel in postcopy, migrate-start-postcopy
- *   without postcopy-ram or before a migration, `migrate` with resume (no
- *   recovery yet), and `cont` of a source whose guest went on by postcopy.
+ *   without postcopy-ram or before a migration, `migrate` with resume outside
+ *   postcopy-paused, migrate-pause outside postcopy-active and
+ *   postcopy-recover, migrate-recover outside postcopy-paused (or a second
+ *   one), and `cont` of a source whose guest went on by postcopy.
  *   Not modelled: a stall after migrate-start-postcopy or in postcopy, and
  *   garbage before the package (whether the source is blocked in a write,
  *   or past the point of no return when the destination's error comes
@@ -277,9 +306,52 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       break;
     }
     case 'migrate-resume': {
-      const refusal = refuseMigrate(source, { ...migrateCommand(world, null), resume: true });
-      if (refusal === null) throw new Error('migrate with resume is accepted: postcopy recovery is built, model it');
-      return refused(refusal);
+      const command = { ...migrateCommand(world, null), resume: true };
+      const refusal = refuseMigrate(source, command);
+      if (refusal !== null) return refused(refusal);
+      toSource.push(command);
+      if (!world.recoverListening) {
+        // Nobody listens for it: the connection is refused, and the source stays paused.
+        toSource.push(paused('Failed to connect: connection refused'));
+        break;
+      }
+      next.recoverListening = false;
+      next.connection = 'open';
+      toSource.push(POSTCOPY_RECOVER);
+      toDestination.push(POSTCOPY_RECOVER);
+      // Through a stalled link both wait in postcopy-recover for an answer that cannot come.
+      if (world.link === 'stall') break;
+      toSource.push(POSTCOPY_RESUMED);
+      toDestination.push(POSTCOPY_RESUMED);
+      break;
+    }
+    case 'migrate-recover': {
+      if (destination === 'gone') return null;
+      const refusal = refuseMigrateRecover(destination, world.recoverListening);
+      if (refusal !== null) return refused(refusal);
+      toDestination.push({ type: 'migrate-recover', uri: 'tcp:127.0.0.1:0' });
+      next.recoverListening = true;
+      next.connection = 'none';
+      next.link = 'pass';
+      break;
+    }
+    case 'migrate-pause': {
+      if (event.side === 'destination' && destination === 'gone') return null;
+      // Each instance runs the other machine idle: its own side decides.
+      const refusal = event.side === 'source' ? refuseMigratePause(source, 'none') : refuseMigratePause('none', destination as MigrationStatus);
+      if (refusal !== null) return refused(refusal);
+      const through = world.connection === 'open' && world.link === 'pass';
+      if (event.side === 'source') {
+        toSource.push(PAUSE, paused(USER_PAUSE));
+        if (through && destination === 'postcopy-active') toDestination.push(paused('the migration stream ended before its EOF'));
+        else if (destination === 'postcopy-recover') break;
+      } else {
+        toDestination.push(PAUSE, paused(USER_PAUSE));
+        if (through && source === 'postcopy-active') toSource.push(paused('the destination closed the return path without SHUT'));
+        else if (source === 'postcopy-recover') break;
+      }
+      close();
+      break;
     }
     case 'migrate_cancel': {
       const refusal = refuseMigrateCancel(source);
@@ -355,11 +427,18 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       next.resumed = true;
       break;
     case 'stall':
-      if (world.link !== 'pass' || !(listening || attached)) return null;
+      if (world.link !== 'pass' || !(listening || attached || world.recoverListening)) return null;
       next.link = 'stall';
       break;
     case 'cut':
       if (world.connection !== 'open') return null;
+      if (source === 'postcopy-recover' || destination === 'postcopy-recover') {
+        // A recovery waiting behind its stalled link: each side still on it pauses.
+        if (source === 'postcopy-recover') toSource.push(paused('the return path broke before SHUT: read ECONNRESET'));
+        if (destination === 'postcopy-recover') toDestination.push(paused('the migration channel failed: read ECONNRESET'));
+        close();
+        break;
+      }
       if (postcopy) {
         toSource.push(paused('the return path broke before SHUT: read ECONNRESET'));
         toDestination.push(paused('the migration channel failed: read ECONNRESET'));
@@ -396,6 +475,7 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       if (attached) toSource.push(failed('the destination closed the return path without SHUT'));
       if (postcopy) toSource.push(paused('the destination closed the return path without SHUT'));
       next.destination = 'gone';
+      next.recoverListening = false;
       close();
       break;
     case 'new-destination':
@@ -404,6 +484,7 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       next.connection = 'none';
       next.link = 'pass';
       next.destinations += 1;
+      next.recoverListening = false;
       break;
   }
 
@@ -449,8 +530,9 @@ export function worldKey(world: World): string {
   // whether the monitor refuses it, which changes nothing.
   else if (postcopyRam(world) && ['active', 'pre-switchover'].includes(source)) facts.push('postcopy-ram');
   const sourcePart = facts.length === 0 ? source : `${source} (${facts.join(', ')})`;
+  const destinationPart = world.recoverListening ? `${destination} (recover listening)` : destination;
   const link = world.connection === 'closed' ? 'no link' : `${world.connection === 'open' ? 'connection' : 'listener'} ${world.link}`;
-  return `source ${sourcePart} | destination #${world.destinations} ${destination} | ${link}`;
+  return `source ${sourcePart} | destination #${world.destinations} ${destinationPart} | ${link}`;
 }
 
 const happens = { guard: 'possible', actions: 'happen' } as const;
@@ -471,6 +553,8 @@ export const worldMachine = setup({
     migrate: happens,
     'migrate-blocked': happens,
     'migrate-resume': happens,
+    'migrate-recover': happens,
+    'migrate-pause': happens,
     migrate_cancel: happens,
     'migrate-continue': happens,
     'migrate-start-postcopy': happens,

@@ -1,7 +1,8 @@
 /**
  * A TCP proxy between a source and a destination that injects the network's
  * faults on command: cut every connection (RST), stall (stop forwarding, the
- * connections stay open), corrupt the bytes flowing to the destination,
+ * connections stay open), slow every connection down to a few bytes a
+ * second, corrupt the bytes flowing to the destination,
  * refuse new connections, or write bytes of the test's own towards the
  * source (a destination that says something wrong on the return path).
  * Tests point `migrate` at the proxy's port.
@@ -36,6 +37,8 @@ export class FaultProxy {
   /** Bytes the test wrote towards the source so far (writeTowardsSource), on each connection. */
   injected = 0;
   private waiters: { bytes: number; resolve: () => void }[] = [];
+  /** Bytes per second each way while slowed (throttle), else undefined. */
+  private rate: number | undefined;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -84,8 +87,19 @@ export class FaultProxy {
     this.mode = 'corrupt';
   }
 
+  /**
+   * From now on each connection carries at most `bytesPerSecond` each way
+   * (new connections too), until resume(): what arrives faster waits here,
+   * and the sender is held back by TCP.
+   */
+  throttle(bytesPerSecond: number): void {
+    this.resume();
+    this.rate = bytesPerSecond;
+  }
+
   resume(): void {
     this.mode = 'pass';
+    this.rate = undefined;
     for (const [a, b] of this.pairs) {
       a.resume();
       b.resume();
@@ -140,16 +154,19 @@ export class FaultProxy {
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
     if (this.mode === 'stall') client.pause();
-    client.on('data', (chunk: Buffer) => {
-      if (this.mode === 'corrupt') for (let i = 0; i < chunk.length; i++) chunk[i] = ~chunk[i]! & 0xff;
+    const towardsDestination = this.paced(client, upstream, (chunk) => {
       this.forwarded += chunk.length;
       if (!upstream.write(chunk)) client.pause();
       this.waiters = this.waiters.filter((w) => (this.forwarded >= w.bytes ? (w.resolve(), false) : true));
     });
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'corrupt') for (let i = 0; i < chunk.length; i++) chunk[i] = ~chunk[i]! & 0xff;
+      towardsDestination(chunk);
+    });
     upstream.on('drain', () => this.mode !== 'stall' && client.resume());
-    const towardsSource = (chunk: Buffer) => {
+    const towardsSource = this.paced(upstream, client, (chunk) => {
       if (!client.write(chunk)) upstream.pause();
-    };
+    });
     const frames = this.options.framesTowardsSource;
     if (frames) {
       // Only whole frames go on; a partial one waits for the rest (or the end, which forwards it as it is).
@@ -173,5 +190,31 @@ export class FaultProxy {
       upstream.on('data', towardsSource);
     }
     client.on('drain', () => this.mode !== 'stall' && upstream.resume());
+  }
+
+  /**
+   * `forward` as it is, or, while the proxy is throttled, a tenth of the
+   * rate every 100 ms, holding `from` while bytes wait here.
+   */
+  private paced(from: net.Socket, to: net.Socket, forward: (chunk: Buffer) => void): (chunk: Buffer) => void {
+    let queue: Buffer = Buffer.alloc(0);
+    let timer: NodeJS.Timeout | undefined;
+    const tick = () => {
+      const share = this.rate === undefined ? queue.length : Math.max(1, Math.floor(this.rate / 10));
+      const chunk = queue.subarray(0, share);
+      queue = queue.subarray(chunk.length);
+      if (chunk.length > 0 && !to.destroyed) forward(Buffer.from(chunk));
+      if (queue.length > 0) return;
+      clearInterval(timer);
+      timer = undefined;
+      if (this.mode !== 'stall') from.resume();
+    };
+    from.once('close', () => clearInterval(timer));
+    return (chunk) => {
+      if (this.rate === undefined && timer === undefined) return forward(chunk);
+      queue = Buffer.concat([queue, chunk]);
+      from.pause();
+      timer ??= setInterval(tick, 100);
+    };
   }
 }

@@ -24,6 +24,7 @@ const migrate = (payload: Record<string, unknown>) => ({
 // A broken connection after the switch, as each side words it.
 const SOURCE_LOST = 'the return path broke before SHUT: read ECONNRESET';
 const DESTINATION_LOST = 'the migration channel failed: read ECONNRESET';
+const USER_PAUSE = 'Postcopy migration is paused by the user';
 
 export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, readonly EventPreset[]>>>> = {
   source: {
@@ -54,7 +55,10 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
       { name: 'stopped to complete by precopy', payload: {} },
       { name: 'stopped to switch to postcopy', payload: { postcopy: true } },
     ],
-    'postcopy.paused': [{ name: 'connection reset after the switch', payload: { error: SOURCE_LOST } }],
+    'postcopy.paused': [
+      { name: 'connection reset after the switch', payload: { error: SOURCE_LOST } },
+      { name: 'migrate-pause', payload: { error: USER_PAUSE } },
+    ],
     failed: [{ name: 'connection reset', payload: { error: 'Unable to write to socket: Connection reset by peer' } }],
     'xstate.error.actor.migration': [{ name: 'the migration actor threw', payload: { error: 'migration actor crashed' } }],
   },
@@ -63,7 +67,11 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
       { name: 'started with --incoming', payload: { uri: 'tcp:0.0.0.0:4444', runState: 'inmigrate' } },
       { name: 'started without --incoming', payload: { uri: 'tcp:0.0.0.0:4444', runState: 'running' } },
     ],
-    'postcopy.paused': [{ name: 'connection to the source lost', payload: { error: DESTINATION_LOST } }],
+    'postcopy.paused': [
+      { name: 'connection to the source lost', payload: { error: DESTINATION_LOST } },
+      { name: 'migrate-pause', payload: { error: USER_PAUSE } },
+    ],
+    'migrate-recover': [{ name: 'a new address', payload: { uri: 'tcp:0.0.0.0:4445' } }],
     failed: [{ name: 'bad stream', payload: { error: 'load of migration failed: Invalid argument' } }],
     'xstate.error.actor.incoming': [{ name: 'the incoming actor threw', payload: { error: 'incoming actor crashed' } }],
   },
@@ -73,6 +81,10 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
       { name: 'an error SHUT', payload: { error: 'Sibling indicated error 1: load of migration failed: Invalid argument' } },
       { name: 'ended before SHUT', payload: { error: 'the destination closed the return path without SHUT' } },
       { name: 'connection reset', payload: { error: SOURCE_LOST } },
+    ],
+    pause: [
+      { name: 'postcopy: connection reset', payload: { error: SOURCE_LOST } },
+      { name: 'postcopy: migrate-pause', payload: { error: USER_PAUSE } },
     ],
   },
 };
