@@ -12,6 +12,7 @@ import { recordEvents, startInstance, stopAllInstances, type TestInstance } from
 import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
+import { connectionsOf, killLocalPort } from './support/sockets.js';
 import {
   POSTCOPY, abGuestArgs, expectAbHolds, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest,
 } from './support/postcopy-pair.js';
@@ -25,6 +26,8 @@ interface Pair {
   source: TestInstance;
   destination: TestInstance;
   proxy: FaultProxy;
+  /** The destination's own port, behind the proxy. */
+  destinationPort: number;
   sourceEvents: string[];
   destinationEvents: string[];
 }
@@ -45,10 +48,11 @@ describe('postcopy recovery', function () {
     ]);
     const sourceEvents = recordEvents(source.qmp);
     const destinationEvents = recordEvents(destination.qmp);
-    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) });
+    const destinationPort = Number((await boundTcpUri(destination.qmp)).split(':')[2]);
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: destinationPort });
     proxies.push(proxy);
     await migrateAndSwitch(source, destination, proxy.uri, AB);
-    return { source, destination, proxy, sourceEvents, destinationEvents };
+    return { source, destination, proxy, destinationPort, sourceEvents, destinationEvents };
   }
 
   async function expectPaused(pair: Pair): Promise<void> {
@@ -108,6 +112,36 @@ describe('postcopy recovery', function () {
     await recoverAndComplete(pair);
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
     expect(pair.destinationEvents.filter((s) => s !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
+  });
+
+  it("the source's end of the connection closed under it (ss -K): both sides pause, recover, complete", async () => {
+    const pair = await switchedPair();
+    const mine = connectionsOf(pair.source.process.pid!).filter((c) => c.peer.port === pair.proxy.port);
+    expect(mine, "the source's connections to the proxy").to.have.length(1);
+    killLocalPort(mine[0]!.local.port);
+    await expectPaused(pair);
+    await recoverAndComplete(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it("the destination's end of the connection closed under it (ss -K): both sides pause, recover, complete", async () => {
+    const pair = await switchedPair();
+    killLocalPort(pair.destinationPort);
+    await expectPaused(pair);
+    await recoverAndComplete(pair);
+    expect(pair.destinationEvents.filter((s) => s !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
+  });
+
+  it('the preempt connection alone closed: both sides pause, recover (a new preempt connection), complete', async () => {
+    const pair = await switchedPair(['--cap', 'postcopy-preempt']);
+    // The destination's connections: the main one (its own port, from the proxy) and the preempt one (straight from the source).
+    const preempt = connectionsOf(pair.destination.process.pid!).filter((c) => c.local.port !== pair.destinationPort);
+    expect(preempt, "the destination's preempt connection").to.have.length(1);
+    killLocalPort(preempt[0]!.local.port);
+    await expectPaused(pair);
+    expect(pair.destination.stderr() + pair.source.stderr(), 'a side says the preempt channel broke').to.match(/postcopy-preempt/);
+    await recoverAndComplete(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
   });
 
   it('migrate-pause on the source pauses both sides; they recover and complete', async () => {

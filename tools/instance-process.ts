@@ -29,12 +29,16 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /** Extra stdio entries (e.g. descriptors for fd: URIs) after stdin, stdout, stderr. */
   extraStdio?: ('pipe' | 'ignore' | number)[];
+  /** A command that runs node in its place (it must exec it), e.g. ['ip', 'netns', 'exec', 'NS'] for a network namespace. */
+  wrap?: string[];
 }
 
 /** Runs `livemig run --qmp unix:SOCKET <args>` (bundled: see program-bundle.ts) and resolves once its monitor answers. */
 export async function spawnInstance(args: string[], options: SpawnOptions): Promise<InstanceProcess> {
   const name = options.name ?? 'vm';
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), await livemigProgram(), 'run', '--qmp', `unix:${options.socket}`, ...args], {
+  const command = [process.execPath, ...(options.nodeArgs ?? []), await livemigProgram(), 'run', '--qmp', `unix:${options.socket}`, ...args];
+  const [file, ...rest] = [...(options.wrap ?? []), ...command];
+  const child = spawn(file!, rest, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe', ...(options.extraStdio ?? [])],
     env: { ...process.env, LIVEMIG_LOG: process.env.LIVEMIG_LOG ?? 'info' },

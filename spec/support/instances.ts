@@ -31,13 +31,18 @@ export interface TestInstance {
 const live = new Set<TestInstance>();
 
 /** Runs `livemig run --qmp unix:… <args>` and connects to its monitor. */
-export async function startInstance(args: string[], options: { name?: string; timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<TestInstance> {
+export async function startInstance(
+  args: string[],
+  options: { name?: string; timeoutMs?: number; nodeArgs?: string[]; wrap?: string[] } = {},
+): Promise<TestInstance> {
   const name = options.name ?? 'vm';
   const dir = mkdtempSync(join(tmpdir(), `livemig-${name}-`));
   const socket = join(dir, `${name}.qmp`);
   let started;
   try {
-    started = await spawnInstance(args, { socket, name, nodeArgs: options.nodeArgs, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    started = await spawnInstance(args, {
+      socket, name, nodeArgs: options.nodeArgs, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), ...(options.wrap ? { wrap: options.wrap } : {}),
+    });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
