@@ -7,12 +7,14 @@
  * having run throughout.
  */
 import { expect } from 'chai';
+import { join } from 'node:path';
 import { FaultProxy } from './support/fault-proxy.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
 import { connectionsOf, killLocalPort } from './support/sockets.js';
+import { POSTCOPY_STALL_MS } from '../actors/return-path/postcopy-liveness.js';
 import {
   POSTCOPY, abGuestArgs, expectAbHolds, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest,
 } from './support/postcopy-pair.js';
@@ -55,13 +57,13 @@ describe('postcopy recovery', function () {
     return { source, destination, proxy, destinationPort, sourceEvents, destinationEvents };
   }
 
-  async function expectPaused(pair: Pair): Promise<void> {
+  async function expectPaused(pair: Pair, withinMs = 30_000): Promise<void> {
     const { source, destination } = pair;
-    const s = await waitForStatuses(source.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000).catch((err: Error) => {
+    const s = await waitForStatuses(source.qmp, ['postcopy-paused', 'completed', 'failed'], withinMs).catch((err: Error) => {
       throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
     });
     expect(s.status, `source: ${s['error-desc']}\n${logTail(source)}`).to.equal('postcopy-paused');
-    const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000).catch((err: Error) => {
+    const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], withinMs).catch((err: Error) => {
       throw new Error(`${err.message}\n${logTail(source)}\n${logTail(destination)}`);
     });
     expect(d.status, `destination: ${d['error-desc']}\n${logTail(destination)}`).to.equal('postcopy-paused');
@@ -112,6 +114,16 @@ describe('postcopy recovery', function () {
     await recoverAndComplete(pair);
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
     expect(pair.destinationEvents.filter((s) => s !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
+  });
+
+  it('a stalled link in postcopy-active (nothing passes, nothing closes): each side pauses by itself once nothing moved for the stall timeout', async () => {
+    const pair = await switchedPair();
+    pair.proxy.stall();
+    await expectPaused(pair, POSTCOPY_STALL_MS * 4);
+    expect(pair.destination.stderr()).to.include(`the migration stream stalled: nothing came from the source for ${POSTCOPY_STALL_MS / 1000} s`);
+    expect(pair.source.stderr()).to.include('The migration channel stalled: nothing could be written to it for');
+    await recoverAndComplete(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
   });
 
   it("the source's end of the connection closed under it (ss -K): both sides pause, recover, complete", async () => {
@@ -223,19 +235,42 @@ describe('postcopy recovery', function () {
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
   });
 
-  it('resume is refused with release-ram, and over a URI that cannot reconnect', async () => {
+  it('resume and migrate-recover are refused over a URI that cannot reconnect, and a second migrate-recover; then recovery over unix: completes', async () => {
     const pair = await switchedPair();
     pair.proxy.cut();
     await expectPaused(pair);
-    const { source } = pair;
+    const { source, destination } = pair;
+    const cannot = (uri: string) => ({ class: 'GenericError', desc: `Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not '${uri}'` });
     for (const uri of ['exec:cat', 'file:/tmp/x', 'fd:3']) {
-      expect(await refusal(source.qmp.execute('migrate', { uri, resume: true })), uri)
-        .to.deep.equal({ class: 'GenericError', desc: `Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not '${uri}'` });
+      expect(await refusal(source.qmp.execute('migrate', { uri, resume: true })), uri).to.deep.equal(cannot(uri));
+      expect(await refusal(destination.qmp.execute('migrate-recover', { uri })), uri).to.deep.equal(cannot(uri));
     }
-    expect(await refusal(pair.destination.qmp.execute('migrate-recover', { uri: 'exec:cat' })))
-      .to.deep.equal({ class: 'GenericError', desc: "Postcopy recovery needs a tcp: or unix: URI (a return path and a new connection), not 'exec:cat'" });
-    await source.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'release-ram', state: true }] }).catch(() => {});
+    const path = join(destination.dir, 'recover.sock');
+    await destination.qmp.execute('migrate-recover', { uri: `unix:${path}` });
+    expect(await refusal(destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' })))
+      .to.deep.equal({ class: 'GenericError', desc: 'Migrate recovery is triggered already' });
+    await source.qmp.execute('migrate', { uri: `unix:${path}`, resume: true });
+    await expectCompleted(pair);
+  });
+
+  it('resume is refused with release-ram (pages given back may never have arrived): the migration stays paused', async () => {
+    const pair = await switchedPair(['--cap', 'release-ram']);
+    pair.proxy.cut();
+    await expectPaused(pair);
+    await pair.destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+    const uri = await boundTcpUri(pair.destination.qmp);
+    expect(await refusal(pair.source.qmp.execute('migrate', { uri, resume: true })))
+      .to.deep.equal({ class: 'GenericError', desc: 'Postcopy recovery cannot work when release-ram capability is set' });
+    expect((await queryMigrate(pair.source.qmp)).status).to.equal('postcopy-paused');
+    expect((await queryMigrate(pair.destination.qmp)).status).to.equal('postcopy-paused');
+  });
+
+  it('with multifd: the channels carried precopy only and are not opened again; the recovery completes on the main connection', async () => {
+    const pair = await switchedPair(['--cap', 'multifd']);
+    pair.proxy.cut();
+    await expectPaused(pair);
     await recoverAndComplete(pair);
+    expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
   });
 
   it('migrate-pause, migrate-recover and migrate resume=true are refused outside their states, with QEMU\'s errors', async () => {

@@ -24,6 +24,7 @@ import type { RamBlock } from '../guest/ram-block.js';
 import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import { MultifdReceiver } from '../multifd/multifd-receiver.js';
 import { PreemptReceiver } from '../postcopy-preempt/preempt-receiver.js';
+import { POSTCOPY_KEEPALIVE_MS, POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { PostcopyIncoming } from './postcopy-incoming.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
@@ -76,6 +77,8 @@ export class IncomingMigration {
   private requester: PageRequester | undefined;
   /** A recovery's connection is up and POSTCOPY_RESUME has not come yet. */
   private recovering = false;
+  /** Postcopy-active: looks every second whether anything came from the source (postcopy-liveness.ts). */
+  private liveness: NodeJS.Timeout | undefined;
   startTime: number | undefined;
   endTime: number | undefined;
   /** Resolves once a failed incoming migration has closed its connections. */
@@ -127,6 +130,7 @@ export class IncomingMigration {
    * everything closes now.
    */
   dispose(): void {
+    clearInterval(this.liveness);
     if (this.failed) return;
     this.done = true;
     this.postcopy?.stop();
@@ -383,6 +387,7 @@ export class IncomingMigration {
         this.recovering = false;
         this.returnPath?.send({ type: 'resume-ack', value: RESUME_ACK_VALUE });
         this.postcopy!.resume();
+        this.watchLiveness();
         this.env.log('postcopy migration resumed');
         this.report({ type: 'postcopy.resumed' });
         return;
@@ -410,6 +415,7 @@ export class IncomingMigration {
     switch (message.type) {
       case 'postcopy-listen':
         this.postcopy!.listen();
+        this.watchLiveness();
         this.report({ type: 'postcopy.listen' });
         return;
       case 'postcopy-run':
@@ -419,6 +425,30 @@ export class IncomingMigration {
       default:
         this.handle(message);
     }
+  }
+
+  /**
+   * In postcopy-active the source sends something at least every second: a
+   * main connection that brings nothing for POSTCOPY_STALL_MS is a stalled
+   * link, and postcopy pauses as on a broken one.
+   */
+  private watchLiveness(): void {
+    clearInterval(this.liveness);
+    const generation = this.generation;
+    let seen = -1;
+    let since = Date.now();
+    this.liveness = setInterval(() => {
+      if (generation !== this.generation || this.done) return clearInterval(this.liveness);
+      const bytes = this.decoder?.bytesDecoded ?? 0;
+      if (bytes !== seen) {
+        seen = bytes;
+        since = Date.now();
+      } else if (Date.now() - since >= POSTCOPY_STALL_MS) {
+        clearInterval(this.liveness);
+        this.fail(new Error(`the migration stream stalled: nothing came from the source for ${POSTCOPY_STALL_MS / 1000} s`));
+      }
+    }, POSTCOPY_KEEPALIVE_MS);
+    this.liveness.unref();
   }
 
   /** The guest runs as the source had it: running (unless -S kept autostart off), or paused. */

@@ -16,18 +16,24 @@ import type { PageBatch } from '../ram/page-runs.js';
 import { abortable } from './abortable.js';
 import type { TransferMeter } from './transfer-meter.js';
 
+/** A write waited past the stall timeout: the link passes nothing, though nothing closed it. */
+class StalledChannel extends Error {}
+
 export class MainChannel {
   private sinkError: Error | undefined;
 
   /**
    * @param signal aborts every wait (cancel, or a failure seen elsewhere)
    * @param peerReason the destination's own reason when the channel breaks (its SHUT on the return path), if it comes in time
+   * @param stallTimeoutMs how long a write may wait for the socket to drain before the channel counts as stalled
+   *   (looked up at each wait; undefined: as long as it takes)
    */
   constructor(
     private readonly sink: Writable,
     private readonly meter: TransferMeter,
     private readonly signal: AbortSignal,
     private readonly peerReason: () => Promise<Error | undefined>,
+    private readonly stallTimeoutMs: () => number | undefined = () => undefined,
   ) {
     // Kept, and surfaced by the write or drain that finds the channel broken.
     sink.on('error', (err) => (this.sinkError ??= err));
@@ -77,14 +83,24 @@ export class MainChannel {
     const closed = once(sink, 'close', { signal: waiting.signal });
     drained.catch(() => {});
     closed.catch(() => {});
+    const stallMs = this.stallTimeoutMs();
+    let stallTimer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stall'>((resolve) => {
+      if (stallMs !== undefined) stallTimer = setTimeout(() => resolve('stall'), stallMs);
+    });
     try {
-      const first = await abortable(this.signal, Promise.race([drained.then(() => 'drain'), closed.then(() => 'close')]));
+      const first = await abortable(this.signal, Promise.race([drained.then(() => 'drain'), closed.then(() => 'close'), stalled]));
+      if (first === 'stall') {
+        throw new StalledChannel(`The migration channel stalled: nothing could be written to it for ${Math.round(stallMs! / 1000)} s`);
+      }
       if (first === 'close') throw new Error('closed');
-    } catch {
+    } catch (err) {
+      if (err instanceof StalledChannel) throw err;
       // A cancel, or a failure seen elsewhere (the return path), explains itself.
       if (this.signal.aborted) throw this.signal.reason;
       throw await this.brokenChannel();
     } finally {
+      clearTimeout(stallTimer);
       waiting.abort();
     }
   }

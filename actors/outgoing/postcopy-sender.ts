@@ -20,6 +20,7 @@ import type { PageBatch } from '../ram/page-runs.js';
 import type { RamSaver } from '../ram/ram-saver.js';
 import type { RamStats } from '../ram/ram-stats.js';
 import type { PageRequest } from '../return-path/messages.js';
+import { KEEPALIVE_PING, POSTCOPY_KEEPALIVE_MS } from '../return-path/postcopy-liveness.js';
 import { abortable, sleep } from './abortable.js';
 import type { MainChannel } from './main-channel.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
@@ -103,9 +104,15 @@ export class PostcopySender {
    */
   async run(): Promise<void> {
     const { saver, meter, signal } = this.parts;
+    let keptAlive = Date.now();
     while (saver.remaining > 0) {
       this.checkUrgent();
       this.parts.progress();
+      // However slow the background, the destination hears from this side every second (postcopy-liveness.ts).
+      if (Date.now() - keptAlive >= POSTCOPY_KEEPALIVE_MS) {
+        keptAlive = Date.now();
+        await this.parts.main.sendMessage({ type: 'ping', value: KEEPALIVE_PING });
+      }
       const wait = meter.limiter.delay();
       if (wait > 0) {
         await sleep(signal, Math.min(wait, RATE_WINDOW_MS));

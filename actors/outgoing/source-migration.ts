@@ -32,6 +32,7 @@ import { MAX_DATA_PAGES } from '../ram/page-runs.js';
 import type { PageBatch } from '../ram/page-runs.js';
 import { RamSaver } from '../ram/ram-saver.js';
 import { RamStats } from '../ram/ram-stats.js';
+import { POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { SourceReturnPath } from '../return-path/source-return-path.js';
 import { describeGuest } from '../savevm/stream-header.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
@@ -267,7 +268,9 @@ export class SourceMigration {
   /** Opens the main connection (at setup, and at each recovery), with the return path on its way back. */
   private async connect(uri: MigrationUri): Promise<void> {
     this.channel = await abortable(this.abort.signal, openOutgoing(uri));
-    this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS));
+    // After the switch a write that never drains means a stalled link: postcopy pauses on it (postcopy-liveness.ts).
+    this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS),
+      () => (this.stats.inPostcopy ? POSTCOPY_STALL_MS : undefined));
     this.returnPath = undefined;
     if (!this.channel.reverse) return;
     const returnPath = new SourceReturnPath(this.channel.reverse, this.env.guest.blocks, TARGET_PAGE_SIZE);
