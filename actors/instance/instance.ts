@@ -186,12 +186,7 @@ export class Instance {
     const event = { type: 'migrate-incoming' as const, uri, runState: this.guest.runState };
     const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? multiChannelRefusal(uri, this.options.needsSeveralChannels());
     if (refusal) throw genericError(refusal);
-    let listener: IncomingListener;
-    try {
-      listener = await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }));
-    } catch (err) {
-      throw genericError((err as Error).message);
-    }
+    const listener = await listenAt(uri);
     if (this.incomingStarted) {
       listener.close();
       throw genericError('The incoming migration has already been started');
@@ -208,14 +203,15 @@ export class Instance {
    * @throws QmpError
    */
   async recoverIncoming(uri: string): Promise<void> {
-    const refusal = refuseMigrateRecover(this.destinationStatus, this.preparedListener !== undefined || this.incoming?.recoveryListening === true)
-      ?? recoveryUriRefusal(uri);
-    if (refusal) throw genericError(refusal);
-    let listener: IncomingListener;
-    try {
-      listener = await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }));
-    } catch (err) {
-      throw genericError((err as Error).message);
+    const refusal = () => refuseMigrateRecover(this.destinationStatus, this.preparedListener !== undefined || this.incoming?.recoveryListening === true);
+    const first = refusal() ?? recoveryUriRefusal(uri);
+    if (first) throw genericError(first);
+    const listener = await listenAt(uri);
+    // Another migrate-recover, or the end of the pause, may have come while this one bound its address.
+    const late = refusal();
+    if (late) {
+      listener.close();
+      throw genericError(late);
     }
     this.preparedListener = listener;
     this.destination.send({ type: 'migrate-recover', uri });
@@ -312,5 +308,14 @@ export class Instance {
     if (ref === this.source) return 'source';
     if (ref === this.destination) return 'destination';
     return undefined;
+  }
+}
+
+/** Listens at an incoming URI; a bad URI or a busy address is the command's error. */
+async function listenAt(uri: string): Promise<IncomingListener> {
+  try {
+    return await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }));
+  } catch (err) {
+    throw genericError((err as Error).message);
   }
 }
