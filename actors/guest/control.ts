@@ -16,7 +16,7 @@ export const ALL_BLOCKED_SINCE = 7; // when the last of them began to wait, whil
 export const ALL_BLOCKED_MS = 8; // time all vCPUs waited at once
 
 export const VCPU_BASE = 16;
-export const VCPU_STRIDE = 8;
+export const VCPU_STRIDE = 16;
 export const PARKED = 0; // 1 while the vCPU is parked between two accesses
 export const FAULT_STATE = 1; // FAULT_NONE | FAULT_RAISED | FAULT_SEEN
 export const FAULT_KIND = 2;
@@ -25,6 +25,7 @@ export const FAULT_PAGE = 4;
 export const DIRTY_LIMIT = 5; // pages/s, 0 = no cap
 export const FAULT_COUNT = 6;
 export const BLOCKTIME_MS = 7; // time this vCPU waited on postcopy faults
+export const WORK = 8; // pages its workload has stepped through, mod 2^32: the guest's throughput, as a benchmark sees it
 
 export const FAULT_NONE = 0;
 export const FAULT_RAISED = 1;

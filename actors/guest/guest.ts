@@ -5,7 +5,7 @@ import { startTsWorker } from '../threads/ts-worker.js';
 import { checkAb, type AbReport } from './ab-check.js';
 import { TARGET_PAGE_SIZE } from './constants.js';
 import {
-  ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, allocateControl, vcpuSlot,
+  ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, WORK, WRITE_PROTECT, allocateControl, vcpuSlot,
 } from './control.js';
 import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './cpu-state.js';
 import { DeviceRegistry } from './devices.js';
@@ -219,6 +219,32 @@ export class Guest extends EventEmitter<GuestEvents> {
       for (const slot of [ALL_BLOCKED_MS, ...Array.from({ length: this.smp }, (_, v) => vcpuSlot(v, BLOCKTIME_MS))]) Atomics.store(this.ctrl, slot, 0);
     }
     Atomics.store(this.ctrl, POSTCOPY, on ? 1 : 0);
+  }
+
+  /**
+   * Background snapshot: from now on a write to any page waits (a
+   * write-protect fault) until unprotect() lets it go on, once the page's
+   * contents as of now are saved.
+   */
+  writeProtectAll(): void {
+    for (const block of this.blocks) block.writeProtect.fill(true);
+    Atomics.store(this.ctrl, WRITE_PROTECT, 1);
+  }
+
+  /** Lets writes to `count` pages of block `block` (the guest's order) from `first` go on, waking vCPUs waiting on them. */
+  unprotect(block: number, first: number, count: number): void {
+    this.blocks[block]!.writeProtect.clearRange(first, count);
+  }
+
+  /** Ends write protection: every page writable again, every waiting vCPU woken. */
+  stopWriteProtect(): void {
+    Atomics.store(this.ctrl, WRITE_PROTECT, 0);
+    for (const block of this.blocks) block.writeProtect.clearRange(0, block.pageCount);
+  }
+
+  /** Pages each vCPU's workload has stepped through so far, mod 2^32 (a difference over a window is its throughput). */
+  workDone(): number[] {
+    return Array.from({ length: this.smp }, (_, v) => Atomics.load(this.ctrl, vcpuSlot(v, WORK)) >>> 0);
   }
 
   /** What another thread needs to take this guest's faults itself (the postcopy-preempt thread). */

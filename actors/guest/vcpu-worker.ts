@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { TARGET_PAGE_SIZE } from './constants.js';
-import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, vcpuSlot } from './control.js';
+import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, WORK, vcpuSlot } from './control.js';
 import { cpuSlots } from './cpu-state.js';
 import { FaultLatencyLog } from './fault-latency.js';
 import { Mmu } from './mmu.js';
@@ -112,7 +112,9 @@ function run(): void {
           continue;
         }
       }
-      windowPages += workload.step(sleep, budget);
+      const stepped = workload.step(sleep, budget);
+      windowPages += stepped;
+      Atomics.add(ctrl, vcpuSlot(index, WORK), stepped);
       const throttle = ctrl[THROTTLE_PCT]!;
       if (throttle > 0 && performance.now() - sliceStart >= (TIMESLICE_MS * (100 - throttle)) / 100) {
         sleep((TIMESLICE_MS * throttle) / 100);

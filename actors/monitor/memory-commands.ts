@@ -63,6 +63,8 @@ export function memoryCommands(host: MonitorHost): [string, QmpCommand][] {
         workload: { ...guest.workload },
         blocks: guest.blocks.map((b) => ({ name: b.name, size: b.size })),
         prefaulted: guest.prefaultDone,
+        // Pages each vCPU's workload has stepped through (mod 2^32): its throughput over a window.
+        'vcpu-work': guest.workDone(),
         ...(host.uuid ? { uuid: host.uuid } : {}),
       }),
     })],

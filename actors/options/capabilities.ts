@@ -80,7 +80,7 @@ export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, Capability
   'late-block-activate': 'noop',
   'x-ignore-shared': 'refused',
   'validate-uuid': 'built',
-  'background-snapshot': 'refused',
+  'background-snapshot': 'built',
   'zero-copy-send': 'refused',
   'postcopy-preempt': 'built',
   'switchover-ack': 'refused',

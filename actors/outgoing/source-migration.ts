@@ -38,6 +38,7 @@ import { describeGuest } from '../savevm/stream-header.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
 import type { SourceEnvironment } from './environment.js';
 import { MainChannel } from './main-channel.js';
+import { BackgroundSnapshot } from './background-snapshot.js';
 import { PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
@@ -83,6 +84,8 @@ export class SourceMigration {
   /** Asked for by migrate-start-postcopy; the switch waits for the first pass. */
   private postcopyRequested = false;
   private postcopy: PostcopySender | undefined;
+  /** background-snapshot: the snapshot under way. */
+  private snapshot: BackgroundSnapshot | undefined;
   /** The postcopy package is out: failures pause from here on. */
   private pastPointOfNoReturn = false;
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
@@ -150,6 +153,7 @@ export class SourceMigration {
 
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
+    this.snapshot?.stop();
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
     this.abortChannels();
     void this.multifd?.abort();
@@ -159,10 +163,14 @@ export class SourceMigration {
   async run(): Promise<void> {
     try {
       await this.setup();
-      this.report({ type: 'setup.done' });
-      const switchover = await this.iterate();
-      if (switchover === 'postcopy') await this.postcopyComplete();
-      else await this.complete();
+      if (this.input.capabilities['background-snapshot']) {
+        await this.backgroundSnapshot();
+      } else {
+        this.report({ type: 'setup.done' });
+        const switchover = await this.iterate();
+        if (switchover === 'postcopy') await this.postcopyComplete();
+        else await this.complete();
+      }
       this.endTime = Date.now();
       this.report({ type: 'completed' });
     } catch (err) {
@@ -389,12 +397,12 @@ export class SourceMigration {
    * otherwise. With release-ram, a batch sent in postcopy gives its pages'
    * memory back once the kernel has them: nothing here needs them again.
    */
-  private async sendBatch(batch: PageBatch, channel = this.main): Promise<void> {
+  private async sendBatch(batch: PageBatch, channel = this.main, written?: () => void): Promise<void> {
     this.stats.normal += batch.normalPages;
     this.stats.duplicate += batch.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
     const release = this.stats.inPostcopy && this.input.capabilities['release-ram'] === true;
-    await channel.sendPages(batch, release ? () => this.release(batch) : undefined);
+    await channel.sendPages(batch, release ? () => this.release(batch) : written);
   }
 
   /** What the preempt thread sent since the last look, counted as if sent here (and charged to the rate limit). */
@@ -537,6 +545,37 @@ export class SourceMigration {
   }
 
   /**
+   * background-snapshot: the guest's state as of now, written while it runs
+   * on (background-snapshot.ts). `active` means the instant is taken: the
+   * devices are saved aside and every page is write-protected (QEMU goes
+   * active just before that). One pass, unlimited by max-bandwidth as in
+   * QEMU, then the device state; `downtime` is the moment the guest stopped.
+   */
+  private async backgroundSnapshot(): Promise<void> {
+    const snapshot = new BackgroundSnapshot({
+      guest: this.env.guest,
+      saver: this.saver,
+      sendBatch: (batch, written) => this.sendBatch(batch, this.main, written),
+      signal: this.abort.signal,
+      traceFault: (page) => this.env.trace('guest', 'migration', `write-protect fault, page ${page}`),
+    });
+    this.snapshot = snapshot;
+    await snapshot.start();
+    this.downtime = snapshot.downtime;
+    this.report({ type: 'setup.done' });
+    await snapshot.run();
+    await this.main.sendMessage({ type: 'ram-complete' });
+    for (const device of snapshot.devices) await this.main.sendMessage(device);
+    await this.main.sendMessage({ type: 'eof' });
+    await abortable(this.abort.signal, this.channel!.finish());
+    if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
+    snapshot.stop();
+    this.env.log('background snapshot written', { faultedPages: snapshot.faultedPages, downtime: snapshot.downtime });
+    // The guest ran on: unlike a migration, a snapshot leaves it as it is.
+    this.finishFigures(false);
+  }
+
+  /**
    * Stops the guest for the switchover, and with pause-before-switchover
    * waits for migrate-continue (told whether the pause is for postcopy).
    * Returns when the guest stopped.
@@ -555,12 +594,12 @@ export class SourceMigration {
     return stoppedAt;
   }
 
-  /** The last figures of a completed migration, and the guest's postmigrate. */
-  private finishFigures(): void {
+  /** The last figures of a completed migration, and (unless a snapshot left the guest running) the guest's postmigrate. */
+  private finishFigures(postmigrate = true): void {
     this.stats.remainingPages = 0;
     const elapsed = Date.now() - this.startTime - (this.setupTime ?? 0);
     this.stats.mbps = elapsed > 0 ? (this.stats.transferred * 8) / elapsed / 1000 : 0;
-    this.env.guest.setRunState('postmigrate');
+    if (postmigrate) this.env.guest.setRunState('postmigrate');
   }
 
   /**
@@ -583,6 +622,8 @@ export class SourceMigration {
    * (DESIGN rule 5): restart it if migration stopped it while running.
    */
   private async cleanupAfterError(): Promise<void> {
+    // A snapshot cut short must not leave the guest's writes waiting on pages nobody will save.
+    this.snapshot?.stop();
     this.abortChannels();
     await this.multifd?.abort();
     this.returnPath?.close();
