@@ -4,11 +4,13 @@
  *
  * At the start the guest stops for a moment: its device state is saved
  * aside, every page is write-protected, and it runs again. Then every page
- * goes out once, in one pass with no dirty tracking; a page leaves write
- * protection only once the kernel has its bytes. A guest write to a page
- * still protected faults (the guest's MMU): the page goes out first, ahead
- * of the pass, and the write goes on once it is out. Either way each page
- * is saved as it was at the start. The device state follows the pages.
+ * goes out once, in one pass with no dirty tracking. A page leaves write
+ * protection as soon as its bytes are copied out of guest memory, as
+ * QEMU's snapshot copies each page into its stream buffer before lifting
+ * the protection: a guest waits for a copy, never for the sink. A guest
+ * write to a page still protected faults (the guest's MMU): the page is
+ * copied first, ahead of the pass, and the write goes on. Either way each
+ * page is saved as it was at the start. The device state follows the pages.
  */
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import type { Guest } from '../guest/guest.js';
@@ -18,12 +20,18 @@ import { abortable } from './abortable.js';
 
 /** How often the fault handler looks again when no fault wakes it. */
 const FAULT_POLL_MS = 100;
+/**
+ * Pages saved for one fault, from the faulted page on: a guest that wrote
+ * one page is likely to write the next ones, and one frame of them costs
+ * about what one page's does.
+ */
+const FAULT_AHEAD_PAGES = 128;
 
 export interface BackgroundSnapshotParts {
   guest: Guest;
   saver: RamSaver;
-  /** Counts a batch's pages and writes it; `written` runs once the kernel (or the file) has every byte. */
-  sendBatch(batch: PageBatch, written: () => void): Promise<void>;
+  /** Counts a batch's pages and writes it. */
+  sendBatch(batch: PageBatch): Promise<void>;
   signal: AbortSignal;
   /** For the visualizer: a vCPU's write met a protected page, which goes out now. */
   traceFault(page: number): void;
@@ -66,7 +74,7 @@ export class BackgroundSnapshot {
     const saver = this.parts.saver;
     for (let batch = saver.nextBatch(); batch; batch = saver.nextBatch()) {
       this.checkUrgent();
-      await this.parts.sendBatch(batch, () => this.unprotect(batch));
+      await this.parts.sendBatch(this.copyOut(batch));
     }
     await abortable(this.parts.signal, this.urgent);
     this.checkUrgent();
@@ -79,9 +87,11 @@ export class BackgroundSnapshot {
     this.parts.guest.stopWriteProtect();
   }
 
-  private unprotect(batch: PageBatch): void {
-    if (!this.protecting) return;
-    for (const run of batch.runs) this.parts.guest.unprotect(batch.block, run.first, run.count);
+  /** The batch with its page bytes copied out of guest memory, and its pages writable again. */
+  private copyOut(batch: PageBatch): PageBatch {
+    const copy = { ...batch, data: batch.data.map((view) => Buffer.from(view)) };
+    if (this.protecting) for (const run of batch.runs) this.parts.guest.unprotect(batch.block, run.first, run.count);
+    return copy;
   }
 
   /** Write-protect faults: the page goes out now (unless the pass has it on its way already). */
@@ -92,10 +102,12 @@ export class BackgroundSnapshot {
         for (const fault of guest.faults.drain()) {
           if (fault.kind !== 'write-protect') continue;
           this.parts.traceFault(fault.page);
-          for (const batch of saver.requestedBatches(fault.block, fault.page, 1, false)) {
+          const pages = Math.min(FAULT_AHEAD_PAGES, guest.blocks[fault.block]!.pageCount - fault.page);
+          for (const batch of saver.requestedBatches(fault.block, fault.page, pages, false)) {
             this.faultedPages += batch.normalPages + batch.zeroPages;
+            const copy = this.copyOut(batch);
             this.urgent = this.urgent
-              .then(() => this.parts.sendBatch(batch, () => this.unprotect(batch)))
+              .then(() => this.parts.sendBatch(copy))
               .catch((err: unknown) => {
                 this.urgentFailure ??= err;
               });

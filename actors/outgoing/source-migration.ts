@@ -116,8 +116,9 @@ export class SourceMigration {
       this.postcopyRequested = true;
       this.wakeIteration?.();
     } else if (cmd.type === 'migrate-pause') {
-      // In postcopy-active, or in a recovery that hangs: break the connections off; the catch pauses.
-      if (this.pastPointOfNoReturn && (!this.paused || this.resuming)) this.fail(new Error('Postcopy migration is paused by the user'));
+      // In postcopy-active, or in a recovery that hangs: break the connections off. Past the package the
+      // migration pauses (settle); in the instant before it, it fails and the guest runs on here.
+      if (!this.paused || this.resuming) this.fail(new Error('Postcopy migration is paused by the user'));
     } else if (cmd.type === 'migrate' && cmd.resume) {
       void this.resume(cmd.uri);
     }
@@ -397,12 +398,12 @@ export class SourceMigration {
    * otherwise. With release-ram, a batch sent in postcopy gives its pages'
    * memory back once the kernel has them: nothing here needs them again.
    */
-  private async sendBatch(batch: PageBatch, channel = this.main, written?: () => void): Promise<void> {
+  private async sendBatch(batch: PageBatch, channel = this.main): Promise<void> {
     this.stats.normal += batch.normalPages;
     this.stats.duplicate += batch.zeroPages;
     this.stats.remainingPages = this.saver.remaining;
     const release = this.stats.inPostcopy && this.input.capabilities['release-ram'] === true;
-    await channel.sendPages(batch, release ? () => this.release(batch) : written);
+    await channel.sendPages(batch, release ? () => this.release(batch) : undefined);
   }
 
   /** What the preempt thread sent since the last look, counted as if sent here (and charged to the rate limit). */
@@ -555,7 +556,7 @@ export class SourceMigration {
     const snapshot = new BackgroundSnapshot({
       guest: this.env.guest,
       saver: this.saver,
-      sendBatch: (batch, written) => this.sendBatch(batch, this.main, written),
+      sendBatch: (batch) => this.sendBatch(batch),
       signal: this.abort.signal,
       traceFault: (page) => this.env.trace('guest', 'migration', `write-protect fault, page ${page}`),
     });

@@ -6,7 +6,7 @@
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
-import { COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, tableRows } from './table.js';
+import { COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows } from './table.js';
 
 const LIVEMIG_COLOR = '#1f77b4';
 const QEMU_COLOR = '#d62728';
@@ -67,6 +67,7 @@ function referenceName(s: ScenarioResult): string | undefined {
 export function htmlReport(results: BenchResults): string {
   const byName = new Map(results.scenarios.map((s) => [s.name, s]));
   const postcopy = postcopyRows(results.scenarios);
+  const snapshot = snapshotRows(results.scenarios);
   const figures = results.scenarios
     .filter((s) => s.family === 'livemig' && s.median)
     .map((s) => {
@@ -97,6 +98,13 @@ ${postcopy.length > 0 ? `<h2>Postcopy</h2>
 postcopy package is sent). Stop→resume: the source's STOP event to the destination's RESUME event. Stop-to-run (livemig's own figure): stop until the source hears the destination runs the guest. Faults: the destination's page-fault waits,
 timed in the vCPU thread (livemig; QEMU gives no such figure). Blocktime: the destination's postcopy-blocktime. "–": the engine gives no such figure.</p>
 ${htmlTable(POSTCOPY_COLUMNS, postcopy)}` : ''}
+${snapshot.length > 0 ? `<h2>Background snapshot</h2>
+<p>livemig's background snapshot of a guest running <code>ab</code> over most of its RAM (QEMU's is not measured). Snapshot: its total time;
+downtime: the moment the guest was stopped at its start. Faulted pages: written ahead of the pass because the guest was about to write them.
+Guest throughput: pages its vCPUs stepped through per second (<code>vcpu-work</code>), over ~1 s before <code>migrate</code> and from
+<code>migrate</code> until the snapshot completed; during ÷ before is the median of each run's ratio. Verified: the snapshot loaded
+into a new instance, running, passes the <code>ab</code> check once stopped.</p>
+${htmlTable(SNAPSHOT_COLUMNS, snapshot)}` : ''}
 <pre>${escapeXml(formatNotes(results.scenarios))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}

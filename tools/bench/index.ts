@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
 import { htmlReport } from './html-report.js';
 import { runLivemig } from './livemig-migration.js';
+import { runLivemigSnapshot } from './livemig-snapshot.js';
 import { measureLoopback } from './loopback-limit.js';
 import { NotAvailable } from './not-available.js';
 import { runQemu } from './qemu-migration.js';
@@ -18,7 +19,7 @@ import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
 import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatNotes, formatPostcopyTable, formatTable, runSummary } from './table.js';
+import { formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -42,7 +43,7 @@ function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics>
     case 'qemu':
       return s.postcopy ? runQemuPostcopy(s, dir, run) : runQemu(s, dir, run);
     case 'livemig':
-      return runLivemig(s, dir, run);
+      return s.snapshot ? runLivemigSnapshot(s, s.snapshot, dir, run) : runLivemig(s, dir, run);
   }
 }
 
@@ -100,6 +101,8 @@ async function bench(options: BenchOptions): Promise<number> {
   log(`\n${formatTable(scenarios)}\n`);
   const postcopy = formatPostcopyTable(scenarios);
   if (postcopy) log(`Postcopy:\n${postcopy}\n`);
+  const snapshot = formatSnapshotTable(scenarios);
+  if (snapshot) log(`Background snapshot:\n${snapshot}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
   const out = resolve(REPO_ROOT, options.out);

@@ -108,7 +108,7 @@ function parameters(s: LivemigScenario): Record<string, unknown> {
  * refuses (multifd before it is built, a compression it lacks) make the
  * scenario "not available" rather than failed.
  */
-async function probeSupport(instance: InstanceProcess, plan: MigrationPlan): Promise<void> {
+export async function probeSupport(instance: InstanceProcess, plan: MigrationPlan): Promise<void> {
   try {
     if (plan.caps.length > 0) await instance.qmp.execute('migrate-set-capabilities', { capabilities: plan.caps });
     for (const p of plan.params) await instance.qmp.execute('migrate-set-parameters', p);
@@ -118,8 +118,8 @@ async function probeSupport(instance: InstanceProcess, plan: MigrationPlan): Pro
   }
 }
 
-/** QEMU's `ab` check on the destination, stopped first: the guest ran on there after postcopy. */
-async function abHolds(destination: InstanceProcess): Promise<{ ok: boolean; error?: string }> {
+/** QEMU's `ab` check on the destination, stopped first: the guest ran on there (after postcopy, or a snapshot of a running guest). */
+export async function abHolds(destination: InstanceProcess): Promise<{ ok: boolean; error?: string }> {
   await destination.qmp.execute('stop');
   const ab = await destination.qmp.execute<{ ok: boolean; 'bad-pages': number; 'first-bad-pages': number[] }>('__org.livemig_check-ab');
   return ab.ok ? { ok: true } : { ok: false, error: `the destination's ab check failed: ${ab['bad-pages']} bad pages (first: ${ab['first-bad-pages'].join(', ')})` };
@@ -135,7 +135,7 @@ async function sameMemory(source: InstanceProcess, destination: InstanceProcess)
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-async function quitAll(instances: InstanceProcess[]): Promise<void> {
+export async function quitAll(instances: InstanceProcess[]): Promise<void> {
   await Promise.all(instances.map(async (i) => {
     await i.qmp.execute('quit', undefined, { timeoutMs: 5000 }).catch(() => {});
     await i.qmp.close().catch(() => {});

@@ -43,14 +43,30 @@ export interface RunMetrics {
   pagesPerSecond?: number;
   zeroPages?: number;
   normalPages?: number;
-  /** For the loopback reference: sender and receiver. */
+  /** For the loopback reference: sender and receiver; for a snapshot, the instance that loads it (from its start to the end of the load) is the destination. */
   source: ProcessUsage;
   destination: ProcessUsage;
-  /** Destination memory equals the source's (cmp, digests, keystream), or for a postcopy run the running guest's pattern holds (the ab check); null when not checked. */
+  /**
+   * Destination memory equals the source's (cmp, digests, keystream), or for
+   * a postcopy run or a loaded snapshot the running guest's pattern holds
+   * (the ab check); null when not checked.
+   */
   verified: boolean | null;
   series: Sample[];
   /** Postcopy scenarios only: the switch and what it cost the guest. */
   postcopy?: PostcopyMetrics;
+  /** Background-snapshot scenarios only. */
+  snapshot?: SnapshotMetrics;
+}
+
+/** What one background snapshot cost the running guest. */
+export interface SnapshotMetrics {
+  /** Pages written ahead of the pass because the guest was about to write them (the source's "background snapshot written" log line). */
+  faultedPages: number;
+  /** The guest's pages/s summed over vCPUs (query-guest's vcpu-work), over ~1 s before `migrate`. */
+  guestPagesPerSecondBefore: number;
+  /** The same from `migrate` until the snapshot completed; unset if it ended before the first reading. */
+  guestPagesPerSecondDuring?: number;
 }
 
 /** What one postcopy run measured (source and destination query-migrate, the source's MIGRATION events). */
@@ -94,6 +110,8 @@ export interface Medians {
   destinationPeakRssBytes: number;
   /** Postcopy scenarios only. */
   postcopy?: PostcopyMedians;
+  /** Background-snapshot scenarios only. */
+  snapshot?: SnapshotMedians;
 }
 
 /** The medians of a postcopy scenario's PostcopyMetrics (null: the engine does not give the figure). */
@@ -108,6 +126,15 @@ export interface PostcopyMedians {
   faultP99Us: number | null;
   faultMaxUs: number | null;
   blocktimeMs: number | null;
+}
+
+/** The medians of a snapshot scenario's SnapshotMetrics. */
+export interface SnapshotMedians {
+  faultedPages: number;
+  guestPagesPerSecondBefore: number;
+  guestPagesPerSecondDuring: number | null;
+  /** The median of each run's during ÷ before: the share of its speed the guest kept. */
+  duringOverBefore: number | null;
 }
 
 export interface Ratio {

@@ -3,7 +3,7 @@
  * (never a single run), the run to plot, and the ratios against the
  * references measured in the same bench run.
  */
-import type { Medians, PostcopyMedians, RunMetrics, ScenarioResult } from './results.js';
+import type { Medians, PostcopyMedians, RunMetrics, ScenarioResult, SnapshotMedians } from './results.js';
 import { REFERENCES, type PostcopyPlan, type Scenario } from './scenarios.js';
 
 export function median(values: number[]): number {
@@ -39,6 +39,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     sourcePeakRssBytes: medianOf(ok, (r) => r.source.peakRssBytes)!,
     destinationPeakRssBytes: medianOf(ok, (r) => r.destination.peakRssBytes)!,
     ...(scenario.family !== 'loopback' && scenario.postcopy ? { postcopy: postcopyMedians(ok) } : {}),
+    ...(scenario.family === 'livemig' && scenario.snapshot ? { snapshot: snapshotMedians(ok) } : {}),
   };
   // The run to plot: the successful one whose total time is closest to the median.
   const medianRun = runs.indexOf(ok.reduce((best, r) =>
@@ -77,6 +78,20 @@ function postcopyMedians(ok: RunMetrics[]): PostcopyMedians {
     faultP99Us: of((p) => p.faultLatencyUs?.p99),
     faultMaxUs: of((p) => p.faultLatencyUs?.max),
     blocktimeMs: of((p) => p.blocktimeMs),
+  };
+}
+
+/** The medians of the snapshot figures (a successful snapshot run always has them). */
+function snapshotMedians(ok: RunMetrics[]): SnapshotMedians {
+  return {
+    faultedPages: medianOf(ok, (r) => r.snapshot?.faultedPages)!,
+    guestPagesPerSecondBefore: medianOf(ok, (r) => r.snapshot?.guestPagesPerSecondBefore)!,
+    guestPagesPerSecondDuring: medianOf(ok, (r) => r.snapshot?.guestPagesPerSecondDuring),
+    // Run by run, then the median: each run's before is its own baseline (the machine's speed drifts between runs).
+    duringOverBefore: medianOf(ok, (r) => {
+      const s = r.snapshot;
+      return s?.guestPagesPerSecondDuring === undefined ? undefined : s.guestPagesPerSecondDuring / s.guestPagesPerSecondBefore;
+    }),
   };
 }
 

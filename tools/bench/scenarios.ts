@@ -1,8 +1,9 @@
 /**
  * What the bench measures, after QEMU's guestperf: livemig scenarios along
  * guest size, workload, transport, capabilities, max-bandwidth and
- * downtime-limit, postcopy with and without preempt; and the references
- * measured in the same run (the machine's loopback limit, real QEMU).
+ * downtime-limit, postcopy with and without preempt, background snapshots;
+ * and the references measured in the same run (the machine's loopback
+ * limit, real QEMU).
  */
 import type { Shape } from './results.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
@@ -33,13 +34,24 @@ export interface PostcopyPlan {
   maxPostcopyBandwidth: bigint;
 }
 
+/**
+ * A background snapshot instead of a migration (livemig-snapshot.ts): the
+ * running guest written as of the instant `migrate` started, to this sink.
+ */
+export type SnapshotSink =
+  /** file: on tmpfs: as fast as livemig writes. */
+  | { kind: 'file' }
+  /** exec: a reader copying the stream to such a file at `bytesPerSecond` (throttled-sink.mjs), slower than the pass: the guest's writes wait. */
+  | { kind: 'exec'; bytesPerSecond: number };
+
 export interface LivemigScenario {
   family: 'livemig';
   name: string;
   description: string;
   ram: number;
   workload: GuestWorkload;
-  transport: 'tcp' | 'unix';
+  /** To the destination; unset for a snapshot, which has its sink instead. */
+  transport?: 'tcp' | 'unix';
   multifd?: { channels: number; compression: CompressionMethod };
   /** bytes/s; unset: raised far above loopback, as for QEMU. */
   maxBandwidth?: bigint;
@@ -49,6 +61,8 @@ export interface LivemigScenario {
   shape?: Shape;
   /** A postcopy migration (then max-bandwidth and downtime-limit above are unused), and the QEMU scenario running the same plan, if any. */
   postcopy?: PostcopyPlan & { reference?: string };
+  /** A background snapshot to this sink instead of a migration (then transport, multifd, bandwidths and downtime-limit are unused). */
+  snapshot?: SnapshotSink;
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -110,6 +124,13 @@ export const POSTCOPY_PRECOPY_BANDWIDTH = 128n << 20n;
 /** The paced scenarios' max-postcopy-bandwidth: the bulk flows steadily for ~0.8 s while the guest faults. */
 export const POSTCOPY_PACED_BANDWIDTH = 128n << 20n;
 
+/** The snapshot guests' vCPUs, each running `ab` over its half of the range. */
+export const SNAPSHOT_SMP = 2;
+/** Where the snapshot guests' `ab` range starts (it ends with RAM): most of RAM is written over and over. */
+export const SNAPSHOT_AB_START = MiB;
+/** The slow sink's rate: below the pass's speed to tmpfs, so the guest meets protected pages. */
+export const SNAPSHOT_SLOW_SINK_RATE = 256 * MiB;
+
 /** 1G, 256M, 64K: a size as the options take it. */
 export function formatSize(bytes: number): string {
   for (const [unit, shift] of [['G', 30], ['M', 20], ['K', 10]] as const) {
@@ -155,6 +176,15 @@ export function allScenarios(size: number): Scenario[] {
     description: string,
     rest: Partial<LivemigScenario> & Pick<LivemigScenario, 'workload'>,
   ): LivemigScenario => ({ family: 'livemig', name, description, ram: size, transport: 'tcp', quick: false, ...rest });
+  const snapshot = (name: string, sink: SnapshotSink, to: string): LivemigScenario => ({
+    family: 'livemig',
+    name,
+    description: `${s}, ${SNAPSHOT_SMP} vCPUs running 'ab' over [${formatSize(SNAPSHOT_AB_START)}, ${s}), background snapshot to ${to}`,
+    ram: size,
+    workload: { kind: 'ab' },
+    snapshot: sink,
+    quick: false,
+  });
   const multifd = (channels: number, compression: CompressionMethod, shape?: Shape, quick = false) =>
     livemig(
       `multifd${channels}${compression === 'none' ? '' : `-${compression}`}`,
@@ -185,6 +215,8 @@ export function allScenarios(size: number): Scenario[] {
     postcopy('postcopy-preempt', true, false, true),
     postcopy('postcopy-paced', false, true),
     postcopy('postcopy-preempt-paced', true, true),
+    snapshot('snapshot', { kind: 'file' }, 'file: on tmpfs'),
+    snapshot('snapshot-throttled', { kind: 'exec', bytesPerSecond: SNAPSHOT_SLOW_SINK_RATE }, `exec: a reader taking ${SNAPSHOT_SLOW_SINK_RATE / MiB} MiB/s`),
   ];
 }
 

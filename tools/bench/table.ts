@@ -1,4 +1,4 @@
-/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy ones' own figures. */
+/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy and snapshot ones' own figures. */
 import type { RunMetrics, ScenarioResult } from './results.js';
 
 export const COLUMNS = [
@@ -18,8 +18,23 @@ export const POSTCOPY_COLUMNS = [
   'faults', 'fault p50 µs', 'fault p99 µs', 'fault max µs', 'blocktime ms', '÷ QEMU', 'verified',
 ] as const;
 
+/**
+ * Background snapshots (livemig only: QEMU's is not measured): total time,
+ * the moment the guest stopped, guest RAM written per second, pages
+ * written ahead of the pass for the guest's writes, and the guest's
+ * throughput (vcpu-work) before and during the snapshot.
+ */
+export const SNAPSHOT_COLUMNS = [
+  'scenario', 'status', 'snapshot ms', 'downtime ms', 'GB/s RAM', 'faulted pages',
+  'guest Mpages/s before', 'guest Mpages/s during', 'during ÷ before', 'verified',
+] as const;
+
 const fixed = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
+/** Three significant digits: a guest slowed down a hundredfold still shows a figure. */
+const significant = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toPrecision(3));
+/** Guest pages/s as millions. */
+const mega = (pagesPerSecond: number | null | undefined) => significant(pagesPerSecond === null || pagesPerSecond === undefined ? null : pagesPerSecond / 1e6);
 
 function statusOf(r: ScenarioResult): string {
   return r.status === 'ok' && r.note ? 'ok*' : r.status;
@@ -49,7 +64,7 @@ export function tableRows(results: ScenarioResult[]): string[][] {
       m.pagesPerSecond === null ? '–' : Math.round(m.pagesPerSecond).toLocaleString('en-US'),
       `${fixed(m.sourceCpuSeconds, 2)}/${fixed(m.destinationCpuSeconds, 2)}`,
       `${mib(m.sourcePeakRssBytes)}/${mib(m.destinationPeakRssBytes)}`,
-      r.vsQemu ? `${r.vsQemu.value.toFixed(2)}×` : '',
+      r.vsQemu ? `${r.vsQemu.value.toFixed(2)}×` : r.config.snapshot ? '–' : '',
       r.vsLimit ? `${r.vsLimit.value.toFixed(2)}×` : '',
       verifiedOf(r),
     ];
@@ -87,6 +102,27 @@ export function postcopyRows(results: ScenarioResult[]): string[][] {
   });
 }
 
+/** One row per scenario that takes a background snapshot, in SNAPSHOT_COLUMNS order. */
+export function snapshotRows(results: ScenarioResult[]): string[][] {
+  return results.filter((r) => r.config.snapshot !== undefined).map((r) => {
+    const m = r.median;
+    const sn = m?.snapshot;
+    if (!m || !sn) return [`${r.family} ${r.name}`, statusOf(r), ...SNAPSHOT_COLUMNS.slice(2).map(() => '')];
+    return [
+      `${r.family} ${r.name}`,
+      statusOf(r),
+      fixed(m.totalTimeMs, 0),
+      fixed(m.downtimeMs, 0),
+      fixed(m.guestGBps, 2),
+      fixed(sn.faultedPages, 0),
+      mega(sn.guestPagesPerSecondBefore),
+      mega(sn.guestPagesPerSecondDuring),
+      significant(sn.duringOverBefore),
+      verifiedOf(r),
+    ];
+  });
+}
+
 /** A plain-text table, numbers right-aligned. */
 function formatRows(columns: readonly string[], cells: string[][]): string {
   const rows = [columns.slice(), ...cells];
@@ -106,16 +142,24 @@ export function formatPostcopyTable(results: ScenarioResult[]): string {
   return rows.length === 0 ? '' : formatRows(POSTCOPY_COLUMNS, rows);
 }
 
+/** The snapshot table, or '' when no snapshot scenario ran. */
+export function formatSnapshotTable(results: ScenarioResult[]): string {
+  const rows = snapshotRows(results);
+  return rows.length === 0 ? '' : formatRows(SNAPSHOT_COLUMNS, rows);
+}
+
 /** One run in a line, as the bench logs it. */
 export function runSummary(m: RunMetrics): string {
   const pc = m.postcopy;
   const faults = pc?.faultLatencyUs;
+  const sn = m.snapshot;
   return [
     `${m.guestGBps.toFixed(2)} GB/s, total ${m.totalTimeMs.toFixed(0)} ms`,
     m.downtimeMs !== undefined ? `downtime ${m.downtimeMs} ms` : '',
     pc ? `switchover→done ${pc.switchoverToCompleteMs.toFixed(0)} ms, ${pc.requests} page requests` : '',
     faults ? `fault p50/p99 ${faults.p50}/${faults.p99} µs over ${faults.count}` : '',
     pc?.blocktimeMs !== undefined ? `blocktime ${pc.blocktimeMs} ms` : '',
+    sn ? `${sn.faultedPages} faulted pages, guest ${mega(sn.guestPagesPerSecondBefore)} → ${mega(sn.guestPagesPerSecondDuring)} Mpages/s` : '',
   ].filter(Boolean).join(', ');
 }
 
