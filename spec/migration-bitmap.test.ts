@@ -21,13 +21,13 @@ describe('migration bitmap', () => {
     expect(bitmap.words[2]![1]).to.equal(-1);
   });
 
-  it('gives each page to one taker, counts untakes and dirty syncs', () => {
+  it('gives each page to one taker, counts dirty syncs, recounts from the bits', () => {
     const bitmap = MigrationBitmap.full([64]);
     expect(bitmap.take(0, 5)).to.equal(true);
     expect(bitmap.take(0, 5)).to.equal(false);
     expect(bitmap.remaining).to.equal(63);
-    bitmap.untake(0, 5);
-    expect(bitmap.remaining).to.equal(64);
+    bitmap.recount();
+    expect(bitmap.remaining).to.equal(63);
     for (let page = 0; page < 64; page++) bitmap.take(0, page);
     expect(bitmap.remaining).to.equal(0);
     // Pages 0, 1 and 33 dirtied; 1 twice over: counted once.
@@ -35,6 +35,17 @@ describe('migration bitmap', () => {
     expect(bitmap.merge(0, 0, 0b10)).to.equal(0);
     expect(bitmap.merge(0, 1, 0b10)).to.equal(1);
     expect(bitmap.remaining).to.equal(3);
+  });
+
+  it('after a recovery, makes pending exactly the pages the destination lacks', () => {
+    const bitmap = MigrationBitmap.full([40]);
+    for (let page = 0; page < 40; page++) bitmap.take(0, page);
+    // Received: pages 0-7 and 32; everything else (up to the block's 40 pages) goes again.
+    bitmap.resendUnreceived(0, Uint8Array.from([0xff, 0, 0, 0, 0x01]), 40);
+    bitmap.recount();
+    expect(bitmap.remaining).to.equal(40 - 9);
+    expect(bitmap.words[0]![0]).to.equal(~0xff);
+    expect(bitmap.words[0]![1]).to.equal(0b11111110);
   });
 
   it('hands a request hint out once', () => {

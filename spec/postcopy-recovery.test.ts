@@ -235,7 +235,7 @@ describe('postcopy recovery', function () {
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
   });
 
-  it('resume and migrate-recover are refused over a URI that cannot reconnect, and a second migrate-recover; then recovery over unix: completes', async () => {
+  it('resume and migrate-recover are refused over a URI that cannot reconnect; a second migrate-recover replaces the first, and recovery over unix: completes', async () => {
     const pair = await switchedPair();
     pair.proxy.cut();
     await expectPaused(pair);
@@ -245,10 +245,20 @@ describe('postcopy recovery', function () {
       expect(await refusal(source.qmp.execute('migrate', { uri, resume: true })), uri).to.deep.equal(cannot(uri));
       expect(await refusal(destination.qmp.execute('migrate-recover', { uri })), uri).to.deep.equal(cannot(uri));
     }
+    // An address the source cannot reach, then a unix socket it can: the second replaces the first.
+    await destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+    const first = await boundTcpUri(destination.qmp);
     const path = join(destination.dir, 'recover.sock');
     await destination.qmp.execute('migrate-recover', { uri: `unix:${path}` });
-    expect(await refusal(destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' })))
-      .to.deep.equal({ class: 'GenericError', desc: 'Migrate recovery is triggered already' });
+    expect((await queryMigrate(destination.qmp))['socket-address']).to.deep.equal([{ type: 'unix', path }]);
+    // The first address listens no more: the source's resume there fails to connect and it stays paused.
+    const pausesBefore = source.stderr().split('Migration paused').length;
+    await source.qmp.execute('migrate', { uri: first, resume: true });
+    for (const deadline = Date.now() + 10_000; source.stderr().split('Migration paused').length === pausesBefore;) {
+      if (Date.now() > deadline) throw new Error(`the resume to a closed address did not fail\n${logTail(source)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await queryMigrate(source.qmp)).status).to.equal('postcopy-paused');
     await source.qmp.execute('migrate', { uri: `unix:${path}`, resume: true });
     await expectCompleted(pair);
   });

@@ -127,6 +127,12 @@ describe('postcopy of a running guest', function () {
     expect(source.ram!['multifd-bytes'], 'precopy bytes carried by the multifd channels').to.be.above(0);
   });
 
+  it('with multifd and postcopy-preempt: the destination names every channel at once, the source finds each, every page arrives', async () => {
+    const pair = await startAbPair([...multifdArgs(), '--cap', 'postcopy-preempt']);
+    const { source } = await expectAbMigratedByPostcopy(pair, await boundTcpUri(pair.destination.qmp));
+    expect(source.ram!['multifd-bytes'], 'precopy bytes carried by the multifd channels').to.be.above(0);
+  });
+
   it('with release-ram: the source gives back each page it sends in postcopy (its RSS falls as postcopy runs), every page arrives', async () => {
     const pair = await startAbPair(['--cap', 'release-ram']);
     const pid = pair.source.process.pid!;

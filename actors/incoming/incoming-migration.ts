@@ -77,6 +77,8 @@ export class IncomingMigration {
   private requester: PageRequester | undefined;
   /** A recovery's connection is up and POSTCOPY_RESUME has not come yet. */
   private recovering = false;
+  /** The preempt thread a migrate-recover started, until the source's connection takes it. */
+  private pendingPreempt: Promise<PreemptReceiver> | undefined;
   /** Postcopy-active: looks every second whether anything came from the source (postcopy-liveness.ts). */
   private liveness: NodeJS.Timeout | undefined;
   startTime: number | undefined;
@@ -131,6 +133,7 @@ export class IncomingMigration {
    */
   dispose(): void {
     clearInterval(this.liveness);
+    this.closeRecoveryListener();
     if (this.failed) return;
     this.done = true;
     this.postcopy?.stop();
@@ -239,6 +242,15 @@ export class IncomingMigration {
     });
   }
 
+  /** The listener of a migrate-recover the source has not reached yet, and the preempt thread started beside it. */
+  private closeRecoveryListener(): void {
+    if (!this.recoveryListening) return;
+    this.listener?.close();
+    this.listener = undefined;
+    void this.pendingPreempt?.then((p) => p.close(), () => {});
+    this.pendingPreempt = undefined;
+  }
+
   /** A migrate-recover listener waits for the source (it has not connected yet). */
   get recoveryListening(): boolean {
     return this.done && this.listener !== undefined && this.main === undefined;
@@ -261,10 +273,13 @@ export class IncomingMigration {
   private async recover(): Promise<void> {
     const listener = this.env.takeListener();
     if (!listener) return;
+    // A later migrate-recover replaces an earlier one the source never reached (QEMU 8.2 does the same).
+    this.closeRecoveryListener();
     this.listener = listener;
     const preempt = this.env.options.caps['postcopy-preempt'] ? this.startPreempt() : undefined;
     preempt?.catch(() => {});
-    listener.on('error', (err) => this.fail(err));
+    this.pendingPreempt = preempt;
+    listener.on('error', (err) => this.env.log('postcopy recovery listener failed', { error: err.message }));
     listener.on('connection', (connection) => {
       if (!this.done || this.main) return connection.close();
       listener.stopListening();
@@ -282,8 +297,15 @@ export class IncomingMigration {
       if (preempt) this.preempt = await preempt;
     } catch (err) {
       return this.fail(err);
+    } finally {
+      this.pendingPreempt = undefined;
     }
-    if (this.done) return;
+    if (this.done) {
+      // Paused again while its preempt thread started: that thread goes with the attempt.
+      this.preempt?.close();
+      this.preempt = undefined;
+      return;
+    }
     this.preempt?.setLayout(this.streamBlocks.map((b) => this.env.guest.blocks.indexOf(b)));
     this.sink = new GuestSink(this.streamBlocks);
     this.postcopy!.reconnect(this.sink, this.faultHandler());

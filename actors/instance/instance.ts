@@ -203,16 +203,17 @@ export class Instance {
    * @throws QmpError
    */
   async recoverIncoming(uri: string): Promise<void> {
-    const refusal = () => refuseMigrateRecover(this.destinationStatus, this.preparedListener !== undefined || this.incoming?.recoveryListening === true);
-    const first = refusal() ?? recoveryUriRefusal(uri);
-    if (first) throw genericError(first);
+    const refusal = refuseMigrateRecover(this.destinationStatus) ?? recoveryUriRefusal(uri);
+    if (refusal) throw genericError(refusal);
     const listener = await listenAt(uri);
-    // Another migrate-recover, or the end of the pause, may have come while this one bound its address.
-    const late = refusal();
+    // The pause may have ended (a source reached an earlier address) while this one bound its own.
+    const late = refuseMigrateRecover(this.destinationStatus);
     if (late) {
       listener.close();
       throw genericError(late);
     }
+    // An earlier migrate-recover's listener not yet handed over goes: this one replaces it.
+    this.preparedListener?.close();
     this.preparedListener = listener;
     this.destination.send({ type: 'migrate-recover', uri });
   }

@@ -10,6 +10,7 @@ import { isRunning } from '../../machines/status.js';
 import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/capabilities.js';
 import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
 import { channelsToUri } from '../../protocols/transport/migration-channel.js';
+import { CONNECT_TIMEOUT_MS } from '../../protocols/transport/outgoing.js';
 import { multiChannelRefusal, outgoingUriError, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import type { MonitorHost } from './host.js';
 import { queryMigrate } from './query-migrate.js';
@@ -43,7 +44,7 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         };
         const unusable = multiChannelRefusal(uri, host.options.needsSeveralChannels());
         if (unusable) throw genericError(unusable);
-        const refusal = refuseMigrate(host.sourceStatus, command) ?? (command.resume ? recoveryUriRefusal(uri) : null);
+        const refusal = refuseMigrate(host.sourceStatus, command) ?? (command.resume ? recoveryUriRefusal(uri) ?? resumeUnderway(host) : null);
         if (refusal) throw genericError(refusal);
         host.sendToSource(command);
         // As in QEMU, an unknown transport still starts (setup) and fails the
@@ -135,6 +136,16 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
       },
     })],
   ];
+}
+
+/**
+ * A resume already connecting (QEMU 8.2 has no status for it, and takes a
+ * second one as a second connection): refused, so the address the
+ * migration reports is the one it uses.
+ */
+function resumeUnderway(host: MonitorHost): string | null {
+  if (!host.outgoing?.resumeConnecting) return null;
+  return `A postcopy recovery is already connecting: it goes to postcopy-recover once connected, or stays paused if the connection fails (within ${CONNECT_TIMEOUT_MS / 1000} s)`;
 }
 
 /** QEMU 8.2: exactly one of `uri` and `channels`, and only one (main) channel. */

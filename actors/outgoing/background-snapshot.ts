@@ -26,6 +26,12 @@ const FAULT_POLL_MS = 100;
  * about what one page's does.
  */
 const FAULT_AHEAD_PAGES = 128;
+/**
+ * Copies made for faults and not written yet, at most: past it the fault
+ * handler waits for the sink, and so do the guest's writes, so a slow sink
+ * never makes the snapshot hold a second copy of guest RAM.
+ */
+const MAX_QUEUED_COPY_BYTES = 64 << 20;
 
 export interface BackgroundSnapshotParts {
   guest: Guest;
@@ -48,6 +54,7 @@ export class BackgroundSnapshot {
   /** Pages saved for faults, in fault order, each after the one before. */
   private urgent: Promise<void> = Promise.resolve();
   private urgentFailure: unknown;
+  private queuedCopyBytes = 0;
 
   constructor(private readonly parts: BackgroundSnapshotParts) {}
 
@@ -98,6 +105,7 @@ export class BackgroundSnapshot {
   private async handleFaults(): Promise<void> {
     const { guest, saver } = this.parts;
     while (this.protecting) {
+      if (this.queuedCopyBytes > MAX_QUEUED_COPY_BYTES) await this.urgent;
       if (guest.faults.pending()) {
         for (const fault of guest.faults.drain()) {
           if (fault.kind !== 'write-protect') continue;
@@ -106,11 +114,14 @@ export class BackgroundSnapshot {
           for (const batch of saver.requestedBatches(fault.block, fault.page, pages, false)) {
             this.faultedPages += batch.normalPages + batch.zeroPages;
             const copy = this.copyOut(batch);
+            const bytes = copy.data.reduce((n, v) => n + v.length, 0);
+            this.queuedCopyBytes += bytes;
             this.urgent = this.urgent
               .then(() => this.parts.sendBatch(copy))
               .catch((err: unknown) => {
                 this.urgentFailure ??= err;
-              });
+              })
+              .finally(() => (this.queuedCopyBytes -= bytes));
           }
         }
       }

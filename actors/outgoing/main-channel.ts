@@ -76,7 +76,11 @@ export class MainChannel {
 
   private async drain(): Promise<void> {
     const sink = this.sink;
-    if (sink.destroyed) throw await this.brokenChannel();
+    if (sink.destroyed) {
+      // A cancel, or a failure seen elsewhere (migrate-pause), explains itself better than the channel it closed.
+      if (this.signal.aborted) throw this.signal.reason;
+      throw await this.brokenChannel();
+    }
     // Both waits are removed once either ends: one per backpressure wait would pile up.
     const waiting = new AbortController();
     const drained = once(sink, 'drain', { signal: waiting.signal });

@@ -120,8 +120,12 @@ export class PostcopySender {
       }
       const batch = saver.nextBatch(meter.limiter.windowPages(BACKGROUND_BATCH_PAGES, TARGET_PAGE_SIZE));
       if (batch) await this.parts.sendBatch(batch);
-      // None although some remain: the preempt thread is taking the last ones this instant.
-      else await new Promise(setImmediate);
+      else {
+        // None although the count says some remain: the preempt thread is taking the last ones this
+        // instant, or the count is off (see MigrationBitmap.recount); either way, look again.
+        saver.bitmap.recount();
+        await new Promise(setImmediate);
+      }
     }
     this.allSent = true;
     await abortable(signal, this.urgent);

@@ -55,6 +55,8 @@ export interface SourceMigrationInfo {
   /** release-ram: guest memory given back to the OS in postcopy. */
   releasedBytes: number;
   stats: RamStats;
+  /** A `migrate resume=true` is connecting (the status is still postcopy-paused). */
+  readonly resumeConnecting: boolean;
 }
 
 /** How long a broken channel waits for the destination's reason on the return path. */
@@ -91,6 +93,10 @@ export class SourceMigration {
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
   private paused = false;
   private resuming = false;
+
+  get resumeConnecting(): boolean {
+    return this.resuming && this.paused;
+  }
   private wakeIteration: (() => void) | undefined;
   private continueSwitchover: (() => void) | undefined;
   private cancelled = false;
@@ -185,6 +191,8 @@ export class SourceMigration {
    * failure that is not I/O (a defect here) still fails it, as in QEMU.
    */
   private async settle(err: unknown): Promise<void> {
+    // A snapshot's guest must not wait on its protected pages while the failure is looked into.
+    this.snapshot?.stop();
     if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError) && !isDefect(err)) return this.pause(err);
     this.endTime = Date.now();
     // A destination that refused the stream says why on the return path;
@@ -228,6 +236,7 @@ export class SourceMigration {
         const received = await abortable(this.abort.signal, this.returnPath.receivedBitmap(block.name, RECOVERY_REPLY_MS));
         this.saver.bitmap.resendUnreceived(i, received, block.pageCount);
       }
+      this.saver.bitmap.recount();
       this.stats.remainingPages = this.saver.remaining;
       // Requests may follow RESUME_ACK at once: they are served from here on.
       this.servePageRequests();
@@ -276,7 +285,14 @@ export class SourceMigration {
 
   /** Opens the main connection (at setup, and at each recovery), with the return path on its way back. */
   private async connect(uri: MigrationUri): Promise<void> {
-    this.channel = await abortable(this.abort.signal, openOutgoing(uri));
+    const opening = openOutgoing(uri);
+    try {
+      this.channel = await abortable(this.abort.signal, opening);
+    } catch (err) {
+      // Given up on (a cancel, migrate-pause): a connection that comes up later must not reach the destination as this one.
+      void opening.then((channel) => channel.abort(), () => {});
+      throw err;
+    }
     // After the switch a write that never drains means a stalled link: postcopy pauses on it (postcopy-liveness.ts).
     this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS),
       () => (this.stats.inPostcopy ? POSTCOPY_STALL_MS : undefined));

@@ -67,7 +67,7 @@ class PreemptSendThread {
     socket.on('end', () => {
       if (!this.finishing) this.fail(new Error('the destination closed the postcopy-preempt channel'));
     });
-    socket.on('error', (err) => this.fail(err));
+    socket.on('error', (err) => this.fail(new Error(`postcopy-preempt channel: ${err.message}`)));
     socket.on('close', () => {
       if (!this.finishing) return this.fail(new Error('the postcopy-preempt channel was closed'));
       post({ type: 'peer-closed' });

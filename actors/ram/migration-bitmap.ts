@@ -59,12 +59,6 @@ export class MigrationBitmap {
     return true;
   }
 
-  /** Gives back a page taken but not sent after all. */
-  untake(block: number, page: number): void {
-    Atomics.or(this.words[block]!, page >>> 5, 1 << (page & 31));
-    Atomics.add(this.cells, REMAINING, 1);
-  }
-
   /** ORs a dirty-log word into word `w` (a dirty sync); returns the pages newly set. */
   merge(block: number, w: number, dirty: number): number {
     const added = popcount(dirty & ~Atomics.or(this.words[block]!, w, dirty));
@@ -81,15 +75,24 @@ export class MigrationBitmap {
   resendUnreceived(block: number, received: Uint8Array, pageCount: number): void {
     const words = this.words[block]!;
     const bytes = new Uint8Array(4);
-    let remaining = Atomics.load(this.cells, REMAINING);
     for (let w = 0; w < words.length; w++) {
       for (let i = 0; i < 4; i++) bytes[i] = received[w * 4 + i] ?? 0;
       const got = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
       // No bit past the block's end.
       const valid = (w + 1) * 32 <= pageCount ? -1 : (1 << (pageCount - w * 32)) - 1;
-      const pending = ~got & valid;
-      remaining += popcount(pending) - popcount(Atomics.exchange(words, w, pending));
+      Atomics.store(words, w, ~got & valid);
     }
+  }
+
+  /**
+   * Counts the pages set afresh. The count follows every take, but a thread
+   * ended between a take's two atomics (a preempt thread torn down by a
+   * pause) could leave it off by one: recovery recounts, and so does a
+   * sender that finds no page where the count says some remain.
+   */
+  recount(): void {
+    let remaining = 0;
+    for (const words of this.words) for (let w = 0; w < words.length; w++) remaining += popcount(Atomics.load(words, w));
     Atomics.store(this.cells, REMAINING, remaining);
   }
 

@@ -70,14 +70,16 @@ export class RunBuilder {
     private readonly maxDataPages = MAX_DATA_PAGES,
   ) {}
 
+  /** Whether `add(page, zero)` would take the page. */
+  fits(page: number, zero: boolean): boolean {
+    return !this.full() && (this.extendsLast(page, zero) || this.runs.length < MAX_RUNS);
+  }
+
   /** False when the page does not fit in this frame (the caller sends and starts another). */
   add(page: number, zero: boolean): boolean {
     if (this.full()) return false;
     const run = this.last;
-    const extends_ =
-      run !== undefined && run.first + run.count === page && run.zero === zero &&
-      (zero || this.ram.slabIndex(run.first) === this.ram.slabIndex(page));
-    if (extends_) run.count++;
+    if (run !== undefined && this.extendsLast(page, zero)) run.count++;
     else {
       if (this.runs.length === MAX_RUNS) return false;
       this.last = { first: page, count: 1, zero };
@@ -86,6 +88,12 @@ export class RunBuilder {
     if (zero) this.zeroPages++;
     else this.dataPages++;
     return true;
+  }
+
+  private extendsLast(page: number, zero: boolean): boolean {
+    const run = this.last;
+    return run !== undefined && run.first + run.count === page && run.zero === zero &&
+      (zero || this.ram.slabIndex(run.first) === this.ram.slabIndex(page));
   }
 
   full(): boolean {

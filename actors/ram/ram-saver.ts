@@ -143,11 +143,11 @@ export class RamSaver {
     if (page < 0) return null;
     const builder = new RunBuilder(ram, maxDataPages);
     while (page >= 0) {
-      // Taken first: the preempt thread may have taken it meanwhile (then it is on its way already).
-      if (this.bitmap.take(b, page) && !builder.add(page, zero.isZero(page))) {
-        this.bitmap.untake(b, page);
-        break;
-      }
+      // Only a page that fits is taken (one taken and given back could be missed by a preempt thread
+      // that asked for it just then); the preempt thread may have taken it meanwhile: it is on its way.
+      const isZero = zero.isZero(page);
+      if (!builder.fits(page, isZero)) break;
+      if (this.bitmap.take(b, page)) builder.add(page, isZero);
       page = findNextSet(bmap, page + 1, ram.pageCount);
     }
     this.cursorPage = page < 0 ? ram.pageCount : page;

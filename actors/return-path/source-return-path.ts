@@ -12,7 +12,7 @@ import { createActor, type Actor } from 'xstate';
 import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
 import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
 import { RESUME_ACK_VALUE } from '../../protocols/return-path/constants.js';
-import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import type { MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
 import type { SourceReturnPathEvents } from './messages.js';
 import { PageRequestCheck, type RequestableBlock } from './page-request-check.js';
 
@@ -30,6 +30,9 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   /** Recovery: the block whose received bitmap the source asked for; a bitmap unasked for is a confused destination. */
   private expectedBitmap: string | undefined;
   private expectResumeAck = false;
+  /** multifd-channels messages that came before anyone waited for them. */
+  private readonly announced: MultifdChannelsMessage[] = [];
+  private preemptAnnounced: number | undefined;
 
   /**
    * @param reverse the main connection's reverse direction
@@ -105,11 +108,14 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
       );
       this.on('multifd-channels', onChannels);
       this.on('bad', done);
+      // What came before this wait began (the destination says where all its channels listen at once).
+      for (const m of this.announced.splice(0)) onChannels(m);
     });
   }
 
-  /** The tcp port of the destination's postcopy-preempt thread (0 for unix), once its message comes. */
+  /** The tcp port of the destination's postcopy-preempt thread (0 for unix), once its message comes (or came). */
   async preemptPort(timeoutMs: number): Promise<number> {
+    if (this.preemptAnnounced !== undefined) return this.preemptAnnounced;
     const [port] = await this.next('preempt-channel', timeoutMs,
       `the destination did not say where its postcopy-preempt channel listens within ${timeoutMs} ms (is postcopy-preempt on there too?)`);
     return port;
@@ -236,10 +242,13 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         this.emit('page-request', request);
         return;
       }
+      // Kept until asked for: the source sets its channels up one after the other, the destination names them all at once.
       case 'multifd-channels':
-        this.emit('multifd-channels', message);
+        if (this.listenerCount('multifd-channels') > 0) this.emit('multifd-channels', message);
+        else this.announced.push(message);
         return;
       case 'preempt-channel':
+        this.preemptAnnounced = message.port;
         this.emit('preempt-channel', message.port);
         return;
       case 'recv-bitmap':

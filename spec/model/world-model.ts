@@ -260,8 +260,8 @@ export function pausedForPostcopy(world: World): boolean {
  * - The monitor refuses migrate_cancel in postcopy, migrate-start-postcopy
  *   without postcopy-ram or before a migration, `migrate` with resume outside
  *   postcopy-paused, migrate-pause outside postcopy-active and
- *   postcopy-recover, migrate-recover outside postcopy-paused (or a second
- *   one), and `cont` of a source whose guest went on by postcopy.
+ *   postcopy-recover, migrate-recover outside postcopy-paused (a second one
+ *   replaces the first), and `cont` of a source whose guest went on by postcopy.
  *   Not modelled: a stall after migrate-start-postcopy or in postcopy, and
  *   garbage before the package (whether the source is blocked in a write,
  *   or past the point of no return when the destination's error comes
@@ -327,7 +327,7 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
     }
     case 'migrate-recover': {
       if (destination === 'gone') return null;
-      const refusal = refuseMigrateRecover(destination, world.recoverListening);
+      const refusal = refuseMigrateRecover(destination);
       if (refusal !== null) return refused(refusal);
       toDestination.push({ type: 'migrate-recover', uri: 'tcp:127.0.0.1:0' });
       next.recoverListening = true;
