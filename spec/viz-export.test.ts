@@ -161,6 +161,15 @@ describe('livemig viz --export', () => {
     expect(readFileSync(join(out, 'return-path.dot'), 'utf8')).to.equal(toDot(graphs['return-path']));
   });
 
+  it("keeps the README's charts (docs/statecharts) as the machines are now", () => {
+    const docs = join(REPO_ROOT, 'docs', 'statecharts');
+    for (const side of ['source', 'destination', 'return-path'] as const) {
+      const stale = `docs/statecharts/${side} is stale: run \`livemig viz --export docs/statecharts\``;
+      expect(readFileSync(join(docs, `${side}.dot`), 'utf8'), stale).to.equal(toDot(graphs[side]));
+      expect(readFileSync(join(docs, `${side}.mmd`), 'utf8'), stale).to.equal(toMermaid(graphs[side]));
+    }
+  });
+
   it('refuses a bad option with status 2', async () => {
     const run = promisify(execFile)(process.execPath, ['--import', 'tsx', LIVEMIG, 'viz', '--source', 'udp:x'], { cwd: REPO_ROOT });
     const err = await run.then(() => null, (e: { code: number; stderr: string }) => e);
