@@ -130,6 +130,23 @@ describe('__org.livemig_trace over a real instance', () => {
     expect(requested(fromSource).length, 'every request sent arrives').to.equal(requested(fromDestination).length);
   });
 
+  it('shows the write-protect faults of a background snapshot: the guest to the migration, page by page', async function () {
+    this.timeout(60_000);
+    const src = await startInstance(['--ram', '64M', '--smp', '2', '--workload', 'ab', '--ab-start', String(1 << 20), '--ab-end', String(60 << 20),
+      '--cap', 'events', '--cap', 'background-snapshot'], { name: 'src' });
+    const viz = await src.connect();
+    const seen = recordMessages(viz);
+    await viz.execute(TRACE_COMMAND, { enable: true });
+    const done = viz.waitEvent('MIGRATION', (e) => e.data?.status === 'completed', 30_000);
+    // A reader that sleeps first: the running guest meets its protected pages before the pass does.
+    await src.qmp.execute('migrate', { uri: 'exec:sleep 0.5; cat > /dev/null' });
+    await done;
+    const faults = seen.filter((m) => String(m.type).startsWith('write-protect fault'));
+    expect(faults.length, 'write-protect faults traced').to.be.above(0);
+    expect(faults[0]).to.deep.include({ side: 'source', from: 'guest', to: 'migration', kind: 'message' });
+    expect(faults[0]!.type).to.match(/^write-protect fault, page \d+$/);
+  });
+
   it('refuses an enable that is not a boolean, with QEMU\'s argument errors', async () => {
     const src = await startInstance(['--ram', '32M'], { name: 'src' });
     const refusal = (args: object) => src.qmp.execute(TRACE_COMMAND, args).then(() => null, (e: QmpError) => [e.code, e.desc]);
