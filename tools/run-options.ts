@@ -6,7 +6,7 @@ import type { InstanceConfig } from '../actors/instance/instance.js';
 import { parseQmpAddress } from '../protocols/qmp/address.js';
 import { parseSafeSize } from '../protocols/size.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
-import { capOption, capsAndParams, livemigCommand, paramOption, parseEach, repeatable, size, sizeOf, valueParser, wholeNumber } from './cli-options.js';
+import { capOption, capsAndParams, paramOption, parseEach, repeatable, size, sizeOf, valueParser, wholeNumber } from './cli-options.js';
 
 const MiB = 1 << 20;
 

@@ -1,4 +1,3 @@
-import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../threads/ts-worker.js';
 import type { RamBlock } from './ram-block.js';
 

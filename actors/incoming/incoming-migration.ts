@@ -143,14 +143,19 @@ export class IncomingMigration {
     clearTimeout(this.channelTimer);
   }
 
-  /** One worker and listener per multifd channel, on the main listener's host (or beside its unix socket). */
-  private async startMultifd(): Promise<MultifdReceiver> {
+  /** Where further channels listen: on the main listener's host, or beside its unix socket. */
+  private besideMainListener(): { host: string } | { unixBase: string } {
     const address = this.listener!.socketAddresses()[0];
     if (!address) throw new Error(MULTI_CHANNEL_REQUIRED);
+    return address.type === 'inet' ? { host: address.host } : { unixBase: address.path };
+  }
+
+  /** One worker and listener per multifd channel, on the main listener's host (or beside its unix socket). */
+  private async startMultifd(): Promise<MultifdReceiver> {
     const params = this.env.options.params;
     return MultifdReceiver.start({
       workers: this.env.multifdRecvWorkers(params['multifd-channels']),
-      listen: address.type === 'inet' ? { host: address.host } : { unixBase: address.path },
+      listen: this.besideMainListener(),
       blocks: this.env.guest.blocks,
       compression: params['multifd-compression'],
       uuid: this.env.uuid,
@@ -160,11 +165,9 @@ export class IncomingMigration {
 
   /** The postcopy-preempt thread, listening beside the main listener (on its host, or beside its unix socket). */
   private async startPreempt(): Promise<PreemptReceiver> {
-    const address = this.listener!.socketAddresses()[0];
-    if (!address) throw new Error(MULTI_CHANNEL_REQUIRED);
     return PreemptReceiver.start({
       guest: this.env.guest,
-      listen: address.type === 'inet' ? { host: address.host } : { unixBase: address.path },
+      listen: this.besideMainListener(),
       uuid: this.env.uuid,
       onError: (message) => this.fail(new Error(message)),
       trace: (from, to, event) => this.env.trace(from, to, event),
@@ -513,13 +516,14 @@ export class IncomingMigration {
    * still the one to keep: the migration fails.)
    */
   private pause(err: unknown): void {
+    const error = err instanceof Error ? err.message : String(err);
     this.done = true;
     this.generation++;
     this.recovering = false;
     this.postcopy!.stop();
     this.multifd?.close();
     this.multifd = undefined;
-    this.returnPath?.pause(err instanceof Error ? err.message : String(err));
+    this.returnPath?.pause(error);
     this.returnPath = undefined;
     this.main?.close();
     this.main = undefined;
@@ -532,7 +536,6 @@ export class IncomingMigration {
     this.held = false;
     this.mainEnded = false;
     clearTimeout(this.channelTimer);
-    const error = err instanceof Error ? err.message : String(err);
     this.env.log('postcopy migration paused: the stream from the source stopped', { error });
     this.report({ type: 'postcopy.paused', error });
   }

@@ -42,10 +42,8 @@ export interface PostcopySenderParts {
   main: MainChannel;
   meter: TransferMeter;
   stats: RamStats;
-  /** Counts a batch's pages and sends it on the main channel (background pages). */
+  /** Counts a batch's pages and sends it on the main channel (background pages, and those requested on the return path). */
   sendBatch(batch: PageBatch): Promise<void>;
-  /** The same for requested pages (those that come on the return path: with preempt, its thread serves them itself). */
-  sendUrgentBatch(batch: PageBatch): Promise<void>;
   /** Counts what the postcopy-preempt thread sent; called as the background goes. */
   progress(): void;
   /** Requested pages that went already are sent again, unless their memory may be released (release-ram). */
@@ -137,6 +135,6 @@ export class PostcopySender {
   }
 
   private async serve(request: PageRequest): Promise<void> {
-    for (const batch of this.parts.saver.requestedBatches(request.block, request.firstPage, request.pages, this.parts.resendSentPages)) await this.parts.sendUrgentBatch(batch);
+    for (const batch of this.parts.saver.requestedBatches(request.block, request.firstPage, request.pages, this.parts.resendSentPages)) await this.parts.sendBatch(batch);
   }
 }

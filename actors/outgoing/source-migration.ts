@@ -538,7 +538,6 @@ export class SourceMigration {
       stats: this.stats,
       signal: this.abort.signal,
       sendBatch: (batch) => this.sendBatch(batch),
-      sendUrgentBatch: (batch) => this.sendBatch(batch),
       progress: () => this.countPreempt(),
       resendSentPages: this.input.capabilities['release-ram'] !== true,
     });

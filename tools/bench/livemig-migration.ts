@@ -12,7 +12,7 @@ import { QmpError } from '../../protocols/qmp/errors.js';
 import { spawnInstance, type InstanceProcess } from '../instance-process.js';
 import type { MigrationPlan } from '../orchestrate.js';
 import { measureMigration } from './measure-migration.js';
-import { failedRun, migrationMetrics } from './migration-metrics.js';
+import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
 import type { RunMetrics } from './results.js';
 import { POSTCOPY_DIRTY_RANGE, UNLIMITED_BANDWIDTH, type LivemigScenario } from './scenarios.js';
@@ -72,8 +72,7 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
     return metrics;
   } catch (err) {
     if (err instanceof NotAvailable) throw err;
-    const logs = started.map((i) => i.stderr().trim().split('\n').slice(-3).join('\n')).join('\n');
-    return failedRun(`${(err as Error).message}${logs ? `\n${logs}` : ''}`);
+    return failedRunWithLogs(err, started);
   } finally {
     await undo();
   }

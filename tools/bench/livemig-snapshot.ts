@@ -14,7 +14,7 @@ import { spawnInstance, type InstanceProcess } from '../instance-process.js';
 import { measureThroughput, readWork } from './guest-throughput.js';
 import { abHolds, probeSupport, quitAll } from './livemig-migration.js';
 import { withDeadline } from './migration-deadline.js';
-import { failedRun, migrationMetrics } from './migration-metrics.js';
+import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { NotAvailable } from './not-available.js';
 import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
 import type { ProcessUsage, RunMetrics, Sample, SnapshotMetrics } from './results.js';
@@ -66,8 +66,7 @@ export async function runLivemigSnapshot(scenario: LivemigScenario, sink: Snapsh
     return { ...metrics, ...(loaded.check.error ? { error: loaded.check.error } : {}), snapshot: taken.figures };
   } catch (err) {
     if (err instanceof NotAvailable) throw err;
-    const logs = started.map((i) => i.stderr().trim().split('\n').slice(-3).join('\n')).join('\n');
-    return failedRun(`${(err as Error).message}${logs ? `\n${logs}` : ''}`);
+    return failedRunWithLogs(err, started);
   } finally {
     await undo();
   }

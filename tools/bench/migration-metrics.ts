@@ -41,6 +41,12 @@ export function migrationMetrics(
   };
 }
 
+/** A failed run's metrics, its error followed by the last `lines` lines of each instance's log (those that wrote any). */
+export function failedRunWithLogs(err: unknown, instances: readonly { stderr(): string }[], lines = 3): RunMetrics {
+  const logs = instances.map((i) => i.stderr().trim().split('\n').slice(-lines).join('\n')).filter(Boolean).join('\n');
+  return failedRun(`${(err as Error).message}${logs ? `\n${logs}` : ''}`);
+}
+
 /** The metrics of a run that did not get to migrate (setup failed, timed out). */
 export function failedRun(error: string): RunMetrics {
   const none = { cpuSeconds: 0, peakRssBytes: 0 };

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { QmpError } from '../../protocols/qmp/errors.js';
 import { dirtyGuestImage } from './dirty-guest-image.js';
 import { measureMigration } from './measure-migration.js';
-import { failedRun, migrationMetrics } from './migration-metrics.js';
+import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { NotAvailable } from './not-available.js';
 import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
 import { quitAll, startQemu, type QemuProcess } from './qemu-migration.js';
@@ -75,8 +75,7 @@ export async function runQemuPostcopy(scenario: QemuScenario, dir: string, run: 
     return { ...metrics, postcopy: figures };
   } catch (err) {
     if (err instanceof NotAvailable) throw err;
-    const logs = started.map((q) => q.stderr().trim()).filter(Boolean).join('\n');
-    return failedRun(`${(err as Error).message}${logs ? `\n${logs}` : ''}`);
+    return failedRunWithLogs(err, started, Infinity);
   } finally {
     await undo();
   }
