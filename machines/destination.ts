@@ -13,7 +13,9 @@
  * postcopy-active at POSTCOPY_LISTEN → completed, or postcopy-paused when a
  * channel breaks or `migrate-pause` asks; `migrate-recover` listens anew,
  * postcopy-recover once the source reconnects, postcopy-active once it
- * resumes). colo exists with no way in yet.
+ * resumes). With x-colo the loaded guest becomes the COLO secondary
+ * (active → colo) and runs on as checkpoints arrive, until
+ * `x-colo-lost-heartbeat` makes it take over (colo → completed).
  * One incoming migration per process: nothing leaves completed or failed.
  */
 import { assign, forwardTo, fromCallback, setup, type SnapshotFrom } from 'xstate';
@@ -109,6 +111,7 @@ export const destinationMachine = setup({
           entry: announce('active'),
           on: {
             'postcopy.listen': '#postcopy-active',
+            'colo.start': '#colo',
             'load.done': '#completed',
             failed: { target: '#failed', actions: 'recordError' },
           },
@@ -135,6 +138,16 @@ export const destinationMachine = setup({
             'postcopy.recover': '#postcopy-recover',
           },
         },
+        // The COLO secondary: checkpoints come in and are applied; a broken link leaves it here
+        // (COLO_EXIT with reason error) until x-colo-lost-heartbeat makes it take over.
+        colo: {
+          id: 'colo',
+          entry: announce('colo'),
+          on: {
+            'x-colo-lost-heartbeat': toIncoming,
+            'colo.failover': '#completed',
+          },
+        },
         // The source asked for the received bitmaps and will send POSTCOPY_RESUME; RESUME_ACK answers it.
         'postcopy-recover': {
           id: 'postcopy-recover',
@@ -146,10 +159,6 @@ export const destinationMachine = setup({
           },
         },
       },
-    },
-    colo: {
-      id: 'colo',
-      entry: announce('colo'),
     },
     completed: {
       id: 'completed',

@@ -52,8 +52,32 @@ export interface MigratePauseCommand {
   type: 'migrate-pause';
 }
 
+/**
+ * QMP `x-colo-lost-heartbeat`, on either side in `colo`: the other side is
+ * gone; fail over (the primary drops the secondary, the secondary takes
+ * over from the last checkpoint).
+ */
+export interface XColoLostHeartbeatCommand {
+  type: 'x-colo-lost-heartbeat';
+}
+
+/**
+ * A COLO checkpoint now, on the primary: livemig's `colo-checkpoint`, and
+ * what setting `x-checkpoint-delay` does in QEMU.
+ */
+export interface ColoCheckpointCommand {
+  type: 'colo-checkpoint';
+}
+
 /** The commands a running source migration passes on to its migration actor (`migrate` only with resume). */
-export type MigrationActorCommand = MigrateCancelCommand | MigrateContinueCommand | MigrateStartPostcopyCommand | MigratePauseCommand | MigrateCommand;
+export type MigrationActorCommand =
+  | MigrateCancelCommand
+  | MigrateContinueCommand
+  | MigrateStartPostcopyCommand
+  | MigratePauseCommand
+  | MigrateCommand
+  | XColoLostHeartbeatCommand
+  | ColoCheckpointCommand;
 
 // ---- source: reports from the migration actor ----
 
@@ -112,6 +136,16 @@ export interface CancelDoneEvent {
   type: 'cancel.done';
 }
 
+/** x-colo: the first migration's stream is through; checkpointing begins (both sides). */
+export interface ColoStartEvent {
+  type: 'colo.start';
+}
+
+/** The COLO failover is through: this side runs the guest alone (both sides). */
+export interface ColoFailoverEvent {
+  type: 'colo.failover';
+}
+
 export type MigrationActorReport =
   | SetupDoneEvent
   | SwitchoverPauseEvent
@@ -121,7 +155,9 @@ export type MigrationActorReport =
   | PostcopyResumedEvent
   | CompletedEvent
   | FailedEvent
-  | CancelDoneEvent;
+  | CancelDoneEvent
+  | ColoStartEvent
+  | ColoFailoverEvent;
 
 export type SourceEvent = MigrateCommand | MigrationActorCommand | MigrationActorReport;
 
@@ -157,7 +193,7 @@ export interface MigrateRecoverCommand {
 }
 
 /** The commands a running incoming migration passes on to its actor. */
-export type IncomingActorCommand = MigratePauseCommand | MigrateRecoverCommand;
+export type IncomingActorCommand = MigratePauseCommand | MigrateRecoverCommand | XColoLostHeartbeatCommand;
 
 export type IncomingActorReport =
   | StreamArrivedEvent
@@ -166,7 +202,9 @@ export type IncomingActorReport =
   | PostcopyRecoverEvent
   | PostcopyResumedEvent
   | LoadDoneEvent
-  | FailedEvent;
+  | FailedEvent
+  | ColoStartEvent
+  | ColoFailoverEvent;
 
 export type DestinationEvent = MigrateIncomingCommand | IncomingActorCommand | IncomingActorReport;
 

@@ -22,7 +22,8 @@ export function refuseMigrate(
     }
     return null;
   }
-  if (isRunning(status)) return migrationActive;
+  // QEMU's migration_is_running leaves colo out; livemig does not let a second migration start over a COLO pair.
+  if (isRunning(status) || status === 'colo') return migrationActive;
   if (command.runState === 'inmigrate') return 'Guest is waiting for an incoming migration';
   if (command.runState === 'postmigrate') {
     return "Can't migrate the vm that was paused due to previous migration";

@@ -14,9 +14,11 @@
  * it), with `migrate-pause` and recovery (`migrate resume=true` in
  * postcopy-paused: postcopy-recover once reconnected, postcopy-active once
  * the handshake is through, back to postcopy-paused if it breaks again).
- * wait-unplug and colo exist with no way in: their capability adds a
- * guarded transition into them (e.g. `setup.done` guarded by pending
- * unplug → wait-unplug).
+ * With x-colo, a completed stream goes to `colo` instead of `completed`:
+ * the migration thread runs the COLO checkpoints from there (so `colo`
+ * sits inside `running`), until `x-colo-lost-heartbeat` fails over and
+ * the status becomes `completed`. wait-unplug exists with no way in: its
+ * capability adds a guarded transition into it.
  */
 import { assign, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
 import { announce } from './announce.js';
@@ -92,6 +94,7 @@ export const sourceMachine = setup({
     pauseBeforeSwitchover: ({ context }) => context.capabilities['pause-before-switchover'] === true,
     postcopyRam: ({ context }) => context.capabilities['postcopy-ram'] === true,
     postcopySwitch: ({ context }) => context.postcopySwitch,
+    xColo: ({ context }) => context.capabilities['x-colo'] === true,
   },
   actions: {
     ...migrationActions<SourceContext, SourceEvent>(),
@@ -149,6 +152,7 @@ export const sourceMachine = setup({
           on: {
             'switchover.pause': { guard: 'pauseBeforeSwitchover', target: '#pre-switchover', actions: 'recordSwitchover' },
             'postcopy.start': { guard: 'postcopyRam', target: '#postcopy-active' },
+            'colo.start': { guard: 'xColo', target: '#colo' },
             completed: '#completed',
             failed: fail,
             migrate_cancel: cancel,
@@ -182,6 +186,7 @@ export const sourceMachine = setup({
           id: 'device',
           entry: announce('device'),
           on: {
+            'colo.start': { guard: 'xColo', target: '#colo' },
             completed: '#completed',
             failed: fail,
             migrate_cancel: cancel,
@@ -223,6 +228,17 @@ export const sourceMachine = setup({
             failed: fail,
           },
         },
+        // COLO checkpointing: the guest runs here and on the secondary. migrate_cancel does nothing here
+        // (QEMU's migration_is_running leaves colo out); only a failover ends it.
+        colo: {
+          id: 'colo',
+          entry: announce('colo'),
+          on: {
+            'x-colo-lost-heartbeat': { actions: 'forwardToMigration' },
+            'colo-checkpoint': { actions: 'forwardToMigration' },
+            'colo.failover': '#completed',
+          },
+        },
         // Only cleanup ends a cancel: late failure or completion reports do not change it (QEMU 8.2).
         cancelling: {
           id: 'cancelling',
@@ -230,10 +246,6 @@ export const sourceMachine = setup({
           on: { 'cancel.done': '#cancelled' },
         },
       },
-    },
-    colo: {
-      id: 'colo',
-      entry: announce('colo'),
     },
     completed: {
       id: 'completed',

@@ -27,6 +27,8 @@ export interface RunValues {
   paused?: true;
   incoming?: string;
   qmp?: string[];
+  netOut?: string;
+  coloDigests?: true;
 }
 
 const ramBlock = valueParser((spec) => {
@@ -61,6 +63,9 @@ export function withRunOptions(command: Command): Command {
     .option('--incoming <URI|defer>', 'be a destination: listen on URI now, or wait for migrate-incoming')
     .addOption(capOption('set a migration capability at start'))
     .addOption(paramOption('set a migration parameter at start'))
+    .option('--colo-digests', "COLO: work out each checkpoint's RAM digest on both sides (a test aid; it lengthens every checkpoint)")
+    .optionsGroup('Network:')
+    .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
     .optionsGroup('Monitor:')
     .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable; at least one)', repeatable(String))
     .addHelpText('after', '\nLogs are JSON lines on stderr (LIVEMIG_LOG=debug|info|warn sets the level).');
@@ -75,6 +80,10 @@ export function instanceConfig(command: Command): InstanceConfig {
   if (values.incoming !== undefined && values.incoming !== 'defer') {
     parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'incoming' }), [values.incoming]);
   }
+  if (values.netOut !== undefined) {
+    const scheme = parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'outgoing' }), [values.netOut])[0]!.scheme;
+    if (scheme !== 'unix' && scheme !== 'tcp') fail(`--net-out takes unix:PATH or tcp:HOST:PORT, not '${values.netOut}'`);
+  }
   return {
     guest: {
       ram: values.ram,
@@ -88,6 +97,8 @@ export function instanceConfig(command: Command): InstanceConfig {
     paused: values.paused ?? false,
     ...(values.incoming !== undefined ? { incoming: values.incoming } : {}),
     qmp: values.qmp,
+    ...(values.netOut !== undefined ? { netOut: values.netOut } : {}),
+    ...(values.coloDigests ? { coloDigests: true } : {}),
     ...capsAndParams(command),
   };
 }

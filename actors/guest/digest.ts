@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { startTsWorker } from '../threads/ts-worker.js';
 import type { RamBlock } from './ram-block.js';
 
@@ -23,4 +24,22 @@ export function digestBlocks(blocks: readonly RamBlock[]): Promise<BlockDigest[]
       if (code !== 0) reject(new Error(`digest worker exited with code ${code}`));
     });
   });
+}
+
+/**
+ * The same digests, worked out on the calling thread: for a guest that is
+ * stopped anyway, where starting a worker would cost more than hashing
+ * (a COLO checkpoint with --colo-digests).
+ */
+export function digestBlocksHere(blocks: readonly RamBlock[]): BlockDigest[] {
+  return blocks.map((block) => {
+    const hash = createHash('sha256');
+    for (const slab of block.slabs) hash.update(slab);
+    return { block: block.name, size: block.size, sha256: hash.digest('hex') };
+  });
+}
+
+/** Every block's digest in one string, `name:sha256` joined by commas: two guests with equal RAM have equal texts. */
+export function digestText(digests: readonly BlockDigest[]): string {
+  return digests.map((d) => `${d.block}:${d.sha256}`).join(',');
 }

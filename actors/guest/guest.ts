@@ -12,6 +12,7 @@ import { DeviceRegistry } from './devices.js';
 import { digestBlocks, type BlockDigest } from './digest.js';
 import { FaultLatencyLog, type FaultLatencySummary } from './fault-latency.js';
 import { FaultQueue } from './fault-queue.js';
+import { Nic, allocateNicRing } from './nic.js';
 import { RamBlock } from './ram-block.js';
 import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
 import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
@@ -58,6 +59,9 @@ interface GuestEvents {
 export class Guest extends EventEmitter<GuestEvents> {
   readonly devices = new DeviceRegistry();
   readonly faults: FaultQueue;
+  /** The network card's transmit side; the host drains it every NIC_POLL_MS. */
+  readonly nic: Nic;
+  private readonly nicPoll: NodeJS.Timeout;
   private state: RunState;
   /** The run state the guest had when migration stopped it (QEMU's global_state). */
   private stoppedFrom: RunState | undefined;
@@ -78,10 +82,14 @@ export class Guest extends EventEmitter<GuestEvents> {
     private readonly cpuState: Float64Array,
     private readonly vcpus: Worker[],
     private readonly faultLog: FaultLatencyLog,
+    nicRing: SharedArrayBuffer,
   ) {
     super();
     this.state = config.runState;
     this.faults = new FaultQueue(ctrl, config.smp);
+    this.nic = new Nic(nicRing);
+    this.nicPoll = setInterval(() => this.nic.flush(), NIC_POLL_MS);
+    this.nicPoll.unref();
     this.registerBuiltinDevices();
   }
 
@@ -100,6 +108,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     const ctrl = allocateControl(config.smp);
     const cpuState = allocateCpuState(config.smp);
     const faultLog = new FaultLatencyLog();
+    const nicRing = allocateNicRing();
     for (let i = 0; i < config.smp; i++) storeWorkloadSpec(cpuSlots(cpuState, i), config.workload);
     const vcpus: Worker[] = [];
     for (let index = 0; index < config.smp; index++) {
@@ -110,11 +119,12 @@ export class Guest extends EventEmitter<GuestEvents> {
         ctrl: ctrl.buffer as SharedArrayBuffer,
         cpuState: cpuState.buffer as SharedArrayBuffer,
         faultLog: faultLog.buffer,
+        nic: nicRing,
         prefault: config.runState === 'inmigrate',
       };
       vcpus.push(startTsWorker(new URL('./vcpu-worker.ts', import.meta.url), { workerData: data, name: `vcpu-${index}` }));
     }
-    const guest = new Guest(config, blocks, ctrl, cpuState, vcpus, faultLog);
+    const guest = new Guest(config, blocks, ctrl, cpuState, vcpus, faultLog, nicRing);
     for (const w of vcpus) {
       w.on('error', (err) => guest.emit('error', err));
     }
@@ -242,6 +252,20 @@ export class Guest extends EventEmitter<GuestEvents> {
     for (const block of this.blocks) block.writeProtect.clearRange(0, block.pageCount);
   }
 
+  /**
+   * A byte written into pc.ram from outside the vCPUs, as a device's DMA
+   * would: the data, then the page's dirty bit (rule 1). Tests use it to
+   * make two copies of a guest differ on purpose.
+   */
+  writeByte(address: number, value: number): void {
+    const ram = this.blocks[0]!;
+    if (!Number.isSafeInteger(address) || address < 0 || address >= ram.size) throw new RangeError(`address ${address} is outside the ${ram.size}-byte pc.ram`);
+    const page = Math.floor(address / TARGET_PAGE_SIZE);
+    ram.slabOf(page)[ram.offsetInSlab(page) + (address % TARGET_PAGE_SIZE)] = value & 0xff;
+    ram.dirty.set(page);
+    ram.touched.set(page);
+  }
+
   /** Pages each vCPU's workload has stepped through so far, mod 2^32 (a difference over a window is its throughput). */
   workDone(): number[] {
     return Array.from({ length: this.smp }, (_, v) => Atomics.load(this.ctrl, vcpuSlot(v, WORK)) >>> 0);
@@ -292,6 +316,7 @@ export class Guest extends EventEmitter<GuestEvents> {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    clearInterval(this.nicPoll);
     if (this.state !== 'shutdown') this.changeState('shutdown');
     Atomics.store(this.ctrl, QUIT, 1);
     Atomics.notify(this.ctrl, RUN);
@@ -311,6 +336,21 @@ export class Guest extends EventEmitter<GuestEvents> {
         load: (state) => this.loadCpu(vcpu, state),
       });
     }
+    this.devices.register({
+      name: 'nic',
+      instance: 0,
+      version: 1,
+      // Whatever the ring holds was sent before the stop: it goes out first, so the state saved is after it.
+      save: () => {
+        this.nic.flush();
+        return this.nic.state();
+      },
+      load: (state) => {
+        const s = state as { seq?: unknown; chain?: unknown } | null;
+        if (!s || !isU32(s.seq) || !isU32(s.chain)) throw new Error('NIC state is not {seq, chain} (u32 each)');
+        this.nic.load({ seq: s.seq, chain: s.chain });
+      },
+    });
     this.devices.register({
       name: 'globalstate',
       instance: 0,
@@ -366,6 +406,13 @@ export class Guest extends EventEmitter<GuestEvents> {
     this.state = target;
     if (from !== target) this.emit('runstate', from, target);
   }
+}
+
+/** How often the host takes the packets the guest's NIC sent. */
+const NIC_POLL_MS = 5;
+
+function isU32(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
 }
 
 /** QEMU's migration-test range: from 1 MiB up to 100 MiB, clamped to the RAM size. */

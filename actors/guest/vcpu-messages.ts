@@ -9,6 +9,8 @@ export interface VcpuWorkerData {
   cpuState: SharedArrayBuffer;
   /** FaultLatencyLog's buffer: each postcopy fault's wait goes there. */
   faultLog: SharedArrayBuffer;
+  /** The NIC's transmit ring (nic.ts); only vCPU 0 sends. */
+  nic: SharedArrayBuffer;
   /** A destination's vCPUs pre-fault guest RAM while parked, each its share; each posts VCPU_PREFAULTED when done. */
   prefault: boolean;
 }

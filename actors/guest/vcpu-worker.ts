@@ -11,11 +11,12 @@ import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, WORK, vcpuSlot } from './
 import { cpuSlots } from './cpu-state.js';
 import { FaultLatencyLog } from './fault-latency.js';
 import { Mmu } from './mmu.js';
+import { NicTx } from './nic.js';
 import { RamBlock } from './ram-block.js';
 import { createWorkload, loadWorkloadSpec } from './workloads/index.js';
 import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
 
-const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState, faultLog, prefault } = workerData as VcpuWorkerData;
+const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState, faultLog, prefault, nic: nicRing } = workerData as VcpuWorkerData;
 const ctrl = new Int32Array(ctrlBuffer);
 const blocks = shared.map((s) => new RamBlock(s));
 const slots = cpuSlots(new Float64Array(cpuState), index);
@@ -86,11 +87,12 @@ function sleep(ms: number): void {
 }
 
 const mmu = new Mmu(blocks, ctrl, index, smp, new FaultLatencyLog(faultLog), parkIfStopping);
+const nic = index === 0 ? new NicTx(nicRing, parkIfStopping) : undefined;
 
 function run(): void {
   park(); // vCPUs start stopped; the guest starts them.
   while (Atomics.load(ctrl, QUIT) === 0) {
-    const workload = createWorkload(loadWorkloadSpec(slots), { mmu, regs: slots, vcpu: index, smp });
+    const workload = createWorkload(loadWorkloadSpec(slots), { mmu, regs: slots, vcpu: index, smp, nic });
     workload.resumed();
     let sliceStart = performance.now();
     let windowStart = sliceStart;

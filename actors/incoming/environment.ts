@@ -1,10 +1,11 @@
 import type { Worker } from 'node:worker_threads';
 import type { IncomingListener } from '../../protocols/transport/incoming.js';
+import type { ColoServices } from '../colo/colo-services.js';
 import type { Guest } from '../guest/guest.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 
 /** What the destination's incoming migration needs of its instance. */
-export interface IncomingEnvironment {
+export interface IncomingEnvironment extends ColoServices {
   guest: Guest;
   /** The guest's UUID (QEMU's -uuid), checked against the stream header's. */
   uuid: string | undefined;

@@ -27,6 +27,7 @@ import { PreemptReceiver } from '../postcopy-preempt/preempt-receiver.js';
 import { POSTCOPY_KEEPALIVE_MS, POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { PostcopyIncoming } from './postcopy-incoming.js';
+import { ColoSecondary } from '../colo/colo-secondary.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
 import { PageRequester, type FaultHandler } from '../return-path/page-requester.js';
 import { checkHeader } from '../savevm/stream-header.js';
@@ -79,6 +80,9 @@ export class IncomingMigration {
   private recovering = false;
   /** The preempt thread a migrate-recover started, until the source's connection takes it. */
   private pendingPreempt: Promise<PreemptReceiver> | undefined;
+  /** The stream said ENABLE_COLO: once loaded, this side becomes the COLO secondary. */
+  private coloEnabled = false;
+  private colo: ColoSecondary | undefined;
   /** Postcopy-active: looks every second whether anything came from the source (postcopy-liveness.ts). */
   private liveness: NodeJS.Timeout | undefined;
   startTime: number | undefined;
@@ -259,10 +263,12 @@ export class IncomingMigration {
     return this.done && this.listener !== undefined && this.main === undefined;
   }
 
-  /** migrate-pause and migrate-recover, passed on by the statechart. */
+  /** migrate-pause, migrate-recover and x-colo-lost-heartbeat, passed on by the statechart. */
   command(cmd: IncomingActorCommand): void {
     if (cmd.type === 'migrate-pause') {
       if (this.postcopy?.isRunning && !this.done) this.pause(new Error('Postcopy migration is paused by the user'));
+    } else if (cmd.type === 'x-colo-lost-heartbeat') {
+      void this.coloFailover();
     } else {
       void this.recover();
     }
@@ -339,6 +345,17 @@ export class IncomingMigration {
 
   private handle(message: StreamMessage): void {
     const guest = this.env.guest;
+    if (this.colo) {
+      const stopping = this.colo.handle(message);
+      if (stopping) {
+        this.held = true;
+        stopping.then(() => {
+          this.held = false;
+          this.pump();
+        }, (err) => this.fail(err));
+      }
+      return;
+    }
     switch (message.type) {
       case 'header': {
         const problem = checkHeader(message, guest, this.env.uuid);
@@ -387,6 +404,10 @@ export class IncomingMigration {
         return;
       case 'ram-complete':
         return;
+      case 'enable-colo':
+        if (!this.env.options.caps['x-colo']) throw new Error('ENABLE_COLO came in the migration stream, but the x-colo capability is not set here');
+        this.coloEnabled = true;
+        return;
       case 'device':
         guest.devices.load(message);
         return;
@@ -428,7 +449,7 @@ export class IncomingMigration {
           });
           return;
         }
-        return this.finish();
+        return this.coloEnabled ? this.startColo() : this.finish();
       }
       default:
         throw new Error(`unexpected '${message.type}' message in the migration stream`);
@@ -509,6 +530,49 @@ export class IncomingMigration {
   }
 
   /**
+   * x-colo: the stream is loaded and this side becomes the COLO secondary
+   * (colo-secondary.ts): the guest runs, the connection stays for the
+   * checkpoints, until a failover.
+   */
+  private startColo(): void {
+    clearTimeout(this.channelTimer);
+    // Nobody else may connect; the main connection stays for the checkpoints.
+    this.listener?.stopListening();
+    const env = this.env;
+    this.colo = new ColoSecondary({
+      guest: env.guest,
+      blocks: this.streamBlocks,
+      sink: this.sink!,
+      returnPath: this.returnPath!,
+      network: env.network,
+      status: env.colo,
+      digests: env.coloDigests,
+      announceCheckpoint: (data) => env.announceColoCheckpoint(data),
+      log: (message, fields) => env.log(message, fields),
+      closeLink: () => {
+        this.generation++;
+        this.main?.close();
+      },
+    });
+    this.env.log('incoming migration loaded: COLO secondary');
+    this.report({ type: 'colo.start' });
+    this.colo.start();
+  }
+
+  /** x-colo-lost-heartbeat on the secondary: take over from the last checkpoint and run on alone. */
+  private async coloFailover(): Promise<void> {
+    const colo = this.colo;
+    if (!colo) return;
+    await colo.failover();
+    this.done = true;
+    this.listener?.close();
+    this.endTime = Date.now();
+    this.report({ type: 'colo.failover' });
+    this.env.colo.exit('request');
+    this.env.colo.failedOver();
+  }
+
+  /**
    * Once the guest runs here (POSTCOPY_RUN), any failure pauses the
    * migration instead of failing it, as QEMU's load loop does: the guest
    * keeps running, its vCPUs waiting on the pages they miss, and its
@@ -543,6 +607,7 @@ export class IncomingMigration {
   private fail(err: unknown): void {
     if (this.done) return;
     if (this.postcopy?.isRunning) return this.pause(err);
+    if (this.colo) return this.colo.lost(err);
     this.done = true;
     this.failed = true;
     this.endTime = Date.now();

@@ -13,7 +13,7 @@ import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
-import type { TraceSide } from '../../protocols/qmp/livemig-extensions.js';
+import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
@@ -27,6 +27,9 @@ import { MigrationOptions } from '../options/migration-options.js';
 import type { MigrateSetParameters } from '../options/parameters.js';
 import type { SourceEnvironment } from '../outgoing/environment.js';
 import { migrationActor, type SourceMigration } from '../outgoing/source-migration.js';
+import { ColoStatus } from '../colo/colo-status.js';
+import { GuestNetwork } from '../net/guest-network.js';
+import { NetLink, type NetLinkCounters } from '../net/net-link.js';
 import { ActorTrace } from './actor-trace.js';
 import type { Logger } from './logger.js';
 
@@ -41,6 +44,10 @@ export interface InstanceConfig {
   qmp: string[];
   caps: MigrationCapabilityStatus[];
   params: MigrateSetParameters[];
+  /** --net-out: where the guest's output packets go. */
+  netOut?: string;
+  /** --colo-digests: every COLO checkpoint works out its RAM digest on both sides. */
+  coloDigests?: boolean;
 }
 
 /** How an instance is started, beside its configuration. */
@@ -70,6 +77,10 @@ export class Instance {
   readonly actorTrace = new ActorTrace((ref) => this.rootSide(ref));
   readonly log: Logger;
   private readonly exit: (code: number) => void;
+  /** Where the guest's output packets go. */
+  readonly network: GuestNetwork;
+  /** COLO mode, failover and checkpoint figures (query-colo-status). */
+  readonly colo: ColoStatus;
 
   private constructor(
     readonly config: InstanceConfig,
@@ -79,12 +90,19 @@ export class Instance {
     this.log = wiring.log;
     this.exit = wiring.exit ?? ((code) => process.exit(code));
     this.autostart = !config.paused;
+    const log = (message: string, fields?: Record<string, unknown>) => this.log.info(fields ?? {}, message);
+    this.network = new GuestNetwork(guest.nic, config.netOut !== undefined ? NetLink.create(config.netOut, log) : undefined);
+    this.colo = new ColoStatus((mode, reason) => this.qmp.emitEvent('COLO_EXIT', { mode, reason }));
     const services = {
       guest,
       uuid: config.uuid,
       options: this.options,
-      log: (message: string, fields?: Record<string, unknown>) => this.log.info(fields ?? {}, message),
+      log,
       trace: (from: string, to: string, type: string) => this.actorTrace.message(from, to, type),
+      network: this.network,
+      colo: this.colo,
+      coloDigests: config.coloDigests === true,
+      announceColoCheckpoint: (data: Record<string, string | number>) => this.qmp.emitEvent(COLO_CHECKPOINT_EVENT, data),
     };
     const sourceEnv: SourceEnvironment = {
       ...services,
@@ -153,6 +171,10 @@ export class Instance {
 
   get destinationError(): string | null {
     return this.destination.getSnapshot().context.error;
+  }
+
+  get networkLink(): NetLinkCounters | undefined {
+    return this.network.link?.counters;
   }
 
   incomingInfo(): IncomingInfo | undefined {
@@ -270,6 +292,7 @@ export class Instance {
     await this.sendPool?.destroy();
     await this.recvPool.destroy();
     await this.qmp.close();
+    this.network.link?.close();
     await this.guest.destroy();
   }
 

@@ -9,7 +9,9 @@ import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from
 import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
 import type { QmpServer } from '../../protocols/qmp/server.js';
+import type { ColoStatus } from '../colo/colo-status.js';
 import type { Guest } from '../guest/guest.js';
+import type { NetLinkCounters } from '../net/net-link.js';
 import type { IncomingInfo } from '../incoming/incoming-migration.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
@@ -47,6 +49,10 @@ export interface MonitorHost {
   warn(message: string): void;
   /** The messages between the instance's actors, worked out while someone listens. */
   readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
+  /** COLO mode, failover state and checkpoint figures. */
+  readonly colo: ColoStatus;
+  /** The guest's network link's counters, when it has one (--net-out). */
+  readonly networkLink: NetLinkCounters | undefined;
   /** The QMP server the commands run in (its sessions, its events). */
   readonly qmp: QmpServer;
 }

@@ -68,6 +68,16 @@ export function memoryCommands(host: MonitorHost): [string, QmpCommand][] {
         ...(host.uuid ? { uuid: host.uuid } : {}),
       }),
     })],
+    // A byte written into guest RAM from outside (a device's DMA): e.g. to make a COLO secondary differ from its primary.
+    [`${EXTENSION_PREFIX}guest-write`, defineCommand({
+      args: qapi.object({ address: qapi.uint64, value: qapi.uint8 }),
+      run: ({ address, value }) => {
+        const ram = guest.blocks[0]!;
+        if (BigInt(address) >= BigInt(ram.size)) throw genericError(`Invalid addr 0x${BigInt(address).toString(16)}: it is beyond the ${ram.size}-byte guest RAM`);
+        guest.writeByte(Number(address), value);
+        return {};
+      },
+    })],
     [`${EXTENSION_PREFIX}check-ab`, defineCommand({
       args: NO_ARGUMENTS,
       run: () => {

@@ -118,7 +118,7 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
       args: MIGRATE_SET_CAPABILITIES_ARGS,
       run: ({ capabilities }) => {
         host.options.setCapabilities(capabilities, {
-          running: isRunning(host.sourceStatus) || host.sourceStatus === 'colo',
+          running: isRunning(host.sourceStatus) || host.sourceStatus === 'colo' || host.destinationStatus === 'colo',
           incomingStarted: host.incomingStarted,
           warn: (m) => host.warn(m),
         });
@@ -132,6 +132,8 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
       run: (args) => {
         host.options.setParameters(args as MigrateSetParameters);
         if (!isRunning(host.sourceStatus)) host.warmMultifd();
+        // As in QEMU, a new x-checkpoint-delay takes a checkpoint at once, and the next one comes that long after it.
+        if (args['x-checkpoint-delay'] !== undefined && host.sourceStatus === 'colo') host.sendToSource({ type: 'colo-checkpoint' });
         return {};
       },
     })],

@@ -69,7 +69,7 @@ export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, Capability
   compress: 'refused',
   events: 'built',
   'postcopy-ram': 'built',
-  'x-colo': 'refused',
+  'x-colo': 'built',
   'release-ram': 'built',
   block: 'noop',
   'return-path': 'built',
@@ -124,7 +124,9 @@ const BACKGROUND_SNAPSHOT_EXCLUDES: readonly MigrationCapability[] = [
  * - block: livemig behaves as built with old-style block migration (the
  *   capability is a no-op), so only the deprecation warning remains;
  * - x-colo: COLO is part of livemig's design, so "compiled without
- *   replication" never applies; the capability is refused until built;
+ *   replication" never applies; its checkpoints travel on a precopy
+ *   migration's main channel, so x-colo with postcopy-ram or multifd is
+ *   refused (QEMU would accept them and never reach colo);
  * - postcopy-ram on a destination: livemig's page faults go through its own
  *   MMU, not userfaultfd, so the host always supports it;
  * - background-snapshot: write protection is also livemig's MMU, supported
@@ -172,6 +174,10 @@ export function checkCapabilities(next: MigrationCapabilities, ctx: CapabilityCh
 
   if (next['switchover-ack'] && !next['return-path']) {
     throw genericError("Capability 'switchover-ack' requires capability 'return-path'");
+  }
+
+  for (const clash of ['postcopy-ram', 'multifd'] as const) {
+    if (next['x-colo'] && next[clash]) throw genericError(`x-colo is not compatible with ${clash}: COLO checkpoints travel on the main channel of a precopy migration`);
   }
 
   if (next['dirty-limit'] && next['auto-converge']) {

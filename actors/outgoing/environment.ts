@@ -1,9 +1,10 @@
+import type { ColoServices } from '../colo/colo-services.js';
 import type { Guest } from '../guest/guest.js';
 import type { MultifdSendPool } from '../multifd/send-pool.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 
 /** What the source's migration thread needs of its instance. */
-export interface SourceEnvironment {
+export interface SourceEnvironment extends ColoServices {
   guest: Guest;
   /** The guest's UUID (QEMU's -uuid), for validate-uuid and the channel hellos. */
   uuid: string | undefined;

@@ -39,6 +39,7 @@ import { CancelledError, abortable, sleep } from './abortable.js';
 import type { SourceEnvironment } from './environment.js';
 import { MainChannel } from './main-channel.js';
 import { BackgroundSnapshot } from './background-snapshot.js';
+import { ColoPrimary } from '../colo/colo-primary.js';
 import { PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
@@ -88,6 +89,8 @@ export class SourceMigration {
   private postcopy: PostcopySender | undefined;
   /** background-snapshot: the snapshot under way. */
   private snapshot: BackgroundSnapshot | undefined;
+  /** x-colo: the checkpoint loop, once the first stream is through. */
+  private coloPrimary: ColoPrimary | undefined;
   /** The postcopy package is out: failures pause from here on. */
   private pastPointOfNoReturn = false;
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
@@ -127,6 +130,10 @@ export class SourceMigration {
       if (!this.paused || this.resuming) this.fail(new Error('Postcopy migration is paused by the user'));
     } else if (cmd.type === 'migrate' && cmd.resume) {
       void this.resume(cmd.uri);
+    } else if (cmd.type === 'x-colo-lost-heartbeat') {
+      this.coloPrimary?.failover();
+    } else if (cmd.type === 'colo-checkpoint') {
+      this.coloPrimary?.requestCheckpoint('request');
     }
   }
 
@@ -177,6 +184,7 @@ export class SourceMigration {
         const switchover = await this.iterate();
         if (switchover === 'postcopy') await this.postcopyComplete();
         else await this.complete();
+        if (this.input.capabilities['x-colo']) return await this.colo();
       }
       this.endTime = Date.now();
       this.report({ type: 'completed' });
@@ -265,6 +273,7 @@ export class SourceMigration {
     if ((caps['return-path'] || caps['postcopy-ram']) && !this.channel!.reverse) {
       throw new Error('Unable to open return-path for postcopy');
     }
+    if (caps['x-colo'] && !this.channel!.reverse) throw new Error(`COLO needs a return path, which '${uri.scheme}:' cannot carry: use tcp: or unix:`);
     const capabilities = Object.entries(this.input.capabilities).filter(([, on]) => on).map(([name]) => name);
     // The return path opens first, so a destination that refuses the header can say why.
     await this.openMainChannel();
@@ -274,6 +283,7 @@ export class SourceMigration {
       capabilities,
     }));
     if (caps['postcopy-ram']) await this.main.sendMessage({ type: 'postcopy-advise', hostPageSize: TARGET_PAGE_SIZE, targetPageSize: TARGET_PAGE_SIZE });
+    if (caps['x-colo']) await this.main.sendMessage({ type: 'enable-colo' });
     this.saver = new RamSaver(guest.blocks);
     if (caps['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
@@ -485,11 +495,59 @@ export class SourceMigration {
     await this.main.sendMessage({ type: 'ram-complete' });
     for (const saved of guest.devices.saveAll()) await this.main.sendMessage({ type: 'device', ...saved });
     await this.main.sendMessage({ type: 'eof' });
-    await abortable(this.abort.signal, this.channel!.finish());
-    // With a return path, completed means the destination loaded everything.
-    if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
+    // With x-colo the connection stays: the checkpoints follow on it (colo()).
+    const colo = this.input.capabilities['x-colo'] === true;
+    if (!colo) {
+      await abortable(this.abort.signal, this.channel!.finish());
+      // With a return path, completed means the destination loaded everything.
+      if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
+    }
     this.downtime = Date.now() - stoppedAt;
-    this.finishFigures();
+    this.finishFigures(!colo);
+  }
+
+  /**
+   * x-colo: the destination has the guest and becomes the secondary; this
+   * thread runs the checkpoints (colo-primary.ts) until a failover, after
+   * which the guest runs on here alone and the migration is completed.
+   */
+  private async colo(): Promise<void> {
+    const env = this.env;
+    this.report({ type: 'colo.start' });
+    this.coloPrimary = new ColoPrimary({
+      guest: env.guest,
+      main: this.main,
+      returnPath: this.returnPath!,
+      network: env.network,
+      status: env.colo,
+      delayMs: () => env.options.params['x-checkpoint-delay'],
+      sendDirtyPages: () => this.sendCheckpointRam(),
+      digests: env.coloDigests,
+      announceCheckpoint: (data) => env.announceColoCheckpoint(data),
+      log: (message, fields) => env.log(message, fields),
+      trace: (from, to, type) => env.trace(from, to, type),
+    });
+    await this.coloPrimary.run();
+    this.abortChannels();
+    this.returnPath?.close();
+    this.endTime = Date.now();
+    this.report({ type: 'colo.failover' });
+    env.colo.exit('request');
+    env.colo.failedOver();
+  }
+
+  /** A COLO checkpoint's RAM: a dirty sync, then every dirty page, with no rate limit (the guest is stopped). */
+  private async sendCheckpointRam(): Promise<{ pages: number; bytes: number }> {
+    const pages = this.stats.normal + this.stats.duplicate;
+    const bytes = this.stats.transferred;
+    this.stats.inDowntime = true;
+    try {
+      this.countSync(this.saver.sync().rate);
+      while (await this.sendNext());
+    } finally {
+      this.stats.inDowntime = false;
+    }
+    return { pages: this.stats.normal + this.stats.duplicate - pages, bytes: this.stats.transferred - bytes };
   }
 
   /**

@@ -25,6 +25,8 @@ export class GuestSink implements PageSink {
   private placed: (() => void) | undefined;
   /** The first page of the run being staged. */
   private stagedFirst = -1;
+  /** A COLO checkpoint under way: its pages go to the secondary's staging area, not into the running guest. */
+  private diverted: PageSink | undefined;
 
   /** `blocks` in the stream header's order: PAGES frames name blocks by that index. */
   constructor(private blocks: readonly RamBlock[]) {}
@@ -43,7 +45,13 @@ export class GuestSink implements PageSink {
     return this.staging !== undefined;
   }
 
+  /** Sends pages to `to` until called again with undefined (colo-secondary.ts). */
+  divert(to: PageSink | undefined): void {
+    this.diverted = to;
+  }
+
   pageView(block: number, firstPage: number, count: number): Uint8Array {
+    if (this.diverted) return this.diverted.pageView(block, firstPage, count);
     if (!this.staging) return this.blocks[block]!.pagesView(firstPage, count);
     // The decoder asks for a run's views in order, from its first page on.
     if (this.stagedFirst < 0) this.stagedFirst = firstPage;
@@ -52,6 +60,7 @@ export class GuestSink implements PageSink {
   }
 
   pagesLoaded(block: number, firstPage: number, count: number): void {
+    if (this.diverted) return this.diverted.pagesLoaded(block, firstPage, count);
     const ram = this.blocks[block]!;
     if (this.staging) {
       this.place(ram, firstPage, count, this.staging);
@@ -66,6 +75,7 @@ export class GuestSink implements PageSink {
 
   /** A zero page only needs writing where the destination's page is not already zero. */
   zeroPages(block: number, firstPage: number, count: number): void {
+    if (this.diverted) return this.diverted.zeroPages(block, firstPage, count);
     const ram = this.blocks[block]!;
     for (let page = firstPage; page < firstPage + count; page++) {
       if (this.staging && (ram.received.test(page) || !ram.placing.testAndSet(page))) continue;

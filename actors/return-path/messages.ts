@@ -3,7 +3,7 @@
  * requests already checked against the guest. (The destination's end takes
  * protocols/return-path's ReturnPathMessage as they are.)
  */
-import type { MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import type { ColoReturnMessage, MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
 
 /** A postcopy page request, checked against the guest: `pages` pages of block `block` (stream order) from `firstPage`. */
 export interface PageRequest {
@@ -24,6 +24,10 @@ export interface SourceReturnPathEvents {
   /** Recovery: the destination's received bitmap of a block (bit i of byte k: page 8k+i). */
   'recv-bitmap': [block: string, bitmap: Uint8Array];
   'resume-ack': [value: number];
+  /** COLO: a checkpoint step from the secondary. */
+  colo: [ColoReturnMessage];
+  /** COLO: the secondary guest's output packets (16 bytes each), for colo-compare. */
+  'colo-packets': [Uint8Array];
   /** The path went bad: malformed input, a destination's error SHUT, or an end before SHUT. */
   bad: [Error];
 }

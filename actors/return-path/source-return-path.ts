@@ -12,7 +12,8 @@ import { createActor, type Actor } from 'xstate';
 import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
 import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
 import { RESUME_ACK_VALUE } from '../../protocols/return-path/constants.js';
-import type { MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import type { ColoReturnMessage, MultifdChannelsMessage, ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import { NIC_PACKET_BYTES } from '../guest/nic.js';
 import type { SourceReturnPathEvents } from './messages.js';
 import { PageRequestCheck, type RequestableBlock } from './page-request-check.js';
 
@@ -30,6 +31,8 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   /** Recovery: the block whose received bitmap the source asked for; a bitmap unasked for is a confused destination. */
   private expectedBitmap: string | undefined;
   private expectResumeAck = false;
+  /** Set once the migration is in COLO: checkpoint steps and the secondary's packets may come. */
+  acceptColo = false;
   /** multifd-channels messages that came before anyone waited for them. */
   private readonly announced: MultifdChannelsMessage[] = [];
   private preemptAnnounced: number | undefined;
@@ -147,8 +150,19 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
     }
   }
 
-  /** The next `event`, or the path's failure if it goes bad first, or `silence` after `timeoutMs`. */
-  private next<K extends 'preempt-channel' | 'recv-bitmap' | 'resume-ack'>(event: K, timeoutMs: number, silence: string): Promise<SourceReturnPathEvents[K]> {
+  /**
+   * COLO: resolves on the secondary's next checkpoint step if it is
+   * `expected`; rejects on another step or when the path goes bad. It waits
+   * as long as it takes (QEMU's does too): a failover is what ends a wait
+   * for a secondary that went silent.
+   */
+  async coloMessage(expected: ColoReturnMessage): Promise<void> {
+    const [got] = await this.next('colo', 0, '');
+    if (got !== expected) throw new Error(`Unexpected COLO message '${got}', expected '${expected}'`);
+  }
+
+  /** The next `event`, or the path's failure if it goes bad first, or `silence` after `timeoutMs` (0: no time limit). */
+  private next<K extends 'preempt-channel' | 'recv-bitmap' | 'resume-ack' | 'colo'>(event: K, timeoutMs: number, silence: string): Promise<SourceReturnPathEvents[K]> {
     if (this.shutResult && !this.shutResult.ok) return Promise.reject(this.shutResult.error);
     return new Promise((resolve, reject) => {
       const finish = (then: () => void) => {
@@ -159,7 +173,7 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
       };
       const onEvent = (...args: SourceReturnPathEvents[K]) => finish(() => resolve(args));
       const onBad = (err: Error) => finish(() => reject(err));
-      const timer = setTimeout(() => finish(() => reject(new Error(silence))), timeoutMs);
+      const timer = timeoutMs > 0 ? setTimeout(() => finish(() => reject(new Error(silence))), timeoutMs) : undefined;
       this.on(event, onEvent as never);
       this.on('bad', onBad);
     });
@@ -259,6 +273,17 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         if (!this.expectResumeAck) return this.neverAskedFor(message.type);
         if (message.value !== RESUME_ACK_VALUE) return this.bad(new Error(`illegal resume_ack value ${message.value}`));
         this.emit('resume-ack', message.value);
+        return;
+      case 'colo':
+        if (!this.acceptColo) return this.neverAskedFor(message.type);
+        this.emit('colo', message.message);
+        return;
+      case 'colo-packets':
+        if (!this.acceptColo) return this.neverAskedFor(message.type);
+        if (message.packets.length % NIC_PACKET_BYTES !== 0) {
+          return this.bad(new Error(`COLO_PACKETS carries ${message.packets.length} bytes, not whole ${NIC_PACKET_BYTES}-byte packets`));
+        }
+        this.emit('colo-packets', message.packets);
         return;
       default:
         // SWITCHOVER_ACK belongs to a feature not built yet: a destination that sends one is confused.

@@ -9,6 +9,8 @@ export const EXTENSION_PREFIX = '__org.livemig_';
 /** `{enable: bool}`: while on, ACTOR_MESSAGE events carry the messages between the instance's actors. */
 export const TRACE_COMMAND = `${EXTENSION_PREFIX}trace`;
 export const ACTOR_MESSAGE_EVENT = `${EXTENSION_PREFIX}ACTOR_MESSAGE`;
+/** A COLO checkpoint on one side: {checkpoint, mode, pages?, digest?} (digest with --colo-digests). */
+export const COLO_CHECKPOINT_EVENT = `${EXTENSION_PREFIX}COLO_CHECKPOINT`;
 
 export type TraceSide = 'source' | 'destination';
 

@@ -25,6 +25,10 @@ export const ReturnPathType = {
   MULTIFD_CHANNELS: 0x100,
   /** livemig: where the destination's postcopy-preempt thread listens (in QEMU the main listener takes it). */
   PREEMPT_CHANNEL: 0x101,
+  /** livemig: a COLO checkpoint step from the secondary (QEMU writes a bare be32 on the reverse channel). */
+  COLO_MESSAGE: 0x102,
+  /** livemig: the secondary's output packets for the primary's colo-compare. */
+  COLO_PACKETS: 0x103,
 } as const;
 export type ReturnPathType = (typeof ReturnPathType)[keyof typeof ReturnPathType];
 

@@ -2,7 +2,7 @@
  * Return-path messages (destination → source), one schema per type. The
  * frame carries the type number; the msgpack body holds the other fields.
  */
-import { checkFields, listOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from '../message-schema/schema.js';
+import { bytes, checkFields, listOf, oneOf, optional, text, uint, U16_MAX, U32_MAX, type Fields } from '../message-schema/schema.js';
 import { ReturnPathType } from './constants.js';
 
 /** The destination will send no more (0: clean end; otherwise its error). */
@@ -75,6 +75,25 @@ export interface PreemptChannelMessage {
   port: number;
 }
 
+/** QEMU's COLOMessage values the secondary sends back. */
+export const COLO_RETURN_MESSAGES = ['checkpoint-ready', 'checkpoint-reply', 'vmstate-received', 'vmstate-loaded'] as const;
+export type ColoReturnMessage = (typeof COLO_RETURN_MESSAGES)[number];
+
+/** A COLO checkpoint step from the secondary. */
+export interface ColoReturnPathMessage {
+  type: 'colo';
+  message: ColoReturnMessage;
+}
+
+/**
+ * livemig: the secondary's output packets (16 bytes each), for the
+ * primary's colo-compare (QEMU carries them on a socket of their own).
+ */
+export interface ColoPacketsMessage {
+  type: 'colo-packets';
+  packets: Uint8Array;
+}
+
 export type ReturnPathMessage =
   | ShutMessage
   | PongMessage
@@ -84,7 +103,9 @@ export type ReturnPathMessage =
   | ResumeAckMessage
   | SwitchoverAckMessage
   | MultifdChannelsMessage
-  | PreemptChannelMessage;
+  | PreemptChannelMessage
+  | ColoReturnPathMessage
+  | ColoPacketsMessage;
 
 export type ReturnPathMessageType = ReturnPathMessage['type'];
 
@@ -117,6 +138,8 @@ export const RETURN_PATH_TYPES: { readonly [T in ReturnPathMessageType]: TypeInf
     body: { first: uint(255), count: uint(255), ports: listOf(uint(U16_MAX), 64) },
   },
   'preempt-channel': { number: ReturnPathType.PREEMPT_CHANNEL, qemuName: 'PREEMPT_CHANNEL', body: { port: uint(U16_MAX) } },
+  colo: { number: ReturnPathType.COLO_MESSAGE, qemuName: 'COLO_MESSAGE', body: { message: oneOf(COLO_RETURN_MESSAGES) } },
+  'colo-packets': { number: ReturnPathType.COLO_PACKETS, qemuName: 'COLO_PACKETS', body: { packets: bytes() } },
 };
 
 /** Message type by wire number. */

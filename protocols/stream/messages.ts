@@ -127,6 +127,30 @@ export interface EnableColoMessage {
   type: 'enable-colo';
 }
 
+/** QEMU's COLOMessage values the primary sends on the main stream. */
+export const COLO_STREAM_MESSAGES = ['checkpoint-request', 'vmstate-send', 'vmstate-size'] as const;
+export type ColoStreamMessage = (typeof COLO_STREAM_MESSAGES)[number];
+
+/**
+ * A COLO checkpoint step from the primary: CHECKPOINT_REQUEST carries the
+ * checkpoint's number, VMSTATE_SIZE the count of device sections that follow.
+ */
+export interface ColoMessage {
+  type: 'colo';
+  message: ColoStreamMessage;
+  value: number;
+}
+
+/**
+ * livemig: the primary's output packets not yet released as of this
+ * checkpoint (16 bytes each), so a secondary that takes over from it can
+ * release them.
+ */
+export interface ColoOutputMessage {
+  type: 'colo-output';
+  packets: Uint8Array;
+}
+
 export type StreamMessage =
   | HeaderMessage
   | DeviceMessage
@@ -142,7 +166,9 @@ export type StreamMessage =
   | PostcopyResumeMessage
   | PackagedMessage
   | RecvBitmapMessage
-  | EnableColoMessage;
+  | EnableColoMessage
+  | ColoMessage
+  | ColoOutputMessage;
 
 export type StreamMessageType = StreamMessage['type'];
 
@@ -177,6 +203,8 @@ const MESSAGE_FIELDS: { readonly [T in StreamMessageType]: Fields } = {
   packaged: { data: bytes() },
   'recv-bitmap': { block: name },
   'enable-colo': {},
+  colo: { message: oneOf(COLO_STREAM_MESSAGES), value: uint(U32_MAX) },
+  'colo-output': { packets: bytes() },
 };
 
 /** The outcome of checking a decoded value against the message schemas. */

@@ -6,15 +6,19 @@ import { vcpuSlice, type Workload, type WorkloadContext } from './workload.js';
 const POSITION = REG0;
 /** Pages incremented per step: small enough that a stop is seen at once. */
 const PAGES_PER_STEP = 64;
+/** vCPU 0 sends a packet each time it increments a page whose slice index is a multiple of this (the guest's output). */
+export const AB_PACKET_PAGES = 4096;
 
 /**
  * QEMU's migration-test guest: forever, for each page of the range, add 1 to
  * its first byte, page after page. A stopped guest therefore holds one value
  * in every page of its slice except a lower one (by 1, mod 256) from the
- * position on: anything else is a lost or stale page.
+ * position on: anything else is a lost or stale page. vCPU 0 also sends
+ * a packet every AB_PACKET_PAGES pages of its slice, made of the page's
+ * position and new value: the guest's deterministic output (nic.ts).
  */
 export function abWorkload(ctx: WorkloadContext, start: number, end: number): Workload {
-  const { mmu, regs } = ctx;
+  const { mmu, regs, nic } = ctx;
   const slice = vcpuSlice(start / TARGET_PAGE_SIZE, (end - start) / TARGET_PAGE_SIZE, ctx.vcpu, ctx.smp);
   return {
     step(_sleep, budget) {
@@ -23,7 +27,12 @@ export function abWorkload(ctx: WorkloadContext, start: number, end: number): Wo
       let pos = regs[POSITION]!;
       for (let i = 0; i < pages; i++) {
         const addr = (slice.first + pos) * TARGET_PAGE_SIZE;
-        mmu.write8(0, addr, (mmu.read8(0, addr) + 1) & 0xff);
+        const sends = nic !== undefined && pos % AB_PACKET_PAGES === 0;
+        // The slot first: a stop while waiting for it must find nothing of this page done.
+        if (sends) nic.reserve();
+        const value = (mmu.read8(0, addr) + 1) & 0xff;
+        mmu.write8(0, addr, value);
+        if (sends) nic.send(pos, value);
         pos = pos + 1 === slice.count ? 0 : pos + 1;
         regs[POSITION] = pos;
       }

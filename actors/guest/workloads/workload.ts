@@ -1,4 +1,5 @@
 import type { Mmu } from '../mmu.js';
+import type { NicTx } from '../nic.js';
 
 /** What a guest runs on its vCPUs; each kind's options are plain numbers. */
 export type WorkloadSpec =
@@ -30,6 +31,8 @@ export interface WorkloadContext {
   regs: Float64Array;
   vcpu: number;
   smp: number;
+  /** The NIC's transmit side, on vCPU 0 only: workloads that send packets send them from there. */
+  nic?: NicTx;
 }
 
 /**

@@ -1,0 +1,105 @@
+/**
+ * The guest's link to the outside: a connection to the peer named by
+ * `--net-out` (protocols/net-out), opened when the guest first has
+ * something to send. The peer says which sequence number it wants next;
+ * packets before it are not sent again, as a TCP peer's acknowledgement
+ * keeps a sender from repeating itself. A broken link is opened anew on
+ * the next packet, at most once a second; packets wait meanwhile, up to
+ * MAX_QUEUED, and beyond that the oldest are dropped and counted.
+ */
+import net from 'node:net';
+import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../../protocols/net-out/constants.js';
+import { parseMigrationUri } from '../../protocols/transport/uri.js';
+import { Nic } from '../guest/nic.js';
+
+const MAX_QUEUED = 65_536;
+const RECONNECT_MS = 1000;
+
+export interface NetLinkCounters {
+  /** Packets written to the peer. */
+  sent: number;
+  /** Packets not written because the peer already had them. */
+  skipped: number;
+  /** Packets dropped because the link was down too long. */
+  dropped: number;
+}
+
+export class NetLink {
+  private socket: net.Socket | undefined;
+  private next: number | undefined;
+  private queue: Uint8Array[] = [];
+  private lastAttempt = 0;
+  private closed = false;
+  readonly counters: NetLinkCounters = { sent: 0, skipped: 0, dropped: 0 };
+
+  private constructor(
+    private readonly address: { path: string } | { host: string; port: number },
+    private readonly log: (message: string, fields?: Record<string, unknown>) => void,
+  ) {}
+
+  /** @throws Error for a URI that is not unix:PATH or tcp:HOST:PORT */
+  static create(uri: string, log: (message: string, fields?: Record<string, unknown>) => void): NetLink {
+    const parsed = parseMigrationUri(uri, { direction: 'outgoing' });
+    if (parsed.scheme === 'unix') return new NetLink({ path: parsed.path }, log);
+    if (parsed.scheme === 'tcp') return new NetLink({ host: parsed.host, port: parsed.port }, log);
+    throw new Error(`--net-out takes unix:PATH or tcp:HOST:PORT, not '${uri}'`);
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(packet);
+    if (this.queue.length > MAX_QUEUED) {
+      this.queue.shift();
+      this.counters.dropped++;
+    }
+    if (this.next !== undefined) this.writeQueued();
+    else if (!this.socket && Date.now() - this.lastAttempt >= RECONNECT_MS) this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.destroy();
+  }
+
+  private connect(): void {
+    this.lastAttempt = Date.now();
+    const socket = net.connect(this.address);
+    this.socket = socket;
+    const hello = Buffer.alloc(4);
+    hello.writeUInt32BE(NET_OUT_MAGIC);
+    socket.write(hello);
+    let got: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.next !== undefined) return;
+      got = Buffer.concat([got, chunk]);
+      if (got.length < NET_OUT_HELLO_BYTES) return;
+      if (got.readUInt32BE(0) !== NET_OUT_MAGIC) {
+        this.log('the network peer is not a livemig net-out peer (bad magic): link closed');
+        return socket.destroy();
+      }
+      this.next = got.readUInt32BE(4);
+      this.log('network link up', { next: this.next });
+      this.writeQueued();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.next = undefined;
+    });
+  }
+
+  private writeQueued(): void {
+    const socket = this.socket!;
+    const out: Uint8Array[] = [];
+    for (const packet of this.queue) {
+      if (Nic.seqOf(packet) < this.next!) this.counters.skipped++;
+      else out.push(packet);
+    }
+    this.queue = [];
+    if (out.length === 0) return;
+    socket.write(Buffer.concat(out));
+    this.counters.sent += out.length;
+    this.next = Nic.seqOf(out[out.length - 1]!) + 1;
+  }
+}
