@@ -2,36 +2,215 @@
  * COLO with real processes: a primary and a secondary guest running side
  * by side, checkpointed into the secondary, their output compared before
  * it leaves (the net-out peer judges it: no gap, no duplicate, every
- * packet following from the last), and failover either way.
+ * packet following from the last, so a packet of a diverged secondary
+ * would show), and failover either way, with the process of the other
+ * side killed at random moments, mid-checkpoint included.
  */
 import { expect } from 'chai';
-import { startColoPair, checkpointsSeen } from './support/colo-pair.js';
-import { stopAllInstances } from './support/instances.js';
+import { COLO_AB_END, COLO_AB_START, checkpointsSeen, startColoPair, type ColoPair, type ColoSide } from './support/colo-pair.js';
+import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { abCheckStopped, boundTcpUri, EVENTS, runState, sleep, waitForMigration } from './support/migration-driver.js';
 import { logTail } from './support/multifd-pair.js';
+import { refusal } from './support/qmp-expect.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
+
+const PAGE = 4096;
+
+interface ColoFigures {
+  checkpoints: number;
+  'last-checkpoint'?: { id: number; reason: string };
+  compare?: { matched: number; releasedAtCheckpoint: number; mismatches: number };
+  takeover?: { checkpoint: number; digest?: string };
+}
+
+const coloFigures = (side: ColoSide) => side.instance.qmp.execute<ColoFigures>('__org.livemig_query-colo');
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** The ab check over the COLO guests' range, the guest stopped for it. */
+async function abHolds(instance: TestInstance): Promise<void> {
+  const report = await abCheckStopped(instance, COLO_AB_START, COLO_AB_END);
+  expect(report.touched).to.equal(true);
+  expect(report.badPages, `ab check of ${instance.name}`).to.deep.equal([]);
+}
+
+/** The peer received more packets within a while: the survivor's output flows. */
+async function outputFlows(pair: ColoPair): Promise<void> {
+  const before = pair.sink.received.length;
+  await until('the guest output to flow again', () => pair.sink.received.length > before + 3);
+}
 
 describe('COLO', function () {
   this.timeout(120_000);
   const scratch = scratchDirPerTest('livemig-colo-', stopAllInstances);
-
-  it('checkpoints many times: after each the secondary holds exactly the primary at that checkpoint', async () => {
-    const pair = await startColoPair(scratch());
-    try {
-      expect(pair.primary.migration).to.deep.equal(['setup', 'active', 'colo']);
-      expect(pair.secondary.migration.slice(-2)).to.deep.equal(['active', 'colo']);
-      await checkpointsSeen(pair.secondary, 8);
-      const primary = new Map(pair.primary.checkpoints.map((c) => [c.checkpoint, c.digest]));
-      for (const c of pair.secondary.checkpoints) expect(c.digest, `checkpoint ${c.checkpoint}`).to.equal(primary.get(c.checkpoint));
-      expect(pair.sink.violations).to.deep.equal([]);
-      expect(pair.sink.received.length).to.be.above(0);
-      expect(await pair.primary.instance.qmp.execute('query-colo-status')).to.deep.equal({ mode: 'primary', 'last-mode': 'none', reason: 'none' });
-      expect(await pair.secondary.instance.qmp.execute('query-colo-status')).to.deep.equal({ mode: 'secondary', 'last-mode': 'none', reason: 'none' });
-      console.log(await pair.primary.instance.qmp.execute('__org.livemig_query-colo'));
-    } catch (err) {
-      console.log(logTail(pair.primary.instance), logTail(pair.secondary.instance));
-      throw err;
-    } finally {
-      await pair.sink.close();
+  let pair: ColoPair | undefined;
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pair) {
+      console.log(logTail(pair.primary.instance), logTail(pair.secondary.instance), pair.sink.violations.slice(0, 5));
     }
+    await pair?.sink.close();
+    pair = undefined;
+  });
+
+  it('checkpoints many times: after each the secondary holds exactly the primary at that checkpoint, and only matched output leaves', async () => {
+    pair = await startColoPair(scratch(), { smp: 2 });
+    expect(pair.primary.migration).to.deep.equal(['setup', 'active', 'colo']);
+    expect(pair.secondary.migration.slice(-2)).to.deep.equal(['active', 'colo']);
+    await checkpointsSeen(pair.secondary, 10);
+    const primary = new Map(pair.primary.checkpoints.map((c) => [c.checkpoint, c.digest]));
+    for (const c of pair.secondary.checkpoints) expect(c.digest, `checkpoint ${c.checkpoint}`).to.be.a('string').and.equal(primary.get(c.checkpoint));
+    expect(pair.sink.violations).to.deep.equal([]);
+    expect(pair.sink.received.length).to.be.above(0);
+    const figures = await coloFigures(pair.primary);
+    expect(figures.compare!.mismatches).to.equal(0);
+    expect(figures.compare!.matched, 'packets released because the secondary sent the same').to.be.above(0);
+    expect(await pair.primary.instance.qmp.execute('query-colo-status')).to.deep.equal({ mode: 'primary', 'last-mode': 'none', reason: 'none' });
+    expect(await pair.secondary.instance.qmp.execute('query-colo-status')).to.deep.equal({ mode: 'secondary', 'last-mode': 'none', reason: 'none' });
+    expect(await runState(pair.secondary.instance.qmp)).to.be.oneOf(['running', 'colo']);
+  });
+
+  it('a secondary made to differ forces a checkpoint at once; its output never leaves', async () => {
+    pair = await startColoPair(scratch(), { delayMs: 20_000 });
+    await until('output matched', async () => ((await coloFigures(pair!.primary)).compare?.matched ?? 0) > 10);
+    // vCPU 0 sends a packet made of this page's byte each pass: raise the secondary's copy by 128.
+    const address = COLO_AB_START + 4096 * PAGE;
+    const file = `${pair.secondary.instance.dir}/byte.bin`;
+    await pair.secondary.instance.qmp.execute('pmemsave', { val: address, size: 1, filename: file });
+    const { readFileSync } = await import('node:fs');
+    await pair.secondary.instance.qmp.execute('__org.livemig_guest-write', { address, value: (readFileSync(file)[0]! + 128) & 0xff });
+    await until('a checkpoint forced by the mismatch', async () => (await coloFigures(pair!.primary)).checkpoints >= 1, 10_000);
+    const figures = await coloFigures(pair.primary);
+    expect(figures.compare!.mismatches).to.be.at.least(1);
+    expect(figures['last-checkpoint']!.reason).to.equal('mismatch');
+    await checkpointsSeen(pair.secondary, 1);
+    const c = pair.secondary.checkpoints[0]!;
+    expect(c.digest).to.equal(pair.primary.checkpoints.find((p) => p.checkpoint === c.checkpoint)!.digest);
+    // After the checkpoint the two agree again, and nothing of the secondary's own went out.
+    const matched = figures.compare!.matched;
+    await until('output matched again', async () => (await coloFigures(pair!.primary)).compare!.matched > matched + 5);
+    expect(pair.sink.violations).to.deep.equal([]);
+  });
+
+  it('x-checkpoint-delay is live: setting it takes a checkpoint at once', async () => {
+    pair = await startColoPair(scratch(), { delayMs: 60_000, digests: false });
+    expect((await coloFigures(pair.primary)).checkpoints).to.equal(0);
+    await pair.primary.instance.qmp.execute('migrate-set-parameters', { 'x-checkpoint-delay': 400 });
+    await until('checkpoints at the new delay', async () => (await coloFigures(pair!.primary)).checkpoints >= 3, 20_000);
+    expect((await coloFigures(pair.primary))['last-checkpoint']!.reason).to.be.oneOf(['request', 'periodic', 'timeout']);
+    await pair.primary.instance.qmp.execute('__org.livemig_colo-checkpoint');
+    expect(pair.sink.violations).to.deep.equal([]);
+  });
+
+  for (const moment of ['mid-checkpoint', 'between checkpoints']) {
+    it(`primary killed ${moment}: the secondary takes over from the last completed checkpoint, its output without gap or duplicate`, async () => {
+      pair = await startColoPair(scratch(), { delayMs: 250 });
+      await checkpointsSeen(pair.secondary, 2 + Math.floor(Math.random() * 4));
+      if (moment === 'mid-checkpoint') {
+        // The primary announces a checkpoint once stopped, before it sends it: kill it then.
+        const seen = pair.primary.checkpoints.length;
+        await until('a checkpoint to start', () => pair!.primary.checkpoints.length > seen);
+      } else {
+        await sleep(Math.random() * 200);
+      }
+      pair.primary.instance.process.kill('SIGKILL');
+      await pair.primary.instance.exited;
+      const secondary = pair.secondary.instance.qmp;
+      await until('COLO_EXIT on the secondary', () => pair!.secondary.exits.length > 0);
+      expect(pair.secondary.exits).to.deep.equal([{ mode: 'secondary', reason: 'error' }]);
+      expect(await secondary.execute('query-migrate')).to.include({ status: 'colo' });
+      await secondary.execute('x-colo-lost-heartbeat');
+      await waitForMigration(secondary, ['completed'], 10_000);
+      expect(await secondary.execute('query-colo-status')).to.deep.equal({ mode: 'none', 'last-mode': 'secondary', reason: 'request' });
+      expect(pair.secondary.exits).to.have.length(1);
+      const { takeover } = await coloFigures(pair.secondary);
+      const last = pair.secondary.checkpoints.at(-1)!;
+      expect(takeover!.checkpoint, 'the last checkpoint the secondary completed').to.equal(last.checkpoint);
+      const primaryDigest = pair.primary.checkpoints.find((c) => c.checkpoint === takeover!.checkpoint)!.digest;
+      expect(takeover!.digest, "the secondary's RAM at takeover against the primary's at that checkpoint").to.equal(primaryDigest);
+      expect(await runState(secondary)).to.equal('running');
+      await outputFlows(pair);
+      expect(pair.sink.violations).to.deep.equal([]);
+      await abHolds(pair.secondary.instance);
+    });
+  }
+
+  it('secondary killed: the primary drops it on the lost heartbeat and runs on alone, its held output released', async () => {
+    pair = await startColoPair(scratch(), { delayMs: 250, digests: false });
+    await until('checkpoints', async () => (await coloFigures(pair!.primary)).checkpoints >= 2 + Math.floor(Math.random() * 3));
+    pair.secondary.instance.process.kill('SIGKILL');
+    await pair.secondary.instance.exited;
+    const primary = pair.primary.instance.qmp;
+    await until('COLO_EXIT on the primary', () => pair!.primary.exits.length > 0);
+    expect(pair.primary.exits).to.deep.equal([{ mode: 'primary', reason: 'error' }]);
+    await primary.execute('x-colo-lost-heartbeat');
+    await waitForMigration(primary, ['completed'], 10_000);
+    expect(await primary.execute('query-colo-status')).to.deep.equal({ mode: 'none', 'last-mode': 'primary', reason: 'request' });
+    expect(await runState(primary)).to.equal('running');
+    await outputFlows(pair);
+    expect(pair.sink.violations).to.deep.equal([]);
+    await abHolds(pair.primary.instance);
+  });
+
+  it('after a failover the survivor migrates again, and its output goes on from the new host', async () => {
+    const dir = scratch();
+    pair = await startColoPair(dir, { delayMs: 250, digests: false });
+    await until('checkpoints', async () => (await coloFigures(pair!.primary)).checkpoints >= 2);
+    pair.primary.instance.process.kill('SIGKILL');
+    const survivor = pair.secondary.instance;
+    await until('COLO_EXIT', () => pair!.secondary.exits.length > 0);
+    await survivor.qmp.execute('x-colo-lost-heartbeat');
+    await waitForMigration(survivor.qmp, ['completed'], 10_000);
+    await survivor.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-colo', state: false }] });
+    const next = await startInstance(['--ram', '64M', '--workload', 'ab', '--ab-start', String(COLO_AB_START), '--ab-end', String(COLO_AB_END),
+      '--net-out', `unix:${dir}/net.sock`, '--incoming', 'tcp:127.0.0.1:0', ...EVENTS], { name: 'next' });
+    await survivor.qmp.execute('migrate', { uri: await boundTcpUri(next.qmp) });
+    expect((await waitForMigration(survivor.qmp, ['completed', 'failed'], 60_000)).status).to.equal('completed');
+    await waitForMigration(next.qmp, ['completed'], 10_000);
+    expect(await runState(next.qmp)).to.equal('running');
+    await outputFlows(pair);
+    expect(pair.sink.violations).to.deep.equal([]);
+    await abHolds(next);
+  });
+
+  it('refuses what it cannot do, with clear errors', async () => {
+    const plain = await startInstance(['--ram', '64M'], { name: 'plain' });
+    expect(await refusal(plain.qmp.execute('x-colo-lost-heartbeat'))).to.deep.equal({ class: 'GenericError', desc: "The feature 'colo' is not enabled" });
+    expect((await refusal(plain.qmp.execute('__org.livemig_colo-checkpoint'))).desc).to.match(/not one/);
+    for (const clash of ['multifd', 'postcopy-ram']) {
+      expect((await refusal(plain.qmp.execute('migrate-set-capabilities', {
+        capabilities: [{ capability: 'x-colo', state: true }, { capability: clash, state: true }],
+      }))).desc).to.equal(`x-colo is not compatible with ${clash}: COLO checkpoints travel on the main channel of a precopy migration`);
+    }
+    await plain.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-colo', state: true }] });
+    await plain.qmp.execute('migrate', { uri: `exec:cat > ${scratch()}/colo.mig` });
+    const failed = await waitForMigration(plain.qmp, ['failed', 'completed', 'colo'], 10_000);
+    expect(failed['error-desc']).to.equal("COLO needs a return path, which 'exec:' cannot carry: use tcp: or unix:");
+    expect(await runState(plain.qmp)).to.equal('running');
+  });
+
+  it('a destination without x-colo refuses a COLO stream; in colo a second migration and capability changes are refused, migrate_cancel does nothing', async () => {
+    const source = await startInstance(['--ram', '64M', '--workload', 'ab', '--cap', 'x-colo'], { name: 'src' });
+    const dest = await startInstance(['--ram', '64M', '--workload', 'ab', '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' });
+    await source.qmp.execute('migrate', { uri: await boundTcpUri(dest.qmp) });
+    const failed = await waitForMigration(source.qmp, ['failed', 'colo'], 20_000);
+    expect(failed['error-desc']).to.match(/ENABLE_COLO came in the migration stream, but the x-colo capability is not set here/);
+    expect(await runState(source.qmp)).to.equal('running');
+
+    pair = await startColoPair(scratch(), { delayMs: 20_000, digests: false });
+    for (const side of [pair.primary, pair.secondary]) {
+      expect((await refusal(side.instance.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: false }] }))).desc)
+        .to.equal("There's a migration process in progress");
+    }
+    expect((await refusal(pair.primary.instance.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' }))).desc).to.equal("There's a migration process in progress");
+    await pair.primary.instance.qmp.execute('migrate_cancel');
+    await sleep(200);
+    expect(await pair.primary.instance.qmp.execute('query-migrate')).to.include({ status: 'colo' });
+    expect(pair.sink.violations).to.deep.equal([]);
   });
 });

@@ -112,10 +112,10 @@ export class ColoPrimary {
       clearInterval(scan);
     }
     status.failover = 'active';
-    // The secondary is gone: what was held goes out, and from now on the guest's output goes straight out.
-    network.restore();
+    // The secondary is gone: what was held goes out, oldest first, and from now on the guest's output goes straight out.
     guest.nic.flush();
     this.compare.releaseAll();
+    network.restore();
     if (guest.runState !== 'running') guest.start();
     this.deps.log('COLO failover: the primary runs on alone');
   }
