@@ -12,6 +12,7 @@ import { startInstance, stopAllInstances, type TestInstance } from './support/in
 import { abCheckStopped, boundTcpUri, EVENTS, runState, sleep, waitForMigration } from './support/migration-driver.js';
 import { logTail } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
+import { connectionsOf, killLocalPort } from './support/sockets.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
 
 const PAGE = 4096;
@@ -107,54 +108,70 @@ describe('COLO', function () {
     expect(pair.sink.violations).to.deep.equal([]);
   });
 
-  for (const moment of ['mid-checkpoint', 'between checkpoints']) {
-    it(`primary killed ${moment}: the secondary takes over from the last completed checkpoint, its output without gap or duplicate`, async () => {
+  // Each side killed mid-checkpoint (right after the primary stopped for one) and at random moments.
+  const kills: { victim: 'primary' | 'secondary'; moment: 'mid-checkpoint' | 'random' }[] = [
+    { victim: 'primary', moment: 'mid-checkpoint' },
+    { victim: 'primary', moment: 'random' },
+    { victim: 'primary', moment: 'random' },
+    { victim: 'secondary', moment: 'mid-checkpoint' },
+    { victim: 'secondary', moment: 'random' },
+  ];
+  for (const { victim, moment } of kills) {
+    const survivorName = victim === 'primary' ? 'secondary' : 'primary';
+    it(`${victim} killed (${moment}): the ${survivorName} fails over on the lost heartbeat, its RAM and output exact`, async () => {
       pair = await startColoPair(scratch(), { delayMs: 250 });
       await checkpointsSeen(pair.secondary, 2 + Math.floor(Math.random() * 4));
       if (moment === 'mid-checkpoint') {
-        // The primary announces a checkpoint once stopped, before it sends it: kill it then.
+        // The primary announces a checkpoint once stopped, before it sends it.
         const seen = pair.primary.checkpoints.length;
         await until('a checkpoint to start', () => pair!.primary.checkpoints.length > seen);
       } else {
-        await sleep(Math.random() * 200);
+        await sleep(Math.random() * 400);
       }
-      pair.primary.instance.process.kill('SIGKILL');
-      await pair.primary.instance.exited;
-      const secondary = pair.secondary.instance.qmp;
-      await until('COLO_EXIT on the secondary', () => pair!.secondary.exits.length > 0);
-      expect(pair.secondary.exits).to.deep.equal([{ mode: 'secondary', reason: 'error' }]);
-      expect(await secondary.execute('query-migrate')).to.include({ status: 'colo' });
-      await secondary.execute('x-colo-lost-heartbeat');
-      await waitForMigration(secondary, ['completed'], 10_000);
-      expect(await secondary.execute('query-colo-status')).to.deep.equal({ mode: 'none', 'last-mode': 'secondary', reason: 'request' });
-      expect(pair.secondary.exits).to.have.length(1);
-      const { takeover } = await coloFigures(pair.secondary);
-      const last = pair.secondary.checkpoints.at(-1)!;
-      expect(takeover!.checkpoint, 'the last checkpoint the secondary completed').to.equal(last.checkpoint);
-      const primaryDigest = pair.primary.checkpoints.find((c) => c.checkpoint === takeover!.checkpoint)!.digest;
-      expect(takeover!.digest, "the secondary's RAM at takeover against the primary's at that checkpoint").to.equal(primaryDigest);
-      expect(await runState(secondary)).to.equal('running');
+      const killed = pair[victim];
+      const survivor = pair[survivorName];
+      killed.instance.process.kill('SIGKILL');
+      await killed.instance.exited;
+      const qmp = survivor.instance.qmp;
+      await until(`COLO_EXIT on the ${survivorName}`, () => survivor.exits.length > 0);
+      expect(survivor.exits).to.deep.equal([{ mode: survivorName, reason: 'error' }]);
+      expect(await qmp.execute('query-migrate')).to.include({ status: 'colo' });
+      await qmp.execute('x-colo-lost-heartbeat');
+      await waitForMigration(qmp, ['completed'], 10_000);
+      expect(await qmp.execute('query-colo-status')).to.deep.equal({ mode: 'none', 'last-mode': survivorName, reason: 'request' });
+      expect(survivor.exits, 'COLO_EXIT comes once').to.have.length(1);
+      if (survivorName === 'secondary') {
+        const { takeover } = await coloFigures(survivor);
+        expect(takeover!.checkpoint, 'the last checkpoint the secondary completed').to.equal(survivor.checkpoints.at(-1)!.checkpoint);
+        const primaryDigest = pair.primary.checkpoints.find((c) => c.checkpoint === takeover!.checkpoint)!.digest;
+        expect(takeover!.digest, "the secondary's RAM at takeover against the primary's at that checkpoint").to.equal(primaryDigest);
+      }
+      expect(await runState(qmp)).to.equal('running');
       await outputFlows(pair);
       expect(pair.sink.violations).to.deep.equal([]);
-      await abHolds(pair.secondary.instance);
+      await abHolds(survivor.instance);
     });
   }
 
-  it('secondary killed: the primary drops it on the lost heartbeat and runs on alone, its held output released', async () => {
+  it('a link cut with both sides alive: both leave checkpointing (COLO_EXIT error) and hold their output until one is told to fail over', async () => {
     pair = await startColoPair(scratch(), { delayMs: 250, digests: false });
-    await until('checkpoints', async () => (await coloFigures(pair!.primary)).checkpoints >= 2 + Math.floor(Math.random() * 3));
-    pair.secondary.instance.process.kill('SIGKILL');
-    await pair.secondary.instance.exited;
-    const primary = pair.primary.instance.qmp;
-    await until('COLO_EXIT on the primary', () => pair!.primary.exits.length > 0);
+    await until('checkpoints', async () => (await coloFigures(pair!.primary)).checkpoints >= 2);
+    const listening = Number(pair.uri.split(':').at(-1));
+    expect(connectionsOf(pair.secondary.instance.process.pid!).some((c) => c.local.port === listening)).to.equal(true);
+    killLocalPort(listening);
+    await until('COLO_EXIT on both sides', () => pair!.primary.exits.length > 0 && pair!.secondary.exits.length > 0);
     expect(pair.primary.exits).to.deep.equal([{ mode: 'primary', reason: 'error' }]);
-    await primary.execute('x-colo-lost-heartbeat');
-    await waitForMigration(primary, ['completed'], 10_000);
-    expect(await primary.execute('query-colo-status')).to.deep.equal({ mode: 'none', 'last-mode': 'primary', reason: 'request' });
-    expect(await runState(primary)).to.equal('running');
+    expect(pair.secondary.exits).to.deep.equal([{ mode: 'secondary', reason: 'error' }]);
+    for (const side of [pair.primary, pair.secondary]) expect(await side.instance.qmp.execute('query-migrate')).to.include({ status: 'colo' });
+    // Neither knows whether the other is alive: nothing leaves until the heartbeat's owner decides.
+    await sleep(300);
+    const held = pair.sink.received.length;
+    await sleep(500);
+    expect(pair.sink.received.length).to.equal(held);
+    await pair.secondary.instance.qmp.execute('x-colo-lost-heartbeat');
+    await waitForMigration(pair.secondary.instance.qmp, ['completed'], 10_000);
     await outputFlows(pair);
     expect(pair.sink.violations).to.deep.equal([]);
-    await abHolds(pair.primary.instance);
   });
 
   it('after a failover the survivor migrates again, and its output goes on from the new host', async () => {

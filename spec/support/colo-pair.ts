@@ -29,6 +29,8 @@ export interface ColoSide {
 
 export interface ColoPair {
   sink: NetSink;
+  /** Where the secondary listened for the first migration (its end of the COLO link). */
+  uri: string;
   primary: ColoSide;
   secondary: ColoSide;
 }
@@ -50,10 +52,11 @@ export async function startColoPair(dir: string, options: { delayMs?: number; sm
   const colo = ['--cap', 'x-colo', '--net-out', `unix:${join(dir, 'net.sock')}`, ...EVENTS, ...(options.digests === false ? [] : ['--colo-digests'])];
   const primary = watch(await startInstance([...guest, ...colo, '--param', `x-checkpoint-delay=${options.delayMs ?? 300}`], { name: 'primary' }));
   const secondary = watch(await startInstance([...guest, ...colo, '--incoming', 'tcp:127.0.0.1:0'], { name: 'secondary' }));
-  await primary.instance.qmp.execute('migrate', { uri: await boundTcpUri(secondary.instance.qmp) });
+  const uri = await boundTcpUri(secondary.instance.qmp);
+  await primary.instance.qmp.execute('migrate', { uri });
   await waitForMigration(primary.instance.qmp, ['colo', 'failed', 'completed'], 60_000);
   await waitForMigration(secondary.instance.qmp, ['colo', 'failed', 'completed'], 60_000);
-  return { sink, primary, secondary };
+  return { sink, uri, primary, secondary };
 }
 
 /** Waits until the side has seen `count` checkpoint events. */

@@ -18,7 +18,7 @@ console.log('before', pagesBetween(w0, w1) / ((w1.at - w0.at) / 1000));
 const info = await s.qmp.execute<any>('query-migrate');
 const port = info['socket-address'][0].port;
 await p.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
-for (;;) { const st = (await p.qmp.execute<any>('query-migrate')).status; if (st === 'colo' || st === 'failed') { console.log(st, Date.now() - t0); break; } await new Promise(r => setTimeout(r, 50)); }
+for (;;) { const st = (await p.qmp.execute<any>('query-migrate')).status; if (Date.now() % 20 < 3) console.log(st); if (st === 'colo' || st === 'failed') { console.log(st, Date.now() - t0); break; } await new Promise(r => setTimeout(r, 50)); }
 for (const delay of [200, 1000, 5000]) {
   await p.qmp.execute('migrate-set-parameters', { 'x-checkpoint-delay': delay });
   const a = await readWork(p.qmp);
