@@ -85,3 +85,17 @@ export function refuseMigrateIncoming(
   if (command.runState !== 'inmigrate') return "'-incoming' was not specified on the command line";
   return null;
 }
+
+/**
+ * QMP `x-colo-lost-heartbeat`: only in COLO (the source as primary, or the
+ * destination as secondary); QEMU's QERR_FEATURE_DISABLED otherwise.
+ */
+export function refuseXColoLostHeartbeat(source: MigrationStatus, destination: MigrationStatus): string | null {
+  if (source === 'colo' || destination === 'colo') return null;
+  return "The feature 'colo' is not enabled";
+}
+
+/** livemig's `colo-checkpoint`: the primary takes checkpoints, so only a source in colo. */
+export function refuseColoCheckpoint(source: MigrationStatus): string | null {
+  return source === 'colo' ? null : 'A COLO checkpoint is taken by the primary: this instance is not one';
+}

@@ -1,3 +1,4 @@
+import { refuseColoCheckpoint, refuseXColoLostHeartbeat } from '../../machines/refusals.js';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
@@ -14,8 +15,8 @@ export function coloCommands(host: MonitorHost): [string, QmpCommand][] {
     ['x-colo-lost-heartbeat', defineCommand({
       args: NO_ARGUMENTS,
       run: () => {
-        // QEMU's QERR_FEATURE_DISABLED.
-        if (host.colo.mode === 'none') throw genericError("The feature 'colo' is not enabled");
+        const refusal = refuseXColoLostHeartbeat(host.sourceStatus, host.destinationStatus);
+        if (refusal) throw genericError(refusal);
         if (host.sourceStatus === 'colo') host.sendToSource({ type: 'x-colo-lost-heartbeat' });
         else host.sendToDestination({ type: 'x-colo-lost-heartbeat' });
         return {};
@@ -25,7 +26,8 @@ export function coloCommands(host: MonitorHost): [string, QmpCommand][] {
     [`${EXTENSION_PREFIX}colo-checkpoint`, defineCommand({
       args: NO_ARGUMENTS,
       run: () => {
-        if (host.sourceStatus !== 'colo') throw genericError('A COLO checkpoint is taken by the primary: this instance is not one');
+        const refusal = refuseColoCheckpoint(host.sourceStatus);
+        if (refusal) throw genericError(refusal);
         host.sendToSource({ type: 'colo-checkpoint' });
         return {};
       },

@@ -44,6 +44,8 @@ const LIFTED = { 'max-bandwidth': 100_000_000_000, 'downtime-limit': 300, 'max-p
 const AB_START = 1 << 20;
 const SOURCE_ARGS = [
   ...GUEST, '--workload', 'ab', '--ab-start', String(AB_START), '--ab-end', '16M', '--cap', 'events',
+  // COLO checkpoints only when a step asks for one: a periodic one could leave the guest stopped behind a cut.
+  '--param', 'x-checkpoint-delay=3600000',
   ...(SOURCE_STARTS_WITH_POSTCOPY_RAM ? ['--cap', 'postcopy-ram'] : []),
 ];
 const DESTINATION_ARGS = [...GUEST, '--incoming', 'defer', '--cap', 'events'];
@@ -144,6 +146,7 @@ export class LiveWorld {
     switch (event.type) {
       case 'migrate-incoming': {
         const plan = this.links[this.generation]!;
+        if (plan.colo) await this.destination.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-colo', state: true }] });
         if (plan.postcopy) {
           await this.destination.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
           // Before loading, `stop` only turns autostart off (QEMU's -S): after the switch the guest waits stopped.
@@ -161,7 +164,7 @@ export class LiveWorld {
         return;
       }
       case 'migrate': {
-        await this.setCapabilities(event.pauseBeforeSwitchover, event.postcopy);
+        await this.setCapabilities(event.pauseBeforeSwitchover, event.postcopy, event.colo);
         await this.source.qmp.execute('migrate-set-parameters', event.postcopy ? POSTCOPY_THROTTLED : THROTTLED);
         // Where the destination does not listen, what the source meets is a port nobody listens on.
         const uri = destinationListens(before) ? this.requireLink().uri : await unusedTcpUri();
@@ -174,7 +177,7 @@ export class LiveWorld {
           this.fifo = join(this.scratch, 'nobody-reads.fifo');
           execFileSync('mkfifo', ['-m', '600', this.fifo]);
         }
-        await this.setCapabilities(false, true);
+        await this.setCapabilities(false, true, false);
         await this.source.qmp.execute('migrate', { uri: `file:${this.fifo}` });
         return;
       case 'migrate-resume': {
@@ -186,9 +189,9 @@ export class LiveWorld {
       case 'migrate-recover': {
         await this.command(this.destination.qmp, 'migrate-recover', { uri: 'tcp:127.0.0.1:0' });
         if (this.answer !== null) return;
-        // The recovery gets a proxy of its own: the path may stall or cut it too.
+        // The recovery gets a proxy of its own: the path may stall or cut it too. The old one stays (closed with
+        // the path): a source still recovering through it, behind a stall, must not see its connection go.
         const uri = await boundTcpUri(this.destination.qmp);
-        await this.link?.proxy?.close();
         const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(uri.split(':')[2]) });
         this.proxies.push(proxy);
         this.link = { uri: proxy.uri, proxy };
@@ -230,6 +233,23 @@ export class LiveWorld {
         this.destination.process.kill('SIGKILL');
         await this.destination.exited;
         return;
+      case 'x-colo-lost-heartbeat':
+        await this.command((event.side === 'source' ? this.source : this.destination).qmp, 'x-colo-lost-heartbeat');
+        return;
+      case 'colo-checkpoint': {
+        const taken = async () => (await this.source.qmp.execute<{ checkpoints: number }>('__org.livemig_query-colo')).checkpoints;
+        const taken0 = this.answer === null ? await taken() : 0;
+        await this.command(this.source.qmp, '__org.livemig_colo-checkpoint');
+        // With the secondary there, the checkpoint is seen through, so no later step meets the guest stopped for it.
+        if (this.answer === null && before.connection === 'open' && destinationStatusOf(before) === 'colo') {
+          const deadline = Date.now() + STEP_BOUND_MS;
+          while ((await taken()) <= taken0) {
+            if (Date.now() > deadline) throw new StepMismatch('the COLO checkpoint asked for was not taken');
+            await sleep(20);
+          }
+        }
+        return;
+      }
       case 'new-destination':
         await this.retireDestination(before);
         this.destination = await startInstance(DESTINATION_ARGS, { name: 'model-dst2' });
@@ -243,11 +263,12 @@ export class LiveWorld {
   }
 
   /** The source's capabilities for the next migration (set while none runs). */
-  private async setCapabilities(pauseBeforeSwitchover: boolean, postcopy: boolean): Promise<void> {
+  private async setCapabilities(pauseBeforeSwitchover: boolean, postcopy: boolean, colo: boolean): Promise<void> {
     await this.source.qmp.execute('migrate-set-capabilities', {
       capabilities: [
         { capability: 'pause-before-switchover', state: pauseBeforeSwitchover },
         { capability: 'postcopy-ram', state: postcopy },
+        { capability: 'x-colo', state: colo },
       ],
     });
   }
@@ -456,6 +477,8 @@ interface LinkPlan {
    * asks for no page and the postcopy phase lasts until lifted.
    */
   postcopy: boolean;
+  /** A migration with x-colo goes to it: the destination has the capability too. */
+  colo: boolean;
 }
 
 /**
@@ -467,12 +490,13 @@ interface LinkPlan {
  * destination's port.
  */
 function linkPlans(path: PlannedPath): LinkPlan[] {
-  const plans: LinkPlan[] = [{ faulted: false, postcopy: false }];
+  const plans: LinkPlan[] = [{ faulted: false, postcopy: false, colo: false }];
   for (const { event } of path.steps) {
     const current = plans[plans.length - 1]!;
-    if (event.type === 'new-destination') plans.push({ faulted: false, postcopy: false });
+    if (event.type === 'new-destination') plans.push({ faulted: false, postcopy: false, colo: false });
     else if (event.type === 'stall' || event.type === 'cut' || event.type === 'corrupt' || event.type === 'migrate-recover') current.faulted = true;
     else if (event.type === 'migrate' && event.postcopy) current.postcopy = true;
+    else if (event.type === 'migrate' && event.colo) current.colo = true;
   }
   return plans;
 }

@@ -45,9 +45,11 @@ export interface PlannedPath {
 
 /** Human-readable form of a world event. */
 export function eventLabel(event: WorldEvent): string {
-  if (event.type === 'migrate-pause') return `migrate-pause (${event.side})`;
+  if (event.type === 'migrate-pause' || event.type === 'x-colo-lost-heartbeat') return `${event.type} (${event.side})`;
   if (event.type !== 'migrate') return event.type;
-  const capabilities = [...(event.postcopy ? ['postcopy-ram'] : []), ...(event.pauseBeforeSwitchover ? ['pause-before-switchover'] : [])];
+  const capabilities = [
+    ...(event.postcopy ? ['postcopy-ram'] : []), ...(event.colo ? ['x-colo'] : []), ...(event.pauseBeforeSwitchover ? ['pause-before-switchover'] : []),
+  ];
   return capabilities.length === 0 ? 'migrate' : `migrate (${capabilities.join(', ')})`;
 }
 

@@ -17,7 +17,8 @@ import type {
   DestinationEvent, FailedEvent, MigrateCommand, MigrateIncomingCommand, PostcopyPausedEvent, SourceEvent,
 } from '../../machines/events.js';
 import {
-  refuseMigrate, refuseMigrateCancel, refuseMigratePause, refuseMigrateRecover, refuseMigrateStartPostcopy,
+  refuseColoCheckpoint, refuseMigrate, refuseMigrateCancel, refuseMigratePause, refuseMigrateRecover, refuseMigrateStartPostcopy,
+  refuseXColoLostHeartbeat,
 } from '../../machines/refusals.js';
 import type { SourceSnapshot } from '../../machines/source.js';
 import type { MigrationStatus } from '../../machines/status.js';
@@ -51,8 +52,8 @@ export interface World {
 
 export type WorldEvent =
   | { type: 'migrate-incoming' }
-  /** `migrate`, with the capabilities set before it: pause-before-switchover, postcopy-ram (on both sides). */
-  | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean }
+  /** `migrate`, with the capabilities set before it: pause-before-switchover, postcopy-ram or x-colo (on both sides). */
+  | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean }
   /** `migrate` to a channel whose open never returns (a FIFO nobody reads), with postcopy-ram on. */
   | { type: 'migrate-blocked' }
   /** `migrate` with `resume: true`: postcopy recovery, to where the destination listens for it (or nowhere). */
@@ -74,15 +75,21 @@ export type WorldEvent =
   | { type: 'cut' }
   | { type: 'corrupt' }
   | { type: 'kill-destination' }
-  | { type: 'new-destination' };
+  | { type: 'new-destination' }
+  /** `x-colo-lost-heartbeat` on one side: the other is deemed gone. */
+  | { type: 'x-colo-lost-heartbeat'; side: 'source' | 'destination' }
+  /** livemig's `colo-checkpoint` on the source. */
+  | { type: 'colo-checkpoint' };
 
 /** Every event the world can take, each case once (the traversal's alphabet). */
 export const worldEvents: readonly WorldEvent[] = [
   { type: 'migrate-incoming' },
-  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false },
-  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: false },
-  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: true },
-  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: true },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false, colo: false },
+  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: false, colo: false },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: true, colo: false },
+  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: true, colo: false },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false, colo: true },
+  { type: 'migrate', pauseBeforeSwitchover: true, postcopy: false, colo: true },
   { type: 'migrate-blocked' },
   { type: 'migrate-resume' },
   { type: 'migrate-recover' },
@@ -98,6 +105,9 @@ export const worldEvents: readonly WorldEvent[] = [
   { type: 'corrupt' },
   { type: 'kill-destination' },
   { type: 'new-destination' },
+  { type: 'x-colo-lost-heartbeat', side: 'source' },
+  { type: 'x-colo-lost-heartbeat', side: 'destination' },
+  { type: 'colo-checkpoint' },
 ];
 
 export interface SideStep {
@@ -162,6 +172,9 @@ const INCOMING: MigrateIncomingCommand = { type: 'migrate-incoming', uri: 'tcp:1
 const POSTCOPY_RECOVER = { type: 'postcopy.recover' } as const;
 const POSTCOPY_RESUMED = { type: 'postcopy.resumed' } as const;
 const PAUSE = { type: 'migrate-pause' } as const;
+const COLO_START = { type: 'colo.start' } as const;
+const COLO_FAILOVER = { type: 'colo.failover' } as const;
+const LOST_HEARTBEAT = { type: 'x-colo-lost-heartbeat' } as const;
 const USER_PAUSE = 'Postcopy migration is paused by the user';
 const failed = (why: string): FailedEvent => ({ type: 'failed', error: why });
 const paused = (why: string): PostcopyPausedEvent => ({ type: 'postcopy.paused', error: why });
@@ -216,6 +229,11 @@ export function pauseBeforeSwitchover(world: World): boolean {
 /** The source's postcopy-ram capability as set now: the last migration's, or the setting it started with. */
 export function postcopyRam(world: World): boolean {
   return sourceStatusOf(world) === 'none' ? SOURCE_STARTS_WITH_POSTCOPY_RAM : world.source.context.capabilities['postcopy-ram'] === true;
+}
+
+/** The last migration runs with x-colo: once through, both sides go to colo. */
+export function xColo(world: World): boolean {
+  return world.source.context.capabilities['x-colo'] === true;
 }
 
 /** The source stopped its guest in pre-switchover to switch to postcopy (not to complete by precopy). */
@@ -288,8 +306,8 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
     case 'migrate':
     case 'migrate-blocked': {
       const command = event.type === 'migrate'
-        ? migrateCommand(world, { pauseBeforeSwitchover: event.pauseBeforeSwitchover, postcopy: event.postcopy })
-        : migrateCommand(world, { pauseBeforeSwitchover: false, postcopy: true });
+        ? migrateCommand(world, { pauseBeforeSwitchover: event.pauseBeforeSwitchover, postcopy: event.postcopy, colo: event.colo })
+        : migrateCommand(world, { pauseBeforeSwitchover: false, postcopy: true, colo: false });
       if (!sourceChart.accepts(world.source, command)) return null;
       toSource.push(command);
       next.resumed = false;
@@ -378,7 +396,11 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
         break;
       }
       toSource.push(CONTINUE);
-      if (world.link === 'pass') {
+      if (world.link === 'pass' && xColo(world)) {
+        // The stream is through: both sides go to colo, and the connection stays for the checkpoints.
+        toSource.push(COLO_START);
+        toDestination.push(COLO_START);
+      } else if (world.link === 'pass') {
         toSource.push(COMPLETED);
         toDestination.push(LOAD_DONE);
         close();
@@ -415,7 +437,10 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       }
       if (source !== 'active' || !attached || world.link !== 'pass') return null;
       if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE);
-      else {
+      else if (xColo(world)) {
+        toSource.push(COLO_START);
+        toDestination.push(COLO_START);
+      } else {
         toSource.push(COMPLETED);
         toDestination.push(LOAD_DONE);
         close();
@@ -478,6 +503,27 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       next.recoverListening = false;
       close();
       break;
+    case 'x-colo-lost-heartbeat': {
+      if (event.side === 'destination' && destination === 'gone') return null;
+      // Each instance runs the other machine idle: its own side decides.
+      const refusal = event.side === 'source' ? refuseXColoLostHeartbeat(source, 'none') : refuseXColoLostHeartbeat('none', destination as MigrationStatus);
+      if (refusal !== null) return refused(refusal);
+      // The side that fails over drops the link; the other (if it still runs COLO) loses it and stays in colo.
+      if (event.side === 'source') {
+        toSource.push(LOST_HEARTBEAT, COLO_FAILOVER);
+        next.resumed = true;
+      } else {
+        toDestination.push(LOST_HEARTBEAT, COLO_FAILOVER);
+      }
+      close();
+      break;
+    }
+    case 'colo-checkpoint': {
+      const refusal = refuseColoCheckpoint(source);
+      if (refusal !== null) return refused(refusal);
+      toSource.push({ type: 'colo-checkpoint' });
+      break;
+    }
     case 'new-destination':
       if (!['gone', 'completed', 'failed'].includes(destination) || world.destinations >= MAX_DESTINATIONS) return null;
       next.destination = destinationChart.initial();
@@ -506,10 +552,10 @@ const NOTHING: SideStep = { statuses: [], transitions: [] };
  * The real `migrate` command, with the facts its guard reads: the
  * capabilities set for it, or (null) those set now.
  */
-function migrateCommand(world: World, set: { pauseBeforeSwitchover: boolean; postcopy: boolean } | null): MigrateCommand {
+function migrateCommand(world: World, set: { pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean } | null): MigrateCommand {
   const capabilities = set === null
-    ? { events: true, 'pause-before-switchover': pauseBeforeSwitchover(world), 'postcopy-ram': postcopyRam(world) }
-    : { events: true, 'pause-before-switchover': set.pauseBeforeSwitchover, 'postcopy-ram': set.postcopy };
+    ? { events: true, 'pause-before-switchover': pauseBeforeSwitchover(world), 'postcopy-ram': postcopyRam(world), 'x-colo': xColo(world) }
+    : { events: true, 'pause-before-switchover': set.pauseBeforeSwitchover, 'postcopy-ram': set.postcopy, 'x-colo': set.colo };
   return { type: 'migrate', uri: 'tcp:destination', resume: false, runState: sourceRunState(world), blockers: [], capabilities };
 }
 
@@ -522,6 +568,7 @@ export function worldKey(world: World): string {
   const destination = destinationStatusOf(world);
   const facts: string[] = [];
   if (source === 'active' && pauseBeforeSwitchover(world)) facts.push('pause-before-switchover');
+  if (['active', 'pre-switchover', 'device'].includes(source) && xColo(world)) facts.push('x-colo');
   if (source === 'setup' && world.blocked) facts.push('channel blocked');
   if (source === 'completed' && world.resumed) facts.push('cont');
   if (source === 'pre-switchover' && pausedForPostcopy(world)) facts.push('for postcopy');
@@ -565,5 +612,7 @@ export const worldMachine = setup({
     corrupt: happens,
     'kill-destination': happens,
     'new-destination': happens,
+    'x-colo-lost-heartbeat': happens,
+    'colo-checkpoint': happens,
   },
 });

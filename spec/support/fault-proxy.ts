@@ -153,7 +153,11 @@ export class FaultProxy {
     upstream.on('error', drop).on('close', drop);
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
-    if (this.mode === 'stall') client.pause();
+    // A connection made through a stalled proxy is stalled both ways: not even a close passes.
+    if (this.mode === 'stall') {
+      client.pause();
+      upstream.pause();
+    }
     const towardsDestination = this.paced(client, upstream, (chunk) => {
       this.forwarded += chunk.length;
       if (!upstream.write(chunk)) client.pause();

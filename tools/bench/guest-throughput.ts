@@ -6,6 +6,10 @@
  */
 import type { QmpClient } from '../../protocols/qmp/client.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
+import { waitUntil } from './wait-until.js';
+
+/** The first lap faults in every page of the host's memory, far slower than the laps after it. */
+const FIRST_LAP_TIMEOUT_MS = 60_000;
 
 /** Every vCPU's counter at one moment. */
 export interface WorkReading {
@@ -34,4 +38,12 @@ export async function measureThroughput(qmp: QmpClient, windowMs: number): Promi
   const start = await readWork(qmp);
   await new Promise((r) => setTimeout(r, windowMs));
   return pagesPerSecond(start, await readWork(qmp));
+}
+
+/** Waits until every vCPU has been once over its share of the `pages` its workload runs over, so the throughput measured next is the steady one. */
+export async function firstLap(qmp: QmpClient, pages: number): Promise<void> {
+  await waitUntil(FIRST_LAP_TIMEOUT_MS, "the guest's first lap over its range", async () => {
+    const { work } = await readWork(qmp);
+    return work.every((done) => done >= Math.floor(pages / work.length));
+  });
 }

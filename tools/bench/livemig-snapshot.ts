@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TARGET_PAGE_SIZE } from '../../actors/guest/constants.js';
 import { spawnInstance, type InstanceProcess } from '../instance-process.js';
-import { measureThroughput, readWork } from './guest-throughput.js';
+import { firstLap, measureThroughput } from './guest-throughput.js';
 import { abHolds, probeSupport, quitAll } from './livemig-migration.js';
 import { withDeadline } from './migration-deadline.js';
 import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
@@ -26,8 +26,6 @@ import { waitUntil } from './wait-until.js';
 /** tmpfs, as the QEMU runs' memory files: the file sink then measures livemig, not a disk. */
 const SHM = '/dev/shm';
 const START_TIMEOUT_MS = 60_000;
-/** The first lap faults in every page of the host's memory, far slower than the laps after it. */
-const FIRST_LAP_TIMEOUT_MS = 60_000;
 /** The window of the guest's throughput before the snapshot. */
 const BEFORE_WINDOW_MS = 1000;
 /** The source logs its figures just after query-migrate says completed. */
@@ -53,7 +51,7 @@ export async function runLivemigSnapshot(scenario: LivemigScenario, sink: Snapsh
     const uri = sinkUri(sink, file);
     // events: the MIGRATION event marks the snapshot's end for the guest's figure.
     await probeSupport(source, { uri, caps: [{ capability: 'events', state: true }, { capability: 'background-snapshot', state: true }], params: [] });
-    await firstLap(source, scenario.ram);
+    await firstLap(source.qmp, (scenario.ram - SNAPSHOT_AB_START) / TARGET_PAGE_SIZE);
     const taken = await takeSnapshot(source, uri);
     if (!taken.figures) return migrationMetrics(taken.final, { source: taken.usage, destination: NO_USAGE }, null, taken.series);
     // The source is done: its cores and memory go to the instance that loads the snapshot.
@@ -115,11 +113,4 @@ async function loadAndCheck(loader: InstanceProcess): Promise<{ usage: ProcessUs
   const { status } = await loader.qmp.execute<{ status: string }>('query-status');
   if (status !== 'running') return { usage, check: { ok: false, error: `the loaded guest is ${status}, where it ran at the snapshot's instant` } };
   return { usage, check: await abHolds(loader) };
-}
-
-/** Waits until every vCPU has been once over its share of the range, so the throughput measured is the steady one. */
-async function firstLap(source: InstanceProcess, ram: number): Promise<void> {
-  const lap = Math.floor((ram - SNAPSHOT_AB_START) / TARGET_PAGE_SIZE / SNAPSHOT_SMP);
-  await waitUntil(FIRST_LAP_TIMEOUT_MS, "the guest's first lap over its RAM", async () =>
-    (await readWork(source.qmp)).work.every((pages) => pages >= lap));
 }

@@ -49,7 +49,8 @@ export interface RunMetrics {
   /**
    * Destination memory equals the source's (cmp, digests, keystream), or for
    * a postcopy run or a loaded snapshot the running guest's pattern holds
-   * (the ab check); null when not checked.
+   * (the ab check), or for COLO the net-out peer saw the pair's output
+   * whole and in order; null when not checked.
    */
   verified: boolean | null;
   series: Sample[];
@@ -57,6 +58,8 @@ export interface RunMetrics {
   postcopy?: PostcopyMetrics;
   /** Background-snapshot scenarios only. */
   snapshot?: SnapshotMetrics;
+  /** COLO scenarios only. */
+  colo?: ColoMetrics;
 }
 
 /** What one background snapshot cost the running guest. */
@@ -67,6 +70,47 @@ export interface SnapshotMetrics {
   guestPagesPerSecondBefore: number;
   /** The same from `migrate` until the snapshot completed; unset if it ended before the first reading. */
   guestPagesPerSecondDuring?: number;
+}
+
+/** One COLO checkpoint as the primary's `__org.livemig_query-colo` reports it (its last-checkpoint). */
+export interface ColoCheckpoint {
+  id: number;
+  /** periodic, mismatch, timeout (colo-compare asked for it) or request. */
+  reason: string;
+  /** From the checkpoint request until the secondary had loaded it. */
+  ms: number;
+  /** The primary guest stopped, until it ran again. */
+  downtimeMs: number;
+  pages: number;
+  bytes: number;
+}
+
+/** One x-checkpoint-delay of a COLO run: a window of whole cycles of running and checkpointing. */
+export interface ColoDelayMetrics {
+  delayMs: number;
+  /** From the end of the checkpoint the new delay took at once to the end of the window's last checkpoint. */
+  windowMs: number;
+  /** Checkpoints completed in the window (query-colo's count). */
+  checkpoints: number;
+  /** Medians over the checkpoints sampled. */
+  checkpointMs: number;
+  downtimeMs: number;
+  pages: number;
+  /** The primary guest's pages/s summed over vCPUs (vcpu-work) over the window. */
+  guestPagesPerSecond: number;
+  /** The window's checkpoints as query-colo showed them, polled every ~50 ms: one another followed within a poll is counted, not listed. */
+  sampled: ColoCheckpoint[];
+}
+
+/** What checkpointing cost the running primary guest, at each x-checkpoint-delay in turn. */
+export interface ColoMetrics {
+  /** The primary guest's pages/s, over ~1 s before `migrate`. */
+  guestPagesPerSecondBefore: number;
+  delays: ColoDelayMetrics[];
+  /** The primary's colo-compare at the end: packets released matched, released by a checkpoint, and mismatches. */
+  compare: { matched: number; releasedAtCheckpoint: number; mismatches: number };
+  /** Packets the net-out peer took, every one in order (a violation fails the run). */
+  packetsReceived: number;
 }
 
 /** What one postcopy run measured (source and destination query-migrate, the source's MIGRATION events). */
@@ -112,6 +156,8 @@ export interface Medians {
   postcopy?: PostcopyMedians;
   /** Background-snapshot scenarios only. */
   snapshot?: SnapshotMedians;
+  /** COLO scenarios only: one per x-checkpoint-delay, in the order run. */
+  colo?: ColoDelayMedians[];
 }
 
 /** The medians of a postcopy scenario's PostcopyMetrics (null: the engine does not give the figure). */
@@ -135,6 +181,20 @@ export interface SnapshotMedians {
   guestPagesPerSecondDuring: number | null;
   /** The median of each run's during ÷ before: the share of its speed the guest kept. */
   duringOverBefore: number | null;
+}
+
+/** The medians of one x-checkpoint-delay's ColoDelayMetrics over a COLO scenario's runs. */
+export interface ColoDelayMedians {
+  delayMs: number;
+  windowMs: number;
+  checkpoints: number;
+  checkpointMs: number;
+  downtimeMs: number;
+  pages: number;
+  guestPagesPerSecondBefore: number;
+  guestPagesPerSecondDuring: number;
+  /** The median of each run's during ÷ before: the share of its speed the primary guest kept. */
+  duringOverBefore: number;
 }
 
 export interface Ratio {

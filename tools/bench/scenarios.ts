@@ -1,8 +1,8 @@
 /**
  * What the bench measures, after QEMU's guestperf: livemig scenarios along
  * guest size, workload, transport, capabilities, max-bandwidth and
- * downtime-limit, postcopy with and without preempt, background snapshots;
- * and the references measured in the same run (the machine's loopback
+ * downtime-limit, postcopy with and without preempt, background snapshots,
+ * COLO; and the references measured in the same run (the machine's loopback
  * limit, real QEMU).
  */
 import type { Shape } from './results.js';
@@ -44,6 +44,18 @@ export type SnapshotSink =
   /** exec: a reader copying the stream to such a file at `bytesPerSecond` (throttled-sink.mjs), slower than the pass: the guest's writes wait. */
   | { kind: 'exec'; bytesPerSecond: number };
 
+/**
+ * COLO instead of a migration (livemig-colo.ts): the guest migrated into a
+ * primary/secondary pair, then checkpointed at each x-checkpoint-delay in
+ * turn. Each delay is measured over a window that ends at a checkpoint's
+ * end once it holds at least `minCheckpoints` and lasted `minWindowMs`.
+ */
+export interface ColoPlan {
+  delaysMs: number[];
+  minCheckpoints: number;
+  minWindowMs: number;
+}
+
 export interface LivemigScenario {
   family: 'livemig';
   name: string;
@@ -63,6 +75,8 @@ export interface LivemigScenario {
   postcopy?: PostcopyPlan & { reference?: string };
   /** A background snapshot to this sink instead of a migration (then transport, multifd, bandwidths and downtime-limit are unused). */
   snapshot?: SnapshotSink;
+  /** COLO with this plan instead of a migration (then transport, multifd, bandwidths and downtime-limit are unused). */
+  colo?: ColoPlan;
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -130,6 +144,20 @@ export const SNAPSHOT_SMP = 2;
 export const SNAPSHOT_AB_START = MiB;
 /** The slow sink's rate: below the pass's speed to tmpfs, so the guest meets protected pages. */
 export const SNAPSHOT_SLOW_SINK_RATE = 256 * MiB;
+
+/**
+ * The COLO guest, whatever --size: a primary and a secondary share this
+ * machine's two cores, each guest running `ab` over the range below.
+ */
+export const COLO_RAM = 256 * MiB;
+/** What the COLO guests' `ab` writes over and over: every checkpoint carries all of it. */
+export const COLO_AB_RANGE = { start: MiB, end: 100 * MiB } as const;
+/**
+ * x-checkpoint-delay 200 ms to 5 s; each window holds at least 5
+ * checkpoints and lasts at least 4 s (so the short delay is measured over
+ * more): ~35 s of windows in all.
+ */
+export const COLO_PLAN: ColoPlan = { delaysMs: [200, 1000, 5000], minCheckpoints: 5, minWindowMs: 4000 };
 
 /** 1G, 256M, 64K: a size as the options take it. */
 export function formatSize(bytes: number): string {
@@ -217,6 +245,15 @@ export function allScenarios(size: number): Scenario[] {
     postcopy('postcopy-preempt-paced', true, true),
     snapshot('snapshot', { kind: 'file' }, 'file: on tmpfs'),
     snapshot('snapshot-throttled', { kind: 'exec', bytesPerSecond: SNAPSHOT_SLOW_SINK_RATE }, `exec: a reader taking ${SNAPSHOT_SLOW_SINK_RATE / MiB} MiB/s`),
+    {
+      family: 'livemig',
+      name: 'colo',
+      description: `${formatSize(COLO_RAM)}, running 'ab' over [${formatSize(COLO_AB_RANGE.start)}, ${formatSize(COLO_AB_RANGE.end)}), migrated over tcp into a COLO pair, x-checkpoint-delay ${COLO_PLAN.delaysMs.join(', ')} ms in turn`,
+      ram: COLO_RAM,
+      workload: { kind: 'ab' },
+      colo: COLO_PLAN,
+      quick: false,
+    },
   ];
 }
 
