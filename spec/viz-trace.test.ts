@@ -147,6 +147,27 @@ describe('__org.livemig_trace over a real instance', () => {
     expect(faults[0]!.type).to.match(/^write-protect fault, page \d+$/);
   });
 
+  it('shows COLO checkpoints on both sides: requested, stepped through on the return path, loaded', async function () {
+    this.timeout(60_000);
+    const guest = ['--ram', '32M', '--workload', 'ab', '--cap', 'events', '--cap', 'x-colo'];
+    const src = await startInstance([...guest, '--param', 'x-checkpoint-delay=200'], { name: 'src' });
+    const dst = await startInstance([...guest, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' });
+    const { fromSource, fromDestination } = await traceBoth(src, dst);
+    await src.qmp.execute('migrate', { uri: await boundTcpUri(dst.qmp) });
+    await waitForMigration(src.qmp, ['colo'], 30_000);
+    const loaded = (seen: Record<string, unknown>[]) => seen.some((m) => /^checkpoint 2 loaded/.test(String(m.type)));
+    const deadline = Date.now() + 30_000;
+    while (!(loaded(fromSource) && loaded(fromDestination)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const first = (seen: Record<string, unknown>[], pattern: RegExp) => seen.find((m) => pattern.test(String(m.type)));
+    expect(first(fromSource, /^checkpoint 1 /)).to.deep.include({ side: 'source', from: 'migration', to: 'colo', type: 'checkpoint 1 (periodic)' });
+    expect(first(fromSource, /^colo vmstate-loaded$/)).to.deep.include({ side: 'source', from: 'return-path', to: 'migration' });
+    expect(first(fromSource, /^checkpoint 1 loaded/)).to.deep.include({ from: 'colo', to: 'migration' });
+    expect(first(fromDestination, /^checkpoint 1 requested$/)).to.deep.include({ side: 'destination', from: 'incoming', to: 'colo' });
+    expect(first(fromDestination, /^checkpoint 1 loaded/)).to.deep.include({ from: 'colo', to: 'incoming' });
+    // The secondary's output packets are data: they are not traced one by one.
+    expect(fromSource.some((m) => m.type === 'colo-packets')).to.equal(false);
+  });
+
   it('refuses an enable that is not a boolean, with QEMU\'s argument errors', async () => {
     const src = await startInstance(['--ram', '32M'], { name: 'src' });
     const refusal = (args: object) => src.qmp.execute(TRACE_COMMAND, args).then(() => null, (e: QmpError) => [e.code, e.desc]);

@@ -43,6 +43,7 @@ export interface ColoSecondaryDeps {
   digests: boolean;
   announceCheckpoint(data: Record<string, string | number>): void;
   log(message: string, fields?: Record<string, unknown>): void;
+  trace(from: string, to: string, type: string): void;
   /** Drops the connection to the primary (failover). */
   closeLink(): void;
 }
@@ -157,12 +158,14 @@ export class ColoSecondary {
     status.takeover = { checkpoint: this.checkpointId, ...(digest ? { digest } : {}) };
     guest.start();
     this.deps.log('COLO failover: the secondary took over', { checkpoint: this.checkpointId, restoredPages: restored });
+    this.deps.trace('colo', 'incoming', `took over from checkpoint ${this.checkpointId}`);
   }
 
   private async stopForCheckpoint(id: number): Promise<void> {
     const { guest, returnPath } = this.deps;
     this.started = Date.now();
     this.id = id;
+    this.deps.trace('incoming', 'colo', `checkpoint ${id} requested`);
     await guest.stop('colo');
     // Whatever the guest sent before the stop reaches the primary ahead of the reply.
     guest.nic.flush();
@@ -191,6 +194,7 @@ export class ColoSecondary {
     const ms = Date.now() - this.started;
     status.checkpointDone({ id: this.id, reason: 'periodic', ms, downtimeMs: ms, pages: staged, bytes: 0, ...(digest ? { digest } : {}) });
     this.deps.announceCheckpoint({ checkpoint: this.id, mode: 'secondary', pages: staged, ...(digest ? { digest } : {}) });
+    this.deps.trace('colo', 'incoming', `checkpoint ${this.id} loaded (${staged} pages)`);
   }
 
   private sendForward(): void {

@@ -549,6 +549,7 @@ export class IncomingMigration {
       digests: env.coloDigests,
       announceCheckpoint: (data) => env.announceColoCheckpoint(data),
       log: (message, fields) => env.log(message, fields),
+      trace: (from, to, type) => env.trace(from, to, type),
       closeLink: () => {
         this.generation++;
         this.main?.close();

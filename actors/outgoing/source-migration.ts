@@ -34,6 +34,7 @@ import { RamSaver } from '../ram/ram-saver.js';
 import { RamStats } from '../ram/ram-stats.js';
 import { POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { SourceReturnPath } from '../return-path/source-return-path.js';
+import { traceLabel } from '../../protocols/return-path/messages.js';
 import { describeGuest } from '../savevm/stream-header.js';
 import { CancelledError, abortable, sleep } from './abortable.js';
 import type { SourceEnvironment } from './environment.js';
@@ -314,7 +315,10 @@ export class SourceMigration {
     returnPath.on('bad', (err) => {
       if (returnPath === this.returnPath) this.fail(err);
     });
-    returnPath.on('message', (m) => this.env.trace('return-path', 'migration', m.type));
+    returnPath.on('message', (m) => {
+      const label = traceLabel(m);
+      if (label) this.env.trace('return-path', 'migration', label);
+    });
     returnPath.on('page-request', (request) => this.postcopy!.request(request));
   }
 

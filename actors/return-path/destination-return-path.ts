@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { createActor } from 'xstate';
 import { returnPathMachine, returnPathState, type ReturnPathState } from '../../machines/return-path.js';
 import { encodeReturnPath } from '../../protocols/return-path/encode.js';
-import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
+import { traceLabel, type ReturnPathMessage } from '../../protocols/return-path/messages.js';
 
 export class DestinationReturnPath {
   private readonly machine = createActor(returnPathMachine).start();
@@ -39,7 +39,8 @@ export class DestinationReturnPath {
     const reverse = this.reverse();
     if (this.state !== 'open' || !reverse || reverse.destroyed) return;
     reverse.write(encodeReturnPath(message));
-    this.trace(message.type);
+    const label = traceLabel(message);
+    if (label) this.trace(label);
   }
 
   /** Postcopy paused: the path goes with its connection; a recovery opens a new one. */

@@ -151,3 +151,13 @@ export const TYPE_BY_NUMBER: ReadonlyMap<number, ReturnPathMessageType> = new Ma
 export function checkBody(type: ReturnPathMessageType, body: unknown): string | undefined {
   return checkFields(body, RETURN_PATH_TYPES[type].body);
 }
+
+/**
+ * How the visualizer's trace names a message: its type, COLO steps with
+ * their step; undefined for the secondary's output packets, which are
+ * data (as pages are) and would drown every other message.
+ */
+export function traceLabel(message: ReturnPathMessage): string | undefined {
+  if (message.type === 'colo-packets') return undefined;
+  return message.type === 'colo' ? `colo ${message.message}` : message.type;
+}

@@ -5,7 +5,7 @@
 import { clock } from './format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const LANE_ORDER = ['monitor', 'source', 'migration', 'multifd', 'return-path', 'postcopy-preempt', 'incoming', 'destination'];
+const LANE_ORDER = ['monitor', 'source', 'guest', 'migration', 'colo-compare', 'multifd', 'return-path', 'postcopy-preempt', 'incoming', 'colo', 'destination'];
 const LANE_W = 112;
 const ROW_H = 20;
 const TIME_W = 92;
