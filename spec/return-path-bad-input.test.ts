@@ -134,6 +134,16 @@ const CASES: BadInput[] = [
     why: "Received return-path message 'resume-ack', which this migration never asked for",
   },
   {
+    what: 'a COLO step in a migration without x-colo',
+    bytes: encodeReturnPath({ type: 'colo', message: 'checkpoint-reply' }),
+    why: "Received return-path message 'colo', which this migration never asked for",
+  },
+  {
+    what: 'COLO output packets in a migration without x-colo',
+    bytes: encodeReturnPath({ type: 'colo-packets', packets: new Uint8Array(16) }),
+    why: "Received return-path message 'colo-packets', which this migration never asked for",
+  },
+  {
     what: 'a SWITCHOVER_ACK never asked for',
     bytes: encodeReturnPath({ type: 'switchover-ack' }),
     why: "Received return-path message 'switchover-ack', which this migration never asked for",
