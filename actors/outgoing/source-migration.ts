@@ -40,7 +40,7 @@ import { CancelledError, abortable, sleep } from './abortable.js';
 import type { SourceEnvironment } from './environment.js';
 import { MainChannel } from './main-channel.js';
 import { BackgroundSnapshot } from './background-snapshot.js';
-import { ColoPrimary } from '../colo/colo-primary.js';
+import { ColoPrimary } from './colo-primary.js';
 import { PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';

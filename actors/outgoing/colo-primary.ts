@@ -20,11 +20,11 @@ import { NIC_PACKET_BYTES } from '../guest/nic.js';
 import { digestBlocksHere, digestText } from '../guest/digest.js';
 import type { Guest } from '../guest/guest.js';
 import type { GuestNetwork } from '../net/guest-network.js';
-import type { MainChannel } from '../outgoing/main-channel.js';
-import { abortable } from '../outgoing/abortable.js';
+import type { MainChannel } from './main-channel.js';
+import { abortable } from './abortable.js';
 import type { SourceReturnPath } from '../return-path/source-return-path.js';
-import { ColoCompare } from './colo-compare.js';
-import type { CheckpointReason, ColoStatus } from './colo-status.js';
+import { ColoCompare } from '../colo/colo-compare.js';
+import type { CheckpointReason, ColoStatus } from '../colo/colo-status.js';
 
 /** Packets per COLO output message on the stream (64 KiB). */
 const OUTPUT_CHUNK_PACKETS = 4096;
