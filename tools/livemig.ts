@@ -3,7 +3,8 @@
  * The livemig command line: `livemig run` starts an instance, `livemig
  * migrate` drives a migration between two of them as an orchestrator would,
  * `livemig viz` shows their statecharts, `livemig bench` (`npm run bench`)
- * measures migrations. Every instance starts through this file (bundled:
+ * measures migrations, `livemig net-sink` plays the outside world a guest's
+ * output goes to. Every instance starts through this file (bundled:
  * program-bundle.ts), so the other commands import their heavy parts only
  * when they run.
  */
@@ -11,6 +12,7 @@ import { CommanderError } from 'commander';
 import { benchCommand } from './bench/options.js';
 import { livemigCommand } from './cli-options.js';
 import { migrateCommand } from './migrate-command.js';
+import { netSinkCommand } from './net-sink-command.js';
 import { runCommand } from './run-command.js';
 import { vizCommand } from './viz/viz-command.js';
 
@@ -22,6 +24,7 @@ const program = livemigCommand('livemig', 'livemig')
   .addCommand(migrateCommand())
   .addCommand(vizCommand())
   .addCommand(benchCommand())
+  .addCommand(netSinkCommand())
   .addHelpText('after', "\nlivemig <command> --help explains each command's options.");
 
 // A reader that stops early (`livemig --help | head`) is not an error.

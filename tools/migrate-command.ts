@@ -27,14 +27,14 @@ bar while it runs, and a summary at the end.`)
     .requiredOption('--uri <URI>', 'migration URI: tcp:HOST:PORT (port 0: any), unix:PATH, file:PATH[,offset=N], exec:CMD, fd:N')
     .addOption(capOption('a capability to set on both sides'))
     .addOption(paramOption('a parameter to set on both sides'))
-    .addHelpText('after', '\nExit status: 0 when the migration completed, 1 when it failed, 2 on bad options.')
+    .addHelpText('after', '\nExit status: 0 when the migration completed (or, with x-colo, went to colo), 1 when it failed, 2 on bad options.')
     .action(async (values: MigrateValues, command: Command) => {
       parseEach(command, parseQmpAddress, [values.from, values.to]);
       process.exitCode = await migrate(values, { uri: values.uri, ...capsAndParams(command) });
     });
 }
 
-/** Resolves with the exit status: 0 when the migration completed, 1 when it failed. */
+/** Resolves with the exit status: 0 when the migration completed or went to colo, 1 when it failed. */
 async function migrate(values: MigrateValues, plan: MigrationPlan): Promise<number> {
   const { progressBar, summarize } = await import('./migration-report.js');
   const src = await QmpClient.connect(values.from);
@@ -53,7 +53,7 @@ async function migrate(values: MigrateValues, plan: MigrationPlan): Promise<numb
       digests = { source: s!.sha256, destination: d!.sha256 };
     }
     console.log(summarize(outcome, digests));
-    return outcome.source.status === 'completed' ? 0 : 1;
+    return outcome.source.status === 'completed' || outcome.source.status === 'colo' ? 0 : 1;
   } catch (err) {
     console.error(`livemig migrate: ${(err as Error).message}`);
     return 1;

@@ -52,6 +52,11 @@ export function summarize(outcome: MigrationOutcome, digests?: { source: string;
       `  dirty syncs     ${ram['dirty-sync-count']}`,
       `  destination     ${String(outcome.destination.status)}`,
     );
+  } else if (s.status === 'colo') {
+    lines.push(
+      '  COLO            the destination is the secondary: checkpoints run until x-colo-lost-heartbeat fails over',
+      `  destination     ${String(outcome.destination.status)}`,
+    );
   } else if (s['error-desc']) {
     lines.push(`  error           ${String(s['error-desc'])}`);
   }

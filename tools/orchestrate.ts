@@ -27,7 +27,10 @@ export interface MigrationOutcome {
   uri: string;
 }
 
-const FINAL = ['completed', 'failed', 'cancelled'];
+/** Where a migration stops moving: over, or (x-colo) checkpointing from now on. */
+const FINAL = ['completed', 'failed', 'cancelled', 'colo'];
+/** The source's statuses after which the destination has the guest. */
+const THROUGH = ['completed', 'colo'];
 
 export async function orchestrateMigration(
   src: QmpClient,
@@ -61,7 +64,7 @@ export async function orchestrateMigration(
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     destination = await dst.execute<Record<string, unknown>>('query-migrate').catch(() => ({ status: 'failed' }));
-    if (FINAL.includes(destination.status as string) || source.status !== 'completed') break;
+    if (FINAL.includes(destination.status as string) || !THROUGH.includes(source.status as string)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   return { source, destination, uri };

@@ -6,7 +6,7 @@
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
-import { COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows } from './table.js';
+import { COLO_COLUMNS, coloRows, COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows } from './table.js';
 
 const LIVEMIG_COLOR = '#1f77b4';
 const QEMU_COLOR = '#d62728';
@@ -68,6 +68,7 @@ export function htmlReport(results: BenchResults): string {
   const byName = new Map(results.scenarios.map((s) => [s.name, s]));
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
+  const colo = coloRows(results.scenarios);
   const figures = results.scenarios
     .filter((s) => s.family === 'livemig' && s.median)
     .map((s) => {
@@ -105,6 +106,14 @@ Guest throughput: pages its vCPUs stepped through per second (<code>vcpu-work</c
 <code>migrate</code> until the snapshot completed; during ÷ before is the median of each run's ratio. Verified: the snapshot loaded
 into a new instance, running, passes the <code>ab</code> check once stopped.</p>
 ${htmlTable(SNAPSHOT_COLUMNS, snapshot)}` : ''}
+${colo.length > 0 ? `<h2>COLO</h2>
+<p>livemig's COLO (QEMU's is not measured): a guest running <code>ab</code> migrated into a primary and a secondary on this machine,
+then checkpointed at each <code>x-checkpoint-delay</code> in turn. Each delay's window starts at the end of the checkpoint the new delay
+takes at once and ends at a checkpoint's end, once it holds enough checkpoints and time. Checkpoint: from the request until the secondary
+had loaded it; downtime: the primary guest stopped; pages: RAM sent (medians over the window's checkpoints). Guest throughput: pages the
+primary's vCPU stepped through per second (<code>vcpu-work</code>), over ~1 s before <code>migrate</code> and over the window; during ÷ before
+is the median of each run's ratio. Verified: the net-out peer saw the guest's output whole and in order.</p>
+${htmlTable(COLO_COLUMNS, colo)}` : ''}
 <pre>${escapeXml(formatNotes(results.scenarios))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}

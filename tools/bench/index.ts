@@ -9,6 +9,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
 import { htmlReport } from './html-report.js';
+import { runLivemigColo } from './livemig-colo.js';
 import { runLivemig } from './livemig-migration.js';
 import { runLivemigSnapshot } from './livemig-snapshot.js';
 import { measureLoopback } from './loopback-limit.js';
@@ -19,7 +20,7 @@ import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
 import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, runSummary } from './table.js';
+import { formatColoTable, formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -43,7 +44,8 @@ function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics>
     case 'qemu':
       return s.postcopy ? runQemuPostcopy(s, dir, run) : runQemu(s, dir, run);
     case 'livemig':
-      return s.snapshot ? runLivemigSnapshot(s, s.snapshot, dir, run) : runLivemig(s, dir, run);
+      if (s.snapshot) return runLivemigSnapshot(s, s.snapshot, dir, run);
+      return s.colo ? runLivemigColo(s, s.colo, dir, run) : runLivemig(s, dir, run);
   }
 }
 
@@ -103,6 +105,8 @@ async function bench(options: BenchOptions): Promise<number> {
   if (postcopy) log(`Postcopy:\n${postcopy}\n`);
   const snapshot = formatSnapshotTable(scenarios);
   if (snapshot) log(`Background snapshot:\n${snapshot}\n`);
+  const colo = formatColoTable(scenarios);
+  if (colo) log(`COLO (livemig only: QEMU's COLO is not measured):\n${colo}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
   const out = resolve(REPO_ROOT, options.out);

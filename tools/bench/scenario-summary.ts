@@ -3,8 +3,8 @@
  * (never a single run), the run to plot, and the ratios against the
  * references measured in the same bench run.
  */
-import type { Medians, PostcopyMedians, RunMetrics, ScenarioResult, SnapshotMedians } from './results.js';
-import { REFERENCES, type PostcopyPlan, type Scenario } from './scenarios.js';
+import type { ColoDelayMedians, ColoDelayMetrics, Medians, PostcopyMedians, RunMetrics, ScenarioResult, SnapshotMedians } from './results.js';
+import { REFERENCES, type ColoPlan, type PostcopyPlan, type Scenario } from './scenarios.js';
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -40,6 +40,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     destinationPeakRssBytes: medianOf(ok, (r) => r.destination.peakRssBytes)!,
     ...(scenario.family !== 'loopback' && scenario.postcopy ? { postcopy: postcopyMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.snapshot ? { snapshot: snapshotMedians(ok) } : {}),
+    ...(scenario.family === 'livemig' && scenario.colo ? { colo: coloMedians(ok, scenario.colo) } : {}),
   };
   // The run to plot: the successful one whose total time is closest to the median.
   const medianRun = runs.indexOf(ok.reduce((best, r) =>
@@ -93,6 +94,26 @@ function snapshotMedians(ok: RunMetrics[]): SnapshotMedians {
       return s?.guestPagesPerSecondDuring === undefined ? undefined : s.guestPagesPerSecondDuring / s.guestPagesPerSecondBefore;
     }),
   };
+}
+
+/** The medians of each x-checkpoint-delay's figures (a successful COLO run has them all, in the plan's order). */
+function coloMedians(ok: RunMetrics[], plan: ColoPlan): ColoDelayMedians[] {
+  return plan.delaysMs.map((delayMs, i) => {
+    const of = (pick: (d: ColoDelayMetrics, before: number) => number) =>
+      medianOf(ok, (r) => (r.colo ? pick(r.colo.delays[i]!, r.colo.guestPagesPerSecondBefore) : undefined))!;
+    return {
+      delayMs,
+      windowMs: of((d) => d.windowMs),
+      checkpoints: of((d) => d.checkpoints),
+      checkpointMs: of((d) => d.checkpointMs),
+      downtimeMs: of((d) => d.downtimeMs),
+      pages: of((d) => d.pages),
+      guestPagesPerSecondBefore: of((_, before) => before),
+      guestPagesPerSecondDuring: of((d) => d.guestPagesPerSecond),
+      // Run by run, then the median, as for snapshots: each run's before is its own baseline.
+      duringOverBefore: of((d, before) => d.guestPagesPerSecond / before),
+    };
+  });
 }
 
 /**

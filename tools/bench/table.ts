@@ -1,4 +1,4 @@
-/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy and snapshot ones' own figures. */
+/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy, snapshot and COLO ones' own figures. */
 import type { RunMetrics, ScenarioResult } from './results.js';
 
 export const COLUMNS = [
@@ -26,6 +26,17 @@ export const POSTCOPY_COLUMNS = [
  */
 export const SNAPSHOT_COLUMNS = [
   'scenario', 'status', 'snapshot ms', 'downtime ms', 'GB/s RAM', 'faulted pages',
+  'guest Mpages/s before', 'guest Mpages/s during', 'during ÷ before', 'verified',
+] as const;
+
+/**
+ * COLO (livemig only: QEMU's COLO is not measured), a row per
+ * x-checkpoint-delay: the window it was measured over, the checkpoints in
+ * it, each checkpoint's time, guest downtime and pages (medians), and the
+ * primary guest's throughput (vcpu-work) before `migrate` and during COLO.
+ */
+export const COLO_COLUMNS = [
+  'scenario', 'status', 'checkpoint delay ms', 'window s', 'checkpoints', 'checkpoint ms', 'downtime ms', 'pages',
   'guest Mpages/s before', 'guest Mpages/s during', 'during ÷ before', 'verified',
 ] as const;
 
@@ -64,7 +75,7 @@ export function tableRows(results: ScenarioResult[]): string[][] {
       m.pagesPerSecond === null ? '–' : Math.round(m.pagesPerSecond).toLocaleString('en-US'),
       `${fixed(m.sourceCpuSeconds, 2)}/${fixed(m.destinationCpuSeconds, 2)}`,
       `${mib(m.sourcePeakRssBytes)}/${mib(m.destinationPeakRssBytes)}`,
-      r.vsQemu ? `${r.vsQemu.value.toFixed(2)}×` : r.config.snapshot ? '–' : '',
+      r.vsQemu ? `${r.vsQemu.value.toFixed(2)}×` : r.config.snapshot || r.config.colo ? '–' : '',
       r.vsLimit ? `${r.vsLimit.value.toFixed(2)}×` : '',
       verifiedOf(r),
     ];
@@ -123,6 +134,28 @@ export function snapshotRows(results: ScenarioResult[]): string[][] {
   });
 }
 
+/** One row per x-checkpoint-delay of each COLO scenario, in COLO_COLUMNS order. */
+export function coloRows(results: ScenarioResult[]): string[][] {
+  return results.filter((r) => r.config.colo !== undefined).flatMap((r) => {
+    const delays = r.median?.colo;
+    if (!delays) return [[`${r.family} ${r.name}`, statusOf(r), ...COLO_COLUMNS.slice(2).map(() => '')]];
+    return delays.map((d) => [
+      `${r.family} ${r.name}`,
+      statusOf(r),
+      fixed(d.delayMs, 0),
+      fixed(d.windowMs / 1000, 1),
+      fixed(d.checkpoints, 0),
+      fixed(d.checkpointMs, 0),
+      fixed(d.downtimeMs, 0),
+      Math.round(d.pages).toLocaleString('en-US'),
+      mega(d.guestPagesPerSecondBefore),
+      mega(d.guestPagesPerSecondDuring),
+      significant(d.duringOverBefore),
+      verifiedOf(r),
+    ]);
+  });
+}
+
 /** A plain-text table, numbers right-aligned. */
 function formatRows(columns: readonly string[], cells: string[][]): string {
   const rows = [columns.slice(), ...cells];
@@ -148,11 +181,18 @@ export function formatSnapshotTable(results: ScenarioResult[]): string {
   return rows.length === 0 ? '' : formatRows(SNAPSHOT_COLUMNS, rows);
 }
 
+/** The COLO table, or '' when no COLO scenario ran. */
+export function formatColoTable(results: ScenarioResult[]): string {
+  const rows = coloRows(results);
+  return rows.length === 0 ? '' : formatRows(COLO_COLUMNS, rows);
+}
+
 /** One run in a line, as the bench logs it. */
 export function runSummary(m: RunMetrics): string {
   const pc = m.postcopy;
   const faults = pc?.faultLatencyUs;
   const sn = m.snapshot;
+  const colo = m.colo?.delays.map((d) => `${d.delayMs} ms: ${d.checkpoints} checkpoints of ${d.checkpointMs} ms, guest ×${significant(d.guestPagesPerSecond / m.colo!.guestPagesPerSecondBefore)}`);
   return [
     `${m.guestGBps.toFixed(2)} GB/s, total ${m.totalTimeMs.toFixed(0)} ms`,
     m.downtimeMs !== undefined ? `downtime ${m.downtimeMs} ms` : '',
@@ -160,6 +200,7 @@ export function runSummary(m: RunMetrics): string {
     faults ? `fault p50/p99 ${faults.p50}/${faults.p99} µs over ${faults.count}` : '',
     pc?.blocktimeMs !== undefined ? `blocktime ${pc.blocktimeMs} ms` : '',
     sn ? `${sn.faultedPages} faulted pages, guest ${mega(sn.guestPagesPerSecondBefore)} → ${mega(sn.guestPagesPerSecondDuring)} Mpages/s` : '',
+    colo ? `x-checkpoint-delay ${colo.join('; ')}` : '',
   ].filter(Boolean).join(', ');
 }
 
