@@ -49,7 +49,7 @@ describe('guest: device state', function () {
     await new Promise((r) => setTimeout(r, 30));
     await src.stop('finish-migrate');
     const saved = src.devices.saveAll();
-    expect(saved.map((s) => `${s.name}/${s.instance}`)).to.deep.equal(['cpu/0', 'cpu/1', 'globalstate/0']);
+    expect(saved.map((s) => `${s.name}/${s.instance}`)).to.deep.equal(['cpu/0', 'cpu/1', 'nic/0', 'globalstate/0']);
     for (const s of saved) dst.devices.load(s);
     expect(dst.workload).to.deep.equal(src.workload);
     expect(dst.registers(0)).to.deep.equal(src.registers(0));

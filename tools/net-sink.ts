@@ -14,7 +14,7 @@
  */
 import net from 'node:net';
 import { unlinkSync } from 'node:fs';
-import { nextChain, NIC_PACKET_BYTES } from '../actors/guest/nic.js';
+import { nextChain, NIC_PACKET_BYTES, seqAfter, seqBefore } from '../actors/guest/nic.js';
 import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../protocols/net-out/constants.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
 
@@ -106,13 +106,13 @@ export class NetSink {
   private take(bytes: Buffer): void {
     const packet = { seq: bytes.readUInt32BE(0), pos: bytes.readUInt32BE(4), value: bytes.readUInt32BE(8), chain: bytes.readUInt32BE(12) };
     if (packet.seq !== this.next) {
-      this.violations.push(packet.seq < this.next ? `duplicate packet ${packet.seq} (wanted ${this.next})` : `gap: packet ${packet.seq} after ${this.next - 1}`);
+      this.violations.push(seqBefore(packet.seq, this.next) ? `duplicate packet ${packet.seq} (wanted ${this.next})` : `gap: packet ${packet.seq} after ${this.next - 1}`);
       return;
     }
     const expected = nextChain(this.chain, packet.seq, packet.pos, packet.value);
     if (packet.chain !== expected) this.violations.push(`packet ${packet.seq} does not follow from packet ${packet.seq - 1} (chain ${packet.chain}, expected ${expected})`);
     this.chain = packet.chain;
-    this.next = packet.seq + 1;
+    this.next = seqAfter(packet.seq);
     this.received.push(packet);
   }
 }

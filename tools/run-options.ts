@@ -3,6 +3,7 @@ import { TARGET_PAGE_SIZE } from '../actors/guest/constants.js';
 import { defaultAb } from '../actors/guest/guest.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
+import { netOutAddress } from '../actors/net/net-link.js';
 import { parseQmpAddress } from '../protocols/qmp/address.js';
 import { parseSafeSize } from '../protocols/size.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
@@ -80,10 +81,7 @@ export function instanceConfig(command: Command): InstanceConfig {
   if (values.incoming !== undefined && values.incoming !== 'defer') {
     parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'incoming' }), [values.incoming]);
   }
-  if (values.netOut !== undefined) {
-    const scheme = parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'outgoing' }), [values.netOut])[0]!.scheme;
-    if (scheme !== 'unix' && scheme !== 'tcp') fail(`--net-out takes unix:PATH or tcp:HOST:PORT, not '${values.netOut}'`);
-  }
+  if (values.netOut !== undefined) parseEach(command, netOutAddress, [values.netOut]);
   return {
     guest: {
       ram: values.ram,

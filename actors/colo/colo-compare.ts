@@ -7,7 +7,7 @@
  * secondary has not matched within COMPARE_TIMEOUT_MS, asks for a
  * checkpoint at once. The secondary's packets never go out.
  */
-import { Nic } from '../guest/nic.js';
+import { Nic, seqBefore } from '../guest/nic.js';
 
 /** colo-compare's default compare_timeout. */
 export const COMPARE_TIMEOUT_MS = 3000;
@@ -64,7 +64,7 @@ export class ColoCompare {
     this.counters.releasedAtCheckpoint += this.primary.length;
     for (const h of this.primary) this.release(h.packet);
     this.primary = [];
-    this.secondary = this.secondary.filter((h) => h.seq > seq);
+    this.secondary = this.secondary.filter((h) => seqBefore(seq, h.seq));
     this.diverged = false;
     this.timeoutAsked = false;
   }
@@ -88,7 +88,7 @@ export class ColoCompare {
     while (!this.diverged && this.primary.length > 0 && this.secondary.length > 0) {
       const p = this.primary[0]!;
       const s = this.secondary[0]!;
-      if (s.seq < p.seq) {
+      if (seqBefore(s.seq, p.seq)) {
         // The secondary's copy of a packet the primary already released at a checkpoint.
         this.secondary.shift();
         continue;

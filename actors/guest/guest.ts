@@ -346,6 +346,7 @@ export class Guest extends EventEmitter<GuestEvents> {
         return this.nic.state();
       },
       load: (state) => {
+        if (this.state === 'running') throw new Error('NIC state can only be loaded into a stopped guest');
         const s = state as { seq?: unknown; chain?: unknown } | null;
         if (!s || !isU32(s.seq) || !isU32(s.chain)) throw new Error('NIC state is not {seq, chain} (u32 each)');
         this.nic.load({ seq: s.seq, chain: s.chain });

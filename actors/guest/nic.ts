@@ -47,6 +47,20 @@ export function nextChain(chain: number, seq: number, pos: number, value: number
   return mix(mix(mix(chain, seq), pos), value);
 }
 
+/**
+ * Whether sequence number `a` comes before `b`. Sequence numbers are u32s
+ * that wrap (RFC 1982's serial number arithmetic): whichever is less than
+ * 2^31 ahead of the other is the later one.
+ */
+export function seqBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** The sequence number after `seq`, wrapping at 2^32. */
+export function seqAfter(seq: number): number {
+  return (seq + 1) >>> 0;
+}
+
 /** The vCPU side: used by the workload of vCPU 0 only. */
 export class NicTx {
   private readonly ring: Int32Array;
@@ -77,10 +91,10 @@ export class NicTx {
   /** Sends one packet; reserve() must have found a slot. */
   send(pos: number, value: number): void {
     const ring = this.ring;
-    const seq = (ring[SEQ]! + 1) >>> 0;
+    const seq = seqAfter(ring[SEQ]! >>> 0);
     const chain = nextChain(ring[CHAIN]! >>> 0, seq, pos, value);
     const tail = Atomics.load(ring, TAIL);
-    const at = HEADER_INTS + (tail % NIC_RING_SLOTS) * SLOT_INTS;
+    const at = HEADER_INTS + ((tail >>> 0) % NIC_RING_SLOTS) * SLOT_INTS;
     ring[at] = seq;
     ring[at + 1] = pos;
     ring[at + 2] = value;

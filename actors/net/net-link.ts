@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../../protocols/net-out/constants.js';
 import { parseMigrationUri } from '../../protocols/transport/uri.js';
-import { Nic } from '../guest/nic.js';
+import { Nic, seqAfter, seqBefore } from '../guest/nic.js';
 
 const MAX_QUEUED = 65_536;
 const RECONNECT_MS = 1000;
@@ -39,10 +39,7 @@ export class NetLink {
 
   /** @throws Error for a URI that is not unix:PATH or tcp:HOST:PORT */
   static create(uri: string, log: (message: string, fields?: Record<string, unknown>) => void): NetLink {
-    const parsed = parseMigrationUri(uri, { direction: 'outgoing' });
-    if (parsed.scheme === 'unix') return new NetLink({ path: parsed.path }, log);
-    if (parsed.scheme === 'tcp') return new NetLink({ host: parsed.host, port: parsed.port }, log);
-    throw new Error(`--net-out takes unix:PATH or tcp:HOST:PORT, not '${uri}'`);
+    return new NetLink(netOutAddress(uri), log);
   }
 
   send(packet: Uint8Array): void {
@@ -93,13 +90,31 @@ export class NetLink {
     const socket = this.socket!;
     const out: Uint8Array[] = [];
     for (const packet of this.queue) {
-      if (Nic.seqOf(packet) < this.next!) this.counters.skipped++;
+      if (seqBefore(Nic.seqOf(packet), this.next!)) this.counters.skipped++;
       else out.push(packet);
     }
     this.queue = [];
     if (out.length === 0) return;
     socket.write(Buffer.concat(out));
     this.counters.sent += out.length;
-    this.next = Nic.seqOf(out[out.length - 1]!) + 1;
+    this.next = seqAfter(Nic.seqOf(out[out.length - 1]!));
   }
+}
+
+/**
+ * Where `--net-out URI` connects.
+ *
+ * @throws Error for a URI that is not unix:PATH or tcp:HOST:PORT
+ */
+export function netOutAddress(uri: string): { path: string } | { host: string; port: number } {
+  const refused = (why?: string) => new Error(`--net-out takes unix:PATH or tcp:HOST:PORT, not '${uri}'${why ? ` (${why})` : ''}`);
+  let parsed;
+  try {
+    parsed = parseMigrationUri(uri, { direction: 'outgoing' });
+  } catch (err) {
+    throw refused((err as Error).message);
+  }
+  if (parsed.scheme === 'unix') return { path: parsed.path };
+  if (parsed.scheme === 'tcp') return { host: parsed.host, port: parsed.port };
+  throw refused();
 }
