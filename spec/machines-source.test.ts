@@ -23,6 +23,7 @@ const migrate = (facts: Partial<Omit<MigrateCommand, 'type'>> = {}): MigrateComm
 });
 const pauseBeforeSwitchover = { 'pause-before-switchover': true };
 const postcopyRam = { 'postcopy-ram': true };
+const xColo = { 'x-colo': true };
 const startPostcopy: SourceEvent = { type: 'migrate-start-postcopy' };
 const postcopyStart: SourceEvent = { type: 'postcopy.start' };
 const postcopyPaused = (error: string): SourceEvent => ({ type: 'postcopy.paused', error });
@@ -348,8 +349,14 @@ describe('source machine', () => {
       migrate({ resume: true }),
       migrate({ capabilities: postcopyRam }),
       migrate({ capabilities: { ...postcopyRam, ...pauseBeforeSwitchover } }),
+      migrate({ capabilities: xColo }),
+      migrate({ capabilities: { ...xColo, ...pauseBeforeSwitchover } }),
       startPostcopy,
       postcopyStart,
+      { type: 'colo.start' },
+      { type: 'x-colo-lost-heartbeat' },
+      { type: 'colo-checkpoint' },
+      { type: 'colo.failover' },
       { type: 'switchover.pause', postcopy: true },
       postcopyPaused('Broken pipe'),
       { type: 'migrate-pause' },
@@ -368,7 +375,7 @@ describe('source machine', () => {
     const serializeState = (s: SourceSnapshot) =>
       JSON.stringify([
         sourceStatus(s), s.context.error, s.context.capabilities['pause-before-switchover'] === true,
-        s.context.capabilities['postcopy-ram'] === true, s.context.postcopySwitch,
+        s.context.capabilities['postcopy-ram'] === true, s.context.capabilities['x-colo'] === true, s.context.postcopySwitch,
       ]);
     const options = { events, serializeState };
     const built: MigrationStatus[] = [
@@ -380,6 +387,7 @@ describe('source machine', () => {
       'postcopy-active',
       'postcopy-paused',
       'postcopy-recover',
+      'colo',
       'cancelling',
       'cancelled',
       'completed',
@@ -398,12 +406,13 @@ describe('source machine', () => {
         { type: 'switchover.pause', postcopy: true }, switchoverPause, continueFrom('pre-switchover'),
         setupDone, completed, failed('Broken pipe'), postcopyPaused('Broken pipe'), cancel, cancelDone,
         { type: 'postcopy.recover' }, { type: 'postcopy.resumed' },
+        migrate({ capabilities: xColo }), { type: 'colo.start' }, { type: 'colo.failover' },
       ];
       const paths = getSimplePaths(sourceMachine, { ...options, events: oneOfEach });
       expect(sortedStatuses(paths.map((p) => sourceStatus(p.state)))).to.deep.equal(sortedStatuses(built));
     });
 
-    it('has exactly six ways to complete one migration: precopy, postcopy, or postcopy through a recovery, each with or without pause-before-switchover', () => {
+    it('has exactly eight ways to complete one migration: precopy, COLO until a failover, postcopy, or postcopy through a recovery, each with or without pause-before-switchover', () => {
       const ended = ['completed', 'failed', 'cancelled'];
       const paths = getSimplePaths(sourceMachine, {
         ...options,
@@ -412,9 +421,11 @@ describe('source machine', () => {
       });
       const runs = paths.map((p) => statusChanges(p.steps.map((st) => st.state)).join(' > '));
       expect([...new Set(runs)].sort()).to.deep.equal([
+        'none > setup > active > colo > completed',
         'none > setup > active > completed',
         'none > setup > active > postcopy-active > completed',
         'none > setup > active > postcopy-active > postcopy-paused > postcopy-recover > postcopy-active > completed',
+        'none > setup > active > pre-switchover > device > colo > completed',
         'none > setup > active > pre-switchover > device > completed',
         'none > setup > active > pre-switchover > postcopy-active > completed',
         'none > setup > active > pre-switchover > postcopy-active > postcopy-paused > postcopy-recover > postcopy-active > completed',
@@ -454,10 +465,10 @@ describe('source machine', () => {
 
     it('has no transition into the statuses not built yet', () => {
       expect(targetedStateIds(sourceMachine)).to.deep.equal(
-        ['active', 'cancelled', 'cancelling', 'completed', 'device', 'failed', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'pre-switchover', 'setup'],
+        ['active', 'cancelled', 'cancelling', 'colo', 'completed', 'device', 'failed', 'postcopy-active', 'postcopy-paused', 'postcopy-recover', 'pre-switchover', 'setup'],
       );
       const unbuilt = migrationStatuses.filter((s) => !built.includes(s));
-      expect(unbuilt).to.deep.equal(['colo', 'wait-unplug']);
+      expect(unbuilt).to.deep.equal(['wait-unplug']);
       for (const status of unbuilt) expect(sourceMachine.getStateNodeById(status).key).to.equal(status);
     });
   });

@@ -91,7 +91,7 @@ describe('return-path messages', () => {
   });
 
   it("numbers types as QEMU does and frames them as u16 type, u16 length, msgpack body", () => {
-    expect(ReturnPathType).to.deep.equal({ SHUT: 1, PONG: 2, REQ_PAGES_ID: 3, REQ_PAGES: 4, RECV_BITMAP: 5, RESUME_ACK: 6, SWITCHOVER_ACK: 7, MULTIFD_CHANNELS: 0x100, PREEMPT_CHANNEL: 0x101 });
+    expect(ReturnPathType).to.deep.equal({ SHUT: 1, PONG: 2, REQ_PAGES_ID: 3, REQ_PAGES: 4, RECV_BITMAP: 5, RESUME_ACK: 6, SWITCHOVER_ACK: 7, MULTIFD_CHANNELS: 0x100, PREEMPT_CHANNEL: 0x101, COLO_MESSAGE: 0x102, COLO_PACKETS: 0x103 });
     const body = packr.pack({ value: 7 });
     expect(encodeReturnPath({ type: 'pong', value: 7 }).equals(frame(2, body))).to.equal(true);
     expect(encodeReturnPath({ type: 'switchover-ack' }).toString('hex')).to.equal('0007000180');

@@ -102,6 +102,7 @@ describe('viz explorer', () => {
           { ...initial, capabilities: { 'pause-before-switchover': true } },
           { ...initial, capabilities: { 'postcopy-ram': true } },
           { ...initial, capabilities: { 'postcopy-ram': true, 'pause-before-switchover': true }, postcopySwitch: true },
+          { ...initial, capabilities: { 'x-colo': true } },
         ];
         // cancelling is the one child the guarded error transition needs.
         const statuses = t.guard?.startsWith('in #') ? [t.guard.slice(4)] : [status];

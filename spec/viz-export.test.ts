@@ -71,12 +71,12 @@ const KNOWN: Readonly<Record<ChartName, { states: string[]; transition: string; 
   source: {
     states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],
     transition: 'active -> completed : completed',
-    faint: ['wait-unplug', 'colo'],
+    faint: ['wait-unplug'],
   },
   destination: {
     states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],
     transition: 'active -> completed : load.done',
-    faint: ['colo'],
+    faint: [],
   },
   'return-path': {
     states: ['return-path.opening', 'return-path.open', 'return-path.bad'],

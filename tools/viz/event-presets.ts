@@ -36,6 +36,8 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
         name: 'with postcopy-ram and pause-before-switchover',
         payload: migrate({ capabilities: { events: true, 'postcopy-ram': true, 'pause-before-switchover': true } }),
       },
+      { name: 'with x-colo', payload: migrate({ capabilities: { events: true, 'x-colo': true } }) },
+      { name: 'with x-colo and pause-before-switchover', payload: migrate({ capabilities: { events: true, 'x-colo': true, 'pause-before-switchover': true } }) },
       { name: 'guest waiting for an incoming migration', payload: migrate({ runState: 'inmigrate' }) },
       { name: 'guest paused by a finished migration', payload: migrate({ runState: 'postmigrate' }) },
       { name: 'with a migration blocker', payload: migrate({ blockers: ['Device vga.vram is not migratable'] }) },
