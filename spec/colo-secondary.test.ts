@@ -121,6 +121,32 @@ describe('COLO secondary', function () {
     expect(r.guest.runState).to.equal('running');
   });
 
+  it('a checkpoint whose device state is refused leaves RAM and cache at the last whole checkpoint', async () => {
+    r = await rig();
+    const atCheckpoint0 = ramDigest(r.guest);
+    const devices = r.guest.devices.saveAll();
+    await r.secondary.handle(colo('checkpoint-request', 1));
+    r.secondary.handle(colo('vmstate-send'));
+    landPage(r.sink, 6, 0x66);
+    r.secondary.handle(colo('vmstate-size', devices.length + 1));
+    for (const saved of devices) r.secondary.handle({ type: 'device', ...saved });
+    expect(() => r!.secondary.handle({ type: 'device', name: 'vga', instance: 0, version: 1, state: devices[0]!.state }))
+      .to.throw(/Unknown savevm section or instance 'vga' 0/);
+    r.secondary.lost(new Error('load failed'));
+    expect(await r.secondary.failover()).to.equal(true);
+    expect(ramDigest(r.guest)).to.equal(atCheckpoint0);
+    expect(await r.secondary.failover(), 'a second failover does nothing').to.equal(false);
+  });
+
+  it('refuses pages outside a checkpoint: they would land in the running guest, unseen by any checkpoint', async () => {
+    r = await rig();
+    expect(() => r!.sink.pageView(0, 3, 1)).to.throw('The primary sent pages outside a COLO checkpoint');
+    expect(() => r!.sink.zeroPages(0, 3, 1)).to.throw('The primary sent pages outside a COLO checkpoint');
+    await r.secondary.handle(colo('checkpoint-request', 1));
+    expect(() => r!.sink.pageView(0, 3, 1), 'before VMSTATE_SEND').to.throw('The primary sent pages outside a COLO checkpoint');
+    expect(r.guest.blocks[0]!.slabs[0]![3 * PAGE]).to.equal(3);
+  });
+
   it('refuses a step out of order, naming it and the phase', async () => {
     r = await rig();
     expect(() => r!.secondary.handle(colo('vmstate-send'))).to.throw("Unexpected COLO message 'vmstate-send' in COLO checkpoint phase 'idle'");
@@ -152,6 +178,14 @@ describe("COLO on the primary's end of the return path", () => {
     const reply = path.coloMessage('checkpoint-reply');
     reverse.write(encodeReturnPath({ type: 'colo', message: 'vmstate-loaded' }));
     expect(await rejection(reply)).to.equal("Unexpected COLO message 'vmstate-loaded', expected 'checkpoint-reply'");
+  });
+
+  it('takes two steps that come in one read, in turn', async () => {
+    const { path, reverse } = sourcePath();
+    const received = path.coloMessage('vmstate-received');
+    reverse.write(Buffer.concat([encodeReturnPath({ type: 'colo', message: 'vmstate-received' }), encodeReturnPath({ type: 'colo', message: 'vmstate-loaded' })]));
+    await received;
+    await path.coloMessage('vmstate-loaded');
   });
 
   it('marks the path bad on packets that are not whole 16-byte packets, and on an unknown step', async () => {

@@ -174,6 +174,29 @@ describe('COLO', function () {
     expect(pair.sink.violations).to.deep.equal([]);
   });
 
+  it('a secondary that hangs while a checkpoint is being sent: the lost heartbeat on the primary breaks the send off and the guest runs on', async () => {
+    pair = await startColoPair(scratch(), { delayMs: 250, proxy: true });
+    await checkpointsSeen(pair.secondary, 2);
+    // 2 MB/s: the next checkpoint's ~47 MiB take far longer than any step here, and the secondary stops reading.
+    pair.proxy!.throttle(2_000_000);
+    const seen = pair.primary.checkpoints.length;
+    await until('a checkpoint to start', () => pair!.primary.checkpoints.length > seen);
+    pair.secondary.instance.process.kill('SIGSTOP');
+    await sleep(300);
+    const primary = pair.primary.instance.qmp;
+    expect(await runState(primary), 'the primary, stopped for the checkpoint it sends').to.equal('colo');
+    await primary.execute('x-colo-lost-heartbeat');
+    expect((await refusal(primary.execute('x-colo-lost-heartbeat'))).desc).to.be.oneOf(['COLO failover is already activated', "The feature 'colo' is not enabled"]);
+    await waitForMigration(primary, ['completed'], 10_000);
+    expect(await runState(primary)).to.equal('running');
+    expect(pair.primary.exits).to.deep.equal([{ mode: 'primary', reason: 'request' }]);
+    await outputFlows(pair);
+    expect(pair.sink.violations).to.deep.equal([]);
+    await abHolds(pair.primary.instance);
+    pair.secondary.instance.process.kill('SIGKILL');
+    await pair.proxy!.close();
+  });
+
   it('after a failover the survivor migrates again, and its output goes on from the new host', async () => {
     const dir = scratch();
     pair = await startColoPair(dir, { delayMs: 250, digests: false });

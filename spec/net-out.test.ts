@@ -348,11 +348,8 @@ describe('net-out: the guest link, its peer and the guest network', function () 
   });
 
   it('sends across the u32 sequence wrap (a guest that sent 2^32 packets goes on from 0)', async () => {
-    // BUG (reported, not fixed): NetLink keeps `next` as seq + 1 without
-    // wrapping it, so after packet 0xffffffff next is 2^32 and every later
-    // packet (0, 1, ...) counts as one the peer already has: the guest's
-    // output stops for good. The NIC's sequence numbers are u32s and wrap
-    // (nic.ts). A peer saying next=0xfffffffe stands for one that took that many.
+    // The NIC's sequence numbers are u32s and wrap (nic.ts): after 0xffffffff comes 0, which the link
+    // must not take for a packet the peer has. A peer saying next=0xfffffffe stands for one that took that many.
     const path = join(dir, 'net.sock');
     const got: Buffer[] = [];
     const peer = net.createServer((socket) => {
@@ -376,6 +373,37 @@ describe('net-out: the guest link, its peer and the guest network', function () 
     const seqs = range(0, body.length / NIC_PACKET_BYTES - 1).map((i) => body.readUInt32BE(i * NIC_PACKET_BYTES));
     expect(seqs).to.deep.equal([0xfffffffe, 0xffffffff, 0, 1]);
     expect(l.counters.skipped).to.equal(0);
+  });
+
+  it('sends again what a broken connection lost: whatever the next hello still asks for', async () => {
+    const path = join(dir, 'net.sock');
+    const got: Buffer[] = [];
+    let connections = 0;
+    // A peer that takes nothing on its first connection and breaks it; on the second it asks from 1 again.
+    const peer = net.createServer((socket) => {
+      socket.on('error', () => {});
+      const first = ++connections === 1;
+      const hello = Buffer.alloc(NET_OUT_HELLO_BYTES);
+      hello.writeUInt32BE(NET_OUT_MAGIC, 0);
+      hello.writeUInt32BE(1, 4);
+      socket.write(hello);
+      socket.on('data', (chunk: Buffer) => {
+        if (first) socket.destroy();
+        else got.push(chunk);
+      });
+    });
+    servers.push(peer);
+    await new Promise<void>((resolve) => peer.listen(path, resolve));
+    const l = link(`unix:${path}`);
+    const packets = stream(6);
+    for (const p of packets.slice(0, 3)) l.send(p);
+    await waitUntil(() => connections === 1 && l.counters.sent === 3, 2000, 'three packets written on the first connection');
+    await sleep(1100); // the link opens again at most once a second, on its next packet
+    for (const p of packets.slice(3)) l.send(p);
+    await waitUntil(() => Buffer.concat(got).length >= 4 + 6 * NIC_PACKET_BYTES, 3000, 'every packet at the peer');
+    const body = Buffer.concat(got).subarray(4);
+    expect(range(0, body.length / NIC_PACKET_BYTES - 1).map((i) => body.readUInt32BE(i * NIC_PACKET_BYTES))).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    expect(connections).to.equal(2);
   });
 
   describe('GuestNetwork', function () {

@@ -15,7 +15,7 @@ export const COMPARE_TIMEOUT_MS = 3000;
 export interface ColoCompareCounters {
   /** Primary packets released because the secondary sent the same. */
   matched: number;
-  /** Primary packets released by a checkpoint. */
+  /** Primary packets released by a checkpoint (or the failover that dropped the secondary). */
   releasedAtCheckpoint: number;
   /** Packets that differed (each forced a checkpoint). */
   mismatches: number;
@@ -56,24 +56,32 @@ export class ColoCompare {
   }
 
   /**
-   * The secondary has received a checkpoint taken with the primary stopped
-   * after packet `seq`: every held primary packet goes out, and the
-   * secondary's packets up to `seq` are of the timeline it leaves.
+   * The secondary has received a checkpoint (its VMSTATE_RECEIVED, in the
+   * return path's order): every packet of its own before this point is of
+   * the run the checkpoint replaces; what it sends from here on comes after
+   * the checkpoint.
    */
-  checkpoint(seq: number): void {
+  secondaryReloaded(): void {
+    this.secondary = [];
+  }
+
+  /**
+   * A checkpoint taken with the primary stopped is the secondary's now:
+   * every held primary packet goes out, and comparing starts afresh.
+   */
+  checkpoint(): void {
     this.counters.releasedAtCheckpoint += this.primary.length;
     for (const h of this.primary) this.release(h.packet);
     this.primary = [];
-    this.secondary = this.secondary.filter((h) => seqBefore(seq, h.seq));
     this.diverged = false;
     this.timeoutAsked = false;
+    this.compare();
   }
 
   /** Failover on the primary: the secondary is gone, so what is held goes out and nothing is held again. */
   releaseAll(): void {
-    for (const h of this.primary) this.release(h.packet);
-    this.primary = [];
-    this.secondary = [];
+    this.secondaryReloaded();
+    this.checkpoint();
   }
 
   /** Asks for a checkpoint if a primary packet has waited too long for its match. */

@@ -17,6 +17,7 @@
  * primary's output held as of that checkpoint sent out, then the guest
  * runs and its output goes out (the link skips what the peer already has).
  */
+import type { PageSink } from '../../protocols/page-runs/types.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import type { SavedSection } from '../guest/devices.js';
 import { digestBlocksHere, digestText } from '../guest/digest.js';
@@ -50,6 +51,17 @@ export interface ColoSecondaryDeps {
 
 type Phase = 'idle' | 'requested' | 'ram' | 'devices' | 'lost';
 
+/** Where pages land outside a checkpoint's RAM phase: nowhere (a primary that sends them there is confused). */
+const NO_PAGES_HERE: PageSink = {
+  pageView: () => {
+    throw new Error('The primary sent pages outside a COLO checkpoint');
+  },
+  pagesLoaded: () => {},
+  zeroPages: () => {
+    throw new Error('The primary sent pages outside a COLO checkpoint');
+  },
+};
+
 export class ColoSecondary {
   private readonly cache: ColoCache;
   private phase: Phase = 'idle';
@@ -73,6 +85,7 @@ export class ColoSecondary {
   start(): void {
     const { guest, network, status } = this.deps;
     status.enter('secondary');
+    this.deps.sink.divert(NO_PAGES_HERE);
     network.divert((packet) => {
       this.forward.push(packet);
       if (this.forward.length === 1) setImmediate(() => this.sendForward());
@@ -106,7 +119,7 @@ export class ColoSecondary {
           return undefined;
         }
         if (message.type === 'colo' && message.message === 'vmstate-size') {
-          this.deps.sink.divert(undefined);
+          this.deps.sink.divert(NO_PAGES_HERE);
           this.phase = 'devices';
           this.devicesExpected = message.value;
           if (this.devicesExpected === 0) this.commit();
@@ -130,7 +143,7 @@ export class ColoSecondary {
     if (this.phase === 'lost' || this.deps.status.failover !== 'none') return;
     this.phase = 'lost';
     this.deps.closeLink();
-    this.deps.sink.divert(undefined);
+    this.deps.sink.divert(NO_PAGES_HERE);
     this.deps.log('COLO checkpointing stopped: the primary is lost; waiting for x-colo-lost-heartbeat', { error: (err as Error).message ?? String(err) });
     this.deps.status.exit('error');
   }
@@ -138,14 +151,15 @@ export class ColoSecondary {
   /**
    * x-colo-lost-heartbeat: take over from the last completed checkpoint. A
    * checkpoint only partly received is dropped; one fully received was
-   * applied already (commit runs in one go).
+   * applied already (commit runs in one go). False if a failover had
+   * already begun.
    */
-  async failover(): Promise<void> {
+  async failover(): Promise<boolean> {
     const { guest, network, status } = this.deps;
-    if (status.failover !== 'none') return;
+    if (status.failover !== 'none') return false;
     status.failover = 'active';
     this.deps.closeLink();
-    this.deps.sink.divert(undefined);
+    this.deps.sink.divert(NO_PAGES_HERE);
     if (guest.running) await guest.stop('colo');
     // This timeline's output never went out, and the guest will send it again from the checkpoint.
     guest.nic.discard();
@@ -159,6 +173,7 @@ export class ColoSecondary {
     guest.start();
     this.deps.log('COLO failover: the secondary took over', { checkpoint: this.checkpointId, restoredPages: restored });
     this.deps.trace('colo', 'incoming', `took over from checkpoint ${this.checkpointId}`);
+    return true;
   }
 
   private async stopForCheckpoint(id: number): Promise<void> {
@@ -167,6 +182,8 @@ export class ColoSecondary {
     this.id = id;
     this.deps.trace('incoming', 'colo', `checkpoint ${id} requested`);
     await guest.stop('colo');
+    // Lost, or told to take over, while it stopped: the failover decides what runs.
+    if (this.phase !== 'idle' || this.deps.status.failover !== 'none') return;
     // Whatever the guest sent before the stop reaches the primary ahead of the reply.
     guest.nic.flush();
     this.sendForward();
@@ -177,13 +194,18 @@ export class ColoSecondary {
     returnPath.send({ type: 'colo', message: 'checkpoint-reply' });
   }
 
-  /** Everything of the checkpoint is in: apply it in one go, then run. */
+  /**
+   * Everything of the checkpoint is in: apply it in one go, then run. The
+   * devices load first: one that is refused leaves the cache at the last
+   * checkpoint, whole, for a takeover (which loads that checkpoint's
+   * devices again).
+   */
   private commit(): void {
     const { guest, returnPath, status } = this.deps;
     returnPath.send({ type: 'colo', message: 'vmstate-received' });
     const staged = this.cache.staging.pages;
-    this.cache.commit();
     for (const saved of this.incomingDevices) guest.devices.load(saved);
+    this.cache.commit();
     this.checkpointId = this.id;
     this.checkpointDevices = this.incomingDevices;
     this.checkpointOutput = this.incomingOutput;
@@ -192,7 +214,7 @@ export class ColoSecondary {
     guest.start();
     returnPath.send({ type: 'colo', message: 'vmstate-loaded' });
     const ms = Date.now() - this.started;
-    status.checkpointDone({ id: this.id, reason: 'periodic', ms, downtimeMs: ms, pages: staged, bytes: 0, ...(digest ? { digest } : {}) });
+    status.checkpointDone({ id: this.id, reason: 'periodic', ms, downtimeMs: ms, pages: staged, ...(digest ? { digest } : {}) });
     this.deps.announceCheckpoint({ checkpoint: this.id, mode: 'secondary', pages: staged, ...(digest ? { digest } : {}) });
     this.deps.trace('colo', 'incoming', `checkpoint ${this.id} loaded (${staged} pages)`);
   }

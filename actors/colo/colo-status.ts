@@ -21,7 +21,8 @@ export interface CheckpointRecord {
   /** The guest stopped: from its stop until it ran again. */
   downtimeMs: number;
   pages: number;
-  bytes: number;
+  /** The primary: bytes the checkpoint put on the wire. */
+  bytes?: number;
   /** Both sides, with --colo-digests: the checkpoint's RAM digest. */
   digest?: string;
 }
@@ -42,10 +43,18 @@ export class ColoStatus {
 
   constructor(private readonly announce: (mode: Exclude<ColoMode, 'none'>, reason: ColoExitReason) => void) {}
 
+  /** A COLO session begins: nothing of an earlier one on this instance carries over. */
   enter(mode: Exclude<ColoMode, 'none'>): void {
     this.mode = mode;
     this.failover = 'none';
     this.exited = false;
+    this.checkpoints = 0;
+    this.totalMs = 0;
+    this.totalDowntimeMs = 0;
+    this.totalPages = 0;
+    this.last = undefined;
+    this.takeover = undefined;
+    this.compare = undefined;
   }
 
   checkpointDone(record: CheckpointRecord): void {

@@ -74,15 +74,17 @@ export class NicTx {
   }
 
   /**
-   * Waits until the ring has a free slot. Called before the guest changes
-   * anything for the packet, so a stop while waiting parks the vCPU with no
-   * half-done packet: the saved state either has the packet or not.
+   * Waits until the ring has a free slot; true if it had to wait. Called
+   * before the guest changes anything for the packet, so a stop while
+   * waiting parks the vCPU with no half-done packet: the saved state either
+   * has the packet or not. A vCPU that waited may have been parked, and its
+   * registers replaced (a COLO checkpoint loaded): it must read them again.
    */
-  reserve(): void {
+  reserve(): boolean {
     const ring = this.ring;
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const head = Atomics.load(ring, HEAD);
-      if (((Atomics.load(ring, TAIL) - head) >>> 0) < NIC_RING_SLOTS) return;
+      if (((Atomics.load(ring, TAIL) - head) >>> 0) < NIC_RING_SLOTS) return waited;
       this.parkIfStopping();
       Atomics.wait(ring, HEAD, head, 20);
     }

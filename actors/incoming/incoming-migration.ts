@@ -145,6 +145,8 @@ export class IncomingMigration {
     this.listener?.close();
     this.multifd?.close();
     clearTimeout(this.channelTimer);
+    // The COLO link, which no listener closes.
+    if (this.colo) this.main?.close();
   }
 
   /** Where further channels listen: on the main listener's host, or beside its unix socket. */
@@ -563,8 +565,7 @@ export class IncomingMigration {
   /** x-colo-lost-heartbeat on the secondary: take over from the last checkpoint and run on alone. */
   private async coloFailover(): Promise<void> {
     const colo = this.colo;
-    if (!colo) return;
-    await colo.failover();
+    if (!colo || !(await colo.failover())) return;
     this.done = true;
     this.listener?.close();
     this.endTime = Date.now();

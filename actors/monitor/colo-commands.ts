@@ -17,6 +17,8 @@ export function coloCommands(host: MonitorHost): [string, QmpCommand][] {
       run: () => {
         const refusal = refuseXColoLostHeartbeat(host.sourceStatus, host.destinationStatus);
         if (refusal) throw genericError(refusal);
+        // A second one while the first is under way (QEMU's words).
+        if (host.colo.failover !== 'none') throw genericError('COLO failover is already activated');
         if (host.sourceStatus === 'colo') host.sendToSource({ type: 'x-colo-lost-heartbeat' });
         else host.sendToDestination({ type: 'x-colo-lost-heartbeat' });
         return {};
@@ -46,7 +48,7 @@ export function coloCommands(host: MonitorHost): [string, QmpCommand][] {
         };
         if (c.last) {
           const { id, reason, ms, downtimeMs, pages, bytes, digest } = c.last;
-          result['last-checkpoint'] = { id, reason, ms, 'downtime-ms': downtimeMs, pages, bytes, ...(digest ? { digest } : {}) };
+          result['last-checkpoint'] = { id, reason, ms, 'downtime-ms': downtimeMs, pages, ...(bytes !== undefined ? { bytes } : {}), ...(digest ? { digest } : {}) };
         }
         if (c.compare) result.compare = { ...c.compare };
         if (c.takeover) result.takeover = { ...c.takeover };

@@ -5,7 +5,11 @@
  * packets before it are not sent again, as a TCP peer's acknowledgement
  * keeps a sender from repeating itself. A broken link is opened anew on
  * the next packet, at most once a second; packets wait meanwhile, up to
- * MAX_QUEUED, and beyond that the oldest are dropped and counted.
+ * MAX_QUEUED, and beyond that the oldest are dropped and counted. The
+ * peer acknowledges nothing but at its hello, so the last MAX_UNCONFIRMED
+ * packets written are kept: those the peer's next hello still asks for
+ * (lost with the broken connection) go again. Writes wait while the
+ * socket holds HIGH_WATER bytes not yet taken by the kernel.
  */
 import net from 'node:net';
 import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../../protocols/net-out/constants.js';
@@ -13,6 +17,9 @@ import { parseMigrationUri } from '../../protocols/transport/uri.js';
 import { Nic, seqAfter, seqBefore } from '../guest/nic.js';
 
 const MAX_QUEUED = 65_536;
+/** More than the kernel's buffers on both ends can hold of 16-byte packets. */
+const MAX_UNCONFIRMED = 1 << 18;
+const HIGH_WATER = 1 << 20;
 const RECONNECT_MS = 1000;
 
 export interface NetLinkCounters {
@@ -28,6 +35,8 @@ export class NetLink {
   private socket: net.Socket | undefined;
   private next: number | undefined;
   private queue: Uint8Array[] = [];
+  /** Written since the peer's last hello, newest last. */
+  private unconfirmed: Uint8Array[] = [];
   private lastAttempt = 0;
   private closed = false;
   readonly counters: NetLinkCounters = { sent: 0, skipped: 0, dropped: 0 };
@@ -74,10 +83,15 @@ export class NetLink {
         this.log('the network peer is not a livemig net-out peer (bad magic): link closed');
         return socket.destroy();
       }
-      this.next = got.readUInt32BE(4);
-      this.log('network link up', { next: this.next });
+      const next = got.readUInt32BE(4);
+      this.next = next;
+      // What the peer still wants of what went out before goes again, first.
+      this.queue = [...this.unconfirmed.filter((p) => !seqBefore(Nic.seqOf(p), next)), ...this.queue];
+      this.unconfirmed = [];
+      this.log('network link up', { next });
       this.writeQueued();
     });
+    socket.on('drain', () => this.writeQueued());
     socket.on('error', () => {});
     socket.on('close', () => {
       if (this.socket !== socket) return;
@@ -87,10 +101,11 @@ export class NetLink {
   }
 
   private writeQueued(): void {
-    const socket = this.socket!;
+    const socket = this.socket;
+    if (!socket || this.next === undefined || socket.writableLength >= HIGH_WATER) return;
     const out: Uint8Array[] = [];
     for (const packet of this.queue) {
-      if (seqBefore(Nic.seqOf(packet), this.next!)) this.counters.skipped++;
+      if (seqBefore(Nic.seqOf(packet), this.next)) this.counters.skipped++;
       else out.push(packet);
     }
     this.queue = [];
@@ -98,6 +113,8 @@ export class NetLink {
     socket.write(Buffer.concat(out));
     this.counters.sent += out.length;
     this.next = seqAfter(Nic.seqOf(out[out.length - 1]!));
+    this.unconfirmed = this.unconfirmed.concat(out);
+    if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed = this.unconfirmed.slice(-MAX_UNCONFIRMED);
   }
 }
 

@@ -39,6 +39,8 @@ export interface ColoPrimaryDeps {
   status: ColoStatus;
   /** x-checkpoint-delay, read at each wait (it may change live). */
   delayMs(): number;
+  /** Drops the connection to the secondary at once (a failover: whatever is being sent is abandoned). */
+  dropSecondary(): void;
   /** Dirty sync and every dirty page out on the main channel, unthrottled. */
   sendDirtyPages(): Promise<{ pages: number; bytes: number }>;
   /** --colo-digests: each checkpoint's RAM digest is worked out (and announced) while the guest is stopped. */
@@ -62,6 +64,10 @@ export class ColoPrimary {
   /** A checkpoint asked for while none could start yet (the first one runs as soon as the loop waits). */
   private pending: CheckpointReason | undefined;
   private id = 0;
+  /** When the last checkpoint began (or checkpointing did): the next is due x-checkpoint-delay after it, as QEMU's timer counts. */
+  private lastStart = 0;
+  /** The instance is closing: the loop ends without a failover. */
+  private stopped = false;
 
   constructor(private readonly deps: ColoPrimaryDeps) {
     this.compare = new ColoCompare(
@@ -79,15 +85,29 @@ export class ColoPrimary {
     else this.pending ??= reason;
   }
 
-  /** x-colo-lost-heartbeat: whatever the loop is waiting for, it stops and the failover runs. */
+  /**
+   * x-colo-lost-heartbeat: whatever the loop is waiting for or sending, it
+   * stops (the connection is shut, as QEMU's failover shuts its files) and
+   * the failover runs.
+   */
   failover(): void {
     if (this.deps.status.failover !== 'none') return;
     this.deps.status.failover = 'require';
     this.failoverAsked.abort(new FailoverRequested());
+    this.deps.dropSecondary();
   }
 
-  /** Runs until a failover is through; never throws (a lost secondary waits for the failover). */
-  async run(): Promise<void> {
+  /** The migration actor is going (the instance closes): the loop ends, nothing fails over. */
+  stop(): void {
+    this.stopped = true;
+    if (!this.failoverAsked.signal.aborted) this.failoverAsked.abort(new FailoverRequested());
+  }
+
+  /**
+   * Runs until a failover is through (true), or the instance closes
+   * (false); never throws (a lost secondary waits for the failover).
+   */
+  async run(): Promise<boolean> {
     const { guest, returnPath, network, status } = this.deps;
     status.enter('primary');
     status.compare = this.compare.counters;
@@ -95,15 +115,21 @@ export class ColoPrimary {
     returnPath.on('colo-packets', (bytes) => {
       for (let at = 0; at < bytes.length; at += NIC_PACKET_BYTES) this.compare.fromSecondary(bytes.slice(at, at + NIC_PACKET_BYTES));
     });
+    // In the path's order: the secondary's packets before its VMSTATE_RECEIVED are of the run the checkpoint replaces.
+    returnPath.on('colo', (step) => {
+      if (step === 'vmstate-received') this.compare.secondaryReloaded();
+    });
     guest.nic.flush();
     network.divert((packet) => this.compare.fromPrimary(packet));
     const scan = setInterval(() => this.compare.checkTimeout(), COMPARE_SCAN_MS);
     try {
       await this.waitFor(returnPath.coloMessage('checkpoint-ready'));
       guest.start();
+      this.lastStart = Date.now();
       for (;;) await this.checkpoint(await this.nextCheckpoint());
     } catch (err) {
-      if (!(err instanceof FailoverRequested)) {
+      // A failure that is not the failover's own doing: the secondary is lost, and the heartbeat decides.
+      if (!this.failoverAsked.signal.aborted) {
         this.deps.log('COLO checkpointing stopped: the secondary is lost; waiting for x-colo-lost-heartbeat', { error: (err as Error).message });
         status.exit('error');
         await new Promise<void>((resolve) => this.failoverAsked.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -111,6 +137,7 @@ export class ColoPrimary {
     } finally {
       clearInterval(scan);
     }
+    if (this.stopped) return false;
     status.failover = 'active';
     // The secondary is gone: what was held goes out, oldest first, and from now on the guest's output goes straight out.
     guest.nic.flush();
@@ -118,26 +145,29 @@ export class ColoPrimary {
     network.restore();
     if (guest.runState !== 'running') guest.start();
     this.deps.log('COLO failover: the primary runs on alone');
+    return true;
   }
 
-  /** Waits out x-checkpoint-delay from the last checkpoint, or less when one is asked for. */
+  /** Waits until x-checkpoint-delay after the last checkpoint began, or less when one is asked for. */
   private async nextCheckpoint(): Promise<CheckpointReason> {
-    const since = Date.now();
-    for (;;) {
-      if (this.pending) {
-        const reason = this.pending;
-        this.pending = undefined;
-        return reason;
-      }
-      const left = since + this.deps.delayMs() - Date.now();
-      if (left <= 0) return 'periodic';
-      // Re-read the delay at least every second: migrate-set-parameters may shorten it.
-      const woken = new Promise<CheckpointReason | undefined>((resolve) => {
-        this.wake = resolve;
-        setTimeout(() => resolve(undefined), Math.min(left, 1000));
-      });
-      const reason = await this.waitFor(woken).finally(() => (this.wake = undefined));
-      if (reason) return reason;
+    if (this.pending) {
+      const reason = this.pending;
+      this.pending = undefined;
+      return reason;
+    }
+    const left = this.lastStart + this.deps.delayMs() - Date.now();
+    if (left <= 0) return 'periodic';
+    // A new x-checkpoint-delay asks for a checkpoint at once (colo-checkpoint), so the wait need not re-read it.
+    let timer: NodeJS.Timeout | undefined;
+    const woken = new Promise<CheckpointReason>((resolve) => {
+      this.wake = resolve;
+      timer = setTimeout(() => resolve('periodic'), left);
+    });
+    try {
+      return await this.waitFor(woken);
+    } finally {
+      this.wake = undefined;
+      clearTimeout(timer);
     }
   }
 
@@ -145,6 +175,7 @@ export class ColoPrimary {
     const { guest, main, returnPath } = this.deps;
     const id = ++this.id;
     const started = Date.now();
+    this.lastStart = started;
     this.deps.trace('migration', 'colo', `checkpoint ${id} (${reason})`);
     await main.sendMessage({ type: 'colo', message: 'checkpoint-request', value: id });
     await this.waitFor(returnPath.coloMessage('checkpoint-reply'));
@@ -167,7 +198,7 @@ export class ColoPrimary {
     await main.sendMessage({ type: 'colo', message: 'vmstate-size', value: devices.length });
     for (const saved of devices) await main.sendMessage({ type: 'device', ...saved });
     await this.waitFor(returnPath.coloMessage('vmstate-received'));
-    this.compare.checkpoint(guest.nic.state().seq);
+    this.compare.checkpoint();
     await this.waitFor(returnPath.coloMessage('vmstate-loaded'));
     guest.start();
     const now = Date.now();

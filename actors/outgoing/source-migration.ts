@@ -169,6 +169,7 @@ export class SourceMigration {
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
     this.snapshot?.stop();
+    this.coloPrimary?.stop();
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
     this.abortChannels();
     void this.multifd?.abort();
@@ -525,13 +526,14 @@ export class SourceMigration {
       network: env.network,
       status: env.colo,
       delayMs: () => env.options.params['x-checkpoint-delay'],
+      dropSecondary: () => this.abortChannels(),
       sendDirtyPages: () => this.sendCheckpointRam(),
       digests: env.coloDigests,
       announceCheckpoint: (data) => env.announceColoCheckpoint(data),
       log: (message, fields) => env.log(message, fields),
       trace: (from, to, type) => env.trace(from, to, type),
     });
-    await this.coloPrimary.run();
+    if (!(await this.coloPrimary.run())) return;
     this.abortChannels();
     this.returnPath?.close();
     this.endTime = Date.now();

@@ -33,6 +33,8 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   private expectResumeAck = false;
   /** Set once the migration is in COLO: checkpoint steps and the secondary's packets may come. */
   acceptColo = false;
+  /** COLO steps not taken yet: two can come in one read, before the wait for the second begins. */
+  private readonly coloSteps: ColoReturnMessage[] = [];
   /** multifd-channels messages that came before anyone waited for them. */
   private readonly announced: MultifdChannelsMessage[] = [];
   private preemptAnnounced: number | undefined;
@@ -151,13 +153,14 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   }
 
   /**
-   * COLO: resolves on the secondary's next checkpoint step if it is
-   * `expected`; rejects on another step or when the path goes bad. It waits
-   * as long as it takes (QEMU's does too): a failover is what ends a wait
-   * for a secondary that went silent.
+   * COLO: resolves on the secondary's next checkpoint step (the oldest not
+   * taken yet) if it is `expected`; rejects on another step or when the
+   * path goes bad. It waits as long as it takes (QEMU's does too): a
+   * failover is what ends a wait for a secondary that went silent.
    */
   async coloMessage(expected: ColoReturnMessage): Promise<void> {
-    const [got] = await this.next('colo', 0, '');
+    if (this.coloSteps.length === 0) await this.next('colo', 0, '');
+    const got = this.coloSteps.shift()!;
     if (got !== expected) throw new Error(`Unexpected COLO message '${got}', expected '${expected}'`);
   }
 
@@ -276,6 +279,7 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         return;
       case 'colo':
         if (!this.acceptColo) return this.neverAskedFor(message.type);
+        this.coloSteps.push(message.message);
         this.emit('colo', message.message);
         return;
       case 'colo-packets':

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { NetSink } from '../../tools/net-sink.js';
+import { FaultProxy } from './fault-proxy.js';
 import { startInstance, type TestInstance } from './instances.js';
 import { boundTcpUri, EVENTS, waitForMigration } from './migration-driver.js';
 
@@ -29,6 +30,8 @@ export interface ColoSide {
 
 export interface ColoPair {
   sink: NetSink;
+  /** With `proxy`: the fault proxy the COLO link goes through. */
+  proxy?: FaultProxy;
   /** Where the secondary listened for the first migration (its end of the COLO link). */
   uri: string;
   primary: ColoSide;
@@ -46,17 +49,18 @@ function watch(instance: TestInstance): ColoSide {
 }
 
 /** Starts the peer and both instances, migrates, and returns once both sides are in colo. */
-export async function startColoPair(dir: string, options: { delayMs?: number; smp?: number; digests?: boolean } = {}): Promise<ColoPair> {
+export async function startColoPair(dir: string, options: { delayMs?: number; smp?: number; digests?: boolean; proxy?: boolean } = {}): Promise<ColoPair> {
   const sink = await NetSink.listen(`unix:${join(dir, 'net.sock')}`);
   const guest = ['--ram', '64M', '--smp', String(options.smp ?? 1), '--workload', 'ab', '--ab-start', String(COLO_AB_START), '--ab-end', String(COLO_AB_END)];
   const colo = ['--cap', 'x-colo', '--net-out', `unix:${join(dir, 'net.sock')}`, ...EVENTS, ...(options.digests === false ? [] : ['--colo-digests'])];
   const primary = watch(await startInstance([...guest, ...colo, '--param', `x-checkpoint-delay=${options.delayMs ?? 300}`], { name: 'primary' }));
   const secondary = watch(await startInstance([...guest, ...colo, '--incoming', 'tcp:127.0.0.1:0'], { name: 'secondary' }));
   const uri = await boundTcpUri(secondary.instance.qmp);
-  await primary.instance.qmp.execute('migrate', { uri });
+  const proxy = options.proxy ? await FaultProxy.start({ host: '127.0.0.1', port: Number(uri.split(':').at(-1)) }) : undefined;
+  await primary.instance.qmp.execute('migrate', { uri: proxy?.uri ?? uri });
   await waitForMigration(primary.instance.qmp, ['colo', 'failed', 'completed'], 60_000);
   await waitForMigration(secondary.instance.qmp, ['colo', 'failed', 'completed'], 60_000);
-  return { sink, uri, primary, secondary };
+  return { sink, uri, primary, secondary, ...(proxy ? { proxy } : {}) };
 }
 
 /** Waits until the side has seen `count` checkpoint events. */

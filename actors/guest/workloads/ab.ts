@@ -28,8 +28,9 @@ export function abWorkload(ctx: WorkloadContext, start: number, end: number): Wo
       for (let i = 0; i < pages; i++) {
         const addr = (slice.first + pos) * TARGET_PAGE_SIZE;
         const sends = nic !== undefined && pos % AB_PACKET_PAGES === 0;
-        // The slot first: a stop while waiting for it must find nothing of this page done.
-        if (sends) nic.reserve();
+        // The slot first: a stop while waiting for it must find nothing of this page done. After a wait
+        // (maybe parked, the registers maybe loaded anew) the step ends: the next one reads them again.
+        if (sends && nic.reserve()) return i;
         const value = (mmu.read8(0, addr) + 1) & 0xff;
         mmu.write8(0, addr, value);
         if (sends) nic.send(pos, value);
