@@ -38,6 +38,7 @@ function runLivemig(args: string[], timeoutMs = 15_000): Promise<Outcome> {
 const OPTIONS = [
   '--ram', '--smp', '--block', '--workload', '--ab-start', '--ab-end', '--dirty-rate', '--working-set',
   '--random-start', '--seed', '--uuid', '-S', '--paused', '--incoming', '--cap', '--param', '--qmp', '--help',
+  '--colo-digests', '--net-out', '--qmp-remote-plaintext',
 ];
 
 describe('livemig run: command line', function () {
@@ -85,6 +86,13 @@ describe('livemig run: command line', function () {
     ['a capability not built yet', ['--cap', 'xbzrle'], "Capability 'xbzrle' is not supported by livemig yet"],
     ['an incoming URI it cannot parse', ['--incoming', 'bogus:x'], 'bogus:x'],
     ['a monitor address it cannot parse', ['--qmp', 'bogus:x'], 'bogus:x'],
+    [
+      'a monitor reachable beyond this host, not asked for knowingly',
+      ['--qmp', 'tcp:0.0.0.0:0'],
+      '--qmp tcp:0.0.0.0:0 would let anyone who reaches this host drive the guest and read its memory, in plain text',
+    ],
+    ['a monitor on every interface', ['--qmp', 'tcp::0'], '--qmp tcp::0 would let anyone'],
+    ['a --net-out that is no socket', ['--net-out', 'file:/tmp/out'], "--net-out takes unix:PATH or tcp:HOST:PORT, not 'file:/tmp/out'"],
   ];
   for (const [what, args, says] of MISTAKES) {
     it(`refuses ${what} with one line on stderr and exit code 2: ${args.join(' ')}`, async () => {

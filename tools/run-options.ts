@@ -4,7 +4,7 @@ import { defaultAb } from '../actors/guest/guest.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
 import { netOutAddress } from '../actors/net/net-link.js';
-import { parseQmpAddress } from '../protocols/qmp/address.js';
+import { formatQmpAddress, isLocalOnly, parseQmpAddress } from '../protocols/qmp/address.js';
 import { parseSafeSize } from '../protocols/size.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
 import { capOption, capsAndParams, paramOption, parseEach, repeatable, size, sizeOf, valueParser, wholeNumber } from './cli-options.js';
@@ -30,6 +30,7 @@ export interface RunValues {
   qmp?: string[];
   netOut?: string;
   coloDigests?: true;
+  qmpRemotePlaintext?: true;
 }
 
 const ramBlock = valueParser((spec) => {
@@ -68,7 +69,8 @@ export function withRunOptions(command: Command): Command {
     .optionsGroup('Network:')
     .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
     .optionsGroup('Monitor:')
-    .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable; at least one)', repeatable(String))
+    .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable; at least one); tcp on loopback only, unless…', repeatable(String))
+    .option('--qmp-remote-plaintext', 'also let --qmp listen beyond loopback, in plain text and with no authentication (anyone who reaches it drives the guest)')
     .addHelpText('after', '\nLogs are JSON lines on stderr (LIVEMIG_LOG=debug|info|warn sets the level).');
 }
 
@@ -77,7 +79,14 @@ export function instanceConfig(command: Command): InstanceConfig {
   const values = command.opts<RunValues>();
   const fail: (message: string) => never = (message) => command.error(message);
   if (!values.qmp) fail('at least one --qmp unix:PATH or --qmp tcp:HOST:PORT is needed to drive the instance');
-  parseEach(command, parseQmpAddress, values.qmp);
+  const monitors = parseEach(command, parseQmpAddress, values.qmp);
+  const remote = monitors.filter((a) => !isLocalOnly(a)).map(formatQmpAddress);
+  if (remote.length > 0 && !values.qmpRemotePlaintext) {
+    fail(
+      `--qmp ${remote[0]} would let anyone who reaches this host drive the guest and read its memory, in plain text ` +
+        '(QMP over TLS is not built yet): listen on a unix socket or on loopback, or pass --qmp-remote-plaintext to accept that',
+    );
+  }
   if (values.incoming !== undefined && values.incoming !== 'defer') {
     parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'incoming' }), [values.incoming]);
   }

@@ -14,6 +14,7 @@ import type { MigrationStatus } from '../../machines/status.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
+import { isLocalOnly, parseQmpAddress } from '../../protocols/qmp/address.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
@@ -140,6 +141,9 @@ export class Instance {
       for (const address of config.qmp) {
         const bound = await instance.qmp.listen(address);
         log.info({ address: bound }, 'QMP monitor listening');
+        if (!isLocalOnly(parseQmpAddress(address))) {
+          log.warn({ address: bound }, 'QMP monitor reachable beyond this host, in plain text, with no authentication: anyone who reaches it can drive the guest and read its memory');
+        }
       }
       if (config.incoming !== undefined && config.incoming !== 'defer') await instance.startIncoming(config.incoming);
     } catch (err) {

@@ -32,3 +32,14 @@ export function formatQmpAddress(address: QmpAddress): string {
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
   return `tcp:${host}:${address.port}`;
 }
+
+/**
+ * Whether only this host can reach the address: a unix socket, or tcp on a
+ * loopback address (127.0.0.0/8, ::1, localhost). An empty host listens on
+ * every interface.
+ */
+export function isLocalOnly(address: QmpAddress): boolean {
+  if (address.transport === 'unix') return true;
+  const host = address.host.toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

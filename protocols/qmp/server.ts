@@ -9,7 +9,7 @@
  * server.emitEvent('STOP');
  * await server.close();
  */
-import { lstat, rm } from 'node:fs/promises';
+import { chmod, lstat, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatQmpAddress, parseQmpAddress } from './address.js';
 import { defineCommand, type QmpCommand, type QmpCommandTable } from './command.js';
@@ -79,9 +79,19 @@ export class QmpServer {
         server.off('error', reject);
         resolve();
       };
-      if (parsed.transport === 'unix') server.listen(parsed.path, onListening);
-      else server.listen({ port: parsed.port, ...(parsed.host === '' ? {} : { host: parsed.host }) }, onListening);
+      if (parsed.transport === 'unix') {
+        // Owner-only from the moment it exists: whoever can connect drives the guest and reads its memory.
+        const umask = process.umask(0o177);
+        try {
+          server.listen(parsed.path, onListening);
+        } finally {
+          process.umask(umask);
+        }
+      } else {
+        server.listen({ port: parsed.port, ...(parsed.host === '' ? {} : { host: parsed.host }) }, onListening);
+      }
     });
+    if (parsed.transport === 'unix') await chmod(parsed.path, 0o600);
     let bound = address;
     if (parsed.transport === 'tcp') {
       const info = server.address() as AddressInfo;
