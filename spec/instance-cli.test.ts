@@ -38,7 +38,7 @@ function runLivemig(args: string[], timeoutMs = 15_000): Promise<Outcome> {
 const OPTIONS = [
   '--ram', '--smp', '--block', '--workload', '--ab-start', '--ab-end', '--dirty-rate', '--working-set',
   '--random-start', '--seed', '--uuid', '-S', '--paused', '--incoming', '--cap', '--param', '--qmp', '--help',
-  '--colo-digests', '--net-out', '--qmp-remote-plaintext',
+  '--colo-digests', '--net-out', '--qmp-remote-plaintext', '--object',
 ];
 
 describe('livemig run: command line', function () {
@@ -92,6 +92,12 @@ describe('livemig run: command line', function () {
       '--qmp tcp:0.0.0.0:0 would let anyone who reaches this host drive the guest and read its memory, in plain text',
     ],
     ['a monitor on every interface', ['--qmp', 'tcp::0'], '--qmp tcp::0 would let anyone'],
+    [
+      'an object QEMU would refuse',
+      ['--object', 'tls-creds-x509,id=tls0,dir=/nonexistent,endpoint=server'],
+      'Unable to access credentials /nonexistent/ca-cert.pem: No such file or directory',
+    ],
+    ['an --object flag that is not keyval', ['--object', 'tls-creds-anon,id=a,stray'], "'stray' is not key=value"],
     ['a --net-out that is no socket', ['--net-out', 'file:/tmp/out'], "--net-out takes unix:PATH or tcp:HOST:PORT, not 'file:/tmp/out'"],
   ];
   for (const [what, args, says] of MISTAKES) {

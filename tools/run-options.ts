@@ -4,6 +4,7 @@ import { defaultAb } from '../actors/guest/guest.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
 import { netOutAddress } from '../actors/net/net-link.js';
+import { parseObjectFlag } from '../actors/objects/object-flag.js';
 import { formatQmpAddress, isLocalOnly, parseQmpAddress } from '../protocols/qmp/address.js';
 import { parseSafeSize } from '../protocols/size.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
@@ -31,6 +32,7 @@ export interface RunValues {
   netOut?: string;
   coloDigests?: true;
   qmpRemotePlaintext?: true;
+  object?: string[];
 }
 
 const ramBlock = valueParser((spec) => {
@@ -65,6 +67,7 @@ export function withRunOptions(command: Command): Command {
     .option('--incoming <URI|defer>', 'be a destination: listen on URI now, or wait for migrate-incoming')
     .addOption(capOption('set a migration capability at start'))
     .addOption(paramOption('set a migration parameter at start'))
+    .option('--object <SPEC>', "a TLS credentials or authorisation object, as QEMU's -object (keyval or JSON; repeatable)", repeatable(String))
     .option('--colo-digests', "COLO: work out each checkpoint's RAM digest on both sides (a test aid; it lengthens every checkpoint)")
     .optionsGroup('Network:')
     .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
@@ -106,6 +109,7 @@ export function instanceConfig(command: Command): InstanceConfig {
     qmp: values.qmp,
     ...(values.netOut !== undefined ? { netOut: values.netOut } : {}),
     ...(values.coloDigests ? { coloDigests: true } : {}),
+    ...(values.object ? { objects: parseEach(command, parseObjectFlag, values.object) } : {}),
     ...capsAndParams(command),
   };
 }

@@ -10,7 +10,9 @@ import { destinationMachine, destinationStatus } from '../../machines/destinatio
 import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import { refuseMigrateIncoming, refuseMigrateRecover } from '../../machines/refusals.js';
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
-import type { MigrationStatus } from '../../machines/status.js';
+import { isSetupOrActive, type MigrationStatus } from '../../machines/status.js';
+import type { JsonObject } from '../../protocols/qmp/types.js';
+import { UserObjects } from '../objects/user-objects.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
@@ -49,6 +51,8 @@ export interface InstanceConfig {
   netOut?: string;
   /** --colo-digests: every COLO checkpoint works out its RAM digest on both sides. */
   coloDigests?: boolean;
+  /** --object: TLS credentials and authorisation objects, created before anything else (QEMU's -object). */
+  objects?: JsonObject[];
 }
 
 /** How an instance is started, beside its configuration. */
@@ -82,6 +86,12 @@ export class Instance {
   readonly network: GuestNetwork;
   /** COLO mode, failover and checkpoint figures (query-colo-status). */
   readonly colo: ColoStatus;
+  /** -object / object-add: TLS credentials and authorisation; one a running migration names cannot be deleted. */
+  readonly objects = new UserObjects((id) => {
+    const params = this.options.params;
+    const busy = isSetupOrActive(this.sourceStatus) || isSetupOrActive(this.destinationStatus);
+    return busy && (params['tls-creds'] === id || params['tls-authz'] === id);
+  });
 
   private constructor(
     readonly config: InstanceConfig,
@@ -134,6 +144,7 @@ export class Instance {
     const instance = new Instance(config, guest, wiring);
     const log = wiring.log;
     try {
+      for (const object of config.objects ?? []) instance.objects.add(object);
       for (const set of config.params) instance.options.setParameters(set);
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
@@ -297,6 +308,7 @@ export class Instance {
     await this.recvPool.destroy();
     await this.qmp.close();
     this.network.link?.close();
+    this.objects.close();
     await this.guest.destroy();
   }
 

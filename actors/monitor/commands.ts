@@ -2,11 +2,12 @@ import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import type { MonitorHost } from './host.js';
 import { coloCommands } from './colo-commands.js';
 import { memoryCommands } from './memory-commands.js';
+import { objectCommands } from './object-commands.js';
 import { migrationCommands } from './migration-commands.js';
 import { runControlCommands } from './run-control.js';
 import { traceCommands } from './trace-commands.js';
 
 /** Every QMP command an instance answers (the server adds qmp_capabilities, query-version, query-commands). */
 export function monitorCommands(host: MonitorHost): QmpCommandTable {
-  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...traceCommands(host)]);
+  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...objectCommands(host), ...traceCommands(host)]);
 }

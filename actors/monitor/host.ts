@@ -12,6 +12,7 @@ import type { QmpServer } from '../../protocols/qmp/server.js';
 import type { ColoStatus } from '../colo/colo-status.js';
 import type { Guest } from '../guest/guest.js';
 import type { NetLinkCounters } from '../net/net-link.js';
+import type { UserObjects } from '../objects/user-objects.js';
 import type { IncomingInfo } from '../incoming/incoming-migration.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
@@ -49,6 +50,8 @@ export interface MonitorHost {
   warn(message: string): void;
   /** The messages between the instance's actors, worked out while someone listens. */
   readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
+  /** TLS credentials and authorisation objects (object-add, object-del). */
+  readonly objects: UserObjects;
   /** COLO mode, failover state and checkpoint figures. */
   readonly colo: ColoStatus;
   /** The guest's network link's counters, when it has one (--net-out). */

@@ -1,20 +1,12 @@
 import { open } from 'node:fs/promises';
-import os from 'node:os';
-import util from 'node:util';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
+import { strerror } from '../../protocols/qmp/strerror.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
 import type { MonitorHost } from './host.js';
 
 const CHUNK = 16 << 20;
-
-/** An errno worded as C's strerror words it, as QEMU prints it ("No such file or directory"). */
-function strerror(err: NodeJS.ErrnoException): string {
-  const errno = err.code ? os.constants.errno[err.code as keyof typeof os.constants.errno] : undefined;
-  const text = errno !== undefined ? util.getSystemErrorMap().get(-errno)?.[1] : undefined;
-  return text ? text[0]!.toUpperCase() + text.slice(1) : err.message;
-}
 
 /**
  * pmemsave (QEMU's: guest-physical memory to a file, pc.ram mapped from
