@@ -6,7 +6,9 @@
  */
 import { expect } from 'chai';
 import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import { HELLO_TIMEOUT_MS } from '../actors/incoming/incoming-migration.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import {
@@ -149,6 +151,20 @@ describe('precopy failures', function () {
     // The destination knows what it could not decode; the source says so too.
     const reason = await expectDestinationExited(destination, /./);
     await expectSourceFailedAndRunning(source, new RegExp(escape(reason)));
+  });
+
+  it('a connection that never speaks (a port scan): the destination fails after HELLO_TIMEOUT_MS instead of holding its one slot forever', async function () {
+    this.timeout(HELLO_TIMEOUT_MS + 30_000);
+    const destination = await startInstance(['--ram', '16M', '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' });
+    const port = Number((await boundTcpUri(destination.qmp)).split(':')[2]);
+    const silent = net.connect({ host: '127.0.0.1', port });
+    silent.on('error', () => {});
+    try {
+      await sleep(HELLO_TIMEOUT_MS);
+      await expectDestinationExited(destination, /^the migration connection sent no channel hello within 10 s: no migration source speaks on it$/);
+    } finally {
+      silent.destroy();
+    }
   });
 
   it('a stream cut mid-way: both sides fail, the destination exits 1', async () => {

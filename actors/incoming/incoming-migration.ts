@@ -35,6 +35,12 @@ import type { IncomingEnvironment } from './environment.js';
 
 /** How long a failed destination waits for the source to hang up after saying why. */
 const HANG_UP_GRACE_MS = 2000;
+/**
+ * A main connection that has not sent its channel hello by then is no
+ * migration source (a port scan, a stuck peer): the migration fails (or,
+ * in postcopy, pauses) rather than hold the one main-channel slot forever.
+ */
+export const HELLO_TIMEOUT_MS = 10_000;
 
 /** What the destination's query-migrate shows under the livemig extension. */
 export interface IncomingInfo {
@@ -83,6 +89,7 @@ export class IncomingMigration {
   /** The stream said ENABLE_COLO: once loaded, this side becomes the COLO secondary. */
   private coloEnabled = false;
   private colo: ColoSecondary | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
   /** Postcopy-active: looks every second whether anything came from the source (postcopy-liveness.ts). */
   private liveness: NodeJS.Timeout | undefined;
   startTime: number | undefined;
@@ -137,6 +144,7 @@ export class IncomingMigration {
    */
   dispose(): void {
     clearInterval(this.liveness);
+    clearTimeout(this.helloTimer);
     this.closeRecoveryListener();
     if (this.failed) return;
     this.done = true;
@@ -203,6 +211,13 @@ export class IncomingMigration {
   private attachMain(connection: IncomingConnection): void {
     this.generation++;
     this.main = connection;
+    clearTimeout(this.helloTimer);
+    const generation = this.generation;
+    this.helloTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      this.fail(new Error(`the migration connection sent no channel hello within ${HELLO_TIMEOUT_MS / 1000} s: no migration source speaks on it`));
+    }, HELLO_TIMEOUT_MS);
+    this.helloTimer.unref();
     this.returnPath = new DestinationReturnPath(() => connection.reverse, (type) => this.env.trace('incoming', 'return-path', type));
   }
 
@@ -324,6 +339,7 @@ export class IncomingMigration {
   }
 
   private onHello(hello: ChannelHello): void {
+    clearTimeout(this.helloTimer);
     if (hello.kind !== ChannelKind.MAIN) throw new Error(`expected the main channel first, got channel kind ${hello.kind}`);
   }
 
