@@ -6,6 +6,7 @@
  * newline unless a bare number or keyword needs a byte after it.
  */
 import { expect } from 'chai';
+import { MAX_INPUT_WITHOUT_MESSAGE_BYTES } from '../protocols/qmp/constants.js';
 import { createConnection } from 'node:net';
 import { QmpClient } from '../protocols/qmp/client.js';
 import type { JsonObject } from '../protocols/qmp/types.js';
@@ -150,6 +151,37 @@ describe('livemig instance: bad QMP input', function () {
     client.sendRaw(`${'['.repeat(1025)}{"execute": "query-status", "id": "after"}`);
     expect(await client.nextResponse()).to.deep.equal({ error: generic('JSON nesting depth limit exceeded') });
     expect(await client.nextResponse()).to.deep.equal({ return: RUNNING, id: 'after' });
+  });
+
+  it('drops a client that floods without ever completing a message, and serves the others meanwhile', async function () {
+    this.timeout(120_000);
+    const socket = createConnection({ path: vm.socket });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    let open = true;
+    void closed.then(() => (open = false));
+    // An endless string: one token error every 64 MiB, then more of the same, and never a message.
+    socket.write('"');
+    const piece = Buffer.alloc(1 << 20, 'a');
+    let sent = 0;
+    const others = await connect();
+    while (open && sent < MAX_INPUT_WITHOUT_MESSAGE_BYTES + (64 << 20)) {
+      if (!socket.write(piece)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off('drain', done).off('close', done);
+            resolve();
+          };
+          socket.once('drain', done).once('close', done);
+        });
+      }
+      sent += piece.length;
+      if (sent % (64 << 20) === 0) expect(await others.execute('query-status'), 'others are served meanwhile').to.deep.equal(RUNNING);
+    }
+    await closed;
+    expect(sent, 'dropped once past the bound, not before').to.be.above(MAX_INPUT_WITHOUT_MESSAGE_BYTES - (8 << 20));
+    expect(await others.execute('query-status')).to.deep.equal(RUNNING);
   });
 
   it('keeps serving others when a client vanishes in the middle of a line', async () => {

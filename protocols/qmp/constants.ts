@@ -28,3 +28,11 @@ export function livemigPackage(): string {
   packageString ??= `livemig ${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}`;
   return packageString;
 }
+
+/**
+ * Input a session may send without one message coming of it (errors
+ * included: each resynchronises, as QEMU's do) before it is dropped: four
+ * times QEMU's token bound. Memory stays bounded by the JSON limits either
+ * way; this frees the connection of a client that only ever floods.
+ */
+export const MAX_INPUT_WITHOUT_MESSAGE_BYTES = 256 << 20;

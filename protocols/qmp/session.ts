@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { QmpCommand } from './command.js';
-import { MAX_PENDING_OUTPUT_BYTES, REQUEST_QUEUE_MAX } from './constants.js';
+import { MAX_INPUT_WITHOUT_MESSAGE_BYTES, MAX_PENDING_OUTPUT_BYTES, REQUEST_QUEUE_MAX } from './constants.js';
 import { genericError, QmpError } from './errors.js';
 import { encodeJson } from './json-encode.js';
 import { JsonStreamer, type JsonLimits } from './json-streamer.js';
@@ -43,6 +43,8 @@ export class QmpSession {
   /** The client has finished sending (half-close): end once the queue is answered. */
   private inputEnded = false;
   private readonly negotiation: QmpCommand;
+  /** Bytes received since the last whole message. */
+  private sinceMessage = 0;
 
   constructor(
     readonly id: number,
@@ -80,11 +82,17 @@ export class QmpSession {
 
   /** Messages end where their braces and brackets balance, as QEMU reads them: newlines mean nothing. */
   private receive(chunk: Buffer): void {
+    this.sinceMessage += chunk.length;
     for (const message of this.input.push(chunk)) {
       if ('error' in message) this.enqueue({ error: genericError(message.error.message) });
-      else if (isOobRequest(message.value)) void this.answer(message.value);
-      else this.enqueue({ request: message.value });
+      else {
+        this.sinceMessage = 0;
+        if (isOobRequest(message.value)) void this.answer(message.value);
+        else this.enqueue({ request: message.value });
+      }
     }
+    // A client that only floods is dropped (its memory was bounded all along).
+    if (this.sinceMessage > MAX_INPUT_WITHOUT_MESSAGE_BYTES) this.socket.destroy();
   }
 
   private enqueue(item: Pending): void {
