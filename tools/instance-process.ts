@@ -61,3 +61,14 @@ export async function spawnInstance(args: string[], options: SpawnOptions): Prom
     }
   }
 }
+
+/**
+ * The tcp: URI of the port an instance started with `--incoming tcp:HOST:0`
+ * bound (its query-migrate socket-address), on loopback.
+ */
+export async function boundTcpUri(qmp: QmpClient): Promise<string> {
+  const info = await qmp.execute<{ 'socket-address'?: { type: string; port?: string }[] }>('query-migrate');
+  const address = info['socket-address']?.[0];
+  if (address?.type !== 'inet' || !address.port) throw new Error(`no inet socket-address in ${JSON.stringify(info)}`);
+  return `tcp:127.0.0.1:${address.port}`;
+}

@@ -129,35 +129,34 @@ export class ColoCache {
   }
 
   private write(block: number, first: number, data: Uint8Array): void {
-    const b = this.blocks[block]!;
-    for (let i = 0; i < data.length / TARGET_PAGE_SIZE; i++) {
-      const page = first + i;
-      this.copies[block]![b.slabIndex(page)]!.set(data.subarray(i * TARGET_PAGE_SIZE, (i + 1) * TARGET_PAGE_SIZE), b.offsetInSlab(page));
-    }
+    const cache = this.copies[block]!;
+    this.eachSlabPiece(block, first, data.length / TARGET_PAGE_SIZE, (slab, at, end, offset) => cache[slab]!.set(data.subarray(offset, offset + end - at), at));
   }
 
   private zero(block: number, first: number, count: number): void {
-    const b = this.blocks[block]!;
-    for (let page = first; page < first + count; page++) {
-      const at = b.offsetInSlab(page);
-      this.copies[block]![b.slabIndex(page)]!.fill(0, at, at + TARGET_PAGE_SIZE);
-    }
+    const cache = this.copies[block]!;
+    this.eachSlabPiece(block, first, count, (slab, at, end) => cache[slab]!.fill(0, at, end));
   }
 
-  /** Copies a run of pages between guest RAM and the cache, slab by slab. */
+  /** Copies a run of pages between guest RAM and the cache. */
   private copy(block: number, first: number, count: number, direction: 'to-cache' | 'to-ram'): void {
+    const ram = this.blocks[block]!.slabs;
+    const cache = this.copies[block]!;
+    this.eachSlabPiece(block, first, count, (slab, at, end) => {
+      if (direction === 'to-cache') cache[slab]!.set(ram[slab]!.subarray(at, end), at);
+      else ram[slab]!.set(cache[slab]!.subarray(at, end), at);
+    });
+  }
+
+  /** A run of pages, slab by slab: each piece's slab, its byte range there, and where it starts within the run. */
+  private eachSlabPiece(block: number, first: number, count: number, fn: (slab: number, at: number, end: number, offset: number) => void): void {
     const b = this.blocks[block]!;
-    let page = first;
-    while (page < first + count) {
+    for (let page = first; page < first + count; ) {
       const slab = b.slabIndex(page);
-      const inSlab = Math.min(first + count - page, (slab + 1) * PAGES_PER_SLAB - page);
+      const pages = Math.min(first + count - page, (slab + 1) * PAGES_PER_SLAB - page);
       const at = b.offsetInSlab(page);
-      const end = at + inSlab * TARGET_PAGE_SIZE;
-      const ram = b.slabs[slab]!;
-      const cache = this.copies[block]![slab]!;
-      if (direction === 'to-cache') cache.set(ram.subarray(at, end), at);
-      else ram.set(cache.subarray(at, end), at);
-      page += inSlab;
+      fn(slab, at, at + pages * TARGET_PAGE_SIZE, (page - first) * TARGET_PAGE_SIZE);
+      page += pages;
     }
   }
 }

@@ -52,15 +52,10 @@ export interface ColoSecondaryDeps {
 type Phase = 'idle' | 'requested' | 'ram' | 'devices' | 'lost';
 
 /** Where pages land outside a checkpoint's RAM phase: nowhere (a primary that sends them there is confused). */
-const NO_PAGES_HERE: PageSink = {
-  pageView: () => {
-    throw new Error('The primary sent pages outside a COLO checkpoint');
-  },
-  pagesLoaded: () => {},
-  zeroPages: () => {
-    throw new Error('The primary sent pages outside a COLO checkpoint');
-  },
+const refusePages = (): never => {
+  throw new Error('The primary sent pages outside a COLO checkpoint');
 };
+const NO_PAGES_HERE: PageSink = { pageView: refusePages, pagesLoaded: () => {}, zeroPages: refusePages };
 
 export class ColoSecondary {
   private readonly cache: ColoCache;

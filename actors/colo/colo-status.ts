@@ -74,8 +74,9 @@ export class ColoStatus {
     this.announce(this.mode, reason);
   }
 
-  /** The failover is through: the mode becomes last-mode. */
+  /** The failover is through: COLO_EXIT (reason request, unless a lost link announced it already), and the mode becomes last-mode. */
   failedOver(): void {
+    this.exit('request');
     this.failover = 'completed';
     this.lastMode = this.mode;
     this.mode = 'none';

@@ -125,9 +125,8 @@ export class Nic {
     let n = 0;
     while (head !== tail) {
       const at = HEADER_INTS + ((head >>> 0) % NIC_RING_SLOTS) * SLOT_INTS;
-      const packet = new Uint8Array(NIC_PACKET_BYTES);
-      const view = new DataView(packet.buffer);
-      for (let i = 0; i < SLOT_INTS; i++) view.setUint32(i * 4, ring[at + i]! >>> 0);
+      const packet = Buffer.allocUnsafe(NIC_PACKET_BYTES);
+      for (let i = 0; i < SLOT_INTS; i++) packet.writeUInt32BE(ring[at + i]! >>> 0, i * 4);
       head = (head + 1) | 0;
       Atomics.store(ring, HEAD, head);
       Atomics.notify(ring, HEAD);

@@ -361,17 +361,20 @@ export class IncomingMigration {
     if (this.mainEnded && !this.held && !this.done) this.fail(new Error('the migration stream ended before its EOF'));
   }
 
+  /** The messages after this one wait until `done` (a multifd round placed, a stop, the preempt channel's end). */
+  private holdUntil(done: Promise<unknown>): void {
+    this.held = true;
+    done.then(() => {
+      this.held = false;
+      this.pump();
+    }, (err) => this.fail(err));
+  }
+
   private handle(message: StreamMessage): void {
     const guest = this.env.guest;
     if (this.colo) {
       const stopping = this.colo.handle(message);
-      if (stopping) {
-        this.held = true;
-        stopping.then(() => {
-          this.held = false;
-          this.pump();
-        }, (err) => this.fail(err));
-      }
+      if (stopping) this.holdUntil(stopping);
       return;
     }
     switch (message.type) {
@@ -412,12 +415,7 @@ export class IncomingMigration {
         return;
       case 'round-end':
         if (this.multifd) {
-          this.held = true;
-          this.multifd.roundDone(message.round).then(() => {
-            this.env.trace('multifd', 'incoming', `round ${message.round} placed`);
-            this.held = false;
-            this.pump();
-          });
+          this.holdUntil(this.multifd.roundDone(message.round).then(() => this.env.trace('multifd', 'incoming', `round ${message.round} placed`)));
         }
         return;
       case 'ram-complete':
@@ -460,11 +458,7 @@ export class IncomingMigration {
         const preempt = this.preempt;
         if (preempt && !preempt.ended && this.postcopy?.isListening) {
           this.queue.unshift(message);
-          this.held = true;
-          preempt.whenEnded(() => {
-            this.held = false;
-            this.pump();
-          });
+          this.holdUntil(new Promise<void>((resolve) => preempt.whenEnded(resolve)));
           return;
         }
         return this.coloEnabled ? this.startColo() : this.finish();
@@ -586,7 +580,6 @@ export class IncomingMigration {
     this.listener?.close();
     this.endTime = Date.now();
     this.report({ type: 'colo.failover' });
-    this.env.colo.exit('request');
     this.env.colo.failedOver();
   }
 

@@ -538,7 +538,6 @@ export class SourceMigration {
     this.returnPath?.close();
     this.endTime = Date.now();
     this.report({ type: 'colo.failover' });
-    env.colo.exit('request');
     env.colo.failedOver();
   }
 

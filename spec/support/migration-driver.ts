@@ -34,13 +34,7 @@ export async function waitForMigration(qmp: QmpClient, statuses: string[], timeo
   return (await waitForStatus(qmp, statuses, timeoutMs)) as unknown as MigrateInfo;
 }
 
-/** A destination listening on tcp port 0: the URI of the port it bound. */
-export async function boundTcpUri(qmp: QmpClient): Promise<string> {
-  const info = await queryMigrate(qmp);
-  const address = info['socket-address']?.[0];
-  if (address?.type !== 'inet' || !address.port) throw new Error(`no inet socket-address in ${JSON.stringify(info)}`);
-  return `tcp:127.0.0.1:${address.port}`;
-}
+export { boundTcpUri } from '../../tools/instance-process.js';
 
 /** A tcp: URI on loopback where nothing listens (a port bound and released). */
 export async function unusedTcpUri(): Promise<string> {

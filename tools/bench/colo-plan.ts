@@ -26,14 +26,6 @@ export function queryColo(qmp: QmpClient): Promise<ColoQuery> {
   return qmp.execute<ColoQuery>(`${EXTENSION_PREFIX}query-colo`);
 }
 
-/** The tcp: URI of the port a secondary started with `--incoming tcp:127.0.0.1:0` bound (its query-migrate socket-address). */
-export async function boundTcpUri(qmp: QmpClient): Promise<string> {
-  const info = await qmp.execute<{ 'socket-address'?: { type: string; port?: string }[] }>('query-migrate');
-  const address = info['socket-address']?.[0];
-  if (address?.type !== 'inet' || !address.port) throw new Error(`the secondary listens on no tcp port: ${JSON.stringify(info)}`);
-  return `tcp:127.0.0.1:${address.port}`;
-}
-
 /**
  * Sets x-checkpoint-delay on the primary, which (as in QEMU) takes a
  * checkpoint at once, and measures from that checkpoint's end: query-colo

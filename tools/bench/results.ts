@@ -183,19 +183,13 @@ export interface SnapshotMedians {
   duringOverBefore: number | null;
 }
 
-/** The medians of one x-checkpoint-delay's ColoDelayMetrics over a COLO scenario's runs. */
-export interface ColoDelayMedians {
-  delayMs: number;
-  windowMs: number;
-  checkpoints: number;
-  checkpointMs: number;
-  downtimeMs: number;
-  pages: number;
+/** The medians of one x-checkpoint-delay's ColoDelayMetrics over a COLO scenario's runs, with the guest's speed before and during. */
+export type ColoDelayMedians = Omit<ColoDelayMetrics, 'guestPagesPerSecond' | 'sampled'> & {
   guestPagesPerSecondBefore: number;
   guestPagesPerSecondDuring: number;
   /** The median of each run's during ÷ before: the share of its speed the primary guest kept. */
   duringOverBefore: number;
-}
+};
 
 export interface Ratio {
   /** The reference scenario's name. */
