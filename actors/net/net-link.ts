@@ -35,8 +35,9 @@ export class NetLink {
   private socket: net.Socket | undefined;
   private next: number | undefined;
   private queue: Uint8Array[] = [];
-  /** Written since the peer's last hello, newest last. */
-  private unconfirmed: Uint8Array[] = [];
+  /** Written since the peer's last hello, a batch per write, newest last: kept whole, dropped a batch at a time (no per-write copy). */
+  private unconfirmed: Uint8Array[][] = [];
+  private unconfirmedCount = 0;
   private lastAttempt = 0;
   private closed = false;
   readonly counters: NetLinkCounters = { sent: 0, skipped: 0, dropped: 0 };
@@ -86,8 +87,9 @@ export class NetLink {
       const next = got.readUInt32BE(4);
       this.next = next;
       // What the peer still wants of what went out before goes again, first.
-      this.queue = [...this.unconfirmed.filter((p) => !seqBefore(Nic.seqOf(p), next)), ...this.queue];
+      this.queue = [...this.unconfirmed.flat().filter((p) => !seqBefore(Nic.seqOf(p), next)), ...this.queue];
       this.unconfirmed = [];
+      this.unconfirmedCount = 0;
       this.log('network link up', { next });
       this.writeQueued();
     });
@@ -113,8 +115,9 @@ export class NetLink {
     socket.write(Buffer.concat(out));
     this.counters.sent += out.length;
     this.next = seqAfter(Nic.seqOf(out[out.length - 1]!));
-    this.unconfirmed = this.unconfirmed.concat(out);
-    if (this.unconfirmed.length > MAX_UNCONFIRMED) this.unconfirmed = this.unconfirmed.slice(-MAX_UNCONFIRMED);
+    this.unconfirmed.push(out);
+    this.unconfirmedCount += out.length;
+    while (this.unconfirmedCount - this.unconfirmed[0]!.length >= MAX_UNCONFIRMED) this.unconfirmedCount -= this.unconfirmed.shift()!.length;
   }
 }
 
