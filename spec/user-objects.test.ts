@@ -93,6 +93,13 @@ describe('TLS credentials and authorisation objects', function () {
     objects.add({ 'qom-type': 'tls-creds-anon', id: 'anon0', endpoint: 'server' });
   });
 
+  it('refuses the properties it cannot honour rather than ignore them', () => {
+    expect(refused({ 'qom-type': 'tls-creds-x509', id: 'p', dir: pki.server, endpoint: 'server', priority: 'NORMAL' }))
+      .to.equal("Property 'priority' of tls-creds-x509 is not supported by livemig: it is a GnuTLS priority string, and livemig's TLS is Node's OpenSSL");
+    expect(refused({ 'qom-type': 'tls-creds-anon', id: 'a', dir: pki.server, endpoint: 'server' }))
+      .to.equal("Property 'dir' of tls-creds-anon is not supported by livemig: its only use (dh-params.pem) does not apply to Node's TLS");
+  });
+
   it('authorises as QEMU does: one identity, a list of exact and glob rules in order, a list file read again when it changes', async () => {
     const simple = authzOf(objects.add({ 'qom-type': 'authz-simple', id: 'a0', identity: pki.clientName }));
     expect(simple.isAllowed(pki.clientName)).to.equal(true);

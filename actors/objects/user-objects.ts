@@ -118,7 +118,14 @@ export class UserObjects {
   }
 }
 
+/** Properties QEMU takes that livemig cannot honour: refused rather than ignored. */
+function refuseUnhonoured(type: ObjectType, p: Record<string, unknown>): void {
+  if (p.priority !== undefined) throw new Error(`Property 'priority' of ${type} is not supported by livemig: it is a GnuTLS priority string, and livemig's TLS is Node's OpenSSL`);
+  if (type === 'tls-creds-anon' && p.dir !== undefined) throw new Error("Property 'dir' of tls-creds-anon is not supported by livemig: its only use (dh-params.pem) does not apply to Node's TLS");
+}
+
 function create(type: ObjectType, p: Record<string, unknown>): { creds: TlsCreds } | { authz: Authz } {
+  refuseUnhonoured(type, p);
   const endpoint = (p.endpoint as 'client' | 'server' | undefined) ?? 'client';
   const dir = p.dir as string | undefined;
   const needDir = () => {
