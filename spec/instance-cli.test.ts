@@ -81,7 +81,6 @@ describe('livemig run: command line', function () {
       "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
     ],
     ['multifd-channels 0', ['--param', 'multifd-channels=0'], "Parameter 'multifd_channels' expects a value between 1 and 255"],
-    ['TLS credentials, until migration over TLS is built', ['--param', 'tls-creds=tls0'], "Parameter 'tls-creds' is not supported by livemig yet"],
     ['a capability combination QEMU refuses', ['--cap', 'postcopy-preempt'], 'Postcopy preempt requires postcopy-ram'],
     ['a capability not built yet', ['--cap', 'xbzrle'], "Capability 'xbzrle' is not supported by livemig yet"],
     ['an incoming URI it cannot parse', ['--incoming', 'bogus:x'], 'bogus:x'],
@@ -92,6 +91,8 @@ describe('livemig run: command line', function () {
       '--qmp tcp:0.0.0.0:0 would let anyone who reaches this host drive the guest and read its memory, in plain text',
     ],
     ['a monitor on every interface', ['--qmp', 'tcp::0'], '--qmp tcp::0 would let anyone'],
+    ['a monitor option it does not know', ['--qmp', 'tcp:127.0.0.1:0,tls=on'], "unknown monitor option 'tls=on' (expected tls-creds=ID or tls-authz=ID)"],
+    ['monitor TLS credentials that do not exist', ['--qmp', 'tcp:127.0.0.1:0,tls-creds=nope'], "No TLS credentials with id 'nope'"],
     [
       'an object QEMU would refuse',
       ['--object', 'tls-creds-x509,id=tls0,dir=/nonexistent,endpoint=server'],

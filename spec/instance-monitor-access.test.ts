@@ -5,13 +5,82 @@
  * otherwise: instance-cli.test.ts).
  */
 import { expect } from 'chai';
-import { statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
 import { QmpClient } from '../protocols/qmp/client.js';
+import { makeTestPki, type TestPki } from '../tools/pki.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
+
+/** The monitor's port, from the line the instance logs when it listens. */
+function monitorPort(stderr: string): number {
+  const line = stderr.split('\n').find((l) => l.includes('QMP monitor listening') && l.includes('tcp:'));
+  return Number(/:(\d+)"/.exec(line!)![1]);
+}
+
+/**
+ * A QMP exchange over TLS with the client credentials in `dir`: the
+ * greeting, qmp_capabilities, then `command`'s answer; or what went wrong.
+ */
+function qmpOverTls(port: number, dir: string | undefined, command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const read = (file: string) => readFileSync(join(dir!, file), 'utf8');
+    const socket = dir === undefined
+      ? net.connect({ port, host: '127.0.0.1' })
+      : tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: read('ca-cert.pem'), cert: read('client-cert.pem'), key: read('client-key.pem') });
+    let text = '';
+    const timer = setTimeout(() => finish('no answer'), 5000);
+    const finish = (outcome: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    if (dir === undefined) socket.write('{"execute": "qmp_capabilities"}\n');
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const lines = text.split('\n').filter((l) => l !== '');
+      if (lines.length === 1 && text.endsWith('\n')) socket.write(`{"execute": "qmp_capabilities"}\n{"execute": "${command}"}\n`);
+      if (lines.length === 3) finish(lines[2]!);
+    });
+    socket.on('error', (err) => finish(`error: ${err.message}`));
+    socket.on('close', () => finish(text === '' ? 'closed' : `closed after ${JSON.stringify(text)}`));
+  });
+}
 
 describe('monitor access', function () {
   this.timeout(30_000);
   afterEach(stopAllInstances);
+  let pkiDir: string;
+  let pki: TestPki;
+  before(async () => {
+    pkiDir = mkdtempSync(join(tmpdir(), 'livemig-monitor-pki-'));
+    pki = await makeTestPki(pkiDir);
+  });
+  after(() => rmSync(pkiDir, { recursive: true, force: true }));
+
+  it('listens beyond loopback over TLS (QEMU\'s chardev tls-creds): a client with credentials drives it, a plaintext one gets nothing', async () => {
+    const vm = await startInstance([
+      '--ram', '16M', '--object', `tls-creds-x509,id=mon0,dir=${pki.server},endpoint=server`, '--qmp', 'tcp:0.0.0.0:0,tls-creds=mon0',
+    ], { name: 'tls-monitor' });
+    expect(vm.stderr(), 'no plaintext warning').not.to.include('reachable beyond this host');
+    const port = monitorPort(vm.stderr());
+    expect(JSON.parse(await qmpOverTls(port, pki.client, 'query-status'))).to.have.nested.property('return.status', 'running');
+    expect(await qmpOverTls(port, undefined, 'query-status')).to.match(/^(closed|error)/);
+  });
+
+  it('a TLS monitor with tls-authz drops a client whose name is not allowed', async () => {
+    const vm = await startInstance([
+      '--ram', '16M', '--object', `tls-creds-x509,id=mon0,dir=${pki.server},endpoint=server`,
+      '--object', `authz-simple,id=auth0,identity=${pki.clientName.replace(/,/g, ',,')}`, '--qmp', 'tcp:127.0.0.1:0,tls-creds=mon0,tls-authz=auth0',
+    ], { name: 'authz-monitor' });
+    const port = monitorPort(vm.stderr());
+    expect(JSON.parse(await qmpOverTls(port, pki.client, 'query-status'))).to.have.property('return');
+    expect(await qmpOverTls(port, pki.hostileClient, 'query-status')).to.match(/^(closed|error)/);
+    // The monitor goes on answering others.
+    expect(JSON.parse(await qmpOverTls(port, pki.client, 'query-status'))).to.have.property('return');
+  });
 
   it('creates its unix socket for its owner only (mode 0600)', async () => {
     const vm = await startInstance(['--ram', '16M'], { name: 'perm' });

@@ -15,7 +15,7 @@ import type { QmpError } from '../protocols/qmp/errors.js';
 import type { JsonObject } from '../protocols/qmp/types.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
 import { refusal } from './support/qmp-expect.js';
-import { makeTestPki, type TestPki } from './support/test-pki.js';
+import { makeTestPki, type TestPki } from '../tools/pki.js';
 
 const authzOf = (o: UserObject): Authz => (o as { authz: Authz }).authz;
 

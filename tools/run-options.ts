@@ -5,7 +5,7 @@ import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/
 import type { InstanceConfig } from '../actors/instance/instance.js';
 import { netOutAddress } from '../actors/net/net-link.js';
 import { parseObjectFlag } from '../actors/objects/object-flag.js';
-import { formatQmpAddress, isLocalOnly, parseQmpAddress } from '../protocols/qmp/address.js';
+import { formatQmpAddress, isLocalOnly, parseMonitorListen } from '../protocols/qmp/address.js';
 import { parseSafeSize } from '../protocols/size.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
 import { capOption, capsAndParams, paramOption, parseEach, repeatable, size, sizeOf, valueParser, wholeNumber } from './cli-options.js';
@@ -72,7 +72,7 @@ export function withRunOptions(command: Command): Command {
     .optionsGroup('Network:')
     .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
     .optionsGroup('Monitor:')
-    .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable; at least one); tcp on loopback only, unless…', repeatable(String))
+    .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT, with ,tls-creds=ID[,tls-authz=ID] for TLS (repeatable; at least one); tcp beyond loopback only with TLS, unless…', repeatable(String))
     .option('--qmp-remote-plaintext', 'also let --qmp listen beyond loopback, in plain text and with no authentication (anyone who reaches it drives the guest)')
     .addHelpText('after', '\nLogs are JSON lines on stderr (LIVEMIG_LOG=debug|info|warn sets the level).');
 }
@@ -82,12 +82,13 @@ export function instanceConfig(command: Command): InstanceConfig {
   const values = command.opts<RunValues>();
   const fail: (message: string) => never = (message) => command.error(message);
   if (!values.qmp) fail('at least one --qmp unix:PATH or --qmp tcp:HOST:PORT is needed to drive the instance');
-  const monitors = parseEach(command, parseQmpAddress, values.qmp);
-  const remote = monitors.filter((a) => !isLocalOnly(a)).map(formatQmpAddress);
+  const monitors = parseEach(command, parseMonitorListen, values.qmp);
+  const remote = monitors.filter((m) => m.tlsCreds === undefined && !isLocalOnly(m.address)).map((m) => formatQmpAddress(m.address));
   if (remote.length > 0 && !values.qmpRemotePlaintext) {
     fail(
-      `--qmp ${remote[0]} would let anyone who reaches this host drive the guest and read its memory, in plain text ` +
-        '(QMP over TLS is not built yet): listen on a unix socket or on loopback, or pass --qmp-remote-plaintext to accept that',
+      `--qmp ${remote[0]} would let anyone who reaches this host drive the guest and read its memory, in plain text: ` +
+        'give it TLS credentials (--object tls-creds-x509,id=ID,dir=DIR,endpoint=server and --qmp ADDR,tls-creds=ID[,tls-authz=ID]), ' +
+        'listen on a unix socket or on loopback, or pass --qmp-remote-plaintext to accept that',
     );
   }
   if (values.incoming !== undefined && values.incoming !== 'defer') {

@@ -3,6 +3,8 @@ import type { IncomingListener } from '../../protocols/transport/incoming.js';
 import type { ColoServices } from '../colo/colo-services.js';
 import type { Guest } from '../guest/guest.js';
 import type { MigrationOptions } from '../options/migration-options.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
+import type { TlsServer } from '../../protocols/tls/session.js';
 
 /** What the destination's incoming migration needs of its instance. */
 export interface IncomingEnvironment extends ColoServices {
@@ -20,4 +22,8 @@ export interface IncomingEnvironment extends ColoServices {
   takeListener(): IncomingListener | undefined;
   /** Idle destination channel threads, one per channel, started ahead when possible; the caller owns them. */
   multifdRecvWorkers(channels: number): Worker[];
+  /** What tls-creds and tls-authz make of incoming connections: undefined without TLS; throws (QEMU's text) if unusable. */
+  tlsServer(): TlsServer | undefined;
+  /** The same for the channel threads. */
+  tlsServerData(): TlsServerData | undefined;
 }

@@ -28,6 +28,7 @@ import { POSTCOPY_KEEPALIVE_MS, POSTCOPY_STALL_MS } from '../return-path/postcop
 import { GuestSink } from '../ram/guest-sink.js';
 import { PostcopyIncoming } from './postcopy-incoming.js';
 import { ColoSecondary } from '../colo/colo-secondary.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
 import { PageRequester, type FaultHandler } from '../return-path/page-requester.js';
 import { checkHeader } from '../savevm/stream-header.js';
@@ -60,6 +61,8 @@ export interface IncomingInfo {
 
 export class IncomingMigration {
   private listener: IncomingListener | undefined;
+  /** The channel threads' TLS settings (tls-creds set). */
+  private tlsData: TlsServerData | undefined;
   private main: IncomingConnection | undefined;
   private decoder: StreamDecoder | undefined;
   private sink: GuestSink | undefined;
@@ -120,12 +123,15 @@ export class IncomingMigration {
 
   async run(): Promise<void> {
     try {
-      this.listener =
-        this.env.takeListener() ?? (await IncomingListener.listen(parseMigrationUri(this.input.uri, { direction: 'incoming' })));
+      this.tlsData = this.env.tlsServerData();
+      this.listener = this.env.takeListener()
+        ?? (await IncomingListener.listen(parseMigrationUri(this.input.uri, { direction: 'incoming' }), { tls: this.env.tlsServer() }));
     } catch (err) {
       return this.fail(err);
     }
     if (this.done) return this.listener.close();
+    // A client that fails the TLS handshake or its checks fails the migration, as in QEMU.
+    this.listener.on('rejected', (err) => this.fail(err));
     // Accept at once; reading waits until the multifd channels and the preempt thread listen.
     this.listener.on('connection', (c) => void this.accept(c));
     const starting: Promise<void>[] = [];
@@ -170,6 +176,7 @@ export class IncomingMigration {
     return MultifdReceiver.start({
       workers: this.env.multifdRecvWorkers(params['multifd-channels']),
       listen: this.besideMainListener(),
+      tls: this.tlsData,
       blocks: this.env.guest.blocks,
       compression: params['multifd-compression'],
       uuid: this.env.uuid,
@@ -182,6 +189,7 @@ export class IncomingMigration {
     return PreemptReceiver.start({
       guest: this.env.guest,
       listen: this.besideMainListener(),
+      tls: this.tlsData,
       uuid: this.env.uuid,
       onError: (message) => this.fail(new Error(message)),
       trace: (from, to, event) => this.env.trace(from, to, event),
@@ -306,6 +314,8 @@ export class IncomingMigration {
     preempt?.catch(() => {});
     this.pendingPreempt = preempt;
     listener.on('error', (err) => this.env.log('postcopy recovery listener failed', { error: err.message }));
+    // Still paused: the source may try again, with the right credentials.
+    listener.on('rejected', (err) => this.env.log('postcopy recovery connection refused', { error: err.message }));
     listener.on('connection', (connection) => {
       if (!this.done || this.main) return connection.close();
       listener.stopListening();

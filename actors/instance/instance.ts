@@ -12,11 +12,13 @@ import { refuseMigrateIncoming, refuseMigrateRecover } from '../../machines/refu
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
 import { isSetupOrActive, type MigrationStatus } from '../../machines/status.js';
 import type { JsonObject } from '../../protocols/qmp/types.js';
+import { tlsClientFor, tlsServerDataFor, tlsServerFor } from '../objects/migration-tls.js';
 import { UserObjects } from '../objects/user-objects.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
-import { isLocalOnly, parseQmpAddress } from '../../protocols/qmp/address.js';
+import { formatQmpAddress, isLocalOnly, parseMonitorListen, type MonitorListen } from '../../protocols/qmp/address.js';
+import type { TlsServer } from '../../protocols/tls/session.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
@@ -119,12 +121,15 @@ export class Instance {
       ...services,
       onPass: (pass) => this.migrationEvent('MIGRATION_PASS', { pass }),
       multifdPool: (channels) => this.multifdPool(channels),
+      tlsClient: (uri) => tlsClientFor(this.objects, this.options.params, uri),
     };
     const incomingEnv: IncomingEnvironment = {
       ...services,
       autostart: () => this.autostart,
       takeListener: () => this.takeListener(),
       multifdRecvWorkers: (channels) => this.recvPool.take(channels),
+      tlsServer: () => tlsServerFor(this.objects, this.options.params),
+      tlsServerData: () => tlsServerDataFor(this.objects, this.options.params),
     };
     this.source = createActor(
       sourceMachine.provide({ actors: { migration: migrationActor(sourceEnv, (m) => (this.outgoing = m)) } }),
@@ -149,10 +154,15 @@ export class Instance {
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
       instance.warmMultifd();
-      for (const address of config.qmp) {
-        const bound = await instance.qmp.listen(address);
-        log.info({ address: bound }, 'QMP monitor listening');
-        if (!isLocalOnly(parseQmpAddress(address))) {
+      // Every monitor's credentials are checked before any listens.
+      const monitors = config.qmp.map((text) => {
+        const monitor = parseMonitorListen(text);
+        return { monitor, tls: monitorTls(instance.objects, text, monitor) };
+      });
+      for (const { monitor, tls } of monitors) {
+        const bound = await instance.qmp.listen(formatQmpAddress(monitor.address), { tls });
+        log.info({ address: bound, tls: tls !== undefined }, 'QMP monitor listening');
+        if (!tls && !isLocalOnly(monitor.address)) {
           log.warn({ address: bound }, 'QMP monitor reachable beyond this host, in plain text, with no authentication: anyone who reaches it can drive the guest and read its memory');
         }
       }
@@ -223,7 +233,7 @@ export class Instance {
     const event = { type: 'migrate-incoming' as const, uri, runState: this.guest.runState };
     const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? multiChannelRefusal(uri, this.options.needsSeveralChannels());
     if (refusal) throw genericError(refusal);
-    const listener = await listenAt(uri);
+    const listener = await this.listenAt(uri);
     if (this.incomingStarted) {
       listener.close();
       throw genericError('The incoming migration has already been started');
@@ -242,7 +252,7 @@ export class Instance {
   async recoverIncoming(uri: string): Promise<void> {
     const refusal = refuseMigrateRecover(this.destinationStatus) ?? recoveryUriRefusal(uri);
     if (refusal) throw genericError(refusal);
-    const listener = await listenAt(uri);
+    const listener = await this.listenAt(uri);
     // The pause may have ended (a source reached an earlier address) while this one bound its own.
     const late = refuseMigrateRecover(this.destinationStatus);
     if (late) {
@@ -253,6 +263,19 @@ export class Instance {
     this.preparedListener?.close();
     this.preparedListener = listener;
     this.destination.send({ type: 'migrate-recover', uri });
+  }
+
+  /**
+   * Listens at an incoming URI, TLS if tls-creds is set; a bad URI, a busy
+   * address or credentials that cannot serve are the command's error.
+   */
+  private async listenAt(uri: string): Promise<IncomingListener> {
+    try {
+      const tls = tlsServerFor(this.objects, this.options.params);
+      return await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }), { tls });
+    } catch (err) {
+      throw genericError((err as Error).message);
+    }
   }
 
   /** The listener migrate-incoming opened, handed to the incoming actor once. */
@@ -351,11 +374,14 @@ export class Instance {
   }
 }
 
-/** Listens at an incoming URI; a bad URI or a busy address is the command's error. */
-async function listenAt(uri: string): Promise<IncomingListener> {
+
+
+/** The TLS settings of a monitor given `,tls-creds=` (a usage error, as a bad --object is, when they cannot serve). */
+function monitorTls(objects: UserObjects, text: string, monitor: MonitorListen): TlsServer | undefined {
+  if (monitor.tlsCreds === undefined) return undefined;
   try {
-    return await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }));
+    return tlsServerFor(objects, { 'tls-creds': monitor.tlsCreds, 'tls-authz': monitor.tlsAuthz ?? '' });
   } catch (err) {
-    throw genericError((err as Error).message);
+    throw genericError(`--qmp ${text}: ${(err as Error).message}`);
   }
 }

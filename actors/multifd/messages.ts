@@ -6,6 +6,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RamBlockShared } from '../guest/ram-block.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
 
 
 /** Where a channel connects: a tcp port on the main channel's host, or a unix socket path. */
@@ -16,6 +18,8 @@ export interface SendChannelTask {
   index: number;
   count: number;
   address: ChannelAddress;
+  /** tls-creds set: the channel is TLS (the same settings as the main channel's). */
+  tls: TlsClient | undefined;
   uuid: string | undefined;
   blocks: RamBlockShared[];
   compression: CompressionMethod;
@@ -45,6 +49,8 @@ export interface RecvChannelData {
   count: number;
   /** Listen here: a host with port 0, or a unix path. */
   listen: { host: string } | { path: string };
+  /** tls-creds set: the channel is TLS, its client checked as the main channel's is. */
+  tls: TlsServerData | undefined;
   blocks: RamBlockShared[];
   compression: CompressionMethod;
   uuid: string | undefined;

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
   type FromRecvChannel, type RecvChannelData, type ToRecvChannel,
@@ -11,6 +12,8 @@ export interface MultifdReceiverOptions {
   workers: Worker[];
   /** Channels listen on this host (the main listener's), or on unix paths derived from this one. */
   listen: { host: string } | { unixBase: string };
+  /** tls-creds set: the channel is TLS, its client checked as the main channel's is. */
+  tls?: TlsServerData;
   blocks: readonly RamBlock[];
   compression: CompressionMethod;
   uuid: string | undefined;
@@ -59,6 +62,7 @@ export class MultifdReceiver {
         index,
         count,
         listen: 'host' in options.listen ? { host: options.listen.host } : { path: channelPath(options.listen.unixBase, index) },
+        tls: options.tls,
         blocks: options.blocks.map((b) => b.shared),
         compression: options.compression,
         uuid: options.uuid,

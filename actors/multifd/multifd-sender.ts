@@ -4,6 +4,7 @@ import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
   type ChannelAddress, type FromSendChannel, type SendChannelTask, type ToSendChannel,
@@ -14,6 +15,8 @@ export interface MultifdSenderOptions {
   pool: MultifdSendPool;
   /** Where each channel connects, one address per channel. */
   addresses: ChannelAddress[];
+  /** tls-creds set: the channel is TLS (the same settings as the main channel's). */
+  tls?: TlsClient;
   uuid: string | undefined;
   blocks: readonly RamBlock[];
   compression: CompressionMethod;
@@ -73,6 +76,7 @@ export class MultifdSender {
         index,
         count: options.addresses.length,
         address: options.addresses[index]!,
+        tls: options.tls,
         uuid: options.uuid,
         blocks: options.blocks.map((b) => b.shared),
         compression: options.compression,

@@ -19,6 +19,7 @@ import { ready } from '../../protocols/multifd/compression.js';
 import { ChannelKind, HELLO_SIZE } from '../../protocols/hello/constants.js';
 import { decodeHello } from '../../protocols/hello/decode.js';
 import { IncomingListener, type ByteConsumer, type IncomingConnection } from '../../protocols/transport/incoming.js';
+import { tlsServerFrom } from '../objects/migration-tls.js';
 import { CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, type FromRecvChannel, type RecvChannelData, type ToRecvChannel } from './messages.js';
 
 const port = parentPort!;
@@ -90,7 +91,8 @@ class RecvChannel {
     const data = this.data;
     this.listener = await IncomingListener.listen('path' in data.listen
       ? { scheme: 'unix', path: data.listen.path }
-      : { scheme: 'tcp', host: data.listen.host, port: 0 });
+      : { scheme: 'tcp', host: data.listen.host, port: 0 }, { tls: data.tls && tlsServerFrom(data.tls) });
+    this.listener.on('rejected', (err) => this.fail(err));
     this.listener.on('connection', (c) => {
       if (this.connection) {
         c.close();

@@ -15,7 +15,7 @@ import { compressPages, ready } from '../../protocols/multifd/compression.js';
 import { encodePacketHeader, encodeSyncPacket } from '../../protocols/multifd/encode.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
-import { CONNECT_TIMEOUT_MS, connect } from '../../protocols/transport/outgoing.js';
+import { CONNECT_TIMEOUT_MS, connectChannel } from '../../protocols/transport/outgoing.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_ZERO_PAGES,
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
@@ -57,7 +57,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   const post = (m: FromSendChannel) => control.postMessage(m);
 
   const a = task.address;
-  const socket = await connect('path' in a ? { scheme: 'unix', path: a.path } : { scheme: 'tcp', host: a.host, port: a.port }, CONNECT_TIMEOUT_MS)
+  const socket = await connectChannel('path' in a ? { scheme: 'unix', path: a.path } : { scheme: 'tcp', host: a.host, port: a.port }, CONNECT_TIMEOUT_MS, task.tls)
     .catch((err: Error) => {
       throw new Error(`${name}: ${err.message}`);
     });

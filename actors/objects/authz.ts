@@ -15,9 +15,17 @@ export interface AuthzRule {
   format: 'exact' | 'glob';
 }
 
+/** An authorisation as plain data (what a channel thread is given). */
+export interface AuthzRules {
+  rules: readonly AuthzRule[];
+  policy: AuthzPolicy;
+}
+
 export interface Authz {
   kind: 'authz-simple' | 'authz-list' | 'authz-listfile';
   isAllowed(identity: string): boolean;
+  /** The rules in force now. */
+  snapshot(): AuthzRules;
   /** Stops watching a list file. */
   close(): void;
 }
@@ -34,11 +42,11 @@ function listAllows(rules: readonly AuthzRule[], policy: AuthzPolicy, identity: 
 }
 
 export function authzSimple(identity: string): Authz {
-  return { kind: 'authz-simple', isAllowed: (who) => who === identity, close: () => {} };
+  return { ...authzList([{ match: identity, policy: 'allow', format: 'exact' }], 'deny'), kind: 'authz-simple' };
 }
 
 export function authzList(rules: readonly AuthzRule[], policy: AuthzPolicy): Authz {
-  return { kind: 'authz-list', isAllowed: (who) => listAllows(rules, policy, who), close: () => {} };
+  return { kind: 'authz-list', isAllowed: (who) => listAllows(rules, policy, who), snapshot: () => ({ rules, policy }), close: () => {} };
 }
 
 /** Reads an authz-listfile: `{"policy": "allow"|"deny", "rules": [{match, policy, format?}]}`. */
@@ -81,5 +89,5 @@ export function authzListFile(filename: string, refresh: boolean): Authz {
     });
     watcher.unref();
   }
-  return { kind: 'authz-listfile', isAllowed: (who) => listAllows(list.rules, list.policy, who), close: () => watcher?.close() };
+  return { kind: 'authz-listfile', isAllowed: (who) => listAllows(list.rules, list.policy, who), snapshot: () => list, close: () => watcher?.close() };
 }

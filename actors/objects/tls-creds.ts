@@ -7,36 +7,21 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { strerror } from '../../protocols/qmp/strerror.js';
+import type { TlsCredentials } from '../../protocols/tls/session.js';
 
 export type TlsEndpoint = 'client' | 'server';
 
-export interface TlsCredsX509 {
-  kind: 'tls-creds-x509';
-  endpoint: TlsEndpoint;
-  verifyPeer: boolean;
-  dir: string;
-  /** PEM texts, as Node's tls takes them. */
-  ca: string;
-  cert?: string;
-  key?: string;
-  crl?: string;
-}
+type Session<K extends TlsCredentials['kind']> = Extract<TlsCredentials, { kind: K }>;
 
-export interface TlsCredsPsk {
-  kind: 'tls-creds-psk';
-  endpoint: TlsEndpoint;
-  dir: string;
-  /** The client's identity (QEMU's default: qemu). */
-  username: string;
-  /** Every identity's key (a server takes any of them; a client uses its username's). */
-  keys: ReadonlyMap<string, Buffer>;
-}
+/** PEM texts as Node's tls takes them, from `dir`. */
+export type TlsCredsX509 = Session<'tls-creds-x509'> & { endpoint: TlsEndpoint; dir: string };
 
-export interface TlsCredsAnon {
-  kind: 'tls-creds-anon';
-  endpoint: TlsEndpoint;
-}
+/** `username` is the client's identity (QEMU's default: qemu); a server takes any identity in keys.psk. */
+export type TlsCredsPsk = Session<'tls-creds-psk'> & { endpoint: TlsEndpoint; dir: string };
 
+export type TlsCredsAnon = Session<'tls-creds-anon'> & { endpoint: TlsEndpoint };
+
+/** A credentials object: what a TLS session needs, and which end it is for. */
 export type TlsCreds = TlsCredsX509 | TlsCredsPsk | TlsCredsAnon;
 
 /** A credentials file: required ones must be there (QEMU's text), optional ones may be missing. */

@@ -252,23 +252,7 @@ export function applyParameters(
 ): Readonly<MigrationParameters> {
   const next = overlay(current, set);
   checkParameters(next, ctx);
-  refuseUnbuilt(next);
   return Object.freeze(next);
-}
-
-/**
- * A parameter whose feature livemig has not built yet is taken only at its
- * default: any other value would be stored and never acted on. TLS most of
- * all, since an orchestrator that asked for it would get plain text.
- *
- * @throws QmpError (GenericError)
- */
-function refuseUnbuilt(p: Readonly<MigrationParameters>): void {
-  if (p['tls-creds'] !== '') {
-    throw genericError(
-      "Parameter 'tls-creds' is not supported by livemig yet: migration over TLS is not built, so the guest's memory would cross in plain text; leave tls-creds empty",
-    );
-  }
 }
 
 /**

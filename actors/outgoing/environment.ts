@@ -2,6 +2,8 @@ import type { ColoServices } from '../colo/colo-services.js';
 import type { Guest } from '../guest/guest.js';
 import type { MultifdSendPool } from '../multifd/send-pool.js';
 import type { MigrationOptions } from '../options/migration-options.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
+import type { MigrationUri } from '../../protocols/transport/uri.js';
 
 /** What the source's migration thread needs of its instance. */
 export interface SourceEnvironment extends ColoServices {
@@ -17,4 +19,9 @@ export interface SourceEnvironment extends ColoServices {
   onPass(pass: number): void;
   /** Warm multifd sender workers for `channels` channels (kept by the instance between migrations). */
   multifdPool(channels: number): MultifdSendPool;
+  /**
+   * What tls-creds and tls-hostname make of connections to `uri`: undefined
+   * without TLS. Throws (QEMU's text) if tls-creds names no client credentials.
+   */
+  tlsClient(uri: MigrationUri): TlsClient | undefined;
 }

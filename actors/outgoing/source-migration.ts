@@ -18,6 +18,7 @@ import type { MigrationActorInput } from '../../machines/source.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
 import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import { releasePages } from '../guest/release-pages.js';
@@ -81,6 +82,8 @@ export class SourceMigration {
   /** Aborts every wait of the current connection (a new one for each recovery): a cancel, or a failure seen elsewhere. */
   private abort = new AbortController();
   private channel: OutgoingChannel | undefined;
+  /** TLS settings of the current connection's channels (tls-creds set), else undefined. */
+  private tls: TlsClient | undefined;
   private main!: MainChannel;
   private returnPath: SourceReturnPath | undefined;
   /** postcopy-preempt: the thread that owns the connection requested pages take, so they never queue behind bulk pages. */
@@ -297,7 +300,9 @@ export class SourceMigration {
 
   /** Opens the main connection (at setup, and at each recovery), with the return path on its way back. */
   private async connect(uri: MigrationUri): Promise<void> {
-    const opening = openOutgoing(uri);
+    // Every channel of this connection's migration uses the same TLS settings (the host name is the URI's).
+    this.tls = this.env.tlsClient(uri);
+    const opening = openOutgoing(uri, { tls: this.tls });
     try {
       this.channel = await abortable(this.abort.signal, opening);
     } catch (err) {
@@ -342,6 +347,7 @@ export class SourceMigration {
     const caps = this.input.capabilities;
     const starting = PreemptSender.start({
       address: uri.scheme === 'tcp' ? { host: uri.host, port } : { path: preemptPath(uri.path) },
+      tls: this.tls,
       uuid: this.env.uuid,
       blocks: this.env.guest.blocks,
       bitmap: this.saver.bitmap,
@@ -378,6 +384,7 @@ export class SourceMigration {
     const sender = MultifdSender.start({
       pool: this.env.multifdPool(channels),
       addresses,
+      tls: this.tls,
       uuid: this.env.uuid,
       blocks: this.env.guest.blocks,
       compression,

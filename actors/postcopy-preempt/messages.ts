@@ -7,6 +7,8 @@
 import type { RamBlockShared } from '../guest/ram-block.js';
 import type { MigrationBitmapShared } from '../ram/migration-bitmap.js';
 import type { ChannelAddress } from '../multifd/messages.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
 
 /** Counters, one Float64 cell each. */
 export const STAT_BYTES = 0;
@@ -21,6 +23,8 @@ export const PREEMPT_STATS = 5;
 export interface PreemptRecvData {
   /** Listen here: a host with port 0, or a unix path. */
   listen: { host: string } | { path: string };
+  /** tls-creds set: the channel is TLS, its client checked as the main channel's is. */
+  tls: TlsServerData | undefined;
   /** The guest's blocks in the guest's order (faults name them so). */
   blocks: RamBlockShared[];
   /** The guest's control block and vCPU count: the thread handles the faults. */
@@ -51,6 +55,8 @@ export type FromPreemptRecv =
 /** The source's thread, as started (workerData). */
 export interface PreemptSendData {
   address: ChannelAddress;
+  /** tls-creds set: the channel is TLS (the same settings as the main channel's). */
+  tls: TlsClient | undefined;
   uuid: string | undefined;
   /** The guest's blocks in stream order (requests and frames name them so). */
   blocks: RamBlockShared[];

@@ -6,6 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { Guest } from '../guest/guest.js';
+import type { TlsServerData } from '../objects/migration-tls.js';
 import type { FaultHandler } from '../return-path/page-requester.js';
 import { startTsWorker } from '../threads/ts-worker.js';
 import {
@@ -26,6 +27,8 @@ export interface PreemptReceiverOptions {
   guest: Guest;
   /** The main listener's host, or its unix path. */
   listen: { host: string } | { unixBase: string };
+  /** tls-creds set: the channel is TLS, its client checked as the main channel's is. */
+  tls?: TlsServerData;
   uuid: string | undefined;
   /** The channel failed: its error, naming it. */
   onError(message: string): void;
@@ -49,10 +52,11 @@ export class PreemptReceiver implements FaultHandler {
 
   /** Starts the thread; resolves once it listens. */
   static start(options: PreemptReceiverOptions): Promise<PreemptReceiver> {
-    const { guest, listen, uuid } = options;
+    const { guest, listen, uuid, tls } = options;
     const stats = new SharedArrayBuffer(PREEMPT_STATS * 8);
     const data: PreemptRecvData = {
       listen: 'host' in listen ? { host: listen.host } : { path: preemptPath(listen.unixBase) },
+      tls,
       blocks: guest.blocks.map((b) => b.shared),
       ...guest.faultQueueShared(),
       uuid,

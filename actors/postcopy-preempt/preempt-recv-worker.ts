@@ -16,6 +16,7 @@ import { encodeReturnPath } from '../../protocols/return-path/encode.js';
 import type { ReqPagesIdMessage, ReqPagesMessage } from '../../protocols/return-path/messages.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
 import { IncomingListener, type IncomingConnection } from '../../protocols/transport/incoming.js';
+import { tlsServerFrom } from '../objects/migration-tls.js';
 import { FaultQueue } from '../guest/fault-queue.js';
 import { RamBlock } from '../guest/ram-block.js';
 import { PageRequester } from '../return-path/page-requester.js';
@@ -61,7 +62,9 @@ class PreemptRecvThread {
 
   async listen(): Promise<void> {
     const where = this.data.listen;
-    this.listener = await IncomingListener.listen('path' in where ? { scheme: 'unix', path: where.path } : { scheme: 'tcp', host: where.host, port: 0 });
+    const tls = this.data.tls && tlsServerFrom(this.data.tls);
+    this.listener = await IncomingListener.listen('path' in where ? { scheme: 'unix', path: where.path } : { scheme: 'tcp', host: where.host, port: 0 }, { tls });
+    this.listener.on('rejected', (err) => this.fail(new Error(`postcopy-preempt channel: ${err.message}`)));
     this.listener.on('connection', (c) => {
       if (this.connection) {
         c.close();

@@ -14,7 +14,7 @@ import { encodeHello } from '../../protocols/hello/encode.js';
 import { ReturnPathDecoder } from '../../protocols/return-path/decode.js';
 import type { ReturnPathMessage } from '../../protocols/return-path/messages.js';
 import { encodePagesHeader } from '../../protocols/stream/encode.js';
-import { CONNECT_TIMEOUT_MS, connect } from '../../protocols/transport/outgoing.js';
+import { CONNECT_TIMEOUT_MS, connectChannel } from '../../protocols/transport/outgoing.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import { RamBlock } from '../guest/ram-block.js';
 import { releasePages } from '../guest/release-pages.js';
@@ -54,7 +54,7 @@ class PreemptSendThread {
 
   async connect(): Promise<void> {
     const a = this.data.address;
-    const socket = await connect('path' in a ? { scheme: 'unix', path: a.path } : { scheme: 'tcp', host: a.host, port: a.port }, CONNECT_TIMEOUT_MS);
+    const socket = await connectChannel('path' in a ? { scheme: 'unix', path: a.path } : { scheme: 'tcp', host: a.host, port: a.port }, CONNECT_TIMEOUT_MS, this.data.tls);
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       if (this.failed) return;

@@ -8,6 +8,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { ChannelAddress } from '../multifd/messages.js';
+import type { TlsClient } from '../../protocols/tls/session.js';
 import type { MigrationBitmap } from '../ram/migration-bitmap.js';
 import { startTsWorker } from '../threads/ts-worker.js';
 import {
@@ -19,6 +20,8 @@ const ENTRY = new URL('./preempt-send-worker.ts', import.meta.url);
 
 export interface PreemptSenderOptions {
   address: ChannelAddress;
+  /** tls-creds set: the channel is TLS (the same settings as the main channel's). */
+  tls?: TlsClient;
   uuid: string | undefined;
   /** The guest's blocks in stream order. */
   blocks: readonly RamBlock[];
@@ -60,6 +63,7 @@ export class PreemptSender {
     const ctrl = new SharedArrayBuffer(PREEMPT_CTRL * 4);
     const data: PreemptSendData = {
       address: options.address,
+      tls: options.tls,
       uuid: options.uuid,
       blocks: options.blocks.map((b) => b.shared),
       stats,

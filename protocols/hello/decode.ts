@@ -14,6 +14,10 @@ const CHANNEL_KINDS: readonly number[] = Object.values(ChannelKind);
  */
 export function checkHelloMagic(bytes: Uint8Array): void {
   const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(HELLO_MAGIC_OFFSET);
+  // A TLS handshake record: content type 22, protocol major version 3.
+  if (bytes[0] === 0x16 && bytes[1] === 0x03) {
+    throw new HelloError('BAD_MAGIC', 'Not a livemig migration stream: the source speaks TLS (tls-creds is set there) and this destination does not (set tls-creds here too)');
+  }
   if (magic !== STREAM_MAGIC) {
     throw new HelloError('BAD_MAGIC', `Not a livemig migration stream (magic ${hex32(magic)}, expected ${hex32(STREAM_MAGIC)})`);
   }

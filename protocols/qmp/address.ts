@@ -1,7 +1,8 @@
 /**
  * Monitor addresses as livemig's `--qmp` takes them: `unix:PATH` or
  * `tcp:HOST:PORT` (`tcp:[::1]:PORT` for IPv6; an empty host listens on
- * every interface, as QEMU's `tcp::PORT` does).
+ * every interface, as QEMU's `tcp::PORT` does), and for a listener QEMU's
+ * chardev options `,tls-creds=ID` and `,tls-authz=ID`.
  */
 
 export type QmpAddress = { transport: 'unix'; path: string } | { transport: 'tcp'; host: string; port: number };
@@ -25,6 +26,27 @@ export function parseQmpAddress(text: string): QmpAddress {
     return { transport: 'tcp', host: m[1] ?? m[2] ?? '', port };
   }
   throw new QmpAddressError(`'${text}': expected unix:PATH or tcp:HOST:PORT`);
+}
+
+/** A monitor to listen on: where, and with which TLS credentials and authorisation objects. */
+export interface MonitorListen {
+  address: QmpAddress;
+  tlsCreds?: string;
+  tlsAuthz?: string;
+}
+
+/** @example parseMonitorListen('tcp:0.0.0.0:4444,tls-creds=tls0') // { address: {…}, tlsCreds: 'tls0' } */
+export function parseMonitorListen(text: string): MonitorListen {
+  const [where, ...options] = text.split(',');
+  const listen: MonitorListen = { address: parseQmpAddress(where!) };
+  for (const option of options) {
+    const m = /^(tls-creds|tls-authz)=(.+)$/.exec(option);
+    if (!m) throw new QmpAddressError(`'${text}': unknown monitor option '${option}' (expected tls-creds=ID or tls-authz=ID)`);
+    if (m[1] === 'tls-creds') listen.tlsCreds = m[2]!;
+    else listen.tlsAuthz = m[2]!;
+  }
+  if (listen.tlsAuthz !== undefined && listen.tlsCreds === undefined) throw new QmpAddressError(`'${text}': tls-authz needs tls-creds`);
+  return listen;
 }
 
 export function formatQmpAddress(address: QmpAddress): string {

@@ -12,6 +12,7 @@
 import { chmod, lstat, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatQmpAddress, parseQmpAddress } from './address.js';
+import { secureServer, type TlsServer } from '../tls/session.js';
 import { defineCommand, type QmpCommand, type QmpCommandTable } from './command.js';
 import { livemigPackage, QEMU_COMPAT_VERSION, QMP_CAPABILITIES } from './constants.js';
 import { QmpError } from './errors.js';
@@ -68,10 +69,15 @@ export class QmpServer {
    * Starts listening; resolves with the bound address (the real port for
    * `tcp:HOST:0`). A stale unix socket file at the path is replaced.
    */
-  async listen(address: string): Promise<string> {
+  async listen(address: string, options: { tls?: TlsServer } = {}): Promise<string> {
     if (this.closing) throw new Error('QMP server is closed');
     const parsed = parseQmpAddress(address);
-    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    const { tls } = options;
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      if (!tls) return this.accept(socket);
+      // A client that fails the handshake or its checks is dropped; no session ever sees it.
+      secureServer(socket, tls, { verdict: false }).then((secure) => this.accept(secure), () => socket.destroy());
+    });
     if (parsed.transport === 'unix') await removeStaleSocket(parsed.path);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

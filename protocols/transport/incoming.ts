@@ -3,8 +3,9 @@ import { createReadStream, fstatSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
-import { TransportError, childExit } from './outgoing.js';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { TransportError, childExit, oneWayTls } from './outgoing.js';
+import { secureServer, type TlsServer } from '../tls/session.js';
 import type { MigrationUri } from './uri.js';
 
 /**
@@ -44,6 +45,9 @@ export interface IncomingConnection {
   close(): void;
 }
 
+/** How long a refused TLS client's connection stays for the refusal to reach it. */
+const VERDICT_LINGER_MS = 1000;
+
 /** QMP's SocketAddress, as query-migrate's socket-address shows it. */
 export type SocketAddress =
   | { type: 'inet'; host: string; port: string }
@@ -51,7 +55,14 @@ export type SocketAddress =
 
 interface ListenerEvents {
   connection: [IncomingConnection];
+  /** A connection's TLS handshake or check of the client failed: why, in words for error-desc. */
+  rejected: [Error];
   error: [Error];
+}
+
+export interface ListenOptions {
+  /** tls-creds set: each connection is TLS, and is only handed over once the client passed its checks. */
+  tls?: TlsServer;
 }
 
 /**
@@ -62,16 +73,18 @@ interface ListenerEvents {
 export class IncomingListener extends EventEmitter<ListenerEvents> {
   private server: net.Server | undefined;
   private readonly open = new Set<IncomingConnection>();
+  /** Connections still in their TLS handshake. */
+  private readonly handshakes = new Set<{ close(): void }>();
   private unixPath: string | undefined;
   private exited: Promise<void> | undefined;
   private closed = false;
 
-  private constructor(readonly uri: MigrationUri) {
+  private constructor(readonly uri: MigrationUri, private readonly tls: TlsServer | undefined) {
     super();
   }
 
-  static async listen(uri: MigrationUri): Promise<IncomingListener> {
-    const listener = new IncomingListener(uri);
+  static async listen(uri: MigrationUri, options: ListenOptions = {}): Promise<IncomingListener> {
+    const listener = new IncomingListener(uri, options.tls);
     await listener.start();
     return listener;
   }
@@ -95,8 +108,9 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stopListening();
-    for (const c of this.open) c.close();
+    for (const c of [...this.open, ...this.handshakes]) c.close();
     this.open.clear();
+    this.handshakes.clear();
   }
 
   /** exec: the command's exit status, which must be 0 once its output has been read. */
@@ -111,6 +125,7 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
       case 'unix':
         return this.startServer(uri);
       case 'file': {
+        if (this.tls) throw oneWayTls('file:');
         const stream = createReadStream(uri.path, { start: uri.offset, highWaterMark: 4 << 20 });
         await new Promise<void>((resolve, reject) => {
           stream.once('open', () => resolve());
@@ -119,11 +134,13 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         return this.deliverLater(oneWay(stream));
       }
       case 'exec': {
-        const child = spawn('/bin/sh', ['-c', uri.command], { stdio: ['ignore', 'pipe', 'inherit'] });
+        // With TLS the command's stdout and stdin are the channel's two ways (QEMU's exec channel is two-way).
+        const child = spawn('/bin/sh', ['-c', uri.command], { stdio: [this.tls ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
         this.exited = childExit(child, uri.command);
         this.exited.catch(() => {});
-        const connection = oneWay(child.stdout!);
-        return this.deliverLater({ ...connection, close: () => child.kill('SIGKILL') });
+        const kill = () => child.kill('SIGKILL');
+        if (this.tls) return this.secureLater(Duplex.from({ readable: child.stdout!, writable: child.stdin! }), kill);
+        return this.deliverLater({ ...oneWay(child.stdout!), close: kill });
       }
       case 'fd': {
         let isSocket: boolean;
@@ -132,8 +149,10 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         } catch (err) {
           throw new TransportError('BAD_FD', `File descriptor ${uri.fd} is not usable: ${(err as Error).message}`);
         }
+        if (this.tls && !isSocket) throw oneWayTls(`fd:${uri.fd}, which is not a socket`);
         const socket = new net.Socket({ fd: uri.fd, readable: true, writable: isSocket });
         socket.pause();
+        if (this.tls) return this.secureLater(socket, () => socket.destroy());
         return this.deliverLater(isSocket ? fromSocket(socket) : oneWay(socket));
       }
     }
@@ -143,6 +162,7 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
     // Paused on connect: nothing is read until the socket is re-wrapped with onread.
     const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       if (this.closed) return void socket.destroy();
+      if (this.tls) return this.secure(socket, () => socket.destroy());
       const connection = fromSocket(socket);
       this.open.add(connection);
       socket.once('close', () => this.open.delete(connection));
@@ -161,6 +181,40 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         server.listen({ path: uri.path }, ready);
       }
     });
+  }
+
+  /**
+   * The TLS handshake and checks on an accepted socket (or exec:'s pipes);
+   * the connection is handed over only if the client passed. `drop` ends
+   * what is underneath, should the listener close meanwhile.
+   */
+  private secure(raw: Duplex, drop: () => void): void {
+    const pending = { close: drop };
+    this.handshakes.add(pending);
+    secureServer(raw, this.tls!).then(
+      (secure) => {
+        this.handshakes.delete(pending);
+        if (this.closed) return void secure.destroy();
+        const connection = { ...streamConnection(secure, secure), close: () => {
+          secure.destroy();
+          drop();
+        } };
+        this.open.add(connection);
+        secure.once('close', () => this.open.delete(connection));
+        this.emit('connection', connection);
+      },
+      (err: Error) => {
+        this.handshakes.delete(pending);
+        // Not at once: a refused client is still being told so (secureServer ends that session itself).
+        setTimeout(drop, VERDICT_LINGER_MS).unref();
+        if (!this.closed) this.emit('rejected', err);
+      },
+    );
+  }
+
+  /** A one-way transport's only connection, made TLS: after listen() returns, as deliverLater. */
+  private secureLater(raw: Duplex, drop: () => void): void {
+    setImmediate(() => this.secure(raw, drop));
   }
 
   /** One-way transports have their only connection at once; hand it over after listen() returns. */
@@ -260,6 +314,14 @@ function fromSocket(accepted: net.Socket): IncomingConnection {
 
 /** A one-way stream (file:, exec:, fd: on a pipe): each chunk is copied into place. */
 function oneWay(stream: Readable): IncomingConnection {
+  return streamConnection(stream, undefined);
+}
+
+/**
+ * A stream read with a copy of each chunk into place: one-way transports,
+ * and TLS, whose bytes are decrypted in user space anyway.
+ */
+function streamConnection(stream: Readable, reverse: Writable | undefined): IncomingConnection {
   let consumer: ByteConsumer | undefined;
   let handlers: ReadHandlers | undefined;
   /** What is left of a chunk when the consumer paused in the middle of it. */
@@ -285,7 +347,7 @@ function oneWay(stream: Readable): IncomingConnection {
   const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
   return {
     closed,
-    reverse: undefined,
+    reverse,
     read(c, h) {
       consumer = c;
       handlers = h;

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsc, fstatSync, promises as fsp } from 'node:fs';
 import net from 'node:net';
-import { Writable, type Readable } from 'node:stream';
+import { Duplex, Writable, type Readable } from 'node:stream';
 import { once } from 'node:events';
+import { secureClient, type TlsClient } from '../tls/session.js';
 import type { MigrationUri } from './uri.js';
 
 /**
@@ -29,19 +30,32 @@ export class TransportError extends Error {
 /** A listening peer answers at once; this only bounds a lost SYN or an unreachable host. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
-/** Opens the source side of `uri` (QEMU's *_start_outgoing_migration). */
-export async function openOutgoing(uri: MigrationUri, options: { connectTimeoutMs?: number } = {}): Promise<OutgoingChannel> {
+export interface OutgoingOptions {
+  connectTimeoutMs?: number;
+  /** tls-creds set: the channel is TLS, as the destination's must be. */
+  tls?: TlsClient;
+}
+
+/** Opens the source side of `uri` (QEMU's *_start_outgoing_migration, then its TLS upgrade). */
+export async function openOutgoing(uri: MigrationUri, options: OutgoingOptions = {}): Promise<OutgoingChannel> {
+  const { tls } = options;
   switch (uri.scheme) {
     case 'tcp':
     case 'unix':
-      return socketChannel(await connect(uri, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS));
+      return socketChannel(await connectChannel(uri, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, tls));
     case 'file':
+      if (tls) throw oneWayTls('file:');
       return fileChannel(uri.path, uri.offset);
     case 'exec':
-      return execChannel(uri.command);
+      return tls ? secureExecChannel(uri.command, tls) : execChannel(uri.command);
     case 'fd':
-      return fdChannel(uri.fd);
+      return fdChannel(uri.fd, tls);
   }
+}
+
+/** TLS needs answers from the peer: a file or a pipe cannot give any (QEMU's handshake fails on them too). */
+export function oneWayTls(what: string): TransportError {
+  return new TransportError('CONNECT', `TLS cannot run over ${what}, as a TLS handshake needs a two-way channel: use tcp:, unix:, exec: or fd: on a socket, or leave tls-creds empty`);
 }
 
 /**
@@ -73,6 +87,22 @@ export function connect(uri: MigrationUri & { scheme: 'tcp' | 'unix' }, timeoutM
       reject(new TransportError('CONNECT', `Failed to connect to '${where}': ${err.message}`));
     });
   });
+}
+
+/** connect(), then the TLS handshake when `tls` is given: every channel of a TLS migration is TLS. */
+export async function connectChannel(uri: MigrationUri & { scheme: 'tcp' | 'unix' }, timeoutMs: number, tls: TlsClient | undefined): Promise<net.Socket> {
+  const socket = await connect(uri, timeoutMs);
+  return tls ? upgrade(socket, tls) : socket;
+}
+
+/** The TLS handshake over `raw`; on failure `raw` goes, and the error is the handshake's. */
+async function upgrade(raw: Duplex, tls: TlsClient): Promise<net.Socket> {
+  try {
+    return await secureClient(raw, tls);
+  } catch (err) {
+    raw.destroy();
+    throw new TransportError('CONNECT', (err as Error).message);
+  }
 }
 
 function socketChannel(socket: net.Socket): OutgoingChannel {
@@ -141,15 +171,46 @@ function execChannel(command: string): OutgoingChannel {
   };
 }
 
+/**
+ * exec:CMD with TLS: the command's stdin and stdout are the two ways of one
+ * channel, as QEMU's exec channel is, so the handshake (and a return path)
+ * can cross it.
+ */
+async function secureExecChannel(command: string, tls: TlsClient): Promise<OutgoingChannel> {
+  const child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = childExit(child, command);
+  exited.catch(() => {});
+  const secure = await upgrade(Duplex.from({ readable: child.stdout!, writable: child.stdin! }), tls).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    sink: secure,
+    reverse: secure,
+    finish: async () => {
+      await finishWritable(secure);
+      await exited;
+    },
+    abort: () => {
+      secure.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
 /** fd:N: a descriptor inherited from the parent; a socket keeps its return path. */
-function fdChannel(fd: number): OutgoingChannel {
+async function fdChannel(fd: number, tls: TlsClient | undefined): Promise<OutgoingChannel> {
   let isSocket: boolean;
   try {
     isSocket = fstatSync(fd).isSocket();
   } catch (err) {
     throw new TransportError('BAD_FD', `File descriptor ${fd} is not usable: ${(err as Error).message}`);
   }
-  if (isSocket) return socketChannel(new net.Socket({ fd, readable: true, writable: true }));
+  if (isSocket) {
+    const socket = new net.Socket({ fd, readable: true, writable: true });
+    return socketChannel(tls ? await upgrade(socket, tls) : socket);
+  }
+  if (tls) throw oneWayTls(`fd:${fd}, which is not a socket`);
   const socket = new net.Socket({ fd, readable: false, writable: true });
   return { sink: socket, reverse: undefined, finish: () => finishWritable(socket), abort: () => socket.destroy() };
 }

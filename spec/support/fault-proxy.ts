@@ -25,6 +25,8 @@ export interface FaultProxyOptions {
    * `writeTowardsSource` land between two frames, never inside one.
    */
   framesTowardsSource?: FrameLength;
+  /** Keep a copy of every byte forwarded towards the destination (captured()): a wire capture. */
+  capture?: boolean;
 }
 
 export class FaultProxy {
@@ -37,6 +39,7 @@ export class FaultProxy {
   /** Bytes the test wrote towards the source so far (writeTowardsSource), on each connection. */
   injected = 0;
   private waiters: { bytes: number; resolve: () => void }[] = [];
+  private readonly capturedChunks: Buffer[] = [];
   /** Bytes per second each way while slowed (throttle), else undefined. */
   private rate: number | undefined;
 
@@ -128,6 +131,11 @@ export class FaultProxy {
     return written;
   }
 
+  /** Every byte forwarded towards the destination so far, all connections in turn (with `capture`). */
+  captured(): Buffer {
+    return Buffer.concat(this.capturedChunks);
+  }
+
   /** Resolves once at least `bytes` have been forwarded towards the destination. */
   waitForBytes(bytes: number): Promise<void> {
     if (this.forwarded >= bytes) return Promise.resolve();
@@ -160,6 +168,7 @@ export class FaultProxy {
     }
     const towardsDestination = this.paced(client, upstream, (chunk) => {
       this.forwarded += chunk.length;
+      if (this.options.capture) this.capturedChunks.push(Buffer.from(chunk));
       if (!upstream.write(chunk)) client.pause();
       this.waiters = this.waiters.filter((w) => (this.forwarded >= w.bytes ? (w.resolve(), false) : true));
     });

@@ -15,7 +15,7 @@ import type { ICruiseResult, IForbiddenRuleType, IViolation } from 'dependency-c
 export const SOURCE_FOLDERS = ['machines', 'actors', 'protocols', 'tools'];
 
 /** The folders under protocols/ that hold wire concepts several protocols share; every other one is a protocol's own. */
-export const SHARED_PROTOCOL_FOLDERS = ['hello', 'page-runs', 'message-schema', 'pull-decoder'];
+export const SHARED_PROTOCOL_FOLDERS = ['hello', 'page-runs', 'message-schema', 'pull-decoder', 'tls'];
 
 const shared = `(${SHARED_PROTOCOL_FOLDERS.join('|')})`;
 
