@@ -143,6 +143,18 @@ describe('TLS sessions of migration connections', function () {
     expect(await attempt({ creds: { kind: 'tls-creds-anon' }, hostname: undefined }, { creds: { kind: 'tls-creds-anon' } })).to.deep.equal({ client: 'ok', server: 'ok' });
   });
 
+  it('a client that connects and says nothing is dropped after the handshake timeout', async () => {
+    const listener = net.createServer({ pauseOnConnect: true });
+    const outcome = new Promise<string>((resolve) => {
+      listener.once('connection', (socket) => void secureServer(socket, server, { timeoutMs: 300 }).then(() => 'ok', (err: Error) => err.message).then(resolve));
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const silent = net.connect({ port: (listener.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    expect(await outcome).to.equal('TLS handshake failed: no answer within 0.3 s');
+    silent.destroy();
+    listener.close();
+  });
+
   it('a plaintext source meets a TLS destination: the destination says the source is not speaking TLS', async () => {
     const r = await attempt(client(pki.client), server, { plainClient: true });
     expect(r.server).to.match(/^TLS handshake failed: the source is not speaking TLS/);

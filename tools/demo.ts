@@ -2,24 +2,37 @@
  * `npm run demo`: a live migration on the embedded defaults. Starts a source
  * running QEMU's `ab` test workload and a destination, migrates the running
  * guest over loopback TCP, then proves the destination's memory with the
- * `ab` check and shows that the guest runs on there.
+ * `ab` check and shows that the guest runs on there. `npm run demo -- --tls`
+ * does the same over TLS, with x509 credentials made for the run (verify-peer
+ * on, so each side proves itself to the other).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnInstance, type InstanceProcess } from './instance-process.js';
+import { makeTestPki } from './pki.js';
 import { progressBar, summarize } from './migration-report.js';
 import { orchestrateMigration } from './orchestrate.js';
 
 const RAM = '1G';
 const dir = mkdtempSync(join(tmpdir(), 'livemig-demo-'));
 const started: InstanceProcess[] = [];
+const overTls = process.argv.includes('--tls');
+
+/** Each side's --object and --param flags for TLS: its own credentials as tls0. */
+async function tlsFlags(): Promise<{ source: string[]; destination: string[] }> {
+  if (!overTls) return { source: [], destination: [] };
+  const pki = await makeTestPki(join(dir, 'pki'));
+  const side = (creds: string, endpoint: string) => ['--object', `tls-creds-x509,id=tls0,dir=${creds},endpoint=${endpoint}`, '--param', 'tls-creds=tls0'];
+  return { source: side(pki.client, 'client'), destination: side(pki.server, 'server') };
+}
 
 async function main(): Promise<number> {
-  console.log(`livemig demo: a ${RAM} guest running the 'ab' workload (QEMU's migration-test guest), migrated live over TCP\n`);
-  const source = await spawnInstance(['--ram', RAM, '--workload', 'ab'], { socket: join(dir, 'source.qmp'), name: 'source' });
+  console.log(`livemig demo: a ${RAM} guest running the 'ab' workload (QEMU's migration-test guest), migrated live over ${overTls ? 'TLS (x509, each side checking the other)' : 'TCP'}\n`);
+  const tls = await tlsFlags();
+  const source = await spawnInstance(['--ram', RAM, '--workload', 'ab', ...tls.source], { socket: join(dir, 'source.qmp'), name: 'source' });
   started.push(source);
-  const destination = await spawnInstance(['--ram', RAM, '--incoming', 'tcp:127.0.0.1:0'], { socket: join(dir, 'destination.qmp'), name: 'destination' });
+  const destination = await spawnInstance(['--ram', RAM, ...tls.destination, '--incoming', 'tcp:127.0.0.1:0'], { socket: join(dir, 'destination.qmp'), name: 'destination' });
   started.push(destination);
   console.log('source and destination are up; migrating…');
   const guest = await source.qmp.execute<{ blocks: { size: number }[] }>('__org.livemig_query-guest');
