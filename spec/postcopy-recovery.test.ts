@@ -7,7 +7,10 @@
  * having run throughout.
  */
 import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeTestPki } from '../tools/pki.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
@@ -42,11 +45,11 @@ describe('postcopy recovery', function () {
     await stopAllInstances();
   });
 
-  /** An ab pair through a fault proxy, switched to postcopy; the destination guest runs. */
-  async function switchedPair(caps: string[] = []): Promise<Pair> {
+  /** An ab pair through a fault proxy, switched to postcopy; the destination guest runs. `only` holds each side's own flags. */
+  async function switchedPair(caps: string[] = [], only: { source?: string[]; destination?: string[] } = {}): Promise<Pair> {
     const [destination, source] = await Promise.all([
-      startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, ...caps, ...EVENTS, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
-      startInstance([...abGuestArgs('64M', AB), ...POSTCOPY, ...caps, ...EVENTS, ...LINK], { name: 'src' }),
+      startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, ...caps, ...EVENTS, ...only.destination ?? [], '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...abGuestArgs('64M', AB), ...POSTCOPY, ...caps, ...EVENTS, ...LINK, ...only.source ?? []], { name: 'src' }),
     ]);
     const sourceEvents = recordEvents(source.qmp);
     const destinationEvents = recordEvents(destination.qmp);
@@ -183,6 +186,21 @@ describe('postcopy recovery', function () {
     const info = await queryMigrate(pair.source.qmp);
     expect(info.ram!['postcopy-requests'], 'pages asked for').to.be.above(0);
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('over TLS with preempt: the recovery\'s new connections are TLS too, and every page arrives', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'livemig-recovery-pki-'));
+    try {
+      const pki = await makeTestPki(dir);
+      const tls = (creds: string, endpoint: string) => ['--object', `tls-creds-x509,id=tls0,dir=${creds},endpoint=${endpoint}`, '--param', 'tls-creds=tls0'];
+      const pair = await switchedPair(['--cap', 'postcopy-preempt'], { source: tls(pki.client, 'client'), destination: tls(pki.server, 'server') });
+      pair.proxy.cut();
+      await expectPaused(pair);
+      await recoverAndComplete(pair);
+      expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a recovery that hangs (its link stalled) is broken off by migrate-pause on each side, and the next one completes', async () => {
