@@ -48,14 +48,15 @@ describe('migration URIs', () => {
       expect(parseMigrationUri('tcp::4444', incoming)).to.deep.equal({ scheme: 'tcp', host: '', port: 4444 });
     });
 
-    it('refuses a missing host on an outgoing URI', () => {
-      expectRefused('tcp::4444', 'BAD_ADDRESS', "Migration URI 'tcp::4444' has no host to connect to (expected tcp:HOST:PORT)");
+    it('takes a missing host on an outgoing URI, as QEMU does (connecting then fails: nothing to resolve)', () => {
+      expect(parseMigrationUri('tcp::4444', outgoing)).to.deep.equal({ scheme: 'tcp', host: '', port: 4444 });
     });
 
     it('refuses a missing port', () => {
-      expectRefused('tcp:localhost', 'BAD_ADDRESS', "Migration URI 'tcp:localhost' has no port (expected tcp:HOST:PORT)");
-      expectRefused('tcp:[::1]', 'BAD_ADDRESS', "Migration URI 'tcp:[::1]' has no port (expected tcp:[ADDRESS]:PORT)");
-      expectRefused('tcp:localhost:', 'BAD_ADDRESS', "Migration URI 'tcp:localhost:' has a bad port '' (expected 0 to 65535)");
+      // QEMU's inet_parse texts.
+      expectRefused('tcp:localhost', 'BAD_ADDRESS', "error parsing address 'localhost'");
+      expectRefused('tcp:[::1]', 'BAD_ADDRESS', "error parsing IPv6 address '[::1]'");
+      expectRefused('tcp:localhost:', 'BAD_ADDRESS', "error parsing address 'localhost:'");
     });
 
     it('refuses ports outside 0..65535 and non-numeric ports', () => {
@@ -72,9 +73,9 @@ describe('migration URIs', () => {
     });
 
     it('refuses a malformed bracketed address', () => {
-      expectRefused('tcp:[zz]:1', 'BAD_ADDRESS', "Migration URI 'tcp:[zz]:1' has a malformed IPv6 address (expected tcp:[ADDRESS]:PORT)");
-      expectRefused('tcp:[::1:1', 'BAD_ADDRESS', "Migration URI 'tcp:[::1:1' has a malformed IPv6 address (expected tcp:[ADDRESS]:PORT)");
-      expectRefused('tcp:[127.0.0.1]:1', 'BAD_ADDRESS', "Migration URI 'tcp:[127.0.0.1]:1' has a malformed IPv6 address (expected tcp:[ADDRESS]:PORT)");
+      expectRefused('tcp:[zz]:1', 'BAD_ADDRESS', "error parsing IPv6 address '[zz]:1'");
+      expectRefused('tcp:[::1:1', 'BAD_ADDRESS', "error parsing IPv6 address '[::1:1'");
+      expectRefused('tcp:[127.0.0.1]:1', 'BAD_ADDRESS', "error parsing IPv6 address '[127.0.0.1]:1'");
     });
 
     it('refuses a host with characters no host name has', () => {
@@ -90,7 +91,7 @@ describe('migration URIs', () => {
     });
 
     it('refuses an empty path', () => {
-      expectRefused('unix:', 'BAD_PATH', "Migration URI 'unix:' has no socket path");
+      expectRefused('unix:', 'BAD_PATH', 'invalid Unix socket address');
     });
 
     it('refuses a path longer than a socket address holds', () => {
@@ -152,12 +153,8 @@ describe('migration URIs', () => {
       expect(parseMigrationUri('fd:0', outgoing)).to.deep.equal({ scheme: 'fd', fd: 0 });
     });
 
-    it('refuses a named descriptor, which needs getfd', () => {
-      expectRefused(
-        'fd:migfd',
-        'BAD_FD',
-        "fd migration URI needs a descriptor number, not 'migfd' (descriptors passed by name with getfd are not supported by livemig)",
-      );
+    it('refuses a named descriptor, which would come from getfd (none can yet): QEMU\'s text', () => {
+      expectRefused('fd:migfd', 'BAD_FD', "File descriptor named 'migfd' has not been found");
       expect(refused('fd:').code).to.equal('BAD_FD');
       expect(refused('fd:-1').code).to.equal('BAD_FD');
       expect(refused('fd:2147483648').code).to.equal('BAD_FD');

@@ -4,7 +4,8 @@
  * migrate` drives a migration between two of them as an orchestrator would,
  * `livemig viz` shows their statecharts, `livemig bench` (`npm run bench`)
  * measures migrations, `livemig net-sink` plays the outside world a guest's
- * output goes to, `livemig pki` makes credentials to try TLS with. Every instance starts through this file (bundled:
+ * output goes to, `livemig pki` makes credentials to try TLS with,
+ * `livemig qmp-compare` holds livemig's QMP answers against QEMU's. Every instance starts through this file (bundled:
  * program-bundle.ts), so the other commands import their heavy parts only
  * when they run.
  */
@@ -14,6 +15,7 @@ import { livemigCommand } from './cli-options.js';
 import { migrateCommand } from './migrate-command.js';
 import { netSinkCommand } from './net-sink-command.js';
 import { pkiCommand } from './pki-command.js';
+import { qmpCompareCommand } from './qmp-compare-command.js';
 import { runCommand } from './run-command.js';
 import { vizCommand } from './viz/viz-command.js';
 
@@ -27,6 +29,7 @@ const program = livemigCommand('livemig', 'livemig')
   .addCommand(benchCommand())
   .addCommand(netSinkCommand())
   .addCommand(pkiCommand())
+  .addCommand(qmpCompareCommand())
   .addHelpText('after', "\nlivemig <command> --help explains each command's options.");
 
 // A reader that stops early (`livemig --help | head`) is not an error.

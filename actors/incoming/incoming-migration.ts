@@ -17,6 +17,7 @@ import type { ChannelHello } from '../../protocols/hello/types.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
 import { IncomingListener, type IncomingConnection, type SocketAddress } from '../../protocols/transport/incoming.js';
+import { YANKED } from '../../protocols/transport/outgoing.js';
 import { RESUME_ACK_VALUE } from '../../protocols/return-path/constants.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri } from '../../protocols/transport/uri.js';
 import type { FaultLatencySummary } from '../guest/fault-latency.js';
@@ -286,6 +287,11 @@ export class IncomingMigration {
   /** A migrate-recover listener waits for the source (it has not connected yet). */
   get recoveryListening(): boolean {
     return this.done && this.listener !== undefined && this.main === undefined;
+  }
+
+  /** yank: the connected channels are shut down; the load fails, or in postcopy pauses. A listener with no connection has none. */
+  yank(): void {
+    if (this.main && !this.done) this.fail(new Error(YANKED));
   }
 
   /** migrate-pause, migrate-recover and x-colo-lost-heartbeat, passed on by the statechart. */

@@ -10,7 +10,7 @@ import { destinationMachine, destinationStatus } from '../../machines/destinatio
 import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import { refuseMigrateIncoming, refuseMigrateRecover } from '../../machines/refusals.js';
 import { sourceMachine, sourceStatus } from '../../machines/source.js';
-import { isSetupOrActive, type MigrationStatus } from '../../machines/status.js';
+import { isIdle, isRunning, isSetupOrActive, type MigrationStatus } from '../../machines/status.js';
 import type { JsonObject } from '../../protocols/qmp/types.js';
 import { tlsClientFor, tlsServerDataFor, tlsServerFor } from '../objects/migration-tls.js';
 import { UserObjects } from '../objects/user-objects.js';
@@ -202,6 +202,19 @@ export class Instance {
     return this.network.link?.counters;
   }
 
+  get migrationYankable(): boolean {
+    return !isIdle(this.sourceStatus) || !isIdle(this.destinationStatus);
+  }
+
+  migrationThreads(): { name: string; tid: number }[] {
+    return isRunning(this.sourceStatus) ? (this.outgoing?.threads() ?? []) : [];
+  }
+
+  yankMigration(): void {
+    if (!isIdle(this.sourceStatus)) this.outgoing?.yank();
+    if (!isIdle(this.destinationStatus)) this.incoming?.yank();
+  }
+
   incomingInfo(): IncomingInfo | undefined {
     return this.incoming?.info();
   }
@@ -345,7 +358,9 @@ export class Instance {
     });
     const onStatus = (side: 'source' | 'destination', status: MigrationStatus) => {
       this.log.info({ side, status }, 'migration status');
-      this.migrationEvent('MIGRATION', { status });
+      // QEMU announces an incoming migration's setup whether or not the events capability is on.
+      if (side === 'destination' && status === 'setup') this.qmp.emitEvent('MIGRATION', { status });
+      else this.migrationEvent('MIGRATION', { status });
       if (side === 'destination' && status === 'failed') this.incomingFailed();
     };
     const onError = (side: string) => (err: unknown) => this.log.error({ err, side }, 'migration statechart failed');

@@ -50,6 +50,12 @@ export interface MonitorHost {
   warn(message: string): void;
   /** The messages between the instance's actors, worked out while someone listens. */
   readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
+  /** A migration is under way on either side (from migrate or migrate-incoming until it is over): QEMU's migration yank instance. */
+  readonly migrationYankable: boolean;
+  /** The running outgoing migration's threads (query-migrationthreads); none when idle. */
+  migrationThreads(): { name: string; tid: number }[];
+  /** yank: shuts every channel of the migration down (it then fails, or in postcopy pauses). */
+  yankMigration(): void;
   /** TLS credentials and authorisation objects (object-add, object-del). */
   readonly objects: UserObjects;
   /** COLO mode, failover state and checkpoint figures. */

@@ -80,6 +80,11 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         return {};
       },
     })],
+    // QEMU 8.2: the migration's threads while one runs (QEMU 7.2 has no such command).
+    ['query-migrationthreads', defineCommand({
+      args: NO_ARGUMENTS,
+      run: () => host.migrationThreads().map(({ name, tid }) => ({ name, 'thread-id': tid })),
+    })],
     ['migrate-pause', defineCommand({
       args: NO_ARGUMENTS,
       run: () => {

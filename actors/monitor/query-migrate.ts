@@ -5,7 +5,8 @@ import type { MonitorHost } from './host.js';
 
 /**
  * query-migrate, filled per status as QEMU 8.2's fill_source_migration_info
- * and fill_destination_migration_info do. The source's status wins unless it
+ * and fill_destination_migration_info do (checked against QEMU's own
+ * answers: tools/qmp-compare/). The source's status wins unless it
  * is `none`; then the destination's is shown. Figures beyond QEMU's go under
  * the livemig extension key.
  */
@@ -17,7 +18,8 @@ export function queryMigrate(host: MonitorHost): JsonObject {
   if (status !== 'none') return { ...info, ...sourceInfo(host) };
   const incoming = host.destinationStatus;
   if (incoming === 'none') return info;
-  info.status = incoming;
+  // While it only listens, QEMU's incoming state is still none: no status, only where it listens.
+  if (incoming !== 'setup') info.status = incoming;
   const detail = host.incomingInfo();
   if (detail) {
     // Where it listens: for the stream, or (postcopy-paused, after migrate-recover) for the source's return.

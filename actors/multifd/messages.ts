@@ -38,7 +38,8 @@ export type ToSendChannel =
   | { type: 'end' };
 
 export type FromSendChannel =
-  | { type: 'connected' }
+  /** `tid`: the worker's OS thread id (query-migrationthreads). */
+  | { type: 'connected'; tid: number }
   /** A pages message has been written (the socket took it). */
   | { type: 'sent' }
   | { type: 'synced'; round: number };

@@ -29,6 +29,8 @@ const MAX_IN_FLIGHT = 4;
 
 interface Channel {
   port: MessagePort;
+  /** The worker's OS thread id, once it connected. */
+  tid?: number;
   /** The page bytes of each batch queued on the channel and not yet written, oldest first (their count is its load). */
   queued: number[];
   syncedRound: number;
@@ -200,7 +202,13 @@ export class MultifdSender {
     channel.port.postMessage(message);
   }
 
+  /** Each channel's thread, as query-migrationthreads lists it (QEMU names them multifdsend_N). */
+  threads(): { name: string; tid: number }[] {
+    return this.channels.flatMap((c, i) => (c.tid === undefined ? [] : [{ name: `multifdsend_${i}`, tid: c.tid }]));
+  }
+
   private onMessage(channel: Channel, m: FromSendChannel): void {
+    if (m.type === 'connected') return void (channel.tid = m.tid);
     if (m.type === 'sent') channel.queued.shift();
     else if (m.type === 'synced') channel.syncedRound = m.round;
     else return;

@@ -9,6 +9,7 @@
  * copied, unless compressed.
  */
 import { on, once } from 'node:events';
+import { readlinkSync } from 'node:fs';
 import { RamBlock } from '../guest/ram-block.js';
 import { RunBuilder, ZeroPageCheck } from '../ram/page-runs.js';
 import { compressPages, ready } from '../../protocols/multifd/compression.js';
@@ -42,6 +43,11 @@ function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, ranges: Uint32Array):
   }
   if (!frame.empty) frames.push(frame);
   return frames;
+}
+
+/** This thread's id as the kernel knows it (/proc/thread-self names it), as QEMU's qemu_get_thread_id gives. */
+function osThreadId(): number {
+  return Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1] ?? 0);
 }
 
 /** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */
@@ -82,7 +88,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   };
 
   await write(encodeHello({ kind: ChannelKind.MULTIFD, channelId: index, channelCount: task.count, ...(task.uuid ? { uuid: task.uuid } : {}) }));
-  post({ type: 'connected' });
+  post({ type: 'connected', tid: osThreadId() });
 
   try {
     for await (const [message] of on(control, 'message', { signal: broken.signal })) {

@@ -17,7 +17,7 @@ import type { MigrationActorCommand, MigrationActorReport } from '../../machines
 import type { MigrationActorInput } from '../../machines/source.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
-import { openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
+import { YANKED, openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
@@ -95,6 +95,8 @@ export class SourceMigration {
   private snapshot: BackgroundSnapshot | undefined;
   /** x-colo: the checkpoint loop, once the first stream is through. */
   private coloPrimary: ColoPrimary | undefined;
+  /** yank shut the current connection's channels down: that, not what the channels saw after, is why it failed. */
+  private yanked = false;
   /** The postcopy package is out: failures pause from here on. */
   private pastPointOfNoReturn = false;
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
@@ -156,6 +158,21 @@ export class SourceMigration {
     this.abortChannels();
   }
 
+  /**
+   * query-migrationthreads: QEMU's migration thread is here the main
+   * thread (the process's own id), and each multifd channel's worker.
+   */
+  threads(): { name: string; tid: number }[] {
+    return [{ name: 'live_migration', tid: process.pid }, ...(this.multifd?.threads() ?? [])];
+  }
+
+  /** yank: every channel shut down at once; the migration fails, or past the package pauses (nothing is open while paused). */
+  yank(): void {
+    if (this.abort.signal.aborted) return;
+    this.yanked = true;
+    this.fail(new Error(YANKED));
+  }
+
   /** Ends the migration with `err` from outside the thread's own awaits. */
   private fail(err: Error): void {
     if (this.abort.signal.aborted) return;
@@ -210,13 +227,14 @@ export class SourceMigration {
     this.endTime = Date.now();
     // A destination that refused the stream says why on the return path;
     // that beats whichever channel noticed first.
-    const reason = this.cancelled ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
+    // Nor can a return path we shut down ourselves (cancel, yank) say why.
+    const reason = this.cancelled || this.yanked ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
     await this.cleanupAfterError();
     if (this.cancelled) {
       this.env.log('migration cancelled');
       this.report({ type: 'cancel.done' });
     } else {
-      const error = errorText(reason ?? err);
+      const error = errorText(this.yanked ? YANKED : (reason ?? err));
       this.env.log('migration failed', { error });
       this.report({ type: 'failed', error });
     }
@@ -232,6 +250,7 @@ export class SourceMigration {
   private async resume(uriText: string): Promise<void> {
     if (!this.paused || this.resuming) return;
     this.resuming = true;
+    this.yanked = false;
     this.abort = new AbortController();
     try {
       const uri = parseMigrationUri(uriText, { direction: 'outgoing' });

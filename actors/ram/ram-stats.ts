@@ -33,17 +33,21 @@ export class RamStats {
     else this.precopyBytes += bytes;
   }
 
-  /** query-migrate's `ram` object; `completed` leaves out what QEMU leaves out then. */
+  /**
+   * query-migrate's `ram` object. Once completed QEMU no longer fills
+   * `remaining` and `dirty-pages-rate`, and as they are mandatory members
+   * they show as 0.
+   */
   toQmp(completed: boolean): Record<string, number> {
     const ram: Record<string, number> = {
       transferred: this.transferred,
-      remaining: this.remainingPages * TARGET_PAGE_SIZE,
+      remaining: completed ? 0 : this.remainingPages * TARGET_PAGE_SIZE,
       total: this.totalBytes,
       duplicate: this.duplicate,
       skipped: 0,
       normal: this.normal,
       'normal-bytes': this.normal * TARGET_PAGE_SIZE,
-      'dirty-pages-rate': Math.round(this.dirtyPagesRate),
+      'dirty-pages-rate': completed ? 0 : Math.round(this.dirtyPagesRate),
       mbps: this.mbps,
       'dirty-sync-count': this.dirtySyncCount,
       'postcopy-requests': this.postcopyRequests,
@@ -55,10 +59,6 @@ export class RamStats {
       'postcopy-bytes': this.postcopyBytes,
       'dirty-sync-missed-zero-copy': 0,
     };
-    if (completed) {
-      delete ram.remaining;
-      delete ram['dirty-pages-rate'];
-    }
     return ram;
   }
 }

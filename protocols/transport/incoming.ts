@@ -48,9 +48,9 @@ export interface IncomingConnection {
 /** How long a refused TLS client's connection stays for the refusal to reach it. */
 const VERDICT_LINGER_MS = 1000;
 
-/** QMP's SocketAddress, as query-migrate's socket-address shows it. */
+/** QMP's SocketAddress, as query-migrate's socket-address shows it (QEMU flags the address family). */
 export type SocketAddress =
-  | { type: 'inet'; host: string; port: string }
+  | { type: 'inet'; host: string; port: string; ipv4?: true; ipv6?: true }
   | { type: 'unix'; path: string };
 
 interface ListenerEvents {
@@ -94,7 +94,7 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
     const addr = this.server?.address();
     if (!addr) return [];
     if (typeof addr === 'string') return [{ type: 'unix', path: addr }];
-    return [{ type: 'inet', host: addr.address, port: String(addr.port) }];
+    return [{ type: 'inet', host: addr.address, port: String(addr.port), ...(addr.family === 'IPv6' ? { ipv6: true } : { ipv4: true }) }];
   }
 
   /** Stops accepting; connections already accepted stay open until closed. */

@@ -27,6 +27,9 @@ export class TransportError extends Error {
   }
 }
 
+/** Why a migration's channels went when the orchestrator yanked them (QMP yank). */
+export const YANKED = 'Migration channels shut down by yank';
+
 /** A listening peer answers at once; this only bounds a lost SYN or an unreachable host. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -69,6 +72,10 @@ const WRITE_BUFFER = 8 << 20;
 
 /** Connects a socket for `uri`; used for the main channel and every multifd channel. */
 export function connect(uri: MigrationUri & { scheme: 'tcp' | 'unix' }, timeoutMs: number): Promise<net.Socket> {
+  // tcp::PORT: QEMU resolves the empty host and fails; Node would connect to localhost.
+  if (uri.scheme === 'tcp' && uri.host === '') {
+    return Promise.reject(new TransportError('CONNECT', `address resolution failed for :${uri.port}: Name or service not known`));
+  }
   return new Promise((resolve, reject) => {
     const where = uri.scheme === 'tcp' ? `${uri.host}:${uri.port}` : uri.path;
     const buffer = { writableHighWaterMark: WRITE_BUFFER };
