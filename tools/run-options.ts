@@ -3,6 +3,7 @@ import { TARGET_PAGE_SIZE } from '../actors/guest/constants.js';
 import { defaultAb } from '../actors/guest/guest.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
+import { isLoopbackMetrics, parseMetricsAddress } from '../actors/metrics/metrics-address.js';
 import { netOutAddress } from '../actors/net/net-link.js';
 import { parseObjectFlag } from '../actors/objects/object-flag.js';
 import { formatQmpAddress, isLocalOnly, parseMonitorListen } from '../protocols/qmp/address.js';
@@ -33,6 +34,8 @@ export interface RunValues {
   coloDigests?: true;
   qmpRemotePlaintext?: true;
   object?: string[];
+  metrics?: string;
+  metricsRemote?: true;
 }
 
 const ramBlock = valueParser((spec) => {
@@ -74,6 +77,9 @@ export function withRunOptions(command: Command): Command {
     .optionsGroup('Monitor:')
     .option('--qmp <ADDR>', 'QMP monitor on unix:PATH or tcp:HOST:PORT, with ,tls-creds=ID[,tls-authz=ID] for TLS (repeatable; at least one); tcp beyond loopback only with TLS, unless…', repeatable(String))
     .option('--qmp-remote-plaintext', 'also let --qmp listen beyond loopback, in plain text and with no authentication (anyone who reaches it drives the guest)')
+    .optionsGroup('Metrics:')
+    .option('--metrics <HOST:PORT>', 'serve Prometheus metrics of the migrations at http://HOST:PORT/metrics; on loopback only, unless…')
+    .option('--metrics-remote', 'also let --metrics listen beyond loopback, with no authentication (anyone who reaches it reads the migration figures)')
     .addHelpText('after', '\nLogs are JSON lines on stderr (LIVEMIG_LOG=debug|info|warn sets the level).');
 }
 
@@ -95,6 +101,15 @@ export function instanceConfig(command: Command): InstanceConfig {
     parseEach(command, (uri) => parseMigrationUri(uri, { direction: 'incoming' }), [values.incoming]);
   }
   if (values.netOut !== undefined) parseEach(command, netOutAddress, [values.netOut]);
+  if (values.metrics !== undefined) {
+    const [at] = parseEach(command, parseMetricsAddress, [values.metrics]);
+    if (!isLoopbackMetrics(at!) && !values.metricsRemote) {
+      fail(
+        `--metrics ${values.metrics} would let anyone who reaches this host read the migration figures (status, progress, rates, timings, why one failed), with no authentication: ` +
+          'listen on loopback (127.0.0.1:PORT or [::1]:PORT) and let a local agent forward them, or pass --metrics-remote to accept that',
+      );
+    }
+  }
   return {
     guest: {
       ram: values.ram,
@@ -111,6 +126,7 @@ export function instanceConfig(command: Command): InstanceConfig {
     ...(values.netOut !== undefined ? { netOut: values.netOut } : {}),
     ...(values.coloDigests ? { coloDigests: true } : {}),
     ...(values.object ? { objects: parseEach(command, parseObjectFlag, values.object) } : {}),
+    ...(values.metrics !== undefined ? { metrics: values.metrics } : {}),
     ...capsAndParams(command),
   };
 }

@@ -35,6 +35,8 @@ import { migrationActor, type SourceMigration } from '../outgoing/source-migrati
 import { ColoStatus } from '../colo/colo-status.js';
 import { GuestNetwork } from '../net/guest-network.js';
 import { NetLink, type NetLinkCounters } from '../net/net-link.js';
+import { isLoopbackMetrics, parseMetricsAddress } from '../metrics/metrics-address.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
 import { ActorTrace } from './actor-trace.js';
 import type { Logger } from './logger.js';
 
@@ -55,6 +57,8 @@ export interface InstanceConfig {
   coloDigests?: boolean;
   /** --object: TLS credentials and authorisation objects, created before anything else (QEMU's -object). */
   objects?: JsonObject[];
+  /** --metrics HOST:PORT: where Prometheus scrapes the migration metrics (beyond loopback only if the CLI's --metrics-remote said so). */
+  metrics?: string;
 }
 
 /** How an instance is started, beside its configuration. */
@@ -154,6 +158,7 @@ export class Instance {
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
       instance.warmMultifd();
+      if (config.metrics !== undefined) await instance.startMetrics(config.metrics);
       // Every monitor's credentials are checked before any listens.
       const monitors = config.qmp.map((text) => {
         const monitor = parseMonitorListen(text);
@@ -326,6 +331,18 @@ export class Instance {
     else if (!this.incomingStarted) this.recvPool.warm(channels);
   }
 
+  private metrics: MetricsServer | undefined;
+
+  /** --metrics: listens before the monitors do, so the figures are there once an orchestrator can start a migration. */
+  private async startMetrics(text: string): Promise<void> {
+    const at = parseMetricsAddress(text);
+    this.metrics = await MetricsServer.listen(at, this, (message, fields) => this.log.warn(fields ?? {}, message));
+    this.log.info({ address: this.metrics.address }, 'metrics endpoint listening (GET /metrics)');
+    if (!isLoopbackMetrics(at)) {
+      this.log.warn({ address: this.metrics.address }, 'metrics endpoint reachable beyond this host, with no authentication: anyone who reaches it reads the migration figures');
+    }
+  }
+
   /** MIGRATION and MIGRATION_PASS go out only with the `events` capability, as in QEMU. */
   migrationEvent(name: 'MIGRATION' | 'MIGRATION_PASS', data: Record<string, string | number>): void {
     if (this.options.caps.events) this.qmp.emitEvent(name, data);
@@ -343,6 +360,7 @@ export class Instance {
     await this.sendPool?.destroy();
     await this.recvPool.destroy();
     await this.qmp.close();
+    await this.metrics?.close();
     this.network.link?.close();
     this.objects.close();
     await this.guest.destroy();
@@ -361,6 +379,7 @@ export class Instance {
       // QEMU announces an incoming migration's setup whether or not the events capability is on.
       if (side === 'destination' && status === 'setup') this.qmp.emitEvent('MIGRATION', { status });
       else this.migrationEvent('MIGRATION', { status });
+      this.metrics?.statusChanged(side, status);
       if (side === 'destination' && status === 'failed') this.incomingFailed();
     };
     const onError = (side: string) => (err: unknown) => this.log.error({ err, side }, 'migration statechart failed');
