@@ -6,7 +6,7 @@
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
-import { COLO_COLUMNS, coloRows, COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows } from './table.js';
+import { COLO_COLUMNS, coloRows, COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows, VS_QEMU_COLUMNS, vsQemuRows } from './table.js';
 
 const LIVEMIG_COLOR = '#1f77b4';
 const QEMU_COLOR = '#d62728';
@@ -66,6 +66,7 @@ function referenceName(s: ScenarioResult): string | undefined {
 
 export function htmlReport(results: BenchResults): string {
   const byName = new Map(results.scenarios.map((s) => [s.name, s]));
+  const vsQemu = vsQemuRows(results.scenarios);
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
   const colo = coloRows(results.scenarios);
@@ -94,6 +95,11 @@ load average before ${m.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${
 Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run;
 for postcopy, the reference's switchover → completion time ÷ livemig's under the same plan.</p>
 ${htmlTable(COLUMNS, tableRows(results.scenarios))}
+${vsQemu.length > 0 ? `<h2>Next to QEMU</h2>
+<p>Each livemig scenario next to the QEMU run it is compared with: the same guest size and data, plain or over TLS alike
+(x509, verify-peer on both ends, the same credentials for both engines). CPU s: user + system seconds of each process, all threads,
+while it migrated; CPU s ÷ QEMU is livemig's source + destination over QEMU's (below 1: livemig spent less).</p>
+${htmlTable(VS_QEMU_COLUMNS, vsQemu)}` : ''}
 ${postcopy.length > 0 ? `<h2>Postcopy</h2>
 <p>Switchover → done: from the source's MIGRATION postcopy-active event to its completed event. Downtime: QEMU's (stop until the
 postcopy package is sent). Stop→resume: the source's STOP event to the destination's RESUME event. Stop-to-run (livemig's own figure): stop until the source hears the destination runs the guest. Faults: the destination's page-fault waits,

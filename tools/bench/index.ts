@@ -20,7 +20,7 @@ import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
 import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatColoTable, formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, runSummary } from './table.js';
+import { formatColoTable, formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, formatVsQemuTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -101,6 +101,8 @@ async function bench(options: BenchOptions): Promise<number> {
     scenarios,
   };
   log(`\n${formatTable(scenarios)}\n`);
+  const vsQemu = formatVsQemuTable(scenarios);
+  if (vsQemu) log(`Next to QEMU (guest GB/s; CPU s: user + system of each process while it migrated):\n${vsQemu}\n`);
   const postcopy = formatPostcopyTable(scenarios);
   if (postcopy) log(`Postcopy:\n${postcopy}\n`);
   const snapshot = formatSnapshotTable(scenarios);

@@ -1,6 +1,7 @@
 /**
  * One livemig scenario run: a source and a destination instance (`livemig
- * run`, real processes), the source's RAM prepared as the scenario says, the
+ * run`, real processes, with the bench's TLS credentials if the scenario
+ * says so), the source's RAM prepared as the scenario says, the
  * destination's RAM pre-faulted, then a migration driven as an orchestrator
  * drives QEMU, sampled every ~50 ms, and the destination checked: its memory
  * against the source's (digests; the destination is started with -S so it
@@ -18,6 +19,7 @@ import type { RunMetrics } from './results.js';
 import { POSTCOPY_DIRTY_RANGE, UNLIMITED_BANDWIDTH, type LivemigScenario } from './scenarios.js';
 import { NotAvailable } from './not-available.js';
 import { awaitExit, onTeardown } from './teardown.js';
+import { tlsObjectArgs, tlsParameters } from './tls-credentials.js';
 import { waitUntil } from './wait-until.js';
 
 /** Pre-faulting a few GiB on a busy machine. */
@@ -31,10 +33,11 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
   const started: InstanceProcess[] = [];
   const undo = onTeardown(() => quitAll(started));
   try {
+    const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '--object'), tlsObjectArgs(scenario.tls, 'destination', '--object')]);
     const spawned = await Promise.allSettled([
-      spawnInstance([...base, ...sourceArgs(scenario)], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000 }),
+      spawnInstance([...base, ...sourceArgs(scenario), ...srcTls], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000 }),
       // After postcopy the guest runs on at the destination, as it does in QEMU.
-      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused'])], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
+      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused']), ...dstTls], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
     ]);
     for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
     for (const s of spawned) if (s.status === 'rejected') throw s.reason;
@@ -99,6 +102,7 @@ function parameters(s: LivemigScenario): Record<string, unknown> {
     'max-bandwidth': s.maxBandwidth ?? UNLIMITED_BANDWIDTH,
     ...(s.downtimeLimit !== undefined ? { 'downtime-limit': s.downtimeLimit } : {}),
     ...(s.multifd ? { 'multifd-channels': s.multifd.channels, 'multifd-compression': s.multifd.compression } : {}),
+    ...tlsParameters(s.tls),
   };
 }
 

@@ -3,7 +3,8 @@
  * -S, guest RAM in a shared memory-backend-file under /dev/shm), the
  * source's file filled from /dev/urandom, the destination's RAM pre-faulted
  * (prealloc=on: "warm"), migrated over loopback TCP with max-bandwidth
- * raised; afterwards the two memory files must be equal (cmp). Postcopy
+ * raised (and over TLS with the bench's credentials if the scenario says
+ * so); afterwards the two memory files must be equal (cmp). Postcopy
  * runs, with a running guest, are qemu-postcopy.ts's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,6 +19,7 @@ import { QEMU_BINARY } from './qemu-setup.js';
 import type { RunMetrics } from './results.js';
 import { UNLIMITED_BANDWIDTH, type QemuScenario } from './scenarios.js';
 import { awaitExit, onTeardown } from './teardown.js';
+import { tlsObjectArgs, tlsParameters } from './tls-credentials.js';
 import { waitUntil } from './wait-until.js';
 
 const SHM = '/dev/shm';
@@ -66,9 +68,10 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
     // files would allocate a page on every read of a hole.
     const srcMemory = scenario.memory === 'random' ? memory(await randomFile(scenario.ram), false) : [];
     const dstMemory = scenario.memory === 'random' ? memory(dstFile, true) : ['-mem-prealloc'];
+    const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '-object'), tlsObjectArgs(scenario.tls, 'destination', '-object')]);
     const spawned = await Promise.allSettled([
-      startQemu([...srcMemory], join(dir, `${tag}-src.qmp`), scenario.ram),
-      startQemu([...dstMemory, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram),
+      startQemu([...srcMemory, ...srcTls], join(dir, `${tag}-src.qmp`), scenario.ram),
+      startQemu([...dstMemory, ...dstTls, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram),
     ]);
     for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
     for (const s of spawned) if (s.status === 'rejected') throw s.reason;
@@ -80,6 +83,7 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
       params: [{
         'max-bandwidth': UNLIMITED_BANDWIDTH,
         ...(scenario.multifdChannels ? { 'multifd-channels': scenario.multifdChannels } : {}),
+        ...tlsParameters(scenario.tls),
       }],
     };
     const run = await measureMigration({ qmp: source.qmp, pid: source.process.pid! }, { qmp: destination.qmp, pid: destination.process.pid! }, plan);

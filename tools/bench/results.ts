@@ -135,8 +135,8 @@ export interface PostcopyMetrics {
 
 export type Family = 'loopback' | 'qemu' | 'livemig';
 
-/** Which reference a livemig scenario is compared with. */
-export type Shape = 'single' | 'multifd' | 'zero';
+/** Which reference a livemig scenario is compared with (tls-: the same over x509 TLS). */
+export type Shape = 'single' | 'multifd' | 'zero' | 'tls-single' | 'tls-multifd';
 
 /** The numbers a scenario reports: the median of each over its successful runs. */
 export interface Medians {

@@ -1,12 +1,13 @@
 /**
  * What the bench measures, after QEMU's guestperf: livemig scenarios along
  * guest size, workload, transport, capabilities, max-bandwidth and
- * downtime-limit, postcopy with and without preempt, background snapshots,
- * COLO; and the references measured in the same run (the machine's loopback
- * limit, real QEMU).
+ * downtime-limit, postcopy with and without preempt, TLS, background
+ * snapshots, COLO; and the references measured in the same run (the
+ * machine's loopback limit, real QEMU).
  */
 import type { Shape } from './results.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
+import type { TlsMode } from './tls-credentials.js';
 
 /** What the guest does and holds while it migrates. */
 export type GuestWorkload =
@@ -65,6 +66,8 @@ export interface LivemigScenario {
   /** To the destination; unset for a snapshot, which has its sink instead. */
   transport?: 'tcp' | 'unix';
   multifd?: { channels: number; compression: CompressionMethod };
+  /** Every channel over TLS with the bench's credentials (tls-credentials.ts); unset: plain. */
+  tls?: TlsMode;
   /** bytes/s; unset: raised far above loopback, as for QEMU. */
   maxBandwidth?: bigint;
   /** ms; unset: the default (300). */
@@ -93,6 +96,8 @@ export interface QemuScenario {
    */
   memory: 'random' | 'zero' | 'dirtying';
   multifdChannels?: number;
+  /** Every channel over TLS with the bench's credentials, as for livemig; unset: plain. */
+  tls?: TlsMode;
   /** Which livemig scenarios it is the reference of (precopy shapes). */
   shape?: Shape;
   postcopy?: PostcopyPlan;
@@ -114,6 +119,9 @@ export const REFERENCES: Record<Shape, { qemu: string; limit?: string }> = {
   single: { qemu: 'qemu-precopy', limit: 'loopback-1' },
   multifd: { qemu: 'qemu-multifd2', limit: 'loopback-2' },
   zero: { qemu: 'qemu-zero' },
+  // The loopback limit is plain TCP: no yardstick for TLS.
+  'tls-single': { qemu: 'qemu-tls-precopy' },
+  'tls-multifd': { qemu: 'qemu-tls-multifd2' },
 };
 
 /** QEMU's default max-bandwidth (128 MiB/s) would cap a loopback migration: raise it far above. */
@@ -158,6 +166,9 @@ export const COLO_AB_RANGE = { start: MiB, end: 100 * MiB } as const;
  * more): ~35 s of windows in all.
  */
 export const COLO_PLAN: ColoPlan = { delaysMs: [200, 1000, 5000], minCheckpoints: 5, minWindowMs: 4000 };
+
+/** How the TLS scenarios (both engines) describe their credentials. */
+const TLS_X509 = 'TLS x509, verify-peer on both ends';
 
 /** 1G, 256M, 64K: a size as the options take it. */
 export function formatSize(bytes: number): string {
@@ -219,11 +230,23 @@ export function allScenarios(size: number): Scenario[] {
       `${s} random RAM, multifd ×${channels}, compression ${compression}`,
       { workload: filled, multifd: { channels, compression }, ...(shape ? { shape } : {}), quick },
     );
+  const qemuRandom = (name: string, shape: Shape, multifdChannels?: number, tls?: TlsMode): QemuScenario => ({
+    family: 'qemu',
+    name,
+    description: `QEMU: ${s} random RAM, ${multifdChannels ? `multifd ×${multifdChannels}` : '1 channel'}, warm destination${tls ? `, ${TLS_X509}` : ''}`,
+    ram: size,
+    memory: 'random',
+    ...(multifdChannels ? { multifdChannels } : {}),
+    ...(tls ? { tls } : {}),
+    shape,
+  });
   return [
     { family: 'loopback', name: 'loopback-1', description: `Node.js limit: ${s} SAB → pre-faulted SAB, 1 connection`, size, connections: 1, shape: 'single' },
     { family: 'loopback', name: 'loopback-2', description: `Node.js limit: ${s}, 2 connections, a worker per connection each side`, size, connections: 2, shape: 'multifd' },
-    { family: 'qemu', name: 'qemu-precopy', description: `QEMU: ${s} random RAM, 1 channel, warm destination`, ram: size, memory: 'random', shape: 'single' },
-    { family: 'qemu', name: 'qemu-multifd2', description: `QEMU: ${s} random RAM, multifd ×2, warm destination`, ram: size, memory: 'random', multifdChannels: 2, shape: 'multifd' },
+    qemuRandom('qemu-precopy', 'single'),
+    qemuRandom('qemu-multifd2', 'multifd', 2),
+    qemuRandom('qemu-tls-precopy', 'tls-single', undefined, 'x509'),
+    qemuRandom('qemu-tls-multifd2', 'tls-multifd', 2, 'x509'),
     { family: 'qemu', name: 'qemu-zero', description: `QEMU: ${s} never-touched RAM, 1 channel`, ram: size, memory: 'zero', shape: 'zero' },
     qemuPostcopy('qemu-postcopy', false),
     qemuPostcopy('qemu-postcopy-preempt', true),
@@ -239,6 +262,13 @@ export function allScenarios(size: number): Scenario[] {
     multifd(4, 'none'),
     multifd(2, 'zlib'),
     multifd(2, 'zstd'),
+    livemig('tls-precopy', `${s} random RAM, idle, tcp, 1 channel, ${TLS_X509}`, { workload: filled, tls: 'x509', shape: 'tls-single' }),
+    livemig('tls-multifd2', `${s} random RAM, multifd ×2, compression none, ${TLS_X509}`, {
+      workload: filled,
+      multifd: { channels: 2, compression: 'none' },
+      tls: 'x509',
+      shape: 'tls-multifd',
+    }),
     postcopy('postcopy', false, false),
     postcopy('postcopy-preempt', true, false, true),
     postcopy('postcopy-paced', false, true),

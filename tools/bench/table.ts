@@ -1,9 +1,19 @@
-/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, then the postcopy, snapshot and COLO ones' own figures. */
-import type { RunMetrics, ScenarioResult } from './results.js';
+/** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, livemig next to QEMU, then the postcopy, snapshot and COLO ones' own figures. */
+import type { Medians, RunMetrics, ScenarioResult } from './results.js';
 
 export const COLUMNS = [
   'scenario', 'status', 'total ms', 'setup ms', 'downtime ms', 'GB/s RAM', 'GB/s wire', 'syncs', 'pages/s',
   'CPU s src/dst', 'peak RSS MiB src/dst', '÷ QEMU', '÷ limit', 'verified',
+] as const;
+
+/**
+ * Each livemig scenario next to the QEMU run it is compared with (same
+ * guest size, like data; plain or TLS alike): guest GB/s of each and their
+ * ratio, and the CPU seconds each engine's source and destination spent
+ * migrating, with livemig's total ÷ QEMU's (below 1: livemig spent less).
+ */
+export const VS_QEMU_COLUMNS = [
+  'scenario', 'reference', 'GB/s livemig', 'GB/s QEMU', '÷ QEMU', 'CPU s livemig src/dst', 'CPU s QEMU src/dst', 'CPU s ÷ QEMU',
 ] as const;
 
 /**
@@ -79,6 +89,28 @@ export function tableRows(results: ScenarioResult[]): string[][] {
       r.vsLimit ? `${r.vsLimit.value.toFixed(2)}×` : '',
       verifiedOf(r),
     ];
+  });
+}
+
+/** One row per livemig scenario with a QEMU ratio, in VS_QEMU_COLUMNS order. */
+export function vsQemuRows(results: ScenarioResult[]): string[][] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  return results.flatMap((r) => {
+    const ours = r.median;
+    const theirs = r.vsQemu && byName.get(r.vsQemu.reference)?.median;
+    if (!ours || !theirs) return [];
+    const cpu = (m: Medians) => `${fixed(m.sourceCpuSeconds, 2)}/${fixed(m.destinationCpuSeconds, 2)}`;
+    const cpuTotal = (m: Medians) => m.sourceCpuSeconds + m.destinationCpuSeconds;
+    return [[
+      `livemig ${r.name}`,
+      r.vsQemu!.reference,
+      fixed(ours.guestGBps, 2),
+      fixed(theirs.guestGBps, 2),
+      `${r.vsQemu!.value.toFixed(2)}×`,
+      cpu(ours),
+      cpu(theirs),
+      cpuTotal(theirs) > 0 ? `${(cpuTotal(ours) / cpuTotal(theirs)).toFixed(2)}×` : '–',
+    ]];
   });
 }
 
@@ -167,6 +199,12 @@ function formatRows(columns: readonly string[], cells: string[][]): string {
 
 export function formatTable(results: ScenarioResult[]): string {
   return formatRows(COLUMNS, tableRows(results));
+}
+
+/** The livemig-next-to-QEMU table, or '' when no scenario was compared with QEMU. */
+export function formatVsQemuTable(results: ScenarioResult[]): string {
+  const rows = vsQemuRows(results);
+  return rows.length === 0 ? '' : formatRows(VS_QEMU_COLUMNS, rows);
 }
 
 /** The postcopy table, or '' when no postcopy scenario ran. */
