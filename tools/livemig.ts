@@ -2,7 +2,8 @@
 /**
  * The livemig command line: `livemig run` starts an instance, `livemig
  * migrate` drives a migration between two of them as an orchestrator would,
- * `livemig viz` shows their statecharts, `livemig bench` (`npm run bench`)
+ * `livemig viz` shows their statecharts, `livemig analyze` shows what a saved
+ * or captured migration stream holds, `livemig bench` (`npm run bench`)
  * measures migrations, `livemig net-sink` plays the outside world a guest's
  * output goes to, `livemig pki` makes credentials to try TLS with,
  * `livemig qmp-compare` holds livemig's QMP answers against QEMU's. Every instance starts through this file (bundled:
@@ -10,6 +11,7 @@
  * when they run.
  */
 import { CommanderError } from 'commander';
+import { analyzeCommand } from './analyze-command.js';
 import { benchCommand } from './bench/options.js';
 import { livemigCommand } from './cli-options.js';
 import { migrateCommand } from './migrate-command.js';
@@ -26,6 +28,7 @@ const program = livemigCommand('livemig', 'livemig')
   .addCommand(runCommand())
   .addCommand(migrateCommand())
   .addCommand(vizCommand())
+  .addCommand(analyzeCommand())
   .addCommand(benchCommand())
   .addCommand(netSinkCommand())
   .addCommand(pkiCommand())

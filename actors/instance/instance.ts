@@ -164,6 +164,8 @@ export class Instance {
         const monitor = parseMonitorListen(text);
         return { monitor, tls: monitorTls(instance.objects, text, monitor) };
       });
+      // -incoming listens before any monitor answers, as in QEMU: a client never sees a destination not yet listening.
+      if (config.incoming !== undefined && config.incoming !== 'defer') await instance.startIncoming(config.incoming);
       for (const { monitor, tls } of monitors) {
         const bound = await instance.qmp.listen(formatQmpAddress(monitor.address), { tls });
         log.info({ address: bound, tls: tls !== undefined }, 'QMP monitor listening');
@@ -171,7 +173,6 @@ export class Instance {
           log.warn({ address: bound }, 'QMP monitor reachable beyond this host, in plain text, with no authentication: anyone who reaches it can drive the guest and read its memory');
         }
       }
-      if (config.incoming !== undefined && config.incoming !== 'defer') await instance.startIncoming(config.incoming);
     } catch (err) {
       await instance.close();
       throw err;

@@ -89,12 +89,21 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
     return listener;
   }
 
-  /** The bound addresses (tcp: the real port when asked for port 0). */
+  /**
+   * The bound addresses (tcp: the real port when asked for port 0), kept
+   * after listening stops: QEMU shows them until the migration is over.
+   */
   socketAddresses(): SocketAddress[] {
+    return this.bound;
+  }
+
+  private bound: SocketAddress[] = [];
+
+  private rememberAddress(): void {
     const addr = this.server?.address();
-    if (!addr) return [];
-    if (typeof addr === 'string') return [{ type: 'unix', path: addr }];
-    return [{ type: 'inet', host: addr.address, port: String(addr.port), ...(addr.family === 'IPv6' ? { ipv6: true } : { ipv4: true }) }];
+    if (!addr) return;
+    if (typeof addr === 'string') this.bound = [{ type: 'unix', path: addr }];
+    else this.bound = [{ type: 'inet', host: addr.address, port: String(addr.port), ...(addr.family === 'IPv6' ? { ipv6: true as const } : { ipv4: true as const }) }];
   }
 
   /** Stops accepting; connections already accepted stay open until closed. */
@@ -173,6 +182,7 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
       server.once('error', (err) => reject(new TransportError('CONNECT', `Failed to listen on '${describe(uri)}': ${err.message}`)));
       const ready = () => {
         server.on('error', (err) => this.emit('error', err));
+        this.rememberAddress();
         resolve();
       };
       if (uri.scheme === 'tcp') server.listen({ host: uri.host, port: uri.port }, ready);

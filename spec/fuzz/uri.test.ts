@@ -39,7 +39,8 @@ describe('fuzz: migration URI parser', () => {
       switch (parsed.scheme) {
         case 'tcp':
           expect(Number.isInteger(parsed.port) && parsed.port >= 0 && parsed.port <= 65535, uri).to.equal(true);
-          expect(parsed.host === '' ? direction === 'incoming' : /^[A-Za-z0-9._-]+$/.test(parsed.host) || isIPv6(parsed.host), uri).to.equal(true);
+          // An empty host: every interface when listening; when connecting, QEMU's resolution failure (outgoing.ts).
+          expect(parsed.host === '' || /^[A-Za-z0-9._-]+$/.test(parsed.host) || isIPv6(parsed.host), uri).to.equal(true);
           break;
         case 'unix':
           expect(parsed.path.length > 0 && Buffer.byteLength(parsed.path) <= 107 && !parsed.path.includes('\0'), uri).to.equal(true);

@@ -19,6 +19,7 @@ import {
 } from '../support/migration-driver.js';
 import type { PlannedPath, PlannedStep } from './path-plan.js';
 import { eventLabel } from './path-plan.js';
+import { statusOfQueryMigrate } from '../../protocols/qmp/migrate-status.js';
 import {
   destinationListens, destinationStatusOf, SOURCE_STARTS_WITH_POSTCOPY_RAM, sourceRunState, sourceStatusOf, worldKey,
   type World, type WorldEvent,
@@ -445,7 +446,7 @@ export class LiveWorld {
     }
     try {
       const info = await queryMigrate(this.destination.qmp);
-      return { status: info.status ?? 'none', events, detail: summarize(info, this.destination) };
+      return { status: statusOfQueryMigrate(info), events, detail: summarize(info, this.destination) };
     } catch (err) {
       // The process is on its way out: the monitor closed under the query.
       await Promise.race([this.destination.exited, sleep(2_000)]);

@@ -9,6 +9,7 @@
 import { QmpClient } from '../../protocols/qmp/client.js';
 import type { JsonObject, QmpEvent } from '../../protocols/qmp/types.js';
 import { ACTOR_MESSAGE_EVENT, EXTENSION_PREFIX, TRACE_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
+import { statusOfQueryMigrate } from '../../protocols/qmp/migrate-status.js';
 import type { Side } from './machines.js';
 import type { RamSample, Timeline } from './timeline.js';
 
@@ -106,8 +107,7 @@ export class InstanceWatch {
    */
   private onQueryMigrate(info: JsonObject, eventRaced: boolean): void {
     const at = Date.now();
-    // query-migrate leaves `status` out while nothing was ever started.
-    const status = typeof info.status === 'string' ? info.status : 'none';
+    const status = statusOfQueryMigrate(info);
     if (!eventRaced) this.status(status, at, 'poll');
     const incoming = info[`${EXTENSION_PREFIX}incoming`] as JsonObject | undefined;
     this.timeline.publish({
