@@ -1,8 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * The livemig command line: `livemig run` starts an instance, `livemig
- * migrate` drives a migration between two of them as an orchestrator would,
- * `livemig viz` shows their statecharts, `livemig analyze` shows what a saved
+ * migrate` drives a migration between two of them as an orchestrator would
+ * (virsh migrate's options), `livemig info` shows its figures as virsh
+ * domjobinfo does, `livemig viz` shows their statecharts, `livemig analyze` shows what a saved
  * or captured migration stream holds, `livemig bench` (`npm run bench`)
  * measures migrations, `livemig net-sink` plays the outside world a guest's
  * output goes to, `livemig pki` makes credentials to try TLS with,
@@ -14,6 +15,7 @@ import { CommanderError } from 'commander';
 import { analyzeCommand } from './analyze-command.js';
 import { benchCommand } from './bench/options.js';
 import { livemigCommand } from './cli-options.js';
+import { infoCommand } from './info-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { netSinkCommand } from './net-sink-command.js';
 import { pkiCommand } from './pki-command.js';
@@ -27,11 +29,12 @@ const program = livemigCommand('livemig', 'livemig')
   .helpCommand(false)
   .addCommand(runCommand())
   .addCommand(migrateCommand())
+  .addCommand(infoCommand())
   .addCommand(vizCommand())
-  .addCommand(analyzeCommand())
   .addCommand(benchCommand())
   .addCommand(netSinkCommand())
   .addCommand(pkiCommand())
+  .addCommand(analyzeCommand())
   .addCommand(qmpCompareCommand())
   .addHelpText('after', "\nlivemig <command> --help explains each command's options.");
 
