@@ -66,6 +66,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         else info['expected-downtime'] = m.expectedDowntime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(false);
+        if (m.cpuThrottlePercentage > 0) info['cpu-throttle-percentage'] = m.cpuThrottlePercentage;
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
       return info;

@@ -64,7 +64,7 @@ export type CapabilitySupport = 'built' | 'noop' | 'refused';
 export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, CapabilitySupport>> = {
   xbzrle: 'refused',
   'rdma-pin-all': 'refused',
-  'auto-converge': 'refused',
+  'auto-converge': 'built',
   'zero-blocks': 'noop',
   compress: 'refused',
   events: 'built',

@@ -18,6 +18,7 @@ import type { MigrationActorInput } from '../../machines/source.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
 import { YANKED, openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
+import { AutoConverge } from './auto-converge.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
@@ -60,6 +61,8 @@ export interface SourceMigrationInfo {
   stats: RamStats;
   /** A `migrate resume=true` is connecting (the status is still postcopy-paused). */
   readonly resumeConnecting: boolean;
+  /** auto-converge's throttle on the vCPUs, percent; 0 when none (query-migrate's cpu-throttle-percentage). */
+  readonly cpuThrottlePercentage: number;
 }
 
 /** How long a broken channel waits for the destination's reason on the return path. */
@@ -95,6 +98,8 @@ export class SourceMigration {
   private snapshot: BackgroundSnapshot | undefined;
   /** x-colo: the checkpoint loop, once the first stream is through. */
   private coloPrimary: ColoPrimary | undefined;
+  /** auto-converge, when the capability is on: throttles the vCPUs of a guest that dirties faster than pages go. */
+  private autoConverge: AutoConverge | undefined;
   /** yank shut the current connection's channels down: that, not what the channels saw after, is why it failed. */
   private yanked = false;
   /** The postcopy package is out: failures pause from here on. */
@@ -186,8 +191,13 @@ export class SourceMigration {
     this.preempt?.close();
   }
 
+  get cpuThrottlePercentage(): number {
+    return this.autoConverge?.percentage ?? 0;
+  }
+
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
+    this.autoConverge?.stop();
     this.snapshot?.stop();
     this.coloPrimary?.stop();
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
@@ -206,6 +216,8 @@ export class SourceMigration {
         const switchover = await this.iterate();
         if (switchover === 'postcopy') await this.postcopyComplete();
         else await this.complete();
+        // QEMU lifts the throttle once the migration is over, however it ended; a COLO primary runs on unthrottled.
+        this.autoConverge?.stop();
         if (this.input.capabilities['x-colo']) return await this.colo();
       }
       this.endTime = Date.now();
@@ -223,6 +235,7 @@ export class SourceMigration {
   private async settle(err: unknown): Promise<void> {
     // A snapshot's guest must not wait on its protected pages while the failure is looked into.
     this.snapshot?.stop();
+    this.autoConverge?.stop();
     if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError) && !isDefect(err)) return this.pause(err);
     this.endTime = Date.now();
     // A destination that refused the stream says why on the return path;
@@ -312,6 +325,7 @@ export class SourceMigration {
     if (caps['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver.startDirtyLogging();
+    if (caps['auto-converge']) this.autoConverge = new AutoConverge(guest, () => this.env.options.params, Date.now(), this.stats.transferred);
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
     this.setupTime = Date.now() - this.startTime;
@@ -489,7 +503,9 @@ export class SourceMigration {
       const threshold = this.thresholdBytes();
       if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
         await this.endRound();
-        this.countSync(this.saver.sync().rate);
+        const sync = this.saver.sync();
+        this.countSync(sync.rate);
+        this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
         if (pending === 0 || pending < threshold) return 'precopy';
       }

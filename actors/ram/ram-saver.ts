@@ -48,18 +48,20 @@ export class RamSaver {
    * QEMU's migration_bitmap_sync: fetch-and-clear every block's dirty log and
    * merge it into the migration bitmap. Returns the dirty-page rate.
    */
-  sync(): { rate: number } {
+  sync(): { rate: number; dirtied: number } {
     let rate = 0;
+    let dirtied = 0;
     for (let b = 0; b < this.blocks.length; b++) {
       const s = this.logs[b]!.sync();
       rate += s.rate;
+      dirtied += s.count;
       if (s.count === 0) continue;
       for (let w = 0; w < s.bitmap.length; w++) {
         const dirty = s.bitmap[w]!;
         if (dirty !== 0) this.bitmap.merge(b, w, dirty);
       }
     }
-    return { rate };
+    return { rate, dirtied };
   }
 
   /** The next batch of pages to send, going round the blocks; null when nothing is left. */
