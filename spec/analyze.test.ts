@@ -178,6 +178,23 @@ describe('livemig analyze: what a migration stream holds', function () {
     expect(wrong.report.error).to.deep.include({ code: 'BAD_MAGIC', offset: 0 });
   });
 
+  it('exec: and a background snapshot: a stream written through a command, and a snapshot of a running guest, read with their page counts', async () => {
+    const piped = join(scratch(), 'piped.mig');
+    const { info } = await saveGuest(['--ram', '32M', '--workload', 'ab', '--ab-start', '1M', '--ab-end', '16M'], `exec:cat > ${piped}`);
+    const viaExec = await analyzeJson(['--file', piped]);
+    expect(viaExec.code).to.equal(0);
+    expect(viaExec.report.pages).to.deep.include({ normal: info.ram!.normal, zero: info.ram!.duplicate });
+    await stopAllInstances();
+
+    const snapshot = join(scratch(), 'snapshot.mig');
+    const saved = await saveGuest(['--ram', '32M', '--smp', '2', '--workload', 'ab', '--ab-start', '1M', '--ab-end', '16M', '--cap', 'background-snapshot'], `file:${snapshot}`);
+    const { code, report } = await analyzeJson(['--file', snapshot]);
+    expect(code).to.equal(0);
+    expect(report.header!.capabilities).to.include('background-snapshot');
+    expect(report.pages).to.deep.include({ normal: saved.info.ram!.normal, zero: saved.info.ram!.duplicate });
+    expect(report.commands.at(-1)!.command).to.equal('eof');
+  });
+
   it('tcp: the bytes a source sent, captured on the wire, read as the same stream with its return-path commands', async () => {
     const ab = ['--workload', 'ab', '--ab-start', '1M', '--ab-end', '16M'];
     const [destination, source] = await Promise.all([
