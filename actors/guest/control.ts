@@ -14,6 +14,7 @@ export const FAULT_SEQ = 5; // bumped on every fault; the fault queue's consumer
 export const BLOCKED_VCPUS = 6; // vCPUs waiting on a postcopy fault right now
 export const ALL_BLOCKED_SINCE = 7; // when the last of them began to wait, while all do
 export const ALL_BLOCKED_MS = 8; // time all vCPUs waited at once
+export const DIRTY_RATE_LOG = 9; // users of the dirty-rate log (dirty-rate-log.ts); the MMU logs into it while > 0
 
 export const VCPU_BASE = 16;
 export const VCPU_STRIDE = 16;
@@ -26,6 +27,8 @@ export const DIRTY_LIMIT = 5; // pages/s, 0 = no cap
 export const FAULT_COUNT = 6;
 export const BLOCKTIME_MS = 7; // time this vCPU waited on postcopy faults
 export const WORK = 8; // pages its workload has stepped through, mod 2^32: the guest's throughput, as a benchmark sees it
+export const DIRTY_LIMIT_SLEPT_US = 9; // time it slept to keep under DIRTY_LIMIT, µs mod 2^32 (dirty-limit's throttle time)
+export const DIRTY_PAGES = 10; // pages whose dirty-rate log bit this vCPU's writes set, mod 2^32 (QEMU's cpu->dirty_pages, from its dirty ring)
 
 export const FAULT_NONE = 0;
 export const FAULT_RAISED = 1;

@@ -5,11 +5,12 @@ import { startTsWorker } from '../threads/ts-worker.js';
 import { checkAb, type AbReport } from './ab-check.js';
 import { TARGET_PAGE_SIZE } from './constants.js';
 import {
-  ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, WORK, WRITE_PROTECT, allocateControl, vcpuSlot,
+  ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, DIRTY_LIMIT_SLEPT_US, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, WORK, WRITE_PROTECT, allocateControl, vcpuSlot,
 } from './control.js';
 import { CPU_STATE_SLOTS, REG0, REG_COUNT, allocateCpuState, cpuSlots } from './cpu-state.js';
 import { DeviceRegistry } from './devices.js';
 import { digestBlocks, type BlockDigest } from './digest.js';
+import { DirtyRateLog } from './dirty-rate-log.js';
 import { FaultLatencyLog, type FaultLatencySummary } from './fault-latency.js';
 import { FaultQueue } from './fault-queue.js';
 import { Nic, allocateNicRing } from './nic.js';
@@ -61,6 +62,8 @@ export class Guest extends EventEmitter<GuestEvents> {
   readonly faults: FaultQueue;
   /** The network card's transmit side; the host drains it every NIC_POLL_MS. */
   readonly nic: Nic;
+  /** What calc-dirty-rate's dirty-bitmap and dirty-ring modes measure with, apart from the migration's dirty bitmap. */
+  readonly dirtyRateLog: DirtyRateLog;
   private readonly nicPoll: NodeJS.Timeout;
   private state: RunState;
   /** The run state the guest had when migration stopped it (QEMU's global_state). */
@@ -88,6 +91,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     this.state = config.runState;
     this.faults = new FaultQueue(ctrl, config.smp);
     this.nic = new Nic(nicRing);
+    this.dirtyRateLog = new DirtyRateLog(blocks, ctrl, config.smp);
     this.nicPoll = setInterval(() => this.nic.flush(), NIC_POLL_MS);
     this.nicPoll.unref();
     this.registerBuiltinDevices();
@@ -269,6 +273,11 @@ export class Guest extends EventEmitter<GuestEvents> {
   /** Pages each vCPU's workload has stepped through so far, mod 2^32 (a difference over a window is its throughput). */
   workDone(): number[] {
     return Array.from({ length: this.smp }, (_, v) => Atomics.load(this.ctrl, vcpuSlot(v, WORK)) >>> 0);
+  }
+
+  /** Time each vCPU has slept to keep under its dirty limit, µs mod 2^32 (a difference over a window is what the limit cost it). */
+  dirtyLimitSleptUs(): number[] {
+    return Array.from({ length: this.smp }, (_, v) => Atomics.load(this.ctrl, vcpuSlot(v, DIRTY_LIMIT_SLEPT_US)) >>> 0);
   }
 
   /** What another thread needs to take this guest's faults itself (the postcopy-preempt thread). */

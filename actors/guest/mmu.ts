@@ -1,7 +1,7 @@
 import type { RamBlock } from './ram-block.js';
 import { TARGET_PAGE_SIZE } from './constants.js';
 import {
-  ALL_BLOCKED_MS, ALL_BLOCKED_SINCE, BLOCKED_VCPUS, BLOCKTIME_MS, FAULT_BLOCK, FAULT_COUNT, FAULT_KIND, FAULT_NONE, FAULT_PAGE,
+  ALL_BLOCKED_MS, ALL_BLOCKED_SINCE, BLOCKED_VCPUS, BLOCKTIME_MS, DIRTY_PAGES, DIRTY_RATE_LOG, FAULT_BLOCK, FAULT_COUNT, FAULT_KIND, FAULT_NONE, FAULT_PAGE,
   FAULT_RAISED, FAULT_SEQ, FAULT_STATE, POSTCOPY, WRITE_PROTECT, vcpuSlot,
 } from './control.js';
 import type { FaultLatencyLog } from './fault-latency.js';
@@ -70,6 +70,17 @@ export class Mmu {
     const m = 1 << (page & 31);
     if ((Atomics.load(b.dirty.words, w) & m) === 0) Atomics.or(b.dirty.words, w, m);
     if ((Atomics.load(b.touched.words, w) & m) === 0) Atomics.or(b.touched.words, w, m);
+    if (this.ctrl[DIRTY_RATE_LOG] !== 0) this.logDirtyRate(b, w, m);
+  }
+
+  /**
+   * The dirty-rate log, while a measurement keeps it on: the write that sets
+   * a page's bit counts the page for this vCPU, as KVM's dirty ring logs a
+   * page once, for the vCPU that dirtied it, until the ring is reset.
+   */
+  private logDirtyRate(b: RamBlock, w: number, m: number): void {
+    const words = b.dirtyRate.words;
+    if ((Atomics.load(words, w) & m) === 0 && (Atomics.or(words, w, m) & m) === 0) Atomics.add(this.ctrl, vcpuSlot(this.vcpu, DIRTY_PAGES), 1);
   }
 
   private waitReceived(b: RamBlock, block: number, page: number, kind: FaultKind): void {

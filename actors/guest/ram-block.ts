@@ -14,6 +14,7 @@ export interface RamBlockShared {
   writeProtect: SharedArrayBuffer;
   touched: SharedArrayBuffer;
   placing: SharedArrayBuffer;
+  dirtyRate: SharedArrayBuffer;
 }
 
 /**
@@ -28,7 +29,10 @@ export interface RamBlockShared {
  * - touched: set on the first write, so never-written pages need no scan;
  * - placing: destination side in postcopy, where two threads place pages
  *   (the main channel's and the preempt channel's): a page is copied in by
- *   whichever sets its bit first, and only once.
+ *   whichever sets its bit first, and only once;
+ * - dirtyRate: set by guest writes while a dirty-rate measurement logs
+ *   (dirty-rate-log.ts), apart from `dirty`, so measuring never takes a
+ *   page from a migration's dirty sync.
  */
 export class RamBlock {
   readonly pageCount: number;
@@ -38,6 +42,7 @@ export class RamBlock {
   readonly writeProtect: AtomicBitmap;
   readonly touched: AtomicBitmap;
   readonly placing: AtomicBitmap;
+  readonly dirtyRate: AtomicBitmap;
 
   constructor(readonly shared: RamBlockShared) {
     if (shared.size % TARGET_PAGE_SIZE !== 0) {
@@ -50,6 +55,7 @@ export class RamBlock {
     this.writeProtect = new AtomicBitmap(this.pageCount, shared.writeProtect);
     this.touched = new AtomicBitmap(this.pageCount, shared.touched);
     this.placing = new AtomicBitmap(this.pageCount, shared.placing);
+    this.dirtyRate = new AtomicBitmap(this.pageCount, shared.dirtyRate);
   }
 
   /** Allocates a zeroed block. The kernel commits memory only when a page is first touched. */
@@ -74,6 +80,7 @@ export class RamBlock {
       writeProtect: bitmap(),
       touched: bitmap(),
       placing: bitmap(),
+      dirtyRate: bitmap(),
     });
   }
 

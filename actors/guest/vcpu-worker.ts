@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { TARGET_PAGE_SIZE } from './constants.js';
-import { DIRTY_LIMIT, PARKED, QUIT, RUN, THROTTLE_PCT, WORK, vcpuSlot } from './control.js';
+import { DIRTY_LIMIT, DIRTY_LIMIT_SLEPT_US, PARKED, QUIT, RUN, THROTTLE_PCT, WORK, vcpuSlot } from './control.js';
 import { cpuSlots } from './cpu-state.js';
 import { FaultLatencyLog } from './fault-latency.js';
 import { Mmu } from './mmu.js';
@@ -111,6 +111,8 @@ function run(): void {
         budget = Math.floor((limit * windowMs) / 1000) - windowPages;
         if (budget < 1) {
           sleep(windowMs - (now - windowStart));
+          // What the limit cost this vCPU (query-migrate's dirty-limit-throttle-time-per-round is worked out from it).
+          Atomics.add(ctrl, vcpuSlot(index, DIRTY_LIMIT_SLEPT_US), Math.round((performance.now() - now) * 1000));
           continue;
         }
       }

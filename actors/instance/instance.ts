@@ -22,6 +22,7 @@ import type { TlsServer } from '../../protocols/tls/session.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
+import { DIRTYLIMIT_CALC_TIME_MS, VcpuDirtyLimits } from '../guest/dirty-limit.js';
 import { Guest, type GuestConfig } from '../guest/guest.js';
 import type { IncomingEnvironment } from '../incoming/environment.js';
 import { incomingActor, type IncomingInfo, type IncomingMigration } from '../incoming/incoming-migration.js';
@@ -92,6 +93,8 @@ export class Instance {
   readonly network: GuestNetwork;
   /** COLO mode, failover and checkpoint figures (query-colo-status). */
   readonly colo: ColoStatus;
+  /** The vCPUs' dirty page rate limits (set-vcpu-dirty-limit, a dirty-limit migration). */
+  readonly dirtyLimits: VcpuDirtyLimits;
   /** -object / object-add: TLS credentials and authorisation; one a running migration names cannot be deleted. */
   readonly objects = new UserObjects((id) => {
     const params = this.options.params;
@@ -110,6 +113,9 @@ export class Instance {
     const log = (message: string, fields?: Record<string, unknown>) => this.log.info(fields ?? {}, message);
     this.network = new GuestNetwork(guest.nic, config.netOut !== undefined ? NetLink.create(config.netOut, log) : undefined);
     this.colo = new ColoStatus((mode, reason) => this.qmp.emitEvent('COLO_EXIT', { mode, reason }));
+    // QEMU's vcpu_dirty_rate_stat_collect: x-vcpu-dirty-limit-period while a dirty-limit migration runs.
+    this.dirtyLimits = new VcpuDirtyLimits(guest, () =>
+      this.options.caps['dirty-limit'] && isRunning(this.sourceStatus) ? Number(this.options.params['x-vcpu-dirty-limit-period']) : DIRTYLIMIT_CALC_TIME_MS);
     const services = {
       guest,
       uuid: config.uuid,
@@ -123,6 +129,7 @@ export class Instance {
     };
     const sourceEnv: SourceEnvironment = {
       ...services,
+      dirtyLimits: this.dirtyLimits,
       onPass: (pass) => this.migrationEvent('MIGRATION_PASS', { pass }),
       multifdPool: (channels) => this.multifdPool(channels),
       tlsClient: (uri) => tlsClientFor(this.objects, this.options.params, uri),
@@ -364,6 +371,7 @@ export class Instance {
     await this.metrics?.close();
     this.network.link?.close();
     this.objects.close();
+    this.dirtyLimits.close();
     await this.guest.destroy();
   }
 

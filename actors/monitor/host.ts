@@ -10,6 +10,7 @@ import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
 import type { QmpServer } from '../../protocols/qmp/server.js';
 import type { ColoStatus } from '../colo/colo-status.js';
+import type { VcpuDirtyLimits } from '../guest/dirty-limit.js';
 import type { Guest } from '../guest/guest.js';
 import type { NetLinkCounters } from '../net/net-link.js';
 import type { UserObjects } from '../objects/user-objects.js';
@@ -58,6 +59,8 @@ export interface MonitorHost {
   yankMigration(): void;
   /** TLS credentials and authorisation objects (object-add, object-del). */
   readonly objects: UserObjects;
+  /** The vCPUs' dirty page rate limits (set-vcpu-dirty-limit and the like, query-migrate's dirty-limit figures). */
+  readonly dirtyLimits: VcpuDirtyLimits;
   /** COLO mode, failover state and checkpoint figures. */
   readonly colo: ColoStatus;
   /** The guest's network link's counters, when it has one (--net-out). */

@@ -67,6 +67,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(false);
         if (m.cpuThrottlePercentage > 0) info['cpu-throttle-percentage'] = m.cpuThrottlePercentage;
+        Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
       return info;
@@ -76,6 +77,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         if (m.downtime !== undefined) info.downtime = m.downtime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(true);
+        Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
       return info;
@@ -87,6 +89,17 @@ function sourceInfo(host: MonitorHost): JsonObject {
     default:
       return info;
   }
+}
+
+/**
+ * QEMU's populate_ram_info: with the dirty-limit capability on and vCPU
+ * limits in force, the longest a vCPU sleeps per dirty-ring-full round and
+ * how long a ring takes to fill at the vCPUs' average dirty rate (µs).
+ */
+function dirtyLimitFigures(host: MonitorHost): JsonObject {
+  const limits = host.dirtyLimits;
+  if (!host.options.caps['dirty-limit'] || !limits.inService) return {};
+  return { 'dirty-limit-throttle-time-per-round': limits.throttleTimePerRound(), 'dirty-limit-ring-full-time': limits.ringFullTime() };
 }
 
 /** livemig's postcopy figures: how long the guest was stopped until it ran on the destination, and what release-ram gave back. */

@@ -1,15 +1,15 @@
 /**
  * auto-converge (QEMU's migration_trigger_throttle and
- * mig_throttle_guest_down): at dirty syncs at least a second apart, compare
- * the bytes the guest dirtied over that period with the bytes sent; when
- * they exceed throttle-trigger-threshold percent of them twice in a row,
- * throttle the vCPUs — cpu-throttle-initial percent at first, then up by
- * cpu-throttle-increment (or, with cpu-throttle-tailslow, by no more than
- * what would bring the dirty rate down to the threshold), at most
- * max-cpu-throttle. Parameters are read at each decision, so they act live.
+ * mig_throttle_guest_down): when the throttle trigger fires (dirtied bytes
+ * above throttle-trigger-threshold percent of those sent, the second such
+ * period of at least a second: throttle-trigger.ts), throttle the vCPUs —
+ * cpu-throttle-initial percent at first, then up by cpu-throttle-increment
+ * (or, with cpu-throttle-tailslow, by no more than what would bring the
+ * dirty rate down to the threshold), at most max-cpu-throttle. Parameters
+ * are read at each decision, so they act live.
  */
-import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { MigrationParameters } from '../options/parameters.js';
+import { ThrottleTrigger } from './throttle-trigger.js';
 
 /** What auto-converge throttles: the guest's vCPUs (Guest.setThrottle). */
 export interface Throttled {
@@ -22,17 +22,12 @@ type ThrottleParameters = Pick<
   'throttle-trigger-threshold' | 'cpu-throttle-initial' | 'cpu-throttle-increment' | 'cpu-throttle-tailslow' | 'max-cpu-throttle'
 >;
 
-/** QEMU measures over periods of at least this long (migration_bitmap_sync). */
-const PERIOD_MS = 1000;
 /** cpu_throttle_set's bounds. */
 const MIN_PERCENT = 1;
 const MAX_PERCENT = 99;
 
 export class AutoConverge {
-  private periodStart: number;
-  private transferredAtStart: number;
-  private dirtiedInPeriod = 0;
-  private highPeriods = 0;
+  private readonly trigger: ThrottleTrigger;
 
   constructor(
     private readonly guest: Throttled,
@@ -40,8 +35,7 @@ export class AutoConverge {
     now: number,
     transferred: number,
   ) {
-    this.periodStart = now;
-    this.transferredAtStart = transferred;
+    this.trigger = new ThrottleTrigger(() => this.params()['throttle-trigger-threshold'], now, transferred);
   }
 
   /** The throttle in force (query-migrate's cpu-throttle-percentage), 0 when none. */
@@ -51,19 +45,8 @@ export class AutoConverge {
 
   /** A dirty sync found `dirtiedPages` pages dirty; `transferred` bytes have gone so far. */
   onSync(now: number, dirtiedPages: number, transferred: number): void {
-    this.dirtiedInPeriod += dirtiedPages;
-    if (now - this.periodStart <= PERIOD_MS) return;
-    const p = this.params();
-    const sentBytes = transferred - this.transferredAtStart;
-    const dirtiedBytes = this.dirtiedInPeriod * TARGET_PAGE_SIZE;
-    const thresholdBytes = (sentBytes * p['throttle-trigger-threshold']) / 100;
-    this.periodStart = now;
-    this.transferredAtStart = transferred;
-    this.dirtiedInPeriod = 0;
-    if (dirtiedBytes > thresholdBytes && ++this.highPeriods >= 2) {
-      this.highPeriods = 0;
-      this.throttleDown(p, dirtiedBytes, thresholdBytes);
-    }
+    const high = this.trigger.onSync(now, dirtiedPages, transferred);
+    if (high) this.throttleDown(this.params(), high.dirtiedBytes, high.thresholdBytes);
   }
 
   /** The migration is over, however it ended: the vCPUs run free again. */

@@ -1,4 +1,5 @@
 import type { ColoServices } from '../colo/colo-services.js';
+import type { VcpuDirtyLimits } from '../guest/dirty-limit.js';
 import type { Guest } from '../guest/guest.js';
 import type { MultifdSendPool } from '../multifd/send-pool.js';
 import type { MigrationOptions } from '../options/migration-options.js';
@@ -8,6 +9,8 @@ import type { MigrationUri } from '../../protocols/transport/uri.js';
 /** What the source's migration thread needs of its instance. */
 export interface SourceEnvironment extends ColoServices {
   guest: Guest;
+  /** The vCPUs' dirty page rate limits, which a dirty-limit migration sets and lifts. */
+  dirtyLimits: VcpuDirtyLimits;
   /** The guest's UUID (QEMU's -uuid), for validate-uuid and the channel hellos. */
   uuid: string | undefined;
   /** Capabilities and parameters, read live: migrate-set-parameters takes effect on a running migration. */

@@ -19,6 +19,7 @@ import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
 import { YANKED, openOutgoing, type OutgoingChannel } from '../../protocols/transport/outgoing.js';
 import { AutoConverge } from './auto-converge.js';
+import { DirtyLimitThrottle } from './dirty-limit-throttle.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import { MULTI_CHANNEL_REQUIRED, parseMigrationUri, type MigrationUri } from '../../protocols/transport/uri.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
@@ -100,6 +101,8 @@ export class SourceMigration {
   private coloPrimary: ColoPrimary | undefined;
   /** auto-converge, when the capability is on: throttles the vCPUs of a guest that dirties faster than pages go. */
   private autoConverge: AutoConverge | undefined;
+  /** dirty-limit, when the capability is on: caps the vCPUs' dirty rates once the same trigger fires. */
+  private dirtyLimit: DirtyLimitThrottle | undefined;
   /** yank shut the current connection's channels down: that, not what the channels saw after, is why it failed. */
   private yanked = false;
   /** The postcopy package is out: failures pause from here on. */
@@ -198,6 +201,7 @@ export class SourceMigration {
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
     this.autoConverge?.stop();
+    this.dirtyLimit?.stop();
     this.snapshot?.stop();
     this.coloPrimary?.stop();
     if (!this.abort.signal.aborted) this.abort.abort(new CancelledError());
@@ -218,6 +222,7 @@ export class SourceMigration {
         else await this.complete();
         // QEMU lifts the throttle once the migration is over, however it ended; a COLO primary runs on unthrottled.
         this.autoConverge?.stop();
+        this.dirtyLimit?.stop();
         if (this.input.capabilities['x-colo']) return await this.colo();
       }
       this.endTime = Date.now();
@@ -236,6 +241,7 @@ export class SourceMigration {
     // A snapshot's guest must not wait on its protected pages while the failure is looked into.
     this.snapshot?.stop();
     this.autoConverge?.stop();
+    this.dirtyLimit?.stop();
     if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError) && !isDefect(err)) return this.pause(err);
     this.endTime = Date.now();
     // A destination that refused the stream says why on the return path;
@@ -326,6 +332,7 @@ export class SourceMigration {
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver.startDirtyLogging();
     if (caps['auto-converge']) this.autoConverge = new AutoConverge(guest, () => this.env.options.params, Date.now(), this.stats.transferred);
+    if (caps['dirty-limit']) this.dirtyLimit = new DirtyLimitThrottle(this.env.dirtyLimits, () => this.env.options.params, Date.now(), this.stats.transferred);
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
     this.setupTime = Date.now() - this.startTime;
@@ -506,6 +513,7 @@ export class SourceMigration {
         const sync = this.saver.sync();
         this.countSync(sync.rate);
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
+        this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
         if (pending === 0 || pending < threshold) return 'precopy';
       }

@@ -27,7 +27,7 @@ const NOT_CHARDEVS = "livemig's monitors are not chardevs, so none is a yank ins
 export const KNOWN_DIFFERENCES: KnownDifference[] = [
   {
     sequence: AROUND, index: 0, step: 'src query-commands', kind: 'not-built',
-    why: 'livemig has no getfd, closefd, add-fd, remove-fd, query-fdsets (issue 24), no calc-dirty-rate, query-dirty-rate or vcpu dirty-limit commands (issue 19) yet; it has QEMU 8.2\'s query-migrationthreads, which 7.2 lacks',
+    why: 'livemig has no getfd, closefd, add-fd, remove-fd, query-fdsets (issue 24) yet (calc-dirty-rate, query-dirty-rate, set-vcpu-dirty-limit, cancel-vcpu-dirty-limit and query-vcpu-dirty-limit it has, as QEMU); it has QEMU 8.2\'s query-migrationthreads, which 7.2 lacks',
   },
   { sequence: AROUND, index: 1, step: 'src query-yank', kind: 'deliberate', why: NOT_CHARDEVS },
   { sequence: AROUND, index: 2, step: 'src query-migrationthreads', kind: 'qemu-8.2', why: 'QEMU 8.2 has query-migrationthreads (an empty list when no migration runs); 7.2 does not' },
