@@ -8,13 +8,13 @@
  * was read before it.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChannelKind } from '../protocols/hello/constants.js';
 import { encodeHello } from '../protocols/hello/encode.js';
+import { runCli } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
-import { LIVEMIG, REPO_ROOT, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { UNLIMITED, queryMigrate, sleep, waitForMigration, type MigrateInfo } from './support/migration-driver.js';
 import { logTail, multifdArgs } from './support/multifd-pair.js';
 import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest } from './support/postcopy-pair.js';
@@ -23,29 +23,8 @@ import { scratchDirPerTest } from './support/scratch-dir.js';
 const MiB = 1 << 20;
 const HELLO_SIZE = 32;
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `livemig analyze ARGS`, to its end (killed after `timeoutMs`). */
-function analyze(args: string[], timeoutMs = 30_000): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'analyze', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `livemig analyze ARGS`, to its end. */
+const analyze = (args: string[]) => runCli('analyze', args, 30_000);
 
 /** The members of `analyze --json` the tests read. */
 interface JsonReport {

@@ -3,36 +3,13 @@
  * a one-line error on stderr with exit code 2 (and leaves no socket file).
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIVEMIG, REPO_ROOT } from './support/instances.js';
+import { runCli } from './support/cli.js';
 
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `livemig run ARGS` to its end, killing it after `timeoutMs`. */
-function runLivemig(args: string[], timeoutMs = 15_000): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'run', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+/** Runs `livemig run ARGS` to its end. */
+const runLivemig = (args: string[]) => runCli('run', args);
 
 /** Every option `livemig run` takes. */
 const OPTIONS = [

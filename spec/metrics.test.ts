@@ -6,7 +6,6 @@
  * rules (loopback only, unless --metrics-remote), as one-line CLI errors.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,8 @@ import { join } from 'node:path';
 import { FAILURE_REASONS, failureReason } from '../actors/metrics/failure-reason.js';
 import { isLoopbackMetrics, parseMetricsAddress } from '../actors/metrics/metrics-address.js';
 import { MULTI_CHANNEL_REQUIRED } from '../protocols/transport/uri.js';
-import { LIVEMIG, REPO_ROOT, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
+import { runCli } from './support/cli.js';
+import { REPO_ROOT, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { EVENTS, UNLIMITED, boundTcpUri, exitCode, queryMigrate, sleep, unusedTcpUri, waitForMigration, type MigrateInfo } from './support/migration-driver.js';
 import { POSTCOPY, abGuestArgs, destinationRequests, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest } from './support/postcopy-pair.js';
 
@@ -356,20 +356,7 @@ describe('livemig run --metrics: command line', function () {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'livemig-metrics-cli-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Runs `livemig run ARGS` to its end (killed after `timeoutMs`). */
-  function run(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', LIVEMIG, 'run', ...args], {
-        cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL',
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const run = (args: string[], timeoutMs?: number) => runCli('run', args, timeoutMs);
 
   it('--help explains --metrics and --metrics-remote', async () => {
     const { code, stdout } = await run(['--help']);
