@@ -34,6 +34,8 @@ export interface RunValues {
   coloDigests?: true;
   qmpRemotePlaintext?: true;
   object?: string[];
+  nonmigratableDevice?: string[];
+  onlyMigratable?: true;
   metrics?: string;
   metricsRemote?: true;
 }
@@ -71,6 +73,8 @@ export function withRunOptions(command: Command): Command {
     .addOption(capOption('set a migration capability at start'))
     .addOption(paramOption('set a migration parameter at start'))
     .option('--object <SPEC>', "a TLS credentials or authorisation object, as QEMU's -object (keyval or JSON; repeatable)", repeatable(String))
+    .option('--nonmigratable-device <ID>', 'a device that cannot be migrated (a migration blocker while it is there; repeatable)', repeatable(String))
+    .option('--only-migratable', "refuse any device that would block migration (QEMU's --only-migratable)")
     .option('--colo-digests', "COLO: work out each checkpoint's RAM digest on both sides (a test aid; it lengthens every checkpoint)")
     .optionsGroup('Network:')
     .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
@@ -126,6 +130,8 @@ export function instanceConfig(command: Command): InstanceConfig {
     ...(values.netOut !== undefined ? { netOut: values.netOut } : {}),
     ...(values.coloDigests ? { coloDigests: true } : {}),
     ...(values.object ? { objects: parseEach(command, parseObjectFlag, values.object) } : {}),
+    ...(values.nonmigratableDevice ? { nonMigratableDevices: values.nonmigratableDevice } : {}),
+    ...(values.onlyMigratable ? { onlyMigratable: true } : {}),
     ...(values.metrics !== undefined ? { metrics: values.metrics } : {}),
     ...capsAndParams(command),
   };

@@ -41,6 +41,14 @@ export class DeviceRegistry {
     this.sections.push(section);
   }
 
+  /** Removes a section (a device unplugged); false when there is none. */
+  unregister(name: string, instance: number): boolean {
+    const at = this.sections.findIndex((s) => s.name === name && s.instance === instance);
+    if (at < 0) return false;
+    this.sections.splice(at, 1);
+    return true;
+  }
+
   list(): readonly DeviceSection[] {
     return this.sections;
   }

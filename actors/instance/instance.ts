@@ -15,7 +15,7 @@ import type { JsonObject } from '../../protocols/qmp/types.js';
 import { tlsClientFor, tlsServerDataFor, tlsServerFor } from '../objects/migration-tls.js';
 import { UserObjects } from '../objects/user-objects.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
-import { genericError } from '../../protocols/qmp/errors.js';
+import { QmpError, genericError } from '../../protocols/qmp/errors.js';
 import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
 import { formatQmpAddress, isLocalOnly, parseMonitorListen, type MonitorListen } from '../../protocols/qmp/address.js';
 import type { TlsServer } from '../../protocols/tls/session.js';
@@ -58,6 +58,10 @@ export interface InstanceConfig {
   coloDigests?: boolean;
   /** --object: TLS credentials and authorisation objects, created before anything else (QEMU's -object). */
   objects?: JsonObject[];
+  /** --nonmigratable-device: devices that cannot be migrated, each a migration blocker. */
+  nonMigratableDevices?: string[];
+  /** --only-migratable (QEMU's): a device that would block migration is refused. */
+  onlyMigratable?: boolean;
   /** --metrics HOST:PORT: where Prometheus scrapes the migration metrics (beyond loopback only if the CLI's --metrics-remote said so). */
   metrics?: string;
 }
@@ -161,6 +165,7 @@ export class Instance {
     const log = wiring.log;
     try {
       for (const object of config.objects ?? []) instance.objects.add(object);
+      for (const name of config.nonMigratableDevices ?? []) instance.addNonMigratableDevice(name);
       for (const set of config.params) instance.options.setParameters(set);
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
@@ -213,6 +218,28 @@ export class Instance {
 
   get networkLink(): NetLinkCounters | undefined {
     return this.network.link?.counters;
+  }
+
+  /**
+   * A device that cannot be migrated (QEMU's unmigratable vmstate): while
+   * it is there, `migrate` is refused with its reason, which blocked-reasons
+   * shows. QEMU's refusals of a new blocker: --only-migratable, or a
+   * migration under way.
+   *
+   * @throws QmpError
+   */
+  addNonMigratableDevice(name: string): void {
+    const reason = `State blocked by non-migratable device '${name}'`;
+    if (this.config.onlyMigratable) throw genericError(`disallowing migration blocker (--only-migratable) for: ${reason}`);
+    if (isRunning(this.sourceStatus)) throw genericError(`disallowing migration blocker (migration in progress) for: ${reason}`);
+    if (this.guest.devices.find(name, 0)) throw genericError(`Duplicate device ID '${name}'`);
+    this.guest.devices.register({ name, instance: 0, version: 1, nonMigratable: reason, save: () => null, load: () => {} });
+  }
+
+  /** @throws QmpError (DeviceNotFound) when there is no such device */
+  removeDevice(name: string): void {
+    const device = this.guest.devices.find(name, 0);
+    if (!device?.nonMigratable || !this.guest.devices.unregister(name, 0)) throw new QmpError('DeviceNotFound', `Device '${name}' not found`);
   }
 
   get migrationYankable(): boolean {

@@ -51,6 +51,10 @@ export interface MonitorHost {
   warn(message: string): void;
   /** The messages between the instance's actors, worked out while someone listens. */
   readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
+  /** A device that cannot be migrated, a migration blocker (QEMU's refusals: --only-migratable, a migration under way). */
+  addNonMigratableDevice(name: string): void;
+  /** Unplugs such a device, and its blocker goes. */
+  removeDevice(name: string): void;
   /** A migration is under way on either side (from migrate or migrate-incoming until it is over): QEMU's migration yank instance. */
   readonly migrationYankable: boolean;
   /** The running outgoing migration's threads (query-migrationthreads); none when idle. */
