@@ -5,7 +5,7 @@ import { livemigCommand } from './cli-options.js';
  * `livemig net-sink`: the outside world a guest's `--net-out` talks to, for
  * trying COLO or a migration by hand: it prints each rule a sender breaks
  * (a gap, a duplicate, a packet that does not follow) and, every second,
- * what it has received.
+ * what it has received (self-announcements counted apart).
  */
 export function netSinkCommand(): Command {
   return livemigCommand('net-sink', 'livemig net-sink')
@@ -20,7 +20,7 @@ export function netSinkCommand(): Command {
         for (const violation of sink.violations.slice(reported)) console.log(`violation: ${violation}`);
         reported = sink.violations.length;
         const last = sink.received.at(-1);
-        console.log(JSON.stringify({ received: sink.received.length, 'last-seq': last?.seq ?? 0, senders: sink.connections, violations: sink.violations.length }));
+        console.log(JSON.stringify({ received: sink.received.length, 'last-seq': last?.seq ?? 0, senders: sink.connections, announcements: sink.announcements.length, violations: sink.violations.length }));
       };
       const timer = setInterval(report, 1000);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -5,7 +5,8 @@
  * on, and checks what arrives: every packet must be the next sequence
  * number, and its chain must follow from the previous packet's, so a gap,
  * a duplicate or a packet from another timeline (a diverged COLO secondary)
- * shows as a violation.
+ * shows as a violation. Self-announcements (actors/net/announce.ts) are
+ * frames of their own kind, counted apart, outside the sequence.
  *
  * @example
  * const sink = await NetSink.listen('unix:/tmp/net.sock');
@@ -15,7 +16,7 @@
 import net from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { nextChain, NIC_PACKET_BYTES, seqAfter, seqBefore } from '../actors/guest/nic.js';
-import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../protocols/net-out/constants.js';
+import { NET_OUT_ANNOUNCE, NET_OUT_ANNOUNCE_SEQ, NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../protocols/net-out/constants.js';
 import { parseMigrationUri } from '../protocols/transport/uri.js';
 
 export interface SinkPacket {
@@ -25,9 +26,18 @@ export interface SinkPacket {
   chain: number;
 }
 
+/** A self-announcement as it arrived: the sender's clock when sent, the sink's when taken, and which sender (1 = the first). */
+export interface SinkAnnouncement {
+  sentAt: number;
+  receivedAt: number;
+  sender: number;
+}
+
 export class NetSink {
   /** Every packet accepted, in order. */
   readonly received: SinkPacket[] = [];
+  /** Every self-announcement taken, in order (not in `received`, and no part of the sequence). */
+  readonly announcements: SinkAnnouncement[] = [];
   /** What broke the rules: gaps, duplicates, broken chains, bad magic. */
   readonly violations: string[] = [];
   /** Senders seen (a takeover adds one). */
@@ -104,6 +114,10 @@ export class NetSink {
   }
 
   private take(bytes: Buffer): void {
+    if (bytes.readUInt32BE(0) === NET_OUT_ANNOUNCE_SEQ && bytes.readUInt32BE(4) === NET_OUT_ANNOUNCE) {
+      this.announcements.push({ sentAt: Number(bytes.readBigUInt64BE(8)), receivedAt: Date.now(), sender: this.connections });
+      return;
+    }
     const packet = { seq: bytes.readUInt32BE(0), pos: bytes.readUInt32BE(4), value: bytes.readUInt32BE(8), chain: bytes.readUInt32BE(12) };
     if (packet.seq !== this.next) {
       this.violations.push(seqBefore(packet.seq, this.next) ? `duplicate packet ${packet.seq} (wanted ${this.next})` : `gap: packet ${packet.seq} after ${this.next - 1}`);

@@ -33,6 +33,7 @@ import type { TlsServerData } from '../objects/migration-tls.js';
 import { DestinationReturnPath } from '../return-path/destination-return-path.js';
 import { PageRequester, type FaultHandler } from '../return-path/page-requester.js';
 import { checkHeader } from '../savevm/stream-header.js';
+import { migrationAnnounceParameters } from '../net/announce.js';
 import type { IncomingEnvironment } from './environment.js';
 
 /** How long a failed destination waits for the source to hang up after saying why. */
@@ -494,6 +495,7 @@ export class IncomingMigration {
         return;
       case 'postcopy-run':
         this.postcopy!.run();
+        this.announceSelf();
         this.handOver();
         return;
       default:
@@ -525,6 +527,15 @@ export class IncomingMigration {
     this.liveness.unref();
   }
 
+  /**
+   * qemu_announce_self as process_incoming_migration_bh (and, in postcopy,
+   * loadvm_postcopy_handle_run_bh) calls it: once the guest is sure to run
+   * here, just before it does, with the announce-* parameters set here.
+   */
+  private announceSelf(): void {
+    this.env.network.migrationAnnounce.start(migrationAnnounceParameters(this.env.options.params));
+  }
+
   /** The guest runs as the source had it: running (unless -S kept autostart off), or paused. */
   private handOver(): void {
     const guest = this.env.guest;
@@ -552,7 +563,10 @@ export class IncomingMigration {
     this.returnPath?.close();
     this.preempt?.close();
     this.listener?.close();
-    if (!postcopy) this.handOver();
+    if (!postcopy) {
+      this.announceSelf();
+      this.handOver();
+    }
     this.env.log('incoming migration completed', { runState: this.env.guest.runState });
     this.report({ type: 'load.done' });
   }

@@ -1,5 +1,6 @@
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import type { MonitorHost } from './host.js';
+import { announceCommands } from './announce-commands.js';
 import { coloCommands } from './colo-commands.js';
 import { dirtyRateCommands } from './dirty-rate-commands.js';
 import { dirtyLimitCommands } from './dirty-limit-commands.js';
@@ -13,5 +14,5 @@ import { traceCommands } from './trace-commands.js';
 
 /** Every QMP command an instance answers (the server adds qmp_capabilities, query-version, query-commands). */
 export function monitorCommands(host: MonitorHost): QmpCommandTable {
-  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...objectCommands(host), ...deviceCommands(host), ...yankCommands(host), ...traceCommands(host), ...dirtyLimitCommands(host), ...dirtyRateCommands(host)]);
+  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...objectCommands(host), ...deviceCommands(host), ...yankCommands(host), ...traceCommands(host), ...dirtyLimitCommands(host), ...dirtyRateCommands(host), ...announceCommands(host)]);
 }

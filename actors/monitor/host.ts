@@ -12,6 +12,7 @@ import type { QmpServer } from '../../protocols/qmp/server.js';
 import type { ColoStatus } from '../colo/colo-status.js';
 import type { VcpuDirtyLimits } from '../guest/dirty-limit.js';
 import type { Guest } from '../guest/guest.js';
+import type { GuestNetwork } from '../net/guest-network.js';
 import type { NetLinkCounters } from '../net/net-link.js';
 import type { UserObjects } from '../objects/user-objects.js';
 import type { IncomingInfo } from '../incoming/incoming-migration.js';
@@ -67,6 +68,8 @@ export interface MonitorHost {
   readonly dirtyLimits: VcpuDirtyLimits;
   /** COLO mode, failover state and checkpoint figures. */
   readonly colo: ColoStatus;
+  /** The guest's network (announce-self sends its announcements there). */
+  readonly network: GuestNetwork;
   /** The guest's network link's counters, when it has one (--net-out). */
   readonly networkLink: NetLinkCounters | undefined;
   /** The QMP server the commands run in (its sessions, its events). */

@@ -6,11 +6,14 @@
  */
 import type { Nic } from '../guest/nic.js';
 import type { NetLink } from './net-link.js';
+import { AnnounceTimer, announceFrame, NIC_NAME } from './announce.js';
 
 export class GuestNetwork {
   private diverted: ((packet: Uint8Array) => void) | undefined;
   /** Packets the guest sent that no link took (no --net-out). */
   unconnected = 0;
+  /** The self-announcement after an incoming migration (QEMU's mis->announce_timer). */
+  readonly migrationAnnounce = new AnnounceTimer((interfaces) => this.announce(interfaces));
 
   constructor(
     nic: Nic,
@@ -32,6 +35,16 @@ export class GuestNetwork {
   release(packet: Uint8Array): void {
     if (this.link) this.link.send(packet);
     else this.unconnected++;
+  }
+
+  /**
+   * One self-announcement round (qemu_announce_self_iter): a frame for the
+   * NIC unless `interfaces` leaves it out, straight onto the link — never
+   * diverted, as QEMU's RARP goes to the NIC's netdev, not through filters.
+   */
+  announce(interfaces?: string[]): void {
+    if (interfaces && !interfaces.includes(NIC_NAME)) return;
+    this.link?.send(announceFrame(Date.now()));
   }
 
   private route(packet: Uint8Array): void {

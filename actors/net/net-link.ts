@@ -15,6 +15,7 @@ import net from 'node:net';
 import { NET_OUT_HELLO_BYTES, NET_OUT_MAGIC } from '../../protocols/net-out/constants.js';
 import { parseMigrationUri } from '../../protocols/transport/uri.js';
 import { Nic, seqAfter, seqBefore } from '../guest/nic.js';
+import { isAnnounceFrame } from './announce.js';
 
 const MAX_QUEUED = 65_536;
 /** More than the kernel's buffers on both ends can hold of 16-byte packets. */
@@ -106,17 +107,24 @@ export class NetLink {
     const socket = this.socket;
     if (!socket || this.next === undefined || socket.writableLength >= HIGH_WATER) return;
     const out: Uint8Array[] = [];
+    let announcements = 0;
     for (const packet of this.queue) {
-      if (seqBefore(Nic.seqOf(packet), this.next)) this.counters.skipped++;
+      // An announcement has no place in the sequence: always sent, never kept to send again.
+      if (isAnnounceFrame(packet)) {
+        out.push(packet);
+        announcements++;
+      } else if (seqBefore(Nic.seqOf(packet), this.next)) this.counters.skipped++;
       else out.push(packet);
     }
     this.queue = [];
     if (out.length === 0) return;
     socket.write(Buffer.concat(out));
-    this.counters.sent += out.length;
-    this.next = seqAfter(Nic.seqOf(out[out.length - 1]!));
-    this.unconfirmed.push(out);
-    this.unconfirmedCount += out.length;
+    const packets = announcements === 0 ? out : out.filter((p) => !isAnnounceFrame(p));
+    if (packets.length === 0) return;
+    this.counters.sent += packets.length;
+    this.next = seqAfter(Nic.seqOf(packets[packets.length - 1]!));
+    this.unconfirmed.push(packets);
+    this.unconfirmedCount += packets.length;
     while (this.unconfirmedCount - this.unconfirmed[0]!.length >= MAX_UNCONFIRMED) this.unconfirmedCount -= this.unconfirmed.shift()!.length;
   }
 }
