@@ -107,8 +107,8 @@ describe('migration over TLS (real processes, 64 MiB ab guest)', function () {
   ].map(({ name, caps }) => ({
     name,
     pair: (src: Side, dst: Side) => startPair(
-      // Postcopy: precopy slower than the guest dirties, so the switch is what completes it.
-      { ...src, caps, params: { ...(caps.includes('postcopy-ram') ? { 'max-bandwidth': 20_000_000 } : {}), ...src.params } },
+      // Postcopy: a precopy that cannot converge (slower than the guest dirties, a 1 ms downtime-limit), so the switch is what completes it.
+      { ...src, caps, params: { ...(caps.includes('postcopy-ram') ? { 'max-bandwidth': 20_000_000, 'downtime-limit': 1 } : {}), ...src.params } },
       { ...dst, caps },
     ),
     migrated: async (pair: Pair) => {
