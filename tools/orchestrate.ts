@@ -9,6 +9,7 @@
  */
 import type { QmpClient } from '../protocols/qmp/client.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
+import { statusOfQueryMigrate } from '../protocols/qmp/migrate-status.js';
 import type { MigrationCapabilityStatus } from '../actors/options/capabilities.js';
 import type { MigrateSetParameters } from '../actors/options/parameters.js';
 
@@ -96,12 +97,12 @@ export async function orchestrateMigration(
 
   // A destination started with --incoming URI already listens: it shows where, and no status.
   let incoming = await dst.execute<Record<string, unknown>>('query-migrate');
-  const listening = incoming.status === undefined && incoming['socket-address'] !== undefined;
+  const listening = statusOfQueryMigrate(incoming) === 'setup';
   if (listening && plan.params.some((p) => p['tls-creds'])) {
     throw new Error('the destination already listens (started with --incoming URI), without TLS: for TLS start it with --incoming defer, ' +
       'so that its listener opens once tls-creds is set');
   }
-  if (incoming.status === undefined && !listening) {
+  if (statusOfQueryMigrate(incoming) === 'none') {
     await atDestination('migrate-incoming', { uri: plan.uri });
     incoming = await dst.execute<Record<string, unknown>>('query-migrate');
   }

@@ -103,8 +103,6 @@ export class SourceMigration {
   private autoConverge: AutoConverge | undefined;
   /** dirty-limit, when the capability is on: caps the vCPUs' dirty rates once the same trigger fires. */
   private dirtyLimit: DirtyLimitThrottle | undefined;
-  /** yank shut the current connection's channels down: that, not what the channels saw after, is why it failed. */
-  private yanked = false;
   /** The postcopy package is out: failures pause from here on. */
   private pastPointOfNoReturn = false;
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
@@ -176,9 +174,13 @@ export class SourceMigration {
 
   /** yank: every channel shut down at once; the migration fails, or past the package pauses (nothing is open while paused). */
   yank(): void {
-    if (this.abort.signal.aborted) return;
-    this.yanked = true;
     this.fail(new Error(YANKED));
+  }
+
+  /** The current connection's channels went because of yank: that, not what they saw after, is why it failed. */
+  private get yanked(): boolean {
+    const reason: unknown = this.abort.signal.reason;
+    return reason instanceof Error && reason.message === YANKED;
   }
 
   /** Ends the migration with `err` from outside the thread's own awaits. */
@@ -269,7 +271,6 @@ export class SourceMigration {
   private async resume(uriText: string): Promise<void> {
     if (!this.paused || this.resuming) return;
     this.resuming = true;
-    this.yanked = false;
     this.abort = new AbortController();
     try {
       const uri = parseMigrationUri(uriText, { direction: 'outgoing' });

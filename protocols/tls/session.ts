@@ -16,6 +16,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 
@@ -90,52 +91,58 @@ function discard(stream: Duplex): void {
   stream.destroy();
 }
 
+/** What an event means: a result, a failure, or undefined (nothing yet). */
+type Meaning<T> = (...args: never[]) => { value: T } | Error | undefined;
+
+/**
+ * The first of `outcomes` to mean something, or `timedOut` after
+ * `timeoutMs`: every listener is then taken off, and on a failure `stream`
+ * is discarded.
+ */
+function firstOutcome<T>(stream: Duplex, timeoutMs: number, timedOut: () => Error, outcomes: [EventEmitter, string, Meaning<T>][]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const settle = (meant: { value: T } | Error) => {
+      clearTimeout(timer);
+      for (const off of detach) off();
+      if (!(meant instanceof Error)) return resolve(meant.value);
+      discard(stream);
+      reject(meant);
+    };
+    const detach = outcomes.map(([emitter, event, meaning]) => {
+      // Each listener hands its event's own arguments to its own meaning.
+      const listener = (...args: unknown[]) => {
+        const meant = meaning(...(args as never[]));
+        if (meant !== undefined) settle(meant);
+      };
+      emitter.on(event, listener);
+      return () => emitter.off(event, listener);
+    });
+    const timer = setTimeout(() => settle(timedOut()), timeoutMs);
+  });
+}
+
+const noAnswer = (timeoutMs: number) => () => new TlsError(`TLS handshake failed: no answer within ${timeoutMs / 1000} s`);
+
 /** Waits for the client's handshake, failing on error, close or the handshake timeout. */
 function handshake(socket: TLSSocket, timeoutMs: number, explain: (err: Error) => Error): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      socket.off('secureConnect', onReady);
-      socket.off('error', onError);
-      socket.off('close', onClose);
-      if (!err) return resolve();
-      discard(socket);
-      reject(err);
-    };
-    const onReady = () => done();
-    const onError = (err: Error) => done(explain(err));
-    const onClose = () => done(explain(Object.assign(new Error('the peer closed the connection'), { code: 'ECONNRESET' })));
-    const timer = setTimeout(() => done(new TlsError(`TLS handshake failed: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    socket.once('secureConnect', onReady);
-    socket.once('error', onError);
-    socket.once('close', onClose);
-  });
+  const hungUp = Object.assign(new Error('the peer closed the connection'), { code: 'ECONNRESET' });
+  return firstOutcome<void>(socket, timeoutMs, noAnswer(timeoutMs), [
+    [socket, 'secureConnect', () => ({ value: undefined })],
+    [socket, 'error', (err: Error) => explain(err)],
+    [socket, 'close', () => explain(hungUp)],
+  ]);
 }
 
 /** Reads the destination's one-byte verdict without taking any byte after it. */
 function readVerdict(socket: TLSSocket, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | undefined, verdict = 0) => {
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('error', onError);
-      socket.off('end', onEnd);
-      if (err) {
-        discard(socket);
-        reject(err);
-      } else resolve(verdict);
-    };
-    const onReadable = () => {
+  return firstOutcome<number>(socket, timeoutMs, () => new TlsError(`TLS handshake failed: the destination gave no verdict within ${timeoutMs / 1000} s`), [
+    [socket, 'readable', () => {
       const byte = socket.read(1) as Buffer | null;
-      if (byte) done(undefined, byte[0]);
-    };
-    const onError = (err: Error) => done(new TlsError(`TLS handshake failed: the destination refused this source: ${openSslReason(err)}`));
-    const onEnd = () => done(new TlsError('TLS handshake failed: the destination closed the connection before accepting this source'));
-    const timer = setTimeout(() => done(new TlsError(`TLS handshake failed: the destination gave no verdict within ${timeoutMs / 1000} s`)), timeoutMs);
-    socket.on('readable', onReadable);
-    socket.once('error', onError);
-    socket.once('end', onEnd);
-  });
+      return byte ? { value: byte[0]! } : undefined;
+    }],
+    [socket, 'error', (err: Error) => new TlsError(`TLS handshake failed: the destination refused this source: ${openSslReason(err)}`)],
+    [socket, 'end', () => new TlsError('TLS handshake failed: the destination closed the connection before accepting this source')],
+  ]);
 }
 
 /**
@@ -252,26 +259,13 @@ export async function secureServer(socket: Duplex, spec: TlsServer, options: Ser
   // One per connection (a migration has a few): each server's events are then this socket's.
   const server = tlsServer(spec);
   const { creds } = spec;
-  const secure = await new Promise<TLSSocket>((resolve, reject) => {
-    const done = (err: Error | undefined, s?: TLSSocket) => {
-      clearTimeout(timer);
-      server.off('secureConnection', onSecure);
-      server.off('tlsClientError', onError);
-      socket.off('close', onClose);
-      if (err) {
-        discard(socket);
-        reject(err);
-      } else resolve(s!);
-    };
-    const onSecure = (s: TLSSocket) => done(undefined, s);
-    const onError = (err: Error, s: TLSSocket) => done(serverFailure(err, creds, unknownIdentities.get(s)));
-    const onClose = () => done(sourceHungUp(creds));
-    const timer = setTimeout(() => done(new TlsError(`TLS handshake failed: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    server.on('secureConnection', onSecure);
-    server.on('tlsClientError', onError);
-    socket.once('close', onClose);
-    server.emit('connection', socket);
-  });
+  const handshaken = firstOutcome<TLSSocket>(socket, timeoutMs, noAnswer(timeoutMs), [
+    [server, 'secureConnection', (s: TLSSocket) => ({ value: s })],
+    [server, 'tlsClientError', (err: Error, s: TLSSocket) => serverFailure(err, creds, unknownIdentities.get(s))],
+    [socket, 'close', () => sourceHungUp(creds)],
+  ]);
+  server.emit('connection', socket);
+  const secure = await handshaken;
   // The source's end of stream comes before our SHUT: our sending side outlives it.
   secure.allowHalfOpen = true;
   const refusal = checkClient(secure, spec);

@@ -7,6 +7,8 @@
  */
 import type { QmpClient } from '../../protocols/qmp/client.js';
 import { QmpError } from '../../protocols/qmp/errors.js';
+import { statusOfQueryMigrate } from '../../protocols/qmp/migrate-status.js';
+import { boundTcpUri } from '../instance-process.js';
 import { DESTINATION, MIGRATION_COMMANDS, SEQUENCES, type Sequence, type Side } from './sequences.js';
 
 /** A source and a destination (waiting for migrate-incoming) of one engine, fresh for each sequence. */
@@ -73,8 +75,8 @@ async function waitForStatus(qmp: QmpClient, statuses: string[]): Promise<void> 
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const info = await qmp.execute<{ status?: string }>('query-migrate');
-    if (statuses.includes(info.status ?? 'none')) return;
-    if (Date.now() > deadline) throw new Error(`query-migrate status stayed '${info.status}', not one of ${statuses.join(', ')}`);
+    if (statuses.includes(statusOfQueryMigrate(info))) return;
+    if (Date.now() > deadline) throw new Error(`query-migrate status stayed '${statusOfQueryMigrate(info)}', not one of ${statuses.join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -95,19 +97,12 @@ async function run(sequence: Sequence, pair: EnginePair): Promise<SequenceRecord
     let args = step.arguments;
     if (args?.uri === DESTINATION) args = { ...args, uri: destination ?? 'tcp:127.0.0.1:9' };
     const result = await answer(qmp, step.execute, args);
-    if (step.execute === 'migrate-incoming' && 'return' in result && destination === undefined) destination = await boundAddress(pair.dst);
+    if (step.execute === 'migrate-incoming' && 'return' in result && destination === undefined) destination = await boundTcpUri(pair.dst);
     answers.push({ step: `${step.side} ${step.execute}${step.arguments ? ` ${JSON.stringify(step.arguments)}` : ''}`, answer: result });
   }
   // Events still on their way: let them land.
   await new Promise((r) => setTimeout(r, 200));
   return { name: sequence.name, answers, events };
-}
-
-/** The destination's bound tcp address (query-migrate's socket-address). */
-async function boundAddress(dst: QmpClient): Promise<string | undefined> {
-  const info = await dst.execute<{ 'socket-address'?: { host: string; port: string }[] }>('query-migrate');
-  const a = info['socket-address']?.[0];
-  return a ? `tcp:${a.host}:${a.port}` : undefined;
 }
 
 /** Records every sequence against an engine; `start` makes a fresh pair for each. */
