@@ -69,6 +69,15 @@ export interface ColoCheckpointCommand {
   type: 'colo-checkpoint';
 }
 
+/**
+ * The statechart's answer to a `switchover.request`: whether the migration
+ * may switch over now (the switchover-ack gate).
+ */
+export interface SwitchoverAnswerCommand {
+  type: 'switchover.answer';
+  allowed: boolean;
+}
+
 /** The commands a running source migration passes on to its migration actor (`migrate` only with resume). */
 export type MigrationActorCommand =
   | MigrateCancelCommand
@@ -79,9 +88,35 @@ export type MigrationActorCommand =
   | XColoLostHeartbeatCommand
   | ColoCheckpointCommand;
 
+/** Everything the migration actor receives: the commands, and the statechart's answers. */
+export type MigrationActorMessage = MigrationActorCommand | SwitchoverAnswerCommand;
+
 // ---- source: reports from the migration actor ----
 
-/** Setup is done (header, setup sections sent): iteration starts. */
+/**
+ * Setup found failover primary devices still plugged into the guest: it asked
+ * the guest to unplug them and waits (wait-unplug) until it has.
+ */
+export interface UnplugWaitEvent {
+  type: 'unplug.wait';
+}
+
+/** The destination's SWITCHOVER_ACK came in on the return path: its devices are ready for the switchover. */
+export interface SwitchoverAckedEvent {
+  type: 'switchover.acked';
+}
+
+/**
+ * Precopy has converged: may the migration switch over? The statechart
+ * answers with `switchover.answer` (QEMU's migration_can_switchover).
+ */
+export interface SwitchoverRequestEvent {
+  type: 'switchover.request';
+  /** The guest runs: a stopped guest needs no acknowledgement to switch over. */
+  guestRunning: boolean;
+}
+
+/** Setup is done (header, setup sections sent, failover primaries unplugged): iteration starts. */
 export interface SetupDoneEvent {
   type: 'setup.done';
 }
@@ -147,6 +182,9 @@ export interface ColoFailoverEvent {
 }
 
 export type MigrationActorReport =
+  | UnplugWaitEvent
+  | SwitchoverAckedEvent
+  | SwitchoverRequestEvent
   | SetupDoneEvent
   | SwitchoverPauseEvent
   | PostcopyStartEvent

@@ -17,12 +17,18 @@
  * With x-colo, a completed stream goes to `colo` instead of `completed`:
  * the migration thread runs the COLO checkpoints from there (so `colo`
  * sits inside `running`), until `x-colo-lost-heartbeat` fails over and
- * the status becomes `completed`. wait-unplug exists with no way in: its
- * capability adds a guarded transition into it.
+ * the status becomes `completed`.
+ *
+ * Two gates hold a migration back, as in QEMU: failover primary devices
+ * still plugged into the guest keep it in `wait-unplug` after setup until
+ * the guest has unplugged them; and with `switchover-ack`, a converged
+ * precopy asks to switch over (`switchover.request`) and is told to go on
+ * iterating until the destination's SWITCHOVER_ACK came (`switchover.acked`),
+ * unless the guest is stopped.
  */
-import { assign, forwardTo, fromCallback, setup, stateIn, type SnapshotFrom } from 'xstate';
+import { assign, forwardTo, fromCallback, sendTo, setup, stateIn, type SnapshotFrom } from 'xstate';
 import { announce } from './announce.js';
-import type { MigrationActorCommand, SourceEvent, StatusEmitted } from './events.js';
+import type { MigrationActorMessage, SourceEvent, StatusEmitted } from './events.js';
 import { migrationActions } from './migration-actions.js';
 import { refuseMigrate, refuseMigrateContinue } from './refusals.js';
 import type { MigrationStatus } from './status.js';
@@ -35,6 +41,8 @@ export interface SourceContext {
   capabilities: Readonly<Record<string, boolean>>;
   /** The guest was stopped for the switch to postcopy (not for a precopy completion). */
   postcopySwitch: boolean;
+  /** The destination's SWITCHOVER_ACK came in during this migration. */
+  switchoverAcked: boolean;
 }
 
 export interface MigrationActorInput {
@@ -47,7 +55,7 @@ export interface MigrationActorInput {
  * `migrate-continue`, sends back MigrationActorReport events. Replaced by the
  * real actor through `provide`; doing nothing keeps the definition pure.
  */
-const migration = fromCallback<MigrationActorCommand, MigrationActorInput>(() => {});
+const migration = fromCallback<MigrationActorMessage, MigrationActorInput>(() => {});
 
 /** `migrate` from an idle status: migrate_init resets to none and goes straight to setup. */
 const startFrom = (status: MigrationStatus) =>
@@ -65,6 +73,8 @@ const fail = { target: '#failed', actions: 'recordError' } as const;
 // migrate-pause (postcopy-active, postcopy-recover): the actor breaks its connections off and reports postcopy.paused.
 const pause = { actions: 'forwardToMigration' } as const;
 const paused = { target: '#postcopy-paused', actions: 'recordError' } as const;
+// SWITCHOVER_ACK may come as soon as the return path is open: from setup on.
+const acked = { actions: 'recordSwitchoverAck' } as const;
 
 /**
  * The source migration statechart.
@@ -95,12 +105,17 @@ export const sourceMachine = setup({
     postcopyRam: ({ context }) => context.capabilities['postcopy-ram'] === true,
     postcopySwitch: ({ context }) => context.postcopySwitch,
     xColo: ({ context }) => context.capabilities['x-colo'] === true,
+    // QEMU's migration_can_switchover.
+    switchoverAllowed: ({ context, event }) =>
+      context.capabilities['switchover-ack'] !== true || context.switchoverAcked || (event.type === 'switchover.request' && !event.guestRunning),
   },
   actions: {
     ...migrationActions<SourceContext, SourceEvent>(),
     // migrate_init: a new migration forgets the last one's error.
     startMigration: assign(({ event, context }) =>
-      event.type === 'migrate' ? { error: null, uri: event.uri, capabilities: event.capabilities, postcopySwitch: false } : context,
+      event.type === 'migrate'
+        ? { error: null, uri: event.uri, capabilities: event.capabilities, postcopySwitch: false, switchoverAcked: false }
+        : context,
     ),
     // A resume keeps the migration (and its capabilities); only the address is new.
     resumeMigration: assign({ uri: ({ event, context }) => (event.type === 'migrate' ? event.uri : context.uri) }),
@@ -108,10 +123,13 @@ export const sourceMachine = setup({
       postcopySwitch: ({ event, context }) => (event.type === 'switchover.pause' ? event.postcopy === true : context.postcopySwitch),
     }),
     forwardToMigration: forwardTo('migration'),
+    recordSwitchoverAck: assign({ switchoverAcked: true }),
+    allowSwitchover: sendTo('migration', { type: 'switchover.answer', allowed: true }),
+    holdSwitchover: sendTo('migration', { type: 'switchover.answer', allowed: false }),
   },
 }).createMachine({
   id: 'source',
-  context: { error: null, uri: '', capabilities: {}, postcopySwitch: false },
+  context: { error: null, uri: '', capabilities: {}, postcopySwitch: false, switchoverAcked: false },
   initial: 'none',
   states: {
     // Only ever the initial state (QEMU never reports none as an event), so nothing is announced.
@@ -136,20 +154,33 @@ export const sourceMachine = setup({
           id: 'setup',
           entry: announce('setup'),
           on: {
+            'unplug.wait': '#wait-unplug',
             'setup.done': '#active',
+            'switchover.acked': acked,
             failed: fail,
             migrate_cancel: cancel,
             'migrate-start-postcopy': startPostcopy,
           },
         },
+        // The guest was asked to unplug its failover primaries; setup is done once it has.
         'wait-unplug': {
           id: 'wait-unplug',
           entry: announce('wait-unplug'),
+          on: {
+            'setup.done': '#active',
+            'switchover.acked': acked,
+            failed: fail,
+            migrate_cancel: cancel,
+            'migrate-start-postcopy': startPostcopy,
+          },
         },
         active: {
           id: 'active',
           entry: announce('active'),
           on: {
+            // The switchover-ack gate: held, the actor goes on iterating and asks again at the next convergence.
+            'switchover.request': [{ guard: 'switchoverAllowed', actions: 'allowSwitchover' }, { actions: 'holdSwitchover' }],
+            'switchover.acked': acked,
             'switchover.pause': { guard: 'pauseBeforeSwitchover', target: '#pre-switchover', actions: 'recordSwitchover' },
             'postcopy.start': { guard: 'postcopyRam', target: '#postcopy-active' },
             'colo.start': { guard: 'xColo', target: '#colo' },

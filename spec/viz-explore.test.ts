@@ -16,7 +16,7 @@ describe('viz explorer', () => {
       from: 'none',
       to: 'setup',
       transition: { id: 'source-t0', from: 'none', to: 'setup', event: 'migrate', guard: 'migrateAllowed' },
-      context: { error: null, uri: 'tcp:127.0.0.1:4444', capabilities: { events: true, 'pause-before-switchover': true }, postcopySwitch: false },
+      context: { error: null, uri: 'tcp:127.0.0.1:4444', capabilities: { events: true, 'pause-before-switchover': true }, postcopySwitch: false, switchoverAcked: false },
       reason: null,
     });
   });
@@ -77,7 +77,7 @@ describe('viz explorer', () => {
     });
     const whileActive = explore({ side: 'source', status: 'active', event: error });
     expect(whileActive.to).to.equal('failed');
-    expect(whileActive.context).to.deep.equal({ error: 'boom', uri: '', capabilities: {}, postcopySwitch: false });
+    expect(whileActive.context).to.deep.equal({ error: 'boom', uri: '', capabilities: {}, postcopySwitch: false, switchoverAcked: false });
   });
 
   it('explains migrate-incoming refusals on the destination', () => {
@@ -103,6 +103,7 @@ describe('viz explorer', () => {
           { ...initial, capabilities: { 'postcopy-ram': true } },
           { ...initial, capabilities: { 'postcopy-ram': true, 'pause-before-switchover': true }, postcopySwitch: true },
           { ...initial, capabilities: { 'x-colo': true } },
+          { ...initial, capabilities: { 'return-path': true, 'switchover-ack': true } },
         ];
         // cancelling is the one child the guarded error transition needs.
         const statuses = t.guard?.startsWith('in #') ? [t.guard.slice(4)] : [status];

@@ -71,7 +71,7 @@ const KNOWN: Readonly<Record<ChartName, { states: string[]; transition: string; 
   source: {
     states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],
     transition: 'active -> completed : completed',
-    faint: ['wait-unplug'],
+    faint: [],
   },
   destination: {
     states: ['none', 'setup', 'active', 'completed', 'failed', 'postcopy-active', 'postcopy-paused'],

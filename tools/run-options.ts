@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { TARGET_PAGE_SIZE } from '../actors/guest/constants.js';
 import { defaultAb } from '../actors/guest/guest.js';
+import { parseDeviceTiming } from '../actors/guest/device-timing.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
 import { isLoopbackMetrics, parseMetricsAddress } from '../actors/metrics/metrics-address.js';
@@ -35,6 +36,8 @@ export interface RunValues {
   qmpRemotePlaintext?: true;
   object?: string[];
   nonmigratableDevice?: string[];
+  failoverPrimary?: string[];
+  switchoverAckDevice?: string[];
   onlyMigratable?: true;
   metrics?: string;
   metricsRemote?: true;
@@ -74,6 +77,8 @@ export function withRunOptions(command: Command): Command {
     .addOption(paramOption('set a migration parameter at start'))
     .option('--object <SPEC>', "a TLS credentials or authorisation object, as QEMU's -object (keyval or JSON; repeatable)", repeatable(String))
     .option('--nonmigratable-device <ID>', 'a device that cannot be migrated (a migration blocker while it is there; repeatable)', repeatable(String))
+    .option('--failover-primary <ID[:MS|never]>', "a passthrough device paired with the guest's NIC: a migration waits (wait-unplug) until the guest unplugs it, which takes it MS (default 100) or never (repeatable)", repeatable(String))
+    .option('--switchover-ack-device <ID[:MS|never]>', 'a device that holds the switchover of a migration into this instance (switchover-ack) until ready, MS (default 100) after the stream starts or never by itself (repeatable)', repeatable(String))
     .option('--only-migratable', "refuse any device that would block migration (QEMU's --only-migratable)")
     .option('--colo-digests', "COLO: work out each checkpoint's RAM digest on both sides (a test aid; it lengthens every checkpoint)")
     .optionsGroup('Network:')
@@ -131,6 +136,8 @@ export function instanceConfig(command: Command): InstanceConfig {
     ...(values.coloDigests ? { coloDigests: true } : {}),
     ...(values.object ? { objects: parseEach(command, parseObjectFlag, values.object) } : {}),
     ...(values.nonmigratableDevice ? { nonMigratableDevices: values.nonmigratableDevice } : {}),
+    ...(values.failoverPrimary ? { failoverPrimaries: parseEach(command, parseDeviceTiming, values.failoverPrimary) } : {}),
+    ...(values.switchoverAckDevice ? { switchoverAckDevices: parseEach(command, parseDeviceTiming, values.switchoverAckDevice) } : {}),
     ...(values.onlyMigratable ? { onlyMigratable: true } : {}),
     ...(values.metrics !== undefined ? { metrics: values.metrics } : {}),
     ...capsAndParams(command),

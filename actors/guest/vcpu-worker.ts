@@ -122,6 +122,7 @@ function run(): void {
       const throttle = ctrl[THROTTLE_PCT]!;
       if (throttle > 0 && performance.now() - sliceStart >= (TIMESLICE_MS * (100 - throttle)) / 100) {
         sleep((TIMESLICE_MS * throttle) / 100);
+        workload.resumed();
         sliceStart = performance.now();
       }
     }

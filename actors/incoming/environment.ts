@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { IncomingListener } from '../../protocols/transport/incoming.js';
 import type { ColoServices } from '../colo/colo-services.js';
 import type { Guest } from '../guest/guest.js';
+import type { SwitchoverAckDevices } from '../guest/switchover-ack-devices.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 import type { TlsServerData } from '../objects/migration-tls.js';
 import type { TlsServer } from '../../protocols/tls/session.js';
@@ -16,6 +17,8 @@ export interface IncomingEnvironment extends ColoServices {
   log(message: string, fields?: Record<string, unknown>): void;
   /** A message between actors that are not statecharts (the return path, multifd), for the visualizer. */
   trace(from: string, to: string, type: string): void;
+  /** Devices that hold the switchover until ready (switchover-ack). */
+  switchoverAckDevices: SwitchoverAckDevices;
   /** False with -S (until `cont` during inmigrate sets it): the guest then stays paused. */
   autostart(): boolean;
   /** The listener migrate-incoming already opened (undefined: open it here). */

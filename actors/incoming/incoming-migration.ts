@@ -151,6 +151,7 @@ export class IncomingMigration {
    * everything closes now.
    */
   dispose(): void {
+    this.env.switchoverAckDevices.stop();
     clearInterval(this.liveness);
     clearTimeout(this.helloTimer);
     this.closeRecoveryListener();
@@ -163,6 +164,22 @@ export class IncomingMigration {
     clearTimeout(this.channelTimer);
     // The COLO link, which no listener closes.
     if (this.colo) this.main?.close();
+  }
+
+  /**
+   * switchover-ack: SWITCHOVER_ACK goes to the source once every device that
+   * holds the switchover is ready (at once when none does). Either side's
+   * capability is enough: a source that waits for the ack, or one that gets
+   * it unasked (which QEMU's takes too).
+   */
+  private acknowledgeSwitchover(): void {
+    const returnPath = this.returnPath;
+    if (!returnPath) return;
+    void this.env.switchoverAckDevices.allReady().then(() => {
+      if (this.done || this.failed || returnPath !== this.returnPath) return;
+      returnPath.send({ type: 'switchover-ack' });
+      this.env.trace('incoming', 'return-path', 'switchover-ack');
+    });
   }
 
   /** Where further channels listen: on the main listener's host, or beside its unix socket. */
@@ -257,6 +274,8 @@ export class IncomingMigration {
       data: () => {
         if (!current() || !first) return;
         this.startTime = Date.now();
+        // Devices that hold the switchover start loading their initial data with the stream.
+        this.env.switchoverAckDevices.start();
         this.report({ type: 'stream.arrived' });
       },
       end: () => {
@@ -403,6 +422,7 @@ export class IncomingMigration {
           const there = message.capabilities.includes(cap);
           if (here !== there) throw new Error(`Capability ${cap} is ${here ? 'on' : 'off'}, but received capability is ${there ? 'on' : 'off'}`);
         }
+        if (this.env.options.caps['switchover-ack'] || message.capabilities.includes('switchover-ack')) this.acknowledgeSwitchover();
         const blocks = message.blocks.map((b) => guest.block(b.name)!);
         this.streamBlocks = blocks;
         this.sink!.setBlocks(blocks);

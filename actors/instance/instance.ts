@@ -38,6 +38,9 @@ import { GuestNetwork } from '../net/guest-network.js';
 import { NetLink, type NetLinkCounters } from '../net/net-link.js';
 import { isLoopbackMetrics, parseMetricsAddress } from '../metrics/metrics-address.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
+import { FailoverPrimaries } from '../guest/failover-primaries.js';
+import { SwitchoverAckDevices } from '../guest/switchover-ack-devices.js';
+import type { DeviceTiming } from '../guest/device-timing.js';
 import { ActorTrace } from './actor-trace.js';
 import type { Logger } from './logger.js';
 
@@ -60,6 +63,10 @@ export interface InstanceConfig {
   objects?: JsonObject[];
   /** --nonmigratable-device: devices that cannot be migrated, each a migration blocker. */
   nonMigratableDevices?: string[];
+  /** --failover-primary: passthrough devices paired with the guest's NIC, which the guest unplugs for a migration. */
+  failoverPrimaries?: DeviceTiming[];
+  /** --switchover-ack-device: destination devices that hold the switchover until ready (switchover-ack). */
+  switchoverAckDevices?: DeviceTiming[];
   /** --only-migratable (QEMU's): a device that would block migration is refused. */
   onlyMigratable?: boolean;
   /** --metrics HOST:PORT: where Prometheus scrapes the migration metrics (beyond loopback only if the CLI's --metrics-remote said so). */
@@ -99,6 +106,10 @@ export class Instance {
   readonly colo: ColoStatus;
   /** The vCPUs' dirty page rate limits (set-vcpu-dirty-limit, a dirty-limit migration). */
   readonly dirtyLimits: VcpuDirtyLimits;
+  /** Failover primaries: unplugged by the guest before its migration (wait-unplug), each unplug an UNPLUG_PRIMARY event. */
+  readonly failoverPrimaries = new FailoverPrimaries((id) => this.qmp.emitEvent('UNPLUG_PRIMARY', { 'device-id': id }));
+  /** Devices that hold the switchover of a migration into this instance until they are ready (switchover-ack). */
+  readonly switchoverAckDevices = new SwitchoverAckDevices();
   /** -object / object-add: TLS credentials and authorisation; one a running migration names cannot be deleted. */
   readonly objects = new UserObjects((id) => {
     const params = this.options.params;
@@ -134,6 +145,7 @@ export class Instance {
     const sourceEnv: SourceEnvironment = {
       ...services,
       dirtyLimits: this.dirtyLimits,
+      failoverPrimaries: this.failoverPrimaries,
       onPass: (pass) => this.migrationEvent('MIGRATION_PASS', { pass }),
       multifdPool: (channels) => this.multifdPool(channels),
       tlsClient: (uri) => tlsClientFor(this.objects, this.options.params, uri),
@@ -141,6 +153,7 @@ export class Instance {
     const incomingEnv: IncomingEnvironment = {
       ...services,
       autostart: () => this.autostart,
+      switchoverAckDevices: this.switchoverAckDevices,
       takeListener: () => this.takeListener(),
       multifdRecvWorkers: (channels) => this.recvPool.take(channels),
       tlsServer: () => tlsServerFor(this.objects, this.options.params),
@@ -166,6 +179,8 @@ export class Instance {
     try {
       for (const object of config.objects ?? []) instance.objects.add(object);
       for (const name of config.nonMigratableDevices ?? []) instance.addNonMigratableDevice(name);
+      for (const { id, delayMs } of config.failoverPrimaries ?? []) instance.addFailoverPrimary(id, delayMs);
+      for (const { id, delayMs } of config.switchoverAckDevices ?? []) instance.switchoverAckDevices.add(id, delayMs);
       for (const set of config.params) instance.options.setParameters(set);
       instance.options.setCapabilities(config.caps, { running: false, incomingStarted: false, warn: (m) => log.warn(m) });
       instance.wireEvents();
@@ -236,8 +251,21 @@ export class Instance {
     this.guest.devices.register({ name, instance: 0, version: 1, nonMigratable: reason, save: () => null, load: () => {} });
   }
 
+  /**
+   * A failover primary (QEMU's failover_pair_id): not a blocker, since a
+   * migration has the guest unplug it; `unplugDelayMs` is how long the
+   * guest's OS takes to (null: it does not by itself).
+   *
+   * @throws QmpError
+   */
+  addFailoverPrimary(name: string, unplugDelayMs: number | null): void {
+    if (this.guest.devices.find(name, 0) || this.failoverPrimaries.has(name)) throw genericError(`Duplicate device ID '${name}'`);
+    this.failoverPrimaries.add(name, unplugDelayMs);
+  }
+
   /** @throws QmpError (DeviceNotFound) when there is no such device */
   removeDevice(name: string): void {
+    if (this.failoverPrimaries.remove(name)) return;
     const device = this.guest.devices.find(name, 0);
     if (!device?.nonMigratable || !this.guest.devices.unregister(name, 0)) throw new QmpError('DeviceNotFound', `Device '${name}' not found`);
   }

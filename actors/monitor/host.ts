@@ -5,6 +5,8 @@
  * (tools/run-command.ts), so neither folder imports the other.
  */
 import type { EventEmitter } from 'node:events';
+import type { FailoverPrimaries } from '../guest/failover-primaries.js';
+import type { SwitchoverAckDevices } from '../guest/switchover-ack-devices.js';
 import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
@@ -54,7 +56,12 @@ export interface MonitorHost {
   readonly actorTrace: EventEmitter<{ message: [ActorMessage] }>;
   /** A device that cannot be migrated, a migration blocker (QEMU's refusals: --only-migratable, a migration under way). */
   addNonMigratableDevice(name: string): void;
-  /** Unplugs such a device, and its blocker goes. */
+  /** A failover primary, which a migration has the guest unplug (`unplugDelayMs`: how long its OS takes; null: never by itself). */
+  addFailoverPrimary(name: string, unplugDelayMs: number | null): void;
+  readonly failoverPrimaries: FailoverPrimaries;
+  /** Devices that hold the switchover of a migration into this instance until ready (switchover-ack). */
+  readonly switchoverAckDevices: SwitchoverAckDevices;
+  /** Unplugs such a device (its blocker goes), or a failover primary. */
   removeDevice(name: string): void;
   /** A migration is under way on either side (from migrate or migrate-incoming until it is over): QEMU's migration yank instance. */
   readonly migrationYankable: boolean;

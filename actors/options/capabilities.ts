@@ -83,7 +83,7 @@ export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, Capability
   'background-snapshot': 'built',
   'zero-copy-send': 'refused',
   'postcopy-preempt': 'built',
-  'switchover-ack': 'refused',
+  'switchover-ack': 'built',
   'dirty-limit': 'built',
 };
 

@@ -1,5 +1,6 @@
 import type { ColoServices } from '../colo/colo-services.js';
 import type { VcpuDirtyLimits } from '../guest/dirty-limit.js';
+import type { FailoverPrimaries } from '../guest/failover-primaries.js';
 import type { Guest } from '../guest/guest.js';
 import type { MultifdSendPool } from '../multifd/send-pool.js';
 import type { MigrationOptions } from '../options/migration-options.js';
@@ -11,6 +12,8 @@ export interface SourceEnvironment extends ColoServices {
   guest: Guest;
   /** The vCPUs' dirty page rate limits, which a dirty-limit migration sets and lifts. */
   dirtyLimits: VcpuDirtyLimits;
+  /** Passthrough devices the guest must unplug before its migration (wait-unplug). */
+  failoverPrimaries: FailoverPrimaries;
   /** The guest's UUID (QEMU's -uuid), for validate-uuid and the channel hellos. */
   uuid: string | undefined;
   /** Capabilities and parameters, read live: migrate-set-parameters takes effect on a running migration. */

@@ -13,7 +13,7 @@
  * its pages kept, since the destination already runs it.
  */
 import { fromCallback } from 'xstate';
-import type { MigrationActorCommand, MigrationActorReport } from '../../machines/events.js';
+import type { MigrationActorMessage, MigrationActorReport } from '../../machines/events.js';
 import type { MigrationActorInput } from '../../machines/source.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
@@ -114,6 +114,8 @@ export class SourceMigration {
   }
   private wakeIteration: (() => void) | undefined;
   private continueSwitchover: (() => void) | undefined;
+  /** Waits for the statechart's answer to a switchover.request. */
+  private switchoverAnswer: ((allowed: boolean) => void) | undefined;
   private cancelled = false;
   private runStateBefore: RunState | undefined;
   private readonly meter: TransferMeter;
@@ -130,8 +132,9 @@ export class SourceMigration {
     this.meter = new TransferMeter(this.stats, () => this.rateLimit());
   }
 
-  command(cmd: MigrationActorCommand): void {
-    if (cmd.type === 'migrate_cancel') this.cancel();
+  command(cmd: MigrationActorMessage): void {
+    if (cmd.type === 'switchover.answer') this.switchoverAnswer?.(cmd.allowed);
+    else if (cmd.type === 'migrate_cancel') this.cancel();
     else if (cmd.type === 'migrate-continue') this.continueSwitchover?.();
     else if (cmd.type === 'migrate-start-postcopy' && this.input.capabilities['postcopy-ram']) {
       this.postcopyRequested = true;
@@ -336,7 +339,20 @@ export class SourceMigration {
     if (caps['dirty-limit']) this.dirtyLimit = new DirtyLimitThrottle(this.env.dirtyLimits, () => this.env.options.params, Date.now(), this.stats.transferred);
     // The first sync (QEMU syncs while setting up the bitmaps): pass 1.
     this.countSync(0);
+    await this.waitUnplug();
     this.setupTime = Date.now() - this.startTime;
+  }
+
+  /**
+   * QEMU's qemu_savevm_wait_unplug: failover primaries still plugged into
+   * the guest cannot be migrated, so the guest is asked to unplug them and
+   * setup ends only once it has (a cancel ends the wait; cleanup plugs them back).
+   */
+  private async waitUnplug(): Promise<void> {
+    const primaries = this.env.failoverPrimaries;
+    if (!primaries.unplugPending) return;
+    this.report({ type: 'unplug.wait' });
+    await abortable(this.abort.signal, primaries.unplugAll());
   }
 
   /** Opens the main connection (at setup, and at each recovery), with the return path on its way back. */
@@ -367,6 +383,11 @@ export class SourceMigration {
       if (label) this.env.trace('return-path', 'migration', label);
     });
     returnPath.on('page-request', (request) => this.postcopy!.request(request));
+    returnPath.on('switchover-ack', () => {
+      this.report({ type: 'switchover.acked' });
+      // A migration held at the gate switches over at once.
+      this.wakeIteration?.();
+    });
   }
 
   /** The channel hello, then OPEN_RETURN_PATH where there is one. */
@@ -516,7 +537,11 @@ export class SourceMigration {
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
-        if (pending === 0 || pending < threshold) return 'precopy';
+        if (pending === 0 || pending < threshold) {
+          if (await this.maySwitchOver()) return 'precopy';
+          // Held at the switchover-ack gate: go on sending what the guest dirties, and ask again.
+          await this.nap(RATE_WINDOW_MS);
+        }
       }
       // The first pass ends with the second dirty sync.
       if (this.postcopyRequested && this.stats.dirtySyncCount >= 2) return 'postcopy';
@@ -528,7 +553,18 @@ export class SourceMigration {
     }
   }
 
-  /** Sleeps `ms`, cut short by migrate-start-postcopy (or ended by an abort). */
+  /** Asks the statechart whether the converged migration may switch over (the switchover-ack gate). */
+  private async maySwitchOver(): Promise<boolean> {
+    const answer = new Promise<boolean>((resolve) => (this.switchoverAnswer = resolve));
+    this.report({ type: 'switchover.request', guestRunning: this.env.guest.runState === 'running' });
+    try {
+      return await abortable(this.abort.signal, answer);
+    } finally {
+      this.switchoverAnswer = undefined;
+    }
+  }
+
+  /** Sleeps `ms`, cut short by migrate-start-postcopy or SWITCHOVER_ACK (or ended by an abort). */
   private async nap(ms: number): Promise<void> {
     const woken = new Promise<void>((resolve) => (this.wakeIteration = resolve));
     try {
@@ -757,6 +793,8 @@ export class SourceMigration {
     this.abortChannels();
     await this.multifd?.abort();
     this.returnPath?.close();
+    // QEMU plugs failover primaries back into a guest that stays here.
+    if (!this.pastPointOfNoReturn) this.env.failoverPrimaries.replug();
     const guest = this.env.guest;
     // Past the point of no return the guest runs on the destination: this copy never runs again.
     if (this.pastPointOfNoReturn) return guest.setRunState('postmigrate');
@@ -797,7 +835,7 @@ function isDefect(err: unknown): boolean {
 
 /** The source machine's `migration` actor, bound to an instance. */
 export function migrationActor(env: SourceEnvironment, created: (m: SourceMigration) => void) {
-  return fromCallback<MigrationActorCommand, MigrationActorInput>(({ input, sendBack, receive }) => {
+  return fromCallback<MigrationActorMessage, MigrationActorInput>(({ input, sendBack, receive }) => {
     const migration = new SourceMigration(env, input, (e) => sendBack(e));
     created(migration);
     receive((cmd) => migration.command(cmd));

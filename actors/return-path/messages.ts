@@ -24,6 +24,8 @@ export interface SourceReturnPathEvents {
   /** Recovery: the destination's received bitmap of a block (bit i of byte k: page 8k+i). */
   'recv-bitmap': [block: string, bitmap: Uint8Array];
   'resume-ack': [value: number];
+  /** SWITCHOVER_ACK: the destination's devices are ready for the switchover. */
+  'switchover-ack': [];
   /** COLO: a checkpoint step from the secondary, told in the order of the path (coloMessage() takes them in turn). */
   colo: [ColoReturnMessage];
   /** COLO: the secondary guest's output packets (16 bytes each), for colo-compare. */

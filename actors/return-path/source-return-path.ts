@@ -289,9 +289,10 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         }
         this.emit('colo-packets', message.packets);
         return;
-      default:
-        // SWITCHOVER_ACK belongs to a feature not built yet: a destination that sends one is confused.
-        this.neverAskedFor(message.type);
+      // A destination with switchover-ack sends it whether or not this side waits for it (QEMU takes it either way).
+      case 'switchover-ack':
+        this.emit('switchover-ack');
+        return;
     }
   }
 

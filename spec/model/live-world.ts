@@ -49,7 +49,11 @@ const SOURCE_ARGS = [
   '--param', 'x-checkpoint-delay=3600000',
   ...(SOURCE_STARTS_WITH_POSTCOPY_RAM ? ['--cap', 'postcopy-ram'] : []),
 ];
-const DESTINATION_ARGS = [...GUEST, '--incoming', 'defer', '--cap', 'events'];
+/** The destination's device that holds a switchover-ack migration until `device-ready` says it is ready. */
+const ACK_DEVICE = 'vfio0';
+const DESTINATION_ARGS = [...GUEST, '--incoming', 'defer', '--cap', 'events', '--switchover-ack-device', `${ACK_DEVICE}:never`];
+/** The source's failover primary, whose guest unplugs it only on `guest-unplug`. */
+const PRIMARY = 'hostdev0';
 /** How long one step may take to show its consequences on a loaded machine: a bound, not a timing check. */
 const STEP_BOUND_MS = 20_000;
 /** Bytes a stalled active migration must write past the stall: more than every buffer on the way reads ahead. */
@@ -165,7 +169,7 @@ export class LiveWorld {
         return;
       }
       case 'migrate': {
-        await this.setCapabilities(event.pauseBeforeSwitchover, event.postcopy, event.colo);
+        await this.setCapabilities(event.pauseBeforeSwitchover, event.postcopy, event.colo, event.switchoverAck === true);
         await this.source.qmp.execute('migrate-set-parameters', event.postcopy ? POSTCOPY_THROTTLED : THROTTLED);
         // Where the destination does not listen, what the source meets is a port nobody listens on.
         const uri = destinationListens(before) ? this.requireLink().uri : await unusedTcpUri();
@@ -178,7 +182,7 @@ export class LiveWorld {
           this.fifo = join(this.scratch, 'nobody-reads.fifo');
           execFileSync('mkfifo', ['-m', '600', this.fifo]);
         }
-        await this.setCapabilities(false, true, false);
+        await this.setCapabilities(false, true, false, false);
         await this.source.qmp.execute('migrate', { uri: `file:${this.fifo}` });
         return;
       case 'migrate-resume': {
@@ -251,6 +255,17 @@ export class LiveWorld {
         }
         return;
       }
+      case 'plug-failover-primary':
+        // One a completed migration left unplugged goes first: the new one takes its name.
+        await this.source.qmp.execute('__org.livemig_device-del', { id: PRIMARY }).catch(() => {});
+        await this.source.qmp.execute('__org.livemig_device-add', { id: PRIMARY, migratable: false, 'failover-pair-id': 'net0', 'unplug-delay': 'never' });
+        return;
+      case 'guest-unplug':
+        await this.source.qmp.execute('__org.livemig_guest-unplug', { id: PRIMARY });
+        return;
+      case 'device-ready':
+        await this.destination.qmp.execute('__org.livemig_device-ready', { id: ACK_DEVICE });
+        return;
       case 'new-destination':
         await this.retireDestination(before);
         this.destination = await startInstance(DESTINATION_ARGS, { name: 'model-dst2' });
@@ -264,9 +279,11 @@ export class LiveWorld {
   }
 
   /** The source's capabilities for the next migration (set while none runs). */
-  private async setCapabilities(pauseBeforeSwitchover: boolean, postcopy: boolean, colo: boolean): Promise<void> {
+  private async setCapabilities(pauseBeforeSwitchover: boolean, postcopy: boolean, colo: boolean, switchoverAck: boolean): Promise<void> {
     await this.source.qmp.execute('migrate-set-capabilities', {
       capabilities: [
+        // switchover-ack needs return-path (and is turned off before it).
+        ...(switchoverAck ? [{ capability: 'return-path', state: true }, { capability: 'switchover-ack', state: true }] : [{ capability: 'switchover-ack', state: false }]),
         { capability: 'pause-before-switchover', state: pauseBeforeSwitchover },
         { capability: 'postcopy-ram', state: postcopy },
         { capability: 'x-colo', state: colo },

@@ -49,6 +49,7 @@ export function eventLabel(event: WorldEvent): string {
   if (event.type !== 'migrate') return event.type;
   const capabilities = [
     ...(event.postcopy ? ['postcopy-ram'] : []), ...(event.colo ? ['x-colo'] : []), ...(event.pauseBeforeSwitchover ? ['pause-before-switchover'] : []),
+    ...(event.switchoverAck ? ['switchover-ack'] : []),
   ];
   return capabilities.length === 0 ? 'migrate' : `migrate (${capabilities.join(', ')})`;
 }

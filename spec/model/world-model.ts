@@ -48,12 +48,25 @@ export interface World {
   destinations: number;
   /** The paused destination ran migrate-recover: it listens for the source's new connection. */
   recoverListening: boolean;
+  /**
+   * A failover primary of the source guest (one whose guest never unplugs it
+   * by itself): `plugged`, a migration waits in wait-unplug for it;
+   * `unplugged` by the running migration, which plugs it back if it fails
+   * or is cancelled; `none` when there is none, or it stays unplugged.
+   */
+  primary: 'none' | 'plugged' | 'unplugged';
+  /** migrate-start-postcopy came while the source waited in wait-unplug: the switch follows once it is active. */
+  postcopyAsked: boolean;
+  /** switchover-ack: the destination's device is ready for this migration (its SWITCHOVER_ACK is sent). */
+  deviceReady: boolean;
+  /** switchover-ack: the lifted migration converged and is held at the gate until the acknowledgement. */
+  held: boolean;
 }
 
 export type WorldEvent =
   | { type: 'migrate-incoming' }
   /** `migrate`, with the capabilities set before it: pause-before-switchover, postcopy-ram or x-colo (on both sides). */
-  | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean }
+  | { type: 'migrate'; pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean; switchoverAck?: true }
   /** `migrate` to a channel whose open never returns (a FIFO nobody reads), with postcopy-ram on. */
   | { type: 'migrate-blocked' }
   /** `migrate` with `resume: true`: postcopy recovery, to where the destination listens for it (or nowhere). */
@@ -76,6 +89,12 @@ export type WorldEvent =
   | { type: 'corrupt' }
   | { type: 'kill-destination' }
   | { type: 'new-destination' }
+  /** A failover primary plugged into the source guest (`__org.livemig_device-add` with failover-pair-id), whose guest never unplugs it by itself. */
+  | { type: 'plug-failover-primary' }
+  /** The source guest's OS finishes unplugging the failover primary (`__org.livemig_guest-unplug`). */
+  | { type: 'guest-unplug' }
+  /** The destination's device that holds the switchover is ready (`__org.livemig_device-ready`): SWITCHOVER_ACK goes out. */
+  | { type: 'device-ready' }
   /** `x-colo-lost-heartbeat` on one side: the other is deemed gone. */
   | { type: 'x-colo-lost-heartbeat'; side: 'source' | 'destination' }
   /** livemig's `colo-checkpoint` on the source. */
@@ -90,6 +109,7 @@ export const worldEvents: readonly WorldEvent[] = [
   { type: 'migrate', pauseBeforeSwitchover: true, postcopy: true, colo: false },
   { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false, colo: true },
   { type: 'migrate', pauseBeforeSwitchover: true, postcopy: false, colo: true },
+  { type: 'migrate', pauseBeforeSwitchover: false, postcopy: false, colo: false, switchoverAck: true },
   { type: 'migrate-blocked' },
   { type: 'migrate-resume' },
   { type: 'migrate-recover' },
@@ -108,6 +128,9 @@ export const worldEvents: readonly WorldEvent[] = [
   { type: 'x-colo-lost-heartbeat', side: 'source' },
   { type: 'x-colo-lost-heartbeat', side: 'destination' },
   { type: 'colo-checkpoint' },
+  { type: 'plug-failover-primary' },
+  { type: 'guest-unplug' },
+  { type: 'device-ready' },
 ];
 
 export interface SideStep {
@@ -135,6 +158,9 @@ export const UNDRIVABLE: Readonly<Record<'source' | 'destination', Readonly<Reco
       'a few writes into the socket that no fault of the world can be aimed at; every failure after the package pauses',
     'postcopy-paused --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
     'postcopy-recover --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
+    'setup --switchover.acked--> (self)':
+      'SWITCHOVER_ACK comes during setup only from a destination with no device to wait for; the model\'s destination has ' +
+      'one, ready only on device-ready, which comes once the source is past setup (spec/switchover-gates.test.ts has the other kind)',
   },
   destination: {
     'postcopy-active --failed--> failed':
@@ -154,9 +180,13 @@ export const SOURCE_STARTS_WITH_POSTCOPY_RAM = true;
 export const CONT_AFTER_SWITCH = 'Cannot continue a guest whose postcopy migration has started: it runs on the destination';
 
 /** Statuses in which a source migration uses the connection through the proxy before the switch to postcopy. */
-const CARRIED: readonly MigrationStatus[] = ['active', 'pre-switchover', 'device'];
+const CARRIED: readonly MigrationStatus[] = ['wait-unplug', 'active', 'pre-switchover', 'device'];
 
 const SETUP_DONE: SourceEvent = { type: 'setup.done' };
+const UNPLUG_WAIT: SourceEvent = { type: 'unplug.wait' };
+const SWITCHOVER_ACKED: SourceEvent = { type: 'switchover.acked' };
+/** What the source asks each time precopy converges (the model's guest always runs then). */
+const SWITCHOVER_REQUEST: SourceEvent = { type: 'switchover.request', guestRunning: true };
 const SWITCHOVER_PAUSE: SourceEvent = { type: 'switchover.pause' };
 const SWITCHOVER_PAUSE_FOR_POSTCOPY: SourceEvent = { type: 'switchover.pause', postcopy: true };
 const POSTCOPY_START: SourceEvent = { type: 'postcopy.start' };
@@ -190,6 +220,10 @@ export function initialWorld(): World {
     switched: false,
     destinations: 1,
     recoverListening: false,
+    primary: 'none',
+    postcopyAsked: false,
+    deviceReady: false,
+    held: false,
   };
 }
 
@@ -234,6 +268,11 @@ export function postcopyRam(world: World): boolean {
 /** The last migration runs with x-colo: once through, both sides go to colo. */
 export function xColo(world: World): boolean {
   return world.source.context.capabilities['x-colo'] === true;
+}
+
+/** The last migration waits for the destination's SWITCHOVER_ACK before it switches over. */
+export function switchoverAck(world: World): boolean {
+  return world.source.context.capabilities['switchover-ack'] === true;
 }
 
 /** The source stopped its guest in pre-switchover to switch to postcopy (not to complete by precopy). */
@@ -297,6 +336,27 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
   const toDestination: DestinationEvent[] = [];
   const close = () => (next.connection = 'closed');
   const refused = (refusal: string): Consequence => ({ world, source: NOTHING, destination: NOTHING, refusal });
+  /** A converged precopy migration allowed to switch over: what each side does next. */
+  const completion = () => {
+    if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE);
+    else if (xColo(world)) {
+      toSource.push(COLO_START);
+      toDestination.push(COLO_START);
+    } else {
+      toSource.push(COMPLETED);
+      toDestination.push(LOAD_DONE);
+      close();
+    }
+  };
+  /** The switch to postcopy from active, once asked for (the pass it waits for ends at once). */
+  const switchToPostcopy = () => {
+    if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE_FOR_POSTCOPY);
+    else {
+      toSource.push(POSTCOPY_START);
+      toDestination.push(POSTCOPY_LISTEN);
+      next.switched = true;
+    }
+  };
 
   switch (event.type) {
     case 'migrate-incoming':
@@ -306,16 +366,22 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
     case 'migrate':
     case 'migrate-blocked': {
       const command = event.type === 'migrate'
-        ? migrateCommand(world, { pauseBeforeSwitchover: event.pauseBeforeSwitchover, postcopy: event.postcopy, colo: event.colo })
-        : migrateCommand(world, { pauseBeforeSwitchover: false, postcopy: true, colo: false });
+        ? migrateCommand(world, {
+          pauseBeforeSwitchover: event.pauseBeforeSwitchover, postcopy: event.postcopy, colo: event.colo, switchoverAck: event.switchoverAck === true,
+        })
+        : migrateCommand(world, { pauseBeforeSwitchover: false, postcopy: true, colo: false, switchoverAck: false });
       if (!sourceChart.accepts(world.source, command)) return null;
       toSource.push(command);
       next.resumed = false;
       next.switched = false;
       next.blocked = event.type === 'migrate-blocked';
+      next.postcopyAsked = false;
+      next.deviceReady = false;
+      next.held = false;
       if (next.blocked) break;
       if (listening) {
-        toSource.push(SETUP_DONE);
+        // Setup is through (header sent) either way; a plugged failover primary then holds it in wait-unplug.
+        toSource.push(world.primary === 'plugged' ? UNPLUG_WAIT : SETUP_DONE);
         if (world.link === 'pass') toDestination.push(STREAM_ARRIVED);
         next.connection = 'open';
       } else {
@@ -417,15 +483,12 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       // Accepted, and pointless, once the migration is over (or switched already): nothing happens.
       if (!sourceChart.accepts(world.source, START_POSTCOPY)) break;
       toSource.push(START_POSTCOPY);
-      // In setup (blocked) or pre-switchover the request waits in vain; in active the switch follows.
+      // In wait-unplug the switch follows once the guest has unplugged; in setup (blocked) or pre-switchover
+      // the request waits in vain; in active the switch follows.
+      if (source === 'wait-unplug') next.postcopyAsked = true;
       if (source !== 'active') break;
       if (world.link !== 'pass') return null;
-      if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE_FOR_POSTCOPY);
-      else {
-        toSource.push(POSTCOPY_START);
-        toDestination.push(POSTCOPY_LISTEN);
-        next.switched = true;
-      }
+      switchToPostcopy();
       break;
     }
     case 'lift-max-bandwidth':
@@ -435,15 +498,34 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
         close();
         break;
       }
-      if (source !== 'active' || !attached || world.link !== 'pass') return null;
-      if (pauseBeforeSwitchover(world)) toSource.push(SWITCHOVER_PAUSE);
-      else if (xColo(world)) {
-        toSource.push(COLO_START);
-        toDestination.push(COLO_START);
-      } else {
-        toSource.push(COMPLETED);
-        toDestination.push(LOAD_DONE);
-        close();
+      if (source !== 'active' || !attached || world.link !== 'pass' || world.held) return null;
+      // Converged: the source asks to switch over; without the destination's acknowledgement it is held.
+      toSource.push(SWITCHOVER_REQUEST);
+      if (switchoverAck(world) && !world.deviceReady) {
+        next.held = true;
+        break;
+      }
+      completion();
+      break;
+    case 'plug-failover-primary':
+      if (world.primary !== 'none' || !['none', 'completed', 'failed', 'cancelled'].includes(source)) return null;
+      next.primary = 'plugged';
+      break;
+    case 'guest-unplug':
+      if (source !== 'wait-unplug') return null;
+      toSource.push(SETUP_DONE);
+      next.primary = 'unplugged';
+      if (world.postcopyAsked && world.link === 'pass') switchToPostcopy();
+      break;
+    case 'device-ready':
+      if (!switchoverAck(world) || world.deviceReady || world.connection !== 'open' || world.link !== 'pass') return null;
+      if (!['wait-unplug', 'active'].includes(source) || destination !== 'active') return null;
+      next.deviceReady = true;
+      toSource.push(SWITCHOVER_ACKED);
+      if (world.held) {
+        next.held = false;
+        toSource.push(SWITCHOVER_REQUEST);
+        completion();
       }
       break;
     case 'cont':
@@ -452,7 +534,8 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       next.resumed = true;
       break;
     case 'stall':
-      if (world.link !== 'pass' || !(listening || attached || world.recoverListening)) return null;
+      // Not in wait-unplug: the source sends nothing there, so a stall holds nothing back, not even a close.
+      if (world.link !== 'pass' || source === 'wait-unplug' || !(listening || attached || world.recoverListening)) return null;
       next.link = 'stall';
       break;
     case 'cut':
@@ -536,6 +619,11 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
 
   const sourceStep = sourceChart.run(world.source, toSource);
   next.source = sourceStep.snapshot;
+  // A migration that unplugged the failover primary plugs it back if it fails or is cancelled; past its end
+  // (completed, or switched to postcopy) the primary stays unplugged, which is as if there were none.
+  const after = sourceStatusOf(next);
+  if (next.primary === 'unplugged' && (after === 'failed' || after === 'cancelled') && !next.switched) next.primary = 'plugged';
+  else if (next.primary === 'unplugged' && (after === 'completed' || next.switched)) next.primary = 'none';
   let destinationStep: SideStep = { statuses: [], transitions: [] };
   if (toDestination.length > 0) {
     if (next.destination === 'gone') throw new Error(`the model sends ${toDestination[0]!.type} to a destination that is gone`);
@@ -552,10 +640,15 @@ const NOTHING: SideStep = { statuses: [], transitions: [] };
  * The real `migrate` command, with the facts its guard reads: the
  * capabilities set for it, or (null) those set now.
  */
-function migrateCommand(world: World, set: { pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean } | null): MigrateCommand {
+function migrateCommand(
+  world: World,
+  set: { pauseBeforeSwitchover: boolean; postcopy: boolean; colo: boolean; switchoverAck: boolean } | null,
+): MigrateCommand {
+  const ack = set === null ? switchoverAck(world) : set.switchoverAck;
   const capabilities = set === null
     ? { events: true, 'pause-before-switchover': pauseBeforeSwitchover(world), 'postcopy-ram': postcopyRam(world), 'x-colo': xColo(world) }
     : { events: true, 'pause-before-switchover': set.pauseBeforeSwitchover, 'postcopy-ram': set.postcopy, 'x-colo': set.colo };
+  if (ack) Object.assign(capabilities, { 'return-path': true, 'switchover-ack': true });
   return { type: 'migrate', uri: 'tcp:destination', resume: false, runState: sourceRunState(world), blockers: [], capabilities };
 }
 
@@ -571,11 +664,16 @@ export function worldKey(world: World): string {
   if (['active', 'pre-switchover', 'device'].includes(source) && xColo(world)) facts.push('x-colo');
   if (source === 'setup' && world.blocked) facts.push('channel blocked');
   if (source === 'completed' && world.resumed) facts.push('cont');
+  if (world.primary !== 'none') facts.push(`primary ${world.primary}`);
+  if (source === 'wait-unplug' && world.postcopyAsked) facts.push('postcopy asked');
+  if (['wait-unplug', 'active'].includes(source) && switchoverAck(world)) {
+    facts.push(world.held ? 'switchover held' : world.deviceReady ? 'switchover acked' : 'switchover-ack');
+  }
   if (source === 'pre-switchover' && pausedForPostcopy(world)) facts.push('for postcopy');
   else if (world.switched && source === 'completed') facts.push('by postcopy');
   // postcopy-ram decides what migrate-start-postcopy starts in active and pre-switchover; elsewhere only
   // whether the monitor refuses it, which changes nothing.
-  else if (postcopyRam(world) && ['active', 'pre-switchover'].includes(source)) facts.push('postcopy-ram');
+  else if (postcopyRam(world) && ['wait-unplug', 'active', 'pre-switchover'].includes(source)) facts.push('postcopy-ram');
   const sourcePart = facts.length === 0 ? source : `${source} (${facts.join(', ')})`;
   const destinationPart = world.recoverListening ? `${destination} (recover listening)` : destination;
   const link = world.connection === 'closed' ? 'no link' : `${world.connection === 'open' ? 'connection' : 'listener'} ${world.link}`;
@@ -614,5 +712,8 @@ export const worldMachine = setup({
     'new-destination': happens,
     'x-colo-lost-heartbeat': happens,
     'colo-checkpoint': happens,
+    'plug-failover-primary': happens,
+    'guest-unplug': happens,
+    'device-ready': happens,
   },
 });

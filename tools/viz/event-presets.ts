@@ -38,6 +38,7 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
       },
       { name: 'with x-colo', payload: migrate({ capabilities: { events: true, 'x-colo': true } }) },
       { name: 'with x-colo and pause-before-switchover', payload: migrate({ capabilities: { events: true, 'x-colo': true, 'pause-before-switchover': true } }) },
+      { name: 'with switchover-ack', payload: migrate({ capabilities: { events: true, 'return-path': true, 'switchover-ack': true } }) },
       { name: 'guest waiting for an incoming migration', payload: migrate({ runState: 'inmigrate' }) },
       { name: 'guest paused by a finished migration', payload: migrate({ runState: 'postmigrate' }) },
       { name: 'with a migration blocker', payload: migrate({ blockers: ['Device vga.vram is not migratable'] }) },
@@ -52,6 +53,11 @@ export const eventPresets: Readonly<Record<ChartName, Readonly<Record<string, re
     'migrate-start-postcopy': [
       { name: 'postcopy-ram as the migration started', payload: {} },
       { name: 'with postcopy-ram set', payload: { capabilities: { 'postcopy-ram': true } } },
+    ],
+    // Precopy converged: the gate answers from the capability, whether SWITCHOVER_ACK came, and the guest's run state.
+    'switchover.request': [
+      { name: 'guest running', payload: { guestRunning: true } },
+      { name: 'guest stopped', payload: { guestRunning: false } },
     ],
     'switchover.pause': [
       { name: 'stopped to complete by precopy', payload: {} },

@@ -15,7 +15,7 @@ import {
 import { isMigrationStatus, type MigrationStatus } from '../../machines/status.js';
 import type { MigrateCommand, MigrateIncomingCommand } from '../../machines/events.js';
 import { graphs, machines, type ChartName } from './machines.js';
-import { lineage, type ChartTransition } from './statechart-graph.js';
+import { guardName, lineage, type ChartTransition } from './statechart-graph.js';
 
 export interface ExploreRequest {
   /** Which statechart: a side's migration statechart, or the return path's (each side runs one). */
@@ -87,8 +87,10 @@ export function explore(request: ExploreRequest): ExploreResult {
     const reason = `the monitor refuses '${event.type}' in ${state.label} before the machine sees it: ${monitor}`;
     return { from: status, to: status, transition: null, context, reason };
   }
-  // The first candidate, innermost first, that lands where the machine now is.
-  const taken = candidates.find((t) => leafAfter(graph.states, t) === to) ?? null;
+  // The candidate the machine selected: innermost first, landing where the machine now is, under the same
+  // guard (two edges may share their states and event, as the gate's allowed and held requests do).
+  const guard = guardName((enabled[0] as { guard?: unknown }).guard);
+  const taken = candidates.find((t) => leafAfter(graph.states, t) === to && t.guard === guard) ?? null;
   return { from: status, to, transition: taken, context: next.context, reason: null };
 }
 

@@ -94,7 +94,7 @@ function initialChild(node: AnyStateNode): string {
  * How a guard is named on an edge: a named guard by its type (its params
  * repeat the source state), `stateIn` by the state it tests.
  */
-function guardName(guard: unknown): string | null {
+export function guardName(guard: unknown): string | null {
   if (guard === undefined || guard === null) return null;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') {

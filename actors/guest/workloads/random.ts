@@ -14,7 +14,8 @@ const MAX_BACKLOG_S = 0.02;
  * Dirties pages at a target rate over a working set: each write picks a page
  * with a seeded PRNG (mulberry32, whose whole state is one 32-bit register)
  * and stores a fresh 32-bit value at its start. The page sequence depends only
- * on the seed; the rate is paced against the clock.
+ * on the seed; the rate is paced against the time the vCPU runs (a CPU
+ * throttle slows it, as it slows a CPU-bound guest).
  */
 export function randomWorkload(
   ctx: WorkloadContext,

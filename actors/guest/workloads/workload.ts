@@ -6,7 +6,7 @@ export type WorkloadSpec =
   | { kind: 'idle' }
   /** QEMU's migration-test guest: add 1 to the first byte of each page of [start, end) of pc.ram, forever. */
   | { kind: 'ab'; start: number; end: number }
-  /** Dirty `rate` pages/s (per guest) at random over [start, start + workingSet), seeded. */
+  /** Dirty `rate` pages per second of run time (per guest) at random over [start, start + workingSet), seeded. */
   | { kind: 'random'; rate: number; start: number; workingSet: number; seed: number };
 
 export type WorkloadKind = WorkloadSpec['kind'];
@@ -21,7 +21,12 @@ export interface Workload {
    * up to `ms` but returns early when a stop is requested.
    */
   step(sleep: (ms: number) => void, budget: number): number;
-  /** Called when the vCPU resumes after a stop, e.g. to restart pacing clocks. */
+  /**
+   * Called when the vCPU gets the CPU back after being off it: resumed after
+   * a stop, or woken after the CPU throttle's sleep. A workload paced against
+   * the clock restarts its pacing, so that, like a CPU-bound guest, it only
+   * works while it runs and a throttle slows it.
+   */
   resumed(): void;
 }
 
