@@ -341,7 +341,7 @@ describe('livemig analyze: what a migration stream holds', function () {
       const typeText = await analyze(['--file', join(scratch(), 'type.mig')]);
       expect(typeText.code).to.equal(1);
       expect(typeText.stderr).to.include(`error at byte ${middle}: Unknown frame type 127`);
-      expect(typeText.stdout).to.match(/^\s+expected there: a frame header: type 1 \(CONTROL\) or 2 \(PAGES\)/m);
+      expect(typeText.stdout).to.match(/^\s+expected there: a frame header: type 1 \(CONTROL\), 2 \(PAGES\) or 3 \(XBZRLE\)/m);
       expect(typeText.stdout, 'the sections before the error').to.match(/^RAM blocks\s/m);
 
       // The stream header's msgpack body (it starts 8 bytes into the first frame).

@@ -52,10 +52,10 @@ describe('migration capabilities', () => {
     const byClass = (cls: string) => MIGRATION_CAPABILITIES.filter((c) => CAPABILITY_SUPPORT[c] === cls);
     expect(byClass('built')).to.have.members([
       'events', 'pause-before-switchover', 'validate-uuid', 'return-path', 'multifd', 'postcopy-ram', 'postcopy-preempt', 'postcopy-blocktime',
-      'release-ram', 'background-snapshot', 'x-colo', 'auto-converge', 'dirty-limit', 'switchover-ack',
+      'release-ram', 'background-snapshot', 'x-colo', 'auto-converge', 'dirty-limit', 'switchover-ack', 'xbzrle',
     ]);
     expect(byClass('noop')).to.have.members(['late-block-activate', 'zero-blocks', 'dirty-bitmaps', 'block']);
-    expect(byClass('refused')).to.have.length(23 - 18);
+    expect(byClass('refused')).to.have.length(23 - 19);
   });
 
   describe("migrate_caps_check's rules", () => {

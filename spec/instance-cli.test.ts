@@ -59,7 +59,7 @@ describe('livemig run: command line', function () {
     ],
     ['multifd-channels 0', ['--param', 'multifd-channels=0'], "Parameter 'multifd_channels' expects a value between 1 and 255"],
     ['a capability combination QEMU refuses', ['--cap', 'postcopy-preempt'], 'Postcopy preempt requires postcopy-ram'],
-    ['a capability not built yet', ['--cap', 'xbzrle'], "Capability 'xbzrle' is not supported by livemig yet"],
+    ['a capability not built yet', ['--cap', 'rdma-pin-all'], "Capability 'rdma-pin-all' is not supported by livemig yet"],
     ['an incoming URI it cannot parse', ['--incoming', 'bogus:x'], 'bogus:x'],
     ['a monitor address it cannot parse', ['--qmp', 'bogus:x'], 'bogus:x'],
     [

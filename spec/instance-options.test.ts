@@ -133,7 +133,7 @@ describe('livemig instance: migration capabilities and parameters', function () 
         [['dirty-limit', true], ['auto-converge', true]],
         'dirty-limit conflicts with auto-converge either of then available currently',
       ],
-      ['xbzrle, not built yet', [['xbzrle', true]], "Capability 'xbzrle' is not supported by livemig yet"],
+      ['rdma-pin-all, not built', [['rdma-pin-all', true]], "Capability 'rdma-pin-all' is not supported by livemig yet"],
     ];
     for (const [what, set, desc] of REFUSED) {
       it(`refuses ${what} with QEMU's text and changes nothing`, async () => {

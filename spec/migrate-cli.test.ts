@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CAPABILITY_SUPPORT, type MigrationCapability } from '../actors/options/capabilities.js';
+import { virshLikePlan } from '../tools/migrate-options.js';
 import { livemigProgram } from '../tools/program-bundle.js';
 import { makeTestPki, type TestPki } from '../tools/pki.js';
 import { LIVEMIG, REPO_ROOT, recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
@@ -159,6 +160,18 @@ describe('livemig migrate (virsh-like options) and livemig info, as child proces
     expect(stops, 'the source guest was stopped').to.have.length(1);
     expect(resumes, 'the destination guest was resumed').to.have.length(1);
     expect(summary['run-states']).to.deep.equal({ source: 'postmigrate', destination: 'running' });
+    await expectAbIntact(pair.destination);
+  });
+
+  it('--compressed (libvirt: xbzrle when no method is named), as --comp-methods xbzrle: the capability on both sides, its page cache in query-migrate', async () => {
+    expect(virshLikePlan({ compressed: true, compMethods: 'xbzrle' }).caps).to.deep.equal([{ capability: 'xbzrle', state: true }]);
+    const pair = await startPair(BUSY);
+    const { run, summary } = await migrate(pair, ['--compressed', '--timeout', '2', ...SLOW]);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(summary.status).to.equal('completed');
+    for (const side of [pair.source, pair.destination]) expect(await capability(side, 'xbzrle'), side.name).to.equal(true);
+    const cache = (summary.source as MigrateInfo & { 'xbzrle-cache'?: object })['xbzrle-cache'];
+    expect(cache, 'query-migrate shows the page cache').to.not.equal(undefined);
     await expectAbIntact(pair.destination);
   });
 

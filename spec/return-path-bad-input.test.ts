@@ -144,11 +144,6 @@ const CASES: BadInput[] = [
     why: "Received return-path message 'colo-packets', which this migration never asked for",
   },
   {
-    what: 'a SWITCHOVER_ACK never asked for',
-    bytes: encodeReturnPath({ type: 'switchover-ack' }),
-    why: "Received return-path message 'switchover-ack', which this migration never asked for",
-  },
-  {
     what: 'a well-formed page request before postcopy started',
     bytes: encodeReturnPath({ type: 'req-pages-id', block: 'pc.ram', start: PAGE, len: PAGE }),
     why: 'The destination asked for pages before postcopy started',

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { ChannelKind } from '../protocols/hello/constants.js';
-import { MAX_PAGES_BODY } from '../protocols/stream/constants.js';
+import { MAX_PAGES_BODY, MAX_XBZRLE_BODY } from '../protocols/stream/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
-import { encodeControl, encodePagesHeader } from '../protocols/stream/encode.js';
+import { XBZRLE_HEADER_SIZE, encodeControl, encodePagesHeader, writeXbzrleHeader, writeXbzrlePageHeader } from '../protocols/stream/encode.js';
+import { encode as encodeXbzrle } from '../protocols/xbzrle/encode.js';
 import { encodeHello } from '../protocols/hello/encode.js';
 import { StreamError, type StreamErrorCode } from '../protocols/stream/errors.js';
 import type { PageSink } from '../protocols/page-runs/types.js';
@@ -62,7 +63,7 @@ function expectError(fn: () => void, code: StreamErrorCode, message: string): St
 describe('stream decoder errors', () => {
   it('rejects an unknown frame type with BAD_FRAME_TYPE', () => {
     const { decoder } = ready();
-    expectError(() => decoder.push(frameHeader(3, 10)), 'BAD_FRAME_TYPE', 'Unknown frame type 3 in migration stream');
+    expectError(() => decoder.push(frameHeader(4, 10)), 'BAD_FRAME_TYPE', 'Unknown frame type 4 in migration stream');
   });
 
   it('rejects flags or reserved bits in a frame header with BAD_FRAME', () => {
@@ -228,5 +229,120 @@ describe('stream decoder errors', () => {
     decoder.setLayout({ blocks: [{ pageCount: 4 }] });
     expect(() => decoder.push(encodePagesHeader(0, [{ first: 0, count: 1, zero: false }]))).to.not.throw();
     expect(() => decoder.want()).to.throw(RangeError, 'PageSink.pageView(0, 0, 1) must return a view of 1 to 1 whole pages, got 100 bytes');
+  });
+
+  describe('XBZRLE frames', () => {
+    /** A decoder taking XBZRLE pages into a guest of blocks of 16 and 4 pages, each byte 0x11. */
+    function xbzrleReady(): { decoder: StreamDecoder; guest: FakeGuest } {
+      const guest = new FakeGuest([16, 4], { fill: 0x11 });
+      const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+      decoder.setLayout(guest.layout);
+      decoder.setXbzrle(guest);
+      return { decoder, guest };
+    }
+
+    /** The delta that turns a page of 0x11 into `page`. */
+    function deltaTo(page: Uint8Array): Uint8Array {
+      const out = new Uint8Array(PAGE);
+      const n = encodeXbzrle(new Uint8Array(PAGE).fill(0x11), page, out);
+      return out.subarray(0, n);
+    }
+
+    /** A frame as the source writes it. */
+    function xbzrleFrame(block: number, pages: [page: number, delta: Uint8Array][]): Buffer {
+      const frame = Buffer.alloc(XBZRLE_HEADER_SIZE + pages.reduce((n, [, d]) => n + 6 + d.length, 0));
+      let at = XBZRLE_HEADER_SIZE;
+      for (const [page, delta] of pages) {
+        at = writeXbzrlePageHeader(frame, at, page, delta.length);
+        frame.set(delta, at);
+        at += delta.length;
+      }
+      writeXbzrleHeader(frame, block, pages.length, at - XBZRLE_HEADER_SIZE);
+      return frame;
+    }
+
+    /** A page of 0x11 with a few bytes changed. */
+    function changed(at: number, value: number): Uint8Array {
+      const page = new Uint8Array(PAGE).fill(0x11);
+      page.fill(value, at, at + 3);
+      return page;
+    }
+
+    it('applies each delta to the page it names, in place, and to nothing else; byte by byte as in one piece', () => {
+      for (const pieces of [1, 0]) {
+        const { decoder, guest } = xbzrleReady();
+        const frame = xbzrleFrame(1, [[3, deltaTo(changed(100, 7))], [0, deltaTo(changed(4093, 9))]]);
+        if (pieces === 1) decoder.push(frame);
+        else for (const byte of frame) decoder.push(Uint8Array.of(byte));
+        expect(decoder.framesDecoded).to.equal(1);
+        expect(Buffer.from(guest.page(1, 3)).equals(changed(100, 7))).to.equal(true);
+        expect(Buffer.from(guest.page(1, 0)).equals(changed(4093, 9))).to.equal(true);
+        expect([1, 2].every((p) => guest.page(1, p).every((b) => b === 0x11))).to.equal(true);
+        expect(guest.ram[0]!.every((b) => b === 0x11)).to.equal(true);
+        expect(guest.guardsIntact()).to.equal(true);
+      }
+    });
+
+    it("refuses an XBZRLE frame while the stream header has not turned xbzrle on, with QEMU's wording", () => {
+      const guest = new FakeGuest([16]);
+      const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+      decoder.setLayout(guest.layout);
+      expectError(() => decoder.push(frameHeader(3, 30)), 'BAD_XBZRLE',
+        'Failed to load XBZRLE page - an XBZRLE frame, but the stream header did not turn the xbzrle capability on');
+      expect(guest.xbzrlePages).to.deep.equal([]);
+    });
+
+    it('refuses an oversized XBZRLE frame from its header alone', () => {
+      const { decoder, guest } = xbzrleReady();
+      expectError(() => decoder.push(frameHeader(3, MAX_XBZRLE_BODY + 1)), 'FRAME_TOO_LARGE',
+        `XBZRLE frame of ${MAX_XBZRLE_BODY + 1} bytes is over the limit of ${MAX_XBZRLE_BODY} bytes`);
+      expect(guest.xbzrlePages).to.deep.equal([]);
+    });
+
+    /** A frame with its body edited after it was written: `edit(body)` gets the body (sub-header at 0, first page at 8). */
+    const edited = (edit: (body: Buffer) => Buffer | undefined): Buffer => {
+      const frame = xbzrleFrame(1, [[2, deltaTo(changed(10, 5))]]);
+      const body = edit(frame.subarray(8)) ?? frame.subarray(8);
+      return Buffer.concat([frameHeader(3, body.length), body]);
+    };
+    const badFrames: [string, Buffer, string][] = [
+      ['a delta for a page past its block', edited((b) => void b.writeUInt32BE(4, 8)), 'page 4 is outside block 1 (it has 4 pages)'],
+      ['a block beyond the guest', edited((b) => void b.writeUInt16BE(2, 0)), 'XBZRLE frame names block 2, but the guest has 2 blocks'],
+      ['a delta length over the page size', edited((b) => void b.writeUInt16BE(4097, 12)),
+        'len overflow! (a delta of 4097 bytes for page 2 of block 1, pages are 4096)'],
+      ['a delta running past its frame', edited((b) => void b.writeUInt16BE(b.length, 12)),
+        `the delta of page 2 of block 1 (${8 + 6 + deltaTo(changed(10, 5)).length} bytes) runs past the end of its frame`],
+      ['more pages announced than the frame holds', edited((b) => void b.writeUInt16BE(2, 2)), 'XBZRLE frame for block 1 ends before its page 2 of 2'],
+      ['bytes after the last page', edited((b) => Buffer.concat([b, Buffer.of(0)])), 'XBZRLE frame for block 1 has 1 bytes after its last page'],
+      ['no pages', edited((b) => void b.writeUInt16BE(0, 2)), 'XBZRLE frame for block 1 has 0 pages (1 to 2048 allowed)'],
+      ['a non-zero reserved field', edited((b) => void b.writeUInt32BE(1, 4)), 'XBZRLE sub-header reserved field is 0x1, must be 0'],
+      ['a body too short for one page', Buffer.concat([frameHeader(3, 13), Buffer.alloc(13)]), 'an XBZRLE frame of 13 bytes is too short to hold one page'],
+    ];
+    for (const [what, frame, message] of badFrames) {
+      it(`refuses ${what} with BAD_XBZRLE before touching a page`, () => {
+        const { decoder, guest } = xbzrleReady();
+        expectError(() => decoder.push(frame), 'BAD_XBZRLE', `Failed to load XBZRLE page - ${message}`);
+        expect(guest.xbzrlePages).to.deep.equal([]);
+        expect(guest.ram.every((ram) => ram.every((b) => b === 0x11))).to.equal(true);
+      });
+    }
+
+    it("passes on the sink's refusal of a corrupt delta as BAD_XBZRLE, the page untouched and nothing written around it", () => {
+      const { decoder, guest } = xbzrleReady();
+      // A zero run of 4000 bytes, then a literal run of 200: past the page's end.
+      const delta = Uint8Array.of(0xa0, 0x1f, 0xc8, 0x01, ...new Array<number>(200).fill(0x77));
+      const error = thrown(() => decoder.push(xbzrleFrame(1, [[3, delta]])));
+      expect(error.code).to.equal('BAD_XBZRLE');
+      expect(error.message).to.match(/^XBZRLE delta, byte 2: a literal run of 200 bytes from page offset 4000 goes past the 4096-byte page/);
+      expect(guest.ram.every((ram) => ram.every((b) => b === 0x11))).to.equal(true);
+      expect(guest.guardsIntact()).to.equal(true);
+    });
+
+    it('is TRUNCATED in an XBZRLE body, with how much arrived', () => {
+      const { decoder } = xbzrleReady();
+      const frame = xbzrleFrame(0, [[1, deltaTo(changed(0, 3))]]);
+      decoder.push(frame.subarray(0, frame.length - 1));
+      expectError(() => decoder.end(), 'TRUNCATED', `Migration stream truncated in an XBZRLE frame (${frame.length - 9} of ${frame.length - 8} body bytes)`);
+    });
   });
 });

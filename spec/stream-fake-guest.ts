@@ -4,7 +4,9 @@
  * boundary, surrounds every block with guard bytes and records every call.
  */
 import type { GuestLayout, PageRun, PageSink } from '../protocols/page-runs/types.js';
+import type { XbzrleSink } from '../protocols/stream/decode.js';
 import { encodePagesHeader } from '../protocols/stream/encode.js';
+import { decode as decodeXbzrle } from '../protocols/xbzrle/decode.js';
 
 export const PAGE = 4096;
 const GUARD = 0xa5;
@@ -24,9 +26,11 @@ export interface FakeGuestOptions {
   fill?: number;
 }
 
-export class FakeGuest implements PageSink {
+export class FakeGuest implements PageSink, XbzrleSink {
   readonly pageSize: number;
   readonly events: SinkEvent[] = [];
+  /** The XBZRLE pages handed over (loadXbzrlePage), apart from the PageSink calls. */
+  readonly xbzrlePages: { block: number; page: number; length: number }[] = [];
   /** Each block's RAM, a view between its guards. */
   readonly ram: Uint8Array[];
   private readonly whole: Uint8Array[];
@@ -65,6 +69,12 @@ export class FakeGuest implements PageSink {
   zeroPages(block: number, first: number, count: number): void {
     this.events.push({ call: 'zeroPages', block, first, count });
     this.page(block, first, count).fill(0);
+  }
+
+  /** Applies the delta to the page with the codec (its errors pass through, as a sink's do). */
+  loadXbzrlePage(block: number, page: number, delta: Uint8Array): void {
+    this.xbzrlePages.push({ block, page, length: delta.length });
+    decodeXbzrle(delta, this.page(block, page));
   }
 
   page(block: number, first: number, count = 1): Uint8Array {

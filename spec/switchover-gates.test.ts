@@ -148,6 +148,14 @@ describe('switchover gates', function () {
       }
     });
 
+    it('an acknowledgement the source did not wait for (only the destination has the capability) is taken harmlessly, as QEMU takes it', async () => {
+      const { source, destination, uri } = await pair(RETURN_PATH, ACK);
+      await source.qmp.execute('migrate', { uri });
+      const done = await waitForMigration(source.qmp, ['completed', 'failed'], 30_000);
+      expect(done.status, done['error-desc']).to.equal('completed');
+      await waitForMigration(destination.qmp, ['completed'], 15_000);
+    });
+
     it('a stopped source guest needs no acknowledgement (QEMU): stopped while held, it switches over', async () => {
       const { source, destination, uri } = await pair(ACK, [...ACK, '--switchover-ack-device', 'vfio0:never']);
       await source.qmp.execute('migrate', { uri });

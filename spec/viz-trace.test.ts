@@ -95,6 +95,9 @@ describe('__org.livemig_trace over a real instance', () => {
       { side: 'source', from: 'monitor', to: 'source', type: 'migrate', kind: 'event' },
       { side: 'source', from: 'source', to: 'migration', type: 'xstate.init', kind: 'event' },
       { side: 'source', from: 'migration', to: 'source', type: 'setup.done', kind: 'event' },
+      // Converged: the switchover gate answers (no switchover-ack: allowed).
+      { side: 'source', from: 'migration', to: 'source', type: 'switchover.request', kind: 'event' },
+      { side: 'source', from: 'source', to: 'migration', type: 'switchover.answer', kind: 'event' },
       { side: 'source', from: 'return-path', to: 'migration', type: 'shut', kind: 'message' },
       { side: 'source', from: 'migration', to: 'source', type: 'completed', kind: 'event' },
     ]);

@@ -11,6 +11,7 @@ import { QmpClient } from '../protocols/qmp/client.js';
 import { encodeJson } from '../protocols/qmp/json-encode.js';
 import { capOption, capsAndParams, livemigCommand, paramOption, parseEach } from './cli-options.js';
 import { addVirshLikeOptions, virshLikePlan, type VirshLikeValues } from './migrate-options.js';
+import { formatPrediction, measureAndPredict, PREDICT_CALC_TIME_MS } from './convergence-report.js';
 import { orchestrateMigration, type MigrationPlan } from './orchestrate.js';
 
 interface MigrateValues extends VirshLikeValues {
@@ -18,6 +19,7 @@ interface MigrateValues extends VirshLikeValues {
   to: string;
   uri: string;
   json?: boolean;
+  predict: boolean;
 }
 
 export function migrateCommand(): Command {
@@ -36,6 +38,7 @@ anything else on both sides, after them.`)
     .addOption(capOption('a capability to set on both sides'))
     .addOption(paramOption('a parameter to set on both sides'))
     .option('--json', 'no progress bar, and the summary as one JSON object on stdout')
+    .option('--no-predict', "no convergence prediction before the migration (it measures the guest's dirty rate for 0.5 s first)")
     .addHelpText('after', `
 Ctrl-C cancels the migration (migrate_cancel), as virsh's does.
 Exit status: 0 when the migration completed (or, with x-colo, went to colo), 1 when it failed, 2 on bad or refused options.`)
@@ -83,8 +86,11 @@ async function migrate(values: MigrateValues, plan: MigrationPlan): Promise<numb
   try {
     const guest = await src.execute<{ blocks: { size: number }[]; workload: { kind: string } }>('__org.livemig_query-guest');
     const total = guest.blocks.reduce((n, b) => n + b.size, 0);
+    // With --json stdout holds the summary alone: the prediction goes with the messages.
+    const say = values.json ? console.error : console.log;
+    const predicted: MigrationPlan = values.predict ? { ...plan, beforeMigrate: () => predict(src, say) } : plan;
     // The bar appears with the first sample, once the migration has started.
-    const outcome = await orchestrateMigration(src, dst, plan, (p) => {
+    const outcome = await orchestrateMigration(src, dst, predicted, (p) => {
       if (values.json) return;
       bar ??= progressBar(total);
       bar.update(p);
@@ -112,5 +118,14 @@ async function migrate(values: MigrateValues, plan: MigrationPlan): Promise<numb
     process.off('SIGINT', cancel);
     await src.close();
     await dst.close();
+  }
+}
+
+/** Prints the convergence prediction; one that cannot be made is said, and the migration goes ahead. */
+async function predict(src: QmpClient, say: (line: string) => void): Promise<void> {
+  try {
+    say(formatPrediction(await measureAndPredict(src, { calcTimeMs: PREDICT_CALC_TIME_MS })));
+  } catch (err) {
+    console.error(`livemig migrate: no convergence prediction: ${(err as Error).message}`);
   }
 }

@@ -31,6 +31,8 @@ export interface MigrationPlan {
   postcopyAfterPrecopy?: boolean;
   /** Still in precopy this long after `migrate`: stop the source guest, or switch to postcopy (virsh --timeout). */
   timeout?: { ms: number; action: 'suspend' | 'postcopy' };
+  /** Run just before `migrate`, both sides set up as the plan says (livemig migrate's convergence prediction). */
+  beforeMigrate?: () => Promise<void>;
 }
 
 /** One sample of the source's query-migrate while it runs. */
@@ -125,6 +127,7 @@ export async function orchestrateMigration(
   let stoppedSource = false;
   if (plan.leaveDestinationPaused) await act(dst, 'stop', 'stop-destination', 'suspend');
   if (plan.live === false && (await runState(src)) === 'running') stoppedSource = await act(src, 'stop', 'stop-source', 'no-live');
+  await plan.beforeMigrate?.();
 
   let switched = false;
   const startPostcopy = async (reason: string) => {

@@ -427,6 +427,8 @@ export class IncomingMigration {
         this.streamBlocks = blocks;
         this.sink!.setBlocks(blocks);
         this.decoder!.setLayout(layoutOf(blocks));
+        // As in QEMU, the source's capability is enough: the destination needs no page cache of its own.
+        if (message.capabilities.includes('xbzrle')) this.decoder!.setXbzrle(this.sink!);
         this.preempt?.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));
         if (this.multifd) {
           this.multifd.setLayout(blocks.map((b) => guest.blocks.indexOf(b)));

@@ -121,6 +121,16 @@ export class MigrationMetrics {
     counter('livemig_migration_multifd_bytes_total', 'Bytes the outgoing migration sent through its multifd channels, all channels together (query-migrate ram.multifd-bytes).', [], (set) => {
       set(source()?.['multifd-bytes'] ?? 0);
     });
+    const xbzrle = () => host.outgoing?.xbzrle;
+    counter('livemig_migration_xbzrle_bytes_total', 'Bytes the outgoing migration sent for pages its XBZRLE cache held: deltas, and overflowed pages whole (query-migrate xbzrle-cache.bytes).', [], (set) => {
+      set(xbzrle()?.bytes ?? 0);
+    });
+    counter('livemig_migration_xbzrle_pages_total', 'Pages sent again that the XBZRLE cache held (query-migrate xbzrle-cache.pages).', [], (set) => {
+      set(xbzrle()?.pages ?? 0);
+    });
+    counter('livemig_migration_xbzrle_cache_misses_total', 'Pages sent again that the XBZRLE cache did not hold, sent whole (query-migrate xbzrle-cache.cache-miss).', [], (set) => {
+      set(xbzrle()?.cacheMiss ?? 0);
+    });
     counter('livemig_migration_received_bytes_total', 'Bytes the incoming migration received, on every channel (query-migrate __org.livemig_incoming.bytes).', [], (set) => {
       set(incoming()?.bytes ?? 0);
     });

@@ -1,7 +1,9 @@
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
+import { DirtyRateMeasurement } from '../dirty-rate/measurement.js';
 import type { MonitorHost } from './host.js';
 import { announceCommands } from './announce-commands.js';
 import { coloCommands } from './colo-commands.js';
+import { convergenceCommands } from './convergence-commands.js';
 import { dirtyRateCommands } from './dirty-rate-commands.js';
 import { dirtyLimitCommands } from './dirty-limit-commands.js';
 import { memoryCommands } from './memory-commands.js';
@@ -14,5 +16,7 @@ import { traceCommands } from './trace-commands.js';
 
 /** Every QMP command an instance answers (the server adds qmp_capabilities, query-version, query-commands). */
 export function monitorCommands(host: MonitorHost): QmpCommandTable {
-  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...objectCommands(host), ...deviceCommands(host), ...yankCommands(host), ...traceCommands(host), ...dirtyLimitCommands(host), ...dirtyRateCommands(host), ...announceCommands(host)]);
+  // calc-dirty-rate's last measurement is what query-convergence predicts from.
+  const measurement = new DirtyRateMeasurement(host.guest, (message) => host.warn(message));
+  return new Map([...runControlCommands(host), ...migrationCommands(host), ...coloCommands(host), ...memoryCommands(host), ...objectCommands(host), ...deviceCommands(host), ...yankCommands(host), ...traceCommands(host), ...dirtyLimitCommands(host), ...dirtyRateCommands(measurement), ...convergenceCommands(host, measurement), ...announceCommands(host)]);
 }

@@ -49,25 +49,21 @@ export function deviceCommands(host: MonitorHost): [string, QmpCommand][] {
     })],
     [`${EXTENSION_PREFIX}guest-unplug`, defineCommand({
       args: qapi.object({ id: qapi.str }),
-      run: ({ id }) => {
-        try {
-          host.failoverPrimaries.guestUnplugged(id);
-        } catch (err) {
-          throw genericError((err as Error).message);
-        }
-        return {};
-      },
+      run: ({ id }) => refusedAsGenericError(() => host.failoverPrimaries.guestUnplugged(id)),
     })],
     [`${EXTENSION_PREFIX}device-ready`, defineCommand({
       args: qapi.object({ id: qapi.str }),
-      run: ({ id }) => {
-        try {
-          host.switchoverAckDevices.ready(id);
-        } catch (err) {
-          throw genericError((err as Error).message);
-        }
-        return {};
-      },
+      run: ({ id }) => refusedAsGenericError(() => host.switchoverAckDevices.ready(id)),
     })],
   ];
+}
+
+/** Runs a simulated device's step; its refusal (a plain Error, e.g. nothing asked of that device) is the command's GenericError. */
+function refusedAsGenericError(step: () => void): Record<string, never> {
+  try {
+    step();
+  } catch (err) {
+    throw genericError((err as Error).message);
+  }
+  return {};
 }

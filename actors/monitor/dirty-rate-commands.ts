@@ -7,12 +7,10 @@
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { qapi } from '../../protocols/qmp/schema.js';
 import { checkCalcDirtyRate } from '../dirty-rate/config.js';
-import { DirtyRateMeasurement } from '../dirty-rate/measurement.js';
+import type { DirtyRateMeasurement } from '../dirty-rate/measurement.js';
 import { DIRTY_RATE_MODES, TIME_UNITS } from '../dirty-rate/types.js';
-import type { MonitorHost } from './host.js';
 
-export function dirtyRateCommands(host: MonitorHost): [string, QmpCommand][] {
-  const measurement = new DirtyRateMeasurement(host.guest, (message) => host.warn(message));
+export function dirtyRateCommands(measurement: DirtyRateMeasurement): [string, QmpCommand][] {
   return [
     ['calc-dirty-rate', defineCommand({
       args: qapi.object({

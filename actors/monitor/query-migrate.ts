@@ -1,6 +1,7 @@
 import type { JsonObject } from '../../protocols/qmp/types.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
 import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
+import { XbzrleCounters } from '../ram/xbzrle-counters.js';
 import type { MonitorHost } from './host.js';
 
 /**
@@ -66,6 +67,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         else info['expected-downtime'] = m.expectedDowntime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(false);
+        Object.assign(info, xbzrleFigures(host, m));
         if (m.cpuThrottlePercentage > 0) info['cpu-throttle-percentage'] = m.cpuThrottlePercentage;
         Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
@@ -77,6 +79,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         if (m.downtime !== undefined) info.downtime = m.downtime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(true);
+        Object.assign(info, xbzrleFigures(host, m));
         Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
@@ -89,6 +92,17 @@ function sourceInfo(host: MonitorHost): JsonObject {
     default:
       return info;
   }
+}
+
+/**
+ * QEMU's populate_ram_info: with the xbzrle capability on (now: QEMU reads
+ * it at each query), the page cache's figures, those of the last migration
+ * that used it, else zeros.
+ */
+function xbzrleFigures(host: MonitorHost, m: SourceMigrationInfo): JsonObject {
+  if (!host.options.caps.xbzrle) return {};
+  const counters = m.xbzrle ?? new XbzrleCounters(0);
+  return { 'xbzrle-cache': counters.toQmp(host.options.params['xbzrle-cache-size']) };
 }
 
 /**

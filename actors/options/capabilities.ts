@@ -62,7 +62,7 @@ export const DEFAULT_CAPABILITIES: MigrationCapabilities = Object.freeze(
 export type CapabilitySupport = 'built' | 'noop' | 'refused';
 
 export const CAPABILITY_SUPPORT: Readonly<Record<MigrationCapability, CapabilitySupport>> = {
-  xbzrle: 'refused',
+  xbzrle: 'built',
   'rdma-pin-all': 'refused',
   'auto-converge': 'built',
   'zero-blocks': 'noop',

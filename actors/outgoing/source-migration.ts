@@ -35,6 +35,8 @@ import { MAX_DATA_PAGES } from '../ram/page-runs.js';
 import type { PageBatch } from '../ram/page-runs.js';
 import { RamSaver } from '../ram/ram-saver.js';
 import { RamStats } from '../ram/ram-stats.js';
+import type { XbzrleCounters } from '../ram/xbzrle-counters.js';
+import { XbzrleSaver } from '../ram/xbzrle-saver.js';
 import { POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { SourceReturnPath } from '../return-path/source-return-path.js';
 import { traceLabel } from '../../protocols/return-path/messages.js';
@@ -60,6 +62,8 @@ export interface SourceMigrationInfo {
   /** release-ram: guest memory given back to the OS in postcopy. */
   releasedBytes: number;
   stats: RamStats;
+  /** With the xbzrle capability: its counters (query-migrate's xbzrle-cache). */
+  readonly xbzrle: XbzrleCounters | undefined;
   /** A `migrate resume=true` is connecting (the status is still postcopy-paused). */
   readonly resumeConnecting: boolean;
   /** auto-converge's throttle on the vCPUs, percent; 0 when none (query-migrate's cpu-throttle-percentage). */
@@ -70,6 +74,8 @@ export interface SourceMigrationInfo {
 const SHUT_GRACE_MS = 500;
 /** How long a recovery waits for each answer of the destination's (a received bitmap, RESUME_ACK). */
 const RECOVERY_REPLY_MS = 30_000;
+/** The longest the iteration loop runs without letting other events in. */
+const EVENT_LOOP_TURN_MS = 20;
 /** Pages per multifd batch handed to a channel: 4 MiB, one full packet. */
 const MULTIFD_BATCH_PAGES = MAX_DATA_PAGES;
 
@@ -120,6 +126,8 @@ export class SourceMigration {
   private runStateBefore: RunState | undefined;
   private readonly meter: TransferMeter;
   private saver!: RamSaver;
+  /** xbzrle: re-sent pages as deltas against the page cache. */
+  private xbzrleSaver: XbzrleSaver | undefined;
   private multifd: MultifdSender | undefined;
   /** The dirty-sync round pages now being sent belong to (multifd SYNC packets end it). */
   private round = 0;
@@ -197,6 +205,10 @@ export class SourceMigration {
   private abortChannels(): void {
     this.channel?.abort();
     this.preempt?.close();
+  }
+
+  get xbzrle(): XbzrleCounters | undefined {
+    return this.xbzrleSaver?.counters;
   }
 
   get cpuThrottlePercentage(): number {
@@ -332,6 +344,7 @@ export class SourceMigration {
     if (caps['postcopy-ram']) await this.main.sendMessage({ type: 'postcopy-advise', hostPageSize: TARGET_PAGE_SIZE, targetPageSize: TARGET_PAGE_SIZE });
     if (caps['x-colo']) await this.main.sendMessage({ type: 'enable-colo' });
     this.saver = new RamSaver(guest.blocks);
+    if (caps.xbzrle) this.xbzrleSaver = new XbzrleSaver(guest.blocks, () => this.env.options.params['xbzrle-cache-size'], Date.now());
     if (caps['postcopy-preempt']) this.preempt = await this.openPreempt(uri);
     if (this.input.capabilities.multifd) this.multifd = await this.startMultifd(uri);
     this.saver.startDirtyLogging();
@@ -484,7 +497,9 @@ export class SourceMigration {
     const limiter = this.meter.limiter;
     if (!this.multifd) {
       const batch = this.saver.nextBatch(limiter.windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE));
-      if (batch) await this.sendBatch(batch);
+      // XBZRLE from the second pass on (QEMU's xbzrle_started), not in COLO checkpoints (the secondary stages their pages aside).
+      if (batch && this.xbzrleSaver && this.saver.completeRound && !this.coloPrimary) await this.sendEncoded(batch);
+      else if (batch) await this.sendBatch(batch);
       return batch !== null;
     }
     const next = this.saver.nextRanges(MULTIFD_BATCH_PAGES, limiter.windowPages(MULTIFD_BATCH_PAGES, TARGET_PAGE_SIZE));
@@ -504,6 +519,15 @@ export class SourceMigration {
     this.stats.remainingPages = this.saver.remaining;
     const release = this.stats.inPostcopy && this.input.capabilities['release-ram'] === true;
     await channel.sendPages(batch, release ? () => this.release(batch) : undefined);
+  }
+
+  /** A batch through the page cache: hits go as deltas in an XBZRLE frame, the rest as PAGES frames. */
+  private async sendEncoded(batch: PageBatch): Promise<void> {
+    for (const frame of this.xbzrleSaver!.save(batch, this.stats.dirtySyncCount)) {
+      if (frame instanceof Uint8Array) await this.main.write(frame);
+      else await this.sendBatch(frame);
+    }
+    this.stats.remainingPages = this.saver.remaining;
   }
 
   /** What the preempt thread sent since the last look, counted as if sent here (and charged to the rate limit). */
@@ -528,6 +552,7 @@ export class SourceMigration {
    * switches to postcopy instead once the first pass is through.
    */
   private async iterate(): Promise<'precopy' | 'postcopy'> {
+    let turnAt = performance.now();
     for (;;) {
       const threshold = this.thresholdBytes();
       if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
@@ -550,6 +575,12 @@ export class SourceMigration {
         await this.nap(Math.min(wait, RATE_WINDOW_MS));
       }
       await this.sendNext();
+      // Small frames (XBZRLE deltas, zero runs) may never make the socket push back, and the rate limit may
+      // never nap: give the monitor and the return path a turn now and then.
+      if (performance.now() - turnAt > EVENT_LOOP_TURN_MS) {
+        await new Promise(setImmediate);
+        turnAt = performance.now();
+      }
     }
   }
 
@@ -578,6 +609,7 @@ export class SourceMigration {
   private async complete(): Promise<void> {
     const guest = this.env.guest;
     const stoppedAt = await this.stopForSwitchover(false);
+    if (this.xbzrleSaver) this.xbzrleSaver.lastStage = true;
     await this.endRound();
     this.countSync(this.saver.sync().rate);
     while (await this.sendNext());
@@ -820,6 +852,7 @@ export class SourceMigration {
     this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs) : 0;
     stats.mbps = (bytesPerMs * 8) / 1000;
     stats.pagesPerSecond = (bytesPerMs * 1000) / TARGET_PAGE_SIZE;
+    this.xbzrleSaver?.onSync(Date.now(), stats.normal + stats.duplicate);
     this.env.onPass(stats.dirtySyncCount);
   }
 }

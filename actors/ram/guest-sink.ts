@@ -2,6 +2,9 @@ import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { MAX_PAGES_PER_BATCH } from '../../protocols/page-runs/constants.js';
 import type { PageSink } from '../../protocols/page-runs/types.js';
+import { XBZRLE_LOAD_FAILED, type XbzrleSink } from '../../protocols/stream/decode.js';
+import { decode as decodeXbzrle } from '../../protocols/xbzrle/decode.js';
+import { XbzrleError } from '../../protocols/xbzrle/errors.js';
 
 /**
  * Where the destination's decoder lands pages: guest RAM.
@@ -14,9 +17,12 @@ import type { PageSink } from '../../protocols/page-runs/types.js';
  * it. A page that is already there (a requested page may arrive twice) is
  * dropped: the guest may have written it since.
  *
+ * XBZRLE pages (precopy only, as QEMU loads them) patch the page in place:
+ * the destination's copy is the one the source's page cache holds.
+ *
  * Every page placed is marked touched, so a later migration onward sends it.
  */
-export class GuestSink implements PageSink {
+export class GuestSink implements PageSink, XbzrleSink {
   pageCount = 0;
   zeroPageCount = 0;
   /** Postcopy only: one batch's worth of pages, where runs land before they are placed. */
@@ -88,6 +94,23 @@ export class GuestSink implements PageSink {
     }
     if (!this.staging) ram.received.setRange(firstPage, count);
     this.zeroPageCount += count;
+  }
+
+  loadXbzrlePage(block: number, page: number, delta: Uint8Array): void {
+    // A COLO checkpoint stages pages aside, and postcopy places them whole: neither has the page to patch.
+    if (this.diverted || this.staging) {
+      throw new Error(`${XBZRLE_LOAD_FAILED}page ${page} of block ${block} came ${this.staging ? 'in postcopy' : 'in a COLO checkpoint'}, where pages come whole`);
+    }
+    const ram = this.blocks[block]!;
+    try {
+      decodeXbzrle(delta, ram.pagesView(page, 1));
+    } catch (error) {
+      if (!(error instanceof XbzrleError)) throw error;
+      throw new Error(`${XBZRLE_LOAD_FAILED}decode error! (page ${page} of RAM block '${ram.name}': ${error.message})`);
+    }
+    ram.touched.set(page);
+    ram.received.set(page);
+    this.pageCount++;
   }
 
   /**

@@ -23,6 +23,8 @@ export class RamSaver {
   private readonly zero: ZeroPageCheck[];
   private cursorBlock = 0;
   private cursorPage = 0;
+  /** nextBatch has come back round to the first block: every page has been sent once (QEMU's complete_round). */
+  completeRound = false;
 
   constructor(private readonly blocks: readonly RamBlock[]) {
     this.logs = blocks.map((b) => new DirtyLog(b));
@@ -73,6 +75,7 @@ export class RamSaver {
       if (batch) return batch;
       this.cursorBlock = (this.cursorBlock + 1) % this.blocks.length;
       this.cursorPage = 0;
+      if (this.cursorBlock === 0) this.completeRound = true;
     }
     return null;
   }

@@ -11,6 +11,8 @@ export const TRACE_COMMAND = `${EXTENSION_PREFIX}trace`;
 export const ACTOR_MESSAGE_EVENT = `${EXTENSION_PREFIX}ACTOR_MESSAGE`;
 /** A COLO checkpoint on one side: {checkpoint, mode, pages?, digest?} (digest with --colo-digests). */
 export const COLO_CHECKPOINT_EVENT = `${EXTENSION_PREFIX}COLO_CHECKPOINT`;
+/** `{dirty-rate?, bandwidth?, downtime-limit?, working-set?}`: whether precopy would converge, and which lever would make it. */
+export const CONVERGENCE_COMMAND = `${EXTENSION_PREFIX}query-convergence`;
 
 export type TraceSide = 'source' | 'destination';
 

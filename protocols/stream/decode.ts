@@ -13,6 +13,8 @@
  * per page, copy page bytes, or request a view for a run before the whole
  * frame's runs are checked against the guest layout. Every length is checked
  * against its limit as soon as its header arrives, before any body is buffered.
+ * An XBZRLE frame's body is read whole into one reused buffer, checked
+ * whole, then each page's delta is handed to the XbzrleSink (a view per page).
  */
 import { Unpackr } from 'msgpackr';
 import { HELLO_SIZE } from '../hello/constants.js';
@@ -30,7 +32,11 @@ import {
   MAX_PAGES_BODY,
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
+  MAX_XBZRLE_BODY,
+  MAX_XBZRLE_PAGES_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
+  XBZRLE_PAGE_HEADER_SIZE,
+  XBZRLE_SUBHEADER_SIZE,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
@@ -38,6 +44,19 @@ import { checkStreamMessage, type StreamMessage } from './messages.js';
 // Hostile input: no structured-clone references, 64-bit integers as plain
 // numbers (the schemas then reject anything beyond 2^53).
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
+
+/** QEMU's wording for every XBZRLE page the destination refuses (an XbzrleSink's refusals start with it too). */
+export const XBZRLE_LOAD_FAILED = 'Failed to load XBZRLE page - ';
+
+/** Where XBZRLE pages go (setXbzrle): the destination's own copy of each page, patched in place. */
+export interface XbzrleSink {
+  /**
+   * Applies `delta` (protocols/xbzrle's format) to the destination's copy of
+   * `page` of `block`. Throws, the page untouched, if the delta is corrupt
+   * or no page can be patched now; the message is the load error's.
+   */
+  loadXbzrlePage(block: number, page: number, delta: Uint8Array): void;
+}
 
 export interface StreamDecoderOptions {
   /** Where page runs land. */
@@ -60,6 +79,7 @@ const Phase = {
   PAGES_SUBHEADER: 3,
   RUN_DESCRIPTORS: 4,
   PAGE_DATA: 5,
+  XBZRLE_BODY: 6,
 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
@@ -89,6 +109,12 @@ export class StreamDecoder extends PageRunDecoder {
   private bodyRead = 0;
   private frames = 0;
 
+  /** Set once the stream header announces the xbzrle capability; XBZRLE frames are refused until then. */
+  private xbzrle: XbzrleSink | undefined;
+  /** Where an XBZRLE frame's body is read, grown to the largest frame seen. */
+  private xbzrleBody = new Uint8Array(0);
+  private xbzrleView = new DataView(this.xbzrleBody.buffer);
+
   constructor(options: StreamDecoderOptions) {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`Bad page size ${pageSize}`);
@@ -106,6 +132,11 @@ export class StreamDecoder extends PageRunDecoder {
 
   get framesDecoded(): number {
     return this.frames;
+  }
+
+  /** XBZRLE frames are accepted from here on (the stream header announced the xbzrle capability), their pages going to `sink`. */
+  setXbzrle(sink: XbzrleSink): void {
+    this.xbzrle = sink;
   }
 
   protected override committed(n: number): void {
@@ -146,6 +177,8 @@ export class StreamDecoder extends PageRunDecoder {
         return `in a frame header (${this.filled} of ${FRAME_HEADER_SIZE} bytes)`;
       case Phase.CONTROL_BODY:
         return `in a CONTROL frame (${this.bodyRead} of ${this.bodyLength} body bytes)`;
+      case Phase.XBZRLE_BODY:
+        return `in an XBZRLE frame (${this.bodyRead} of ${this.bodyLength} body bytes)`;
       default:
         return `in a PAGES frame for block ${this.block} (${this.bodyRead} of ${this.bodyLength} body bytes)`;
     }
@@ -170,6 +203,9 @@ export class StreamDecoder extends PageRunDecoder {
         return;
       case Phase.PAGE_DATA:
         this.pageViewFilled(field);
+        return;
+      case Phase.XBZRLE_BODY:
+        this.xbzrleBodyComplete();
         return;
     }
   }
@@ -196,7 +232,7 @@ export class StreamDecoder extends PageRunDecoder {
     const flags = view.getUint8(1);
     const reserved = view.getUint16(2);
     const length = view.getUint32(4);
-    if (type !== FrameType.CONTROL && type !== FrameType.PAGES) {
+    if (type !== FrameType.CONTROL && type !== FrameType.PAGES && type !== FrameType.XBZRLE) {
       throw new StreamError('BAD_FRAME_TYPE', `Unknown frame type ${type} in migration stream`);
     }
     if (flags !== 0 || reserved !== 0) {
@@ -212,6 +248,10 @@ export class StreamDecoder extends PageRunDecoder {
       // A fresh buffer per message: decoded binary fields are views into it.
       this.phase = Phase.CONTROL_BODY;
       this.expect(new Uint8Array(length), length);
+      return;
+    }
+    if (type === FrameType.XBZRLE) {
+      this.xbzrleFrameHeader(length);
       return;
     }
     if (length > MAX_PAGES_BODY) {
@@ -281,10 +321,87 @@ export class StreamDecoder extends PageRunDecoder {
     this.landRuns();
   }
 
+  private xbzrleFrameHeader(length: number): void {
+    if (this.xbzrle === undefined) {
+      throw xbzrleError('an XBZRLE frame, but the stream header did not turn the xbzrle capability on');
+    }
+    if (this.layout === undefined) throw xbzrleError('an XBZRLE frame before the stream header');
+    if (length > MAX_XBZRLE_BODY) {
+      throw new StreamError('FRAME_TOO_LARGE', `XBZRLE frame of ${length} bytes is over the limit of ${MAX_XBZRLE_BODY} bytes`);
+    }
+    if (length < XBZRLE_SUBHEADER_SIZE + XBZRLE_PAGE_HEADER_SIZE) {
+      throw xbzrleError(`an XBZRLE frame of ${length} bytes is too short to hold one page`);
+    }
+    if (this.xbzrleBody.length < length) {
+      this.xbzrleBody = new Uint8Array(Math.min(MAX_XBZRLE_BODY, Math.max(length, 2 * this.xbzrleBody.length)));
+      this.xbzrleView = new DataView(this.xbzrleBody.buffer);
+    }
+    this.phase = Phase.XBZRLE_BODY;
+    this.expect(this.xbzrleBody, length);
+  }
+
+  /**
+   * Checks the whole frame, then applies its pages in order: each names a
+   * page of the block and a delta of at most a page within the body, which
+   * must hold exactly the pages it announces. A delta the sink refuses stops
+   * the load there.
+   */
+  private xbzrleBodyComplete(): void {
+    const view = this.xbzrleView;
+    const block = view.getUint16(0);
+    const pages = view.getUint16(2);
+    const reserved = view.getUint32(4);
+    const blocks = (this.layout as GuestLayout).blocks;
+    if (reserved !== 0) throw xbzrleError(`XBZRLE sub-header reserved field is 0x${reserved.toString(16)}, must be 0`);
+    if (block >= blocks.length) throw xbzrleError(`XBZRLE frame names block ${block}, but the guest has ${blocks.length} blocks`);
+    if (pages < 1 || pages > MAX_XBZRLE_PAGES_PER_FRAME) {
+      throw xbzrleError(`XBZRLE frame for block ${block} has ${pages} pages (1 to ${MAX_XBZRLE_PAGES_PER_FRAME} allowed)`);
+    }
+    this.checkXbzrlePages(block, pages, blocks[block]!.pageCount);
+    let at = XBZRLE_SUBHEADER_SIZE;
+    for (let i = 0; i < pages; i++) {
+      const page = view.getUint32(at);
+      const length = view.getUint16(at + 4);
+      at += XBZRLE_PAGE_HEADER_SIZE;
+      try {
+        this.xbzrle!.loadXbzrlePage(block, page, this.xbzrleBody.subarray(at, at + length));
+      } catch (error) {
+        throw new StreamError('BAD_XBZRLE', error instanceof Error ? error.message : String(error));
+      }
+      at += length;
+    }
+    this.frameComplete();
+  }
+
+  /** Walks an XBZRLE frame's pages without applying any, and throws at the first that does not fit. */
+  private checkXbzrlePages(block: number, pages: number, pageCount: number): void {
+    const view = this.xbzrleView;
+    const end = this.bodyLength;
+    let at = XBZRLE_SUBHEADER_SIZE;
+    for (let i = 0; i < pages; i++) {
+      if (at + XBZRLE_PAGE_HEADER_SIZE > end) throw xbzrleError(`XBZRLE frame for block ${block} ends before its page ${i + 1} of ${pages}`);
+      const page = view.getUint32(at);
+      const length = view.getUint16(at + 4);
+      at += XBZRLE_PAGE_HEADER_SIZE;
+      if (page >= pageCount) throw xbzrleError(`page ${page} is outside block ${block} (it has ${pageCount} pages)`);
+      // QEMU's check: a delta longer than the page it rebuilds.
+      if (length > this.pageSize) {
+        throw xbzrleError(`len overflow! (a delta of ${length} bytes for page ${page} of block ${block}, pages are ${this.pageSize})`);
+      }
+      if (at + length > end) throw xbzrleError(`the delta of page ${page} of block ${block} (${length} bytes) runs past the end of its frame`);
+      at += length;
+    }
+    if (at !== end) throw xbzrleError(`XBZRLE frame for block ${block} has ${end - at} bytes after its last page`);
+  }
+
   private frameComplete(): void {
     this.frames++;
     this.startFrame();
   }
+}
+
+function xbzrleError(why: string): StreamError {
+  return new StreamError('BAD_XBZRLE', `${XBZRLE_LOAD_FAILED}${why}`);
 }
 
 /** A hello the stream cannot take is the stream's error, with the hello's code and text. */

@@ -17,7 +17,10 @@ import {
   MAX_PAGE_DATA_PER_FRAME,
   MAX_PAGES_PER_FRAME,
   MAX_RUNS_PER_FRAME,
+  MAX_XBZRLE_PAGES_PER_FRAME,
   PAGES_SUBHEADER_SIZE,
+  XBZRLE_PAGE_HEADER_SIZE,
+  XBZRLE_SUBHEADER_SIZE,
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
@@ -76,6 +79,37 @@ export function encodePagesHeader(blockIndex: number, runs: readonly PageRun[], 
   out.writeUInt16BE(runs.length, FRAME_HEADER_SIZE + 2);
   out.writeUInt32BE(0, FRAME_HEADER_SIZE + 4);
   return out;
+}
+
+/** Bytes before an XBZRLE frame's first page: the frame header and the sub-header. */
+export const XBZRLE_HEADER_SIZE = FRAME_HEADER_SIZE + XBZRLE_SUBHEADER_SIZE;
+
+/**
+ * An XBZRLE frame is built in place in one buffer: the caller leaves
+ * XBZRLE_HEADER_SIZE bytes, writes each page with writeXbzrlePageHeader and
+ * its delta, then fills the start with writeXbzrleHeader.
+ *
+ * @example
+ * let at = XBZRLE_HEADER_SIZE;
+ * at = writeXbzrlePageHeader(frame, at, 7, n); frame.set(delta.subarray(0, n), at); at += n;
+ * writeXbzrleHeader(frame, 0, 1, at - XBZRLE_HEADER_SIZE);
+ */
+export function writeXbzrleHeader(out: Buffer, blockIndex: number, pageCount: number, pagesBytes: number): void {
+  if (!isUint(blockIndex, 0xffff)) throw new StreamError('BAD_XBZRLE', `Block index ${blockIndex} does not fit in 16 bits`);
+  if (pageCount < 1 || pageCount > MAX_XBZRLE_PAGES_PER_FRAME) {
+    throw new StreamError('BAD_XBZRLE', `An XBZRLE frame holds 1 to ${MAX_XBZRLE_PAGES_PER_FRAME} pages, not ${pageCount}`);
+  }
+  writeFrameHeader(out, FrameType.XBZRLE, XBZRLE_SUBHEADER_SIZE + pagesBytes);
+  out.writeUInt16BE(blockIndex, FRAME_HEADER_SIZE);
+  out.writeUInt16BE(pageCount, FRAME_HEADER_SIZE + 2);
+  out.writeUInt32BE(0, FRAME_HEADER_SIZE + 4);
+}
+
+/** Writes the header of a page whose `length`-byte delta follows; returns where the delta goes. */
+export function writeXbzrlePageHeader(out: Buffer, at: number, page: number, length: number): number {
+  out.writeUInt32BE(page, at);
+  out.writeUInt16BE(length, at + 4);
+  return at + XBZRLE_PAGE_HEADER_SIZE;
 }
 
 function writeFrameHeader(out: Buffer, type: FrameType, bodyLength: number): void {

@@ -14,6 +14,8 @@ export type StreamErrorCode =
   | 'FRAME_TOO_LARGE'
   /** A PAGES frame whose runs or length do not fit the guest layout or the format. */
   | 'BAD_PAGES'
+  /** An XBZRLE frame the destination cannot load (QEMU's "Failed to load XBZRLE page - …"). */
+  | 'BAD_XBZRLE'
   /** A control message that is not msgpack or breaks its type's schema. */
   | 'BAD_MESSAGE'
   | 'UNKNOWN_MESSAGE'

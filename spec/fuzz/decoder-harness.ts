@@ -36,7 +36,7 @@ export function feed(random: SeededRandom, decoder: PullDecoder, input: Uint8Arr
   decoder.end();
 }
 
-/** Every page whose bytes changed must have been handed out by pageView or named by a zero run. */
+/** Every page whose bytes changed must have been handed out by pageView, named by a zero run, or patched by an XBZRLE delta. */
 export function checkWrites(guest: FakeGuest, pageCounts: readonly number[], filledPage: Uint8Array): void {
   expect(guest.guardsIntact(), 'guard bytes around guest RAM').to.equal(true);
   const allowed = pageCounts.map((pages) => new Uint8Array(pages));
@@ -44,6 +44,7 @@ export function checkWrites(guest: FakeGuest, pageCounts: readonly number[], fil
     const count = event.call === 'pageView' ? event.given : event.count;
     for (let p = event.first; p < event.first + count; p++) (allowed[event.block] as Uint8Array)[p] = 1;
   }
+  for (const { block, page } of guest.xbzrlePages) (allowed[block] as Uint8Array)[page] = 1;
   for (let block = 0; block < pageCounts.length; block++) {
     for (let page = 0; page < (pageCounts[block] as number); page++) {
       if ((allowed[block] as Uint8Array)[page]) continue;

@@ -9,7 +9,8 @@ import { expect } from 'chai';
 import { Packr } from 'msgpackr';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { StreamDecoder } from '../../protocols/stream/decode.js';
-import { encodeControl } from '../../protocols/stream/encode.js';
+import { XBZRLE_HEADER_SIZE, encodeControl, writeXbzrleHeader, writeXbzrlePageHeader } from '../../protocols/stream/encode.js';
+import { encode as encodeXbzrle } from '../../protocols/xbzrle/encode.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
 import { StreamError, type StreamErrorCode } from '../../protocols/stream/errors.js';
 import type { StreamMessage } from '../../protocols/stream/messages.js';
@@ -30,6 +31,7 @@ const CODES: readonly StreamErrorCode[] = [
   'BAD_FRAME_TYPE',
   'FRAME_TOO_LARGE',
   'BAD_PAGES',
+  'BAD_XBZRLE',
   'BAD_MESSAGE',
   'UNKNOWN_MESSAGE',
   'TRUNCATED',
@@ -46,6 +48,8 @@ const header: StreamMessage = {
   runState: 'running',
   capabilities: [],
 };
+/** The same guest, with XBZRLE frames allowed. */
+const xbzrleHeader: StreamMessage = { ...header, capabilities: ['xbzrle'] };
 
 function randomRuns(random: SeededRandom, pageCount: number): PageRun[] {
   const runs: PageRun[] = [];
@@ -58,12 +62,34 @@ function randomRuns(random: SeededRandom, pageCount: number): PageRun[] {
   return runs.length ? runs : [{ first: 0, count: 1, zero: false }];
 }
 
+/** An XBZRLE frame of up to 3 pages of `block`, each delta taking a page of `ram` from a few bytes changed. */
+function xbzrleFrame(random: SeededRandom, ram: readonly Uint8Array[], block: number): Uint8Array {
+  const pageCount = PAGE_COUNTS[block] as number;
+  const pages = Array.from({ length: random.int(1, 3) }, () => random.int(0, pageCount - 1));
+  const frame = Buffer.alloc(XBZRLE_HEADER_SIZE + pages.length * (6 + PAGE));
+  const delta = new Uint8Array(PAGE);
+  let at = XBZRLE_HEADER_SIZE;
+  for (const page of pages) {
+    const now = (ram[block] as Uint8Array).subarray(page * PAGE, (page + 1) * PAGE);
+    const before = Uint8Array.from(now);
+    before.fill(random.int(0, 255), random.int(0, PAGE - 8), random.int(PAGE - 8, PAGE));
+    const n = Math.max(0, encodeXbzrle(before, now, delta));
+    at = writeXbzrlePageHeader(frame, at, page, n);
+    frame.set(delta.subarray(0, n), at);
+    at += n;
+  }
+  writeXbzrleHeader(frame, block, pages.length, at - XBZRLE_HEADER_SIZE);
+  return frame.subarray(0, at);
+}
+
 function validStream(random: SeededRandom): Uint8Array {
   const ram = sourceRam(PAGE_COUNTS, random.int(0, 255));
-  const parts: Uint8Array[] = [hello, encodeControl(header)];
+  const xbzrle = random.next() < 0.4;
+  const parts: Uint8Array[] = [hello, encodeControl(xbzrle ? xbzrleHeader : header)];
   for (let f = random.int(1, 6); f > 0; f--) {
     const block = random.int(0, PAGE_COUNTS.length - 1);
-    parts.push(pagesFrame(ram, block, randomRuns(random, PAGE_COUNTS[block] as number)));
+    if (xbzrle && random.next() < 0.5) parts.push(xbzrleFrame(random, ram, block));
+    else parts.push(pagesFrame(ram, block, randomRuns(random, PAGE_COUNTS[block] as number)));
     if (random.next() < 0.3) parts.push(encodeControl({ type: 'device', name: 'cpu', instance: 0, version: 1, state: random.bytes(random.int(0, 40)) }));
   }
   parts.push(encodeControl({ type: 'eof' }));
@@ -158,6 +184,12 @@ function mutate(random: SeededRandom, base: Uint8Array): Uint8Array {
   }
 }
 
+/** A destination adopts its own layout once it has accepted the header, and takes XBZRLE pages if it says so. */
+function adoptHeader(decoder: StreamDecoder, guest: FakeGuest, message: StreamMessage & { type: 'header' }): void {
+  decoder.setLayout(guest.layout);
+  if (message.capabilities.includes('xbzrle')) decoder.setXbzrle(guest);
+}
+
 describe('fuzz: main stream decoder', () => {
   const seed = fuzzSeed(0x51ee7);
 
@@ -165,7 +197,7 @@ describe('fuzz: main stream decoder', () => {
     const random = new SeededRandom(seed);
     for (let i = 0; i < 20; i++) {
       const guest = new FakeGuest(PAGE_COUNTS, { fill: FILL, slabPages: random.int(1, 9) });
-      const decoder = new StreamDecoder({ sink: guest, onMessage: (m) => m.type === 'header' && decoder.setLayout(guest.layout) });
+      const decoder = new StreamDecoder({ sink: guest, onMessage: (m) => m.type === 'header' && adoptHeader(decoder, guest, m) });
       feed(random, decoder, validStream(random));
       checkWrites(guest, PAGE_COUNTS, FILLED_PAGE);
     }
@@ -181,8 +213,7 @@ describe('fuzz: main stream decoder', () => {
       const decoder = new StreamDecoder({
         sink: guest,
         onMessage: (m) => {
-          // A destination adopts its own layout once it has accepted the header.
-          if (m.type === 'header') decoder.setLayout(guest.layout);
+          if (m.type === 'header') adoptHeader(decoder, guest, m);
         },
       });
       try {
@@ -197,7 +228,7 @@ describe('fuzz: main stream decoder', () => {
       checkWrites(guest, PAGE_COUNTS, FILLED_PAGE);
     }
     // The mutations reach deep into the format, not just the magic check.
-    for (const code of ['ok', 'BAD_MAGIC', 'BAD_FRAME_TYPE', 'BAD_PAGES', 'BAD_MESSAGE', 'TRUNCATED', 'FRAME_TOO_LARGE', 'UNKNOWN_MESSAGE']) {
+    for (const code of ['ok', 'BAD_MAGIC', 'BAD_FRAME_TYPE', 'BAD_PAGES', 'BAD_XBZRLE', 'BAD_MESSAGE', 'TRUNCATED', 'FRAME_TOO_LARGE', 'UNKNOWN_MESSAGE']) {
       expect(seen.has(code), `some case ended with ${code}`).to.equal(true);
     }
   });

@@ -27,6 +27,12 @@ export interface FaultProxyOptions {
   framesTowardsSource?: FrameLength;
   /** Keep a copy of every byte forwarded towards the destination (captured()): a wire capture. */
   capture?: boolean;
+  /**
+   * Rewrites what goes to the destination a unit at a time (`frames` splits
+   * the stream, hello included): `tamper` gets each whole unit and returns
+   * what goes on in its place (a hostile or broken source).
+   */
+  tamperTowardsDestination?: { frames: FrameLength; tamper: (frame: Buffer) => Buffer };
 }
 
 export class FaultProxy {
@@ -172,9 +178,18 @@ export class FaultProxy {
       if (!upstream.write(chunk)) client.pause();
       this.waiters = this.waiters.filter((w) => (this.forwarded >= w.bytes ? (w.resolve(), false) : true));
     });
+    const tampering = this.options.tamperTowardsDestination;
+    let heldForTamper: Buffer = Buffer.alloc(0);
     client.on('data', (chunk: Buffer) => {
       if (this.mode === 'corrupt') for (let i = 0; i < chunk.length; i++) chunk[i] = ~chunk[i]! & 0xff;
-      towardsDestination(chunk);
+      if (!tampering) return towardsDestination(chunk);
+      heldForTamper = heldForTamper.length === 0 ? chunk : Buffer.concat([heldForTamper, chunk]);
+      for (;;) {
+        const length = tampering.frames(heldForTamper);
+        if (length === undefined || length <= 0 || length > heldForTamper.length) break;
+        towardsDestination(tampering.tamper(Buffer.from(heldForTamper.subarray(0, length))));
+        heldForTamper = heldForTamper.subarray(length);
+      }
     });
     upstream.on('drain', () => this.mode !== 'stall' && client.resume());
     const towardsSource = this.paced(upstream, client, (chunk) => {

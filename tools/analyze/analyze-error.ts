@@ -52,9 +52,9 @@ export function expectedFor(code: AnalyzeErrorCode, inFrameHeader: boolean): str
       return "the main channel's hello (channel kind 0): multifd and preempt channels carry pages only";
     case 'BAD_FRAME':
     case 'BAD_FRAME_TYPE':
-      return 'a frame header: type 1 (CONTROL) or 2 (PAGES), flags and reserved bytes zero, then the body length';
+      return 'a frame header: type 1 (CONTROL), 2 (PAGES) or 3 (XBZRLE), flags and reserved bytes zero, then the body length';
     case 'FRAME_TOO_LARGE':
-      return 'a frame header whose body length is within its type\'s limit (CONTROL 16 MiB, PAGES 8 MiB of pages)';
+      return 'a frame header whose body length is within its type\'s limit (CONTROL 16 MiB, PAGES and XBZRLE 8 MiB of pages)';
     case 'BAD_MESSAGE':
     case 'UNKNOWN_MESSAGE':
       return "a CONTROL frame's body: one msgpack map, a control message of a known type matching its schema";
@@ -62,6 +62,10 @@ export function expectedFor(code: AnalyzeErrorCode, inFrameHeader: boolean): str
       return inFrameHeader
         ? 'a frame header; a PAGES frame comes after the stream header, its body long enough for one run'
         : "a PAGES frame's sub-header and runs, within the RAM blocks the stream header lists";
+    case 'BAD_XBZRLE':
+      return inFrameHeader
+        ? 'a frame header; an XBZRLE frame comes only in a stream whose header turns the xbzrle capability on'
+        : "an XBZRLE frame's pages: each within its block, with a delta of at most a page that rebuilds it, filling the frame exactly";
     case 'BAD_HEADER':
       return 'a stream header with page size 4096';
     case 'BAD_PACKAGE':

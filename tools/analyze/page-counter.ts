@@ -7,29 +7,30 @@
  * must never allocate or look at page bytes.
  */
 import type { PageSink } from '../../protocols/page-runs/types.js';
+import type { XbzrleSink } from '../../protocols/stream/decode.js';
+import { decode as decodeXbzrle } from '../../protocols/xbzrle/decode.js';
 
 /** Pages per view: a long run is read into the scratch buffer a megabyte at a time. */
 const SCRATCH_PAGES = 256;
 
 /** One block's pages, as counted so far. */
 export interface PageCounts {
-  /** PAGES frames for the block. */
+  /** PAGES and XBZRLE frames for the block. */
   frames: number;
   /** Pages whose bytes travelled (query-migrate's `normal`). */
   normal: number;
   /** Zero pages, described without bytes (query-migrate's `duplicate`). */
   zero: number;
-  /**
-   * Compressed pages: none in the main stream so far (multifd-compression
-   * compresses on the multifd channels); the kind to count XBZRLE pages as.
-   */
+  /** Pages sent as XBZRLE deltas (multifd-compression compresses on the multifd channels, not counted here). */
   compressed: number;
   /** Pages (either kind) after the postcopy package: sent while the destination ran the guest. */
   postcopy: number;
 }
 
-export class PageCounter implements PageSink {
+export class PageCounter implements PageSink, XbzrleSink {
   private readonly scratch: Uint8Array;
+  /** Where XBZRLE deltas are applied, so a corrupt one is found as the destination would find it. */
+  private readonly xbzrlePage: Uint8Array;
   private counts: PageCounts[] = [];
   /** The block of the frame being read (the last run's). */
   private current = 0;
@@ -38,6 +39,7 @@ export class PageCounter implements PageSink {
 
   constructor(private readonly pageSize: number) {
     this.scratch = new Uint8Array(SCRATCH_PAGES * pageSize);
+    this.xbzrlePage = this.scratch.subarray(0, pageSize);
   }
 
   /** The stream header's blocks, in stream order (PAGES frames name them by index). */
@@ -65,6 +67,14 @@ export class PageCounter implements PageSink {
     const counts = this.counts[block]!;
     counts.normal += count;
     if (this.postcopy) counts.postcopy += count;
+  }
+
+  loadXbzrlePage(block: number, _page: number, delta: Uint8Array): void {
+    decodeXbzrle(delta, this.xbzrlePage);
+    this.current = block;
+    const counts = this.counts[block]!;
+    counts.compressed++;
+    if (this.postcopy) counts.postcopy++;
   }
 
   zeroPages(block: number, _firstPage: number, count: number): void {

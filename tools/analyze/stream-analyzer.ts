@@ -179,6 +179,7 @@ export class StreamAnalyzer {
     this.headerOffset = frame.offset;
     this.counter.setBlocks(header.blocks.length);
     this.walker.decoder.setLayout(layoutOf(header));
+    if (header.capabilities.includes('xbzrle')) this.walker.decoder.setXbzrle(this.counter);
     for (const device of header.devices) {
       this.devices.set(deviceKey(device), { name: device.name, instance: device.instance, headerVersion: device.version, count: 0, packaged: 0 });
     }

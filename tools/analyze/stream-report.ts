@@ -56,7 +56,7 @@ export interface StreamReport {
   devices: DeviceReport[];
   /** Device states of names and instances past the most listed (a hostile stream's), counted only. */
   devicesUnlisted: number;
-  /** Whole frames read, and of them PAGES frames. */
+  /** Whole frames read, and of them those of pages (PAGES and XBZRLE frames). */
   frames: number;
   pagesFrames: number;
   commands: CommandEntry[];

@@ -53,7 +53,7 @@ export function textReport(report: StreamReport): string {
         sum('zero'), ...(compressed ? [sum('compressed')] : []), ...(postcopy ? [sum('postcopy')] : [])]);
     }
     for (const row of table(rows, [true, false, true, true, true, true, true, true, true])) more(row);
-    more(`normal: pages with their bytes; zero: zero pages, sent as a flag${compressed ? '; compressed: pages sent compressed' : ''}` +
+    more(`normal: pages with their bytes; zero: zero pages, sent as a flag${compressed ? '; compressed: pages sent as XBZRLE deltas' : ''}` +
       (compressed ? '' : '; none compressed (multifd compresses on its own channels)'));
     if (postcopy) more('postcopy: pages after the postcopy package, sent while the destination ran the guest');
   }

@@ -8,7 +8,7 @@ import type { QmpClient } from '../../protocols/qmp/client.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
 import { pagesBetween, readWork } from './guest-throughput.js';
 import type { ColoCheckpoint, ColoDelayMetrics, ColoMetrics } from './results.js';
-import { median } from './scenario-summary.js';
+import { median } from './median.js';
 import type { ColoPlan } from './scenarios.js';
 import { waitUntil } from './wait-until.js';
 

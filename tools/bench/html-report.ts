@@ -3,6 +3,7 @@
  * plots (throughput and remaining bytes over time) with livemig next to the
  * QEMU run it is compared with, so a person can look rather than read.
  */
+import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
@@ -57,11 +58,11 @@ ${rows}
 </tbody></table>`;
 }
 
-/** The QEMU run a livemig scenario is plotted next to: its shape's reference, or its postcopy plan's. */
+/** The QEMU run a livemig scenario is plotted next to: its shape's reference, or its postcopy or convergence plan's. */
 function referenceName(s: ScenarioResult): string | undefined {
   const shape = s.config.shape as keyof typeof REFERENCES | undefined;
   if (shape) return REFERENCES[shape].qemu;
-  return (s.config.postcopy as { reference?: string } | undefined)?.reference;
+  return ((s.config.postcopy ?? s.config.convergence) as { reference?: string } | undefined)?.reference;
 }
 
 export function htmlReport(results: BenchResults): string {
@@ -70,6 +71,7 @@ export function htmlReport(results: BenchResults): string {
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
   const colo = coloRows(results.scenarios);
+  const convergence = convergenceRows(results.scenarios);
   const figures = results.scenarios
     .filter((s) => s.family === 'livemig' && s.median)
     .map((s) => {
@@ -120,6 +122,14 @@ had loaded it; downtime: the primary guest stopped; pages: RAM sent (medians ove
 primary's vCPU stepped through per second (<code>vcpu-work</code>), over ~1 s before <code>migrate</code> and over the window; during ÷ before
 is the median of each run's ratio. Verified: the net-out peer saw the guest's output whole and in order.</p>
 ${htmlTable(COLO_COLUMNS, colo)}` : ''}
+${convergence.length > 0 ? `<h2>Convergence</h2>
+<p>A guest dirtying one byte of every page of [1 MiB, 100 MiB) over and over (livemig: <code>ab</code>; QEMU: the dirtying boot sector, TCG),
+256 MiB of RAM holding random bytes, migrated by both engines under the same max-bandwidth and downtime-limit, at which neither converges unaided: with no
+lever (cancelled at its bound), auto-converge, dirty-limit or XBZRLE. Time to converge: total-time; downtime: query-migrate's;
+transferred: ram.transferred (at the bound, the last sample's); syncs: dirty-sync-count; throttle: the highest cpu-throttle-percentage
+seen. Medians over the converged runs. Guest: page writes/s before <code>migrate</code> and from <code>migrate</code> to its end, and calc-dirty-rate (page-sampling) before <code>migrate</code>.
+÷ QEMU: livemig's figure over QEMU's. Verified: the destination's RAM equals the source's (digests; QEMU: pmemsave dumps).</p>
+${htmlTable(CONVERGENCE_COLUMNS, convergence)}` : ''}
 <pre>${escapeXml(formatNotes(results.scenarios))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}

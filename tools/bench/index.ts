@@ -8,19 +8,23 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
+import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import { htmlReport } from './html-report.js';
 import { runLivemigColo } from './livemig-colo.js';
+import { runLivemigConvergence } from './livemig-convergence.js';
 import { runLivemig } from './livemig-migration.js';
 import { runLivemigSnapshot } from './livemig-snapshot.js';
 import { measureLoopback } from './loopback-limit.js';
 import { NotAvailable } from './not-available.js';
+import { formatPredictorTable, runPredictorSweep } from './predictor-sweep.js';
+import { runQemuConvergence } from './qemu-convergence.js';
 import { runQemu } from './qemu-migration.js';
 import { runQemuPostcopy } from './qemu-postcopy.js';
 import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
 import { addRatios, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatColoTable, formatNotes, formatPostcopyTable, formatSnapshotTable, formatTable, formatVsQemuTable, runSummary } from './table.js';
+import { formatColoTable, formatNotes, formatPostcopyTable, formatRows, formatSnapshotTable, formatTable, formatVsQemuTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -42,8 +46,11 @@ function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics>
     case 'loopback':
       return measureLoopback(s.size, s.connections);
     case 'qemu':
+      if (s.convergence) return runQemuConvergence(s, dir, run);
       return s.postcopy ? runQemuPostcopy(s, dir, run) : runQemu(s, dir, run);
     case 'livemig':
+      if (s.convergence) return runLivemigConvergence(s, dir, run);
+      if (s.predictorSweep) return runPredictorSweep(s, s.predictorSweep, dir, run);
       if (s.snapshot) return runLivemigSnapshot(s, s.snapshot, dir, run);
       return s.colo ? runLivemigColo(s, s.colo, dir, run) : runLivemig(s, dir, run);
   }
@@ -109,6 +116,10 @@ async function bench(options: BenchOptions): Promise<number> {
   if (snapshot) log(`Background snapshot:\n${snapshot}\n`);
   const colo = formatColoTable(scenarios);
   if (colo) log(`COLO (livemig only: QEMU's COLO is not measured):\n${colo}\n`);
+  const convergence = convergenceRows(scenarios);
+  if (convergence.length > 0) log(`Convergence (a guest dirtying 99 MiB over and over, both engines under the same limits):\n${formatRows(CONVERGENCE_COLUMNS, convergence)}\n`);
+  const predictor = formatPredictorTable(scenarios);
+  if (predictor) log(`Convergence predictor (query-convergence before migrate, beside what the migration did):\n${predictor}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
   const out = resolve(REPO_ROOT, options.out);

@@ -128,7 +128,7 @@ export async function abHolds(destination: InstanceProcess): Promise<{ ok: boole
   return ab.ok ? { ok: true } : { ok: false, error: `the destination's ab check failed: ${ab['bad-pages']} bad pages (first: ${ab['first-bad-pages'].join(', ')})` };
 }
 
-async function sameMemory(source: InstanceProcess, destination: InstanceProcess): Promise<boolean> {
+export async function sameMemory(source: InstanceProcess, destination: InstanceProcess): Promise<boolean> {
   type Digest = { block: string; sha256: string };
   const opts = { timeoutMs: 120_000 };
   const [a, b] = await Promise.all([

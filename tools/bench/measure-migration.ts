@@ -30,12 +30,13 @@ export interface MeasuredMigration {
   switchover?: SwitchMoments;
 }
 
-export async function measureMigration(source: Endpoint, destination: Endpoint, plan: MigrationPlan, postcopy = false): Promise<MeasuredMigration> {
+/** `limitMs`: migrate_cancel past it (default: the bench's deadline for any migration). */
+export async function measureMigration(source: Endpoint, destination: Endpoint, plan: MigrationPlan, postcopy = false, limitMs?: number): Promise<MeasuredMigration> {
   const pids = [source.pid, destination.pid];
   const cpuBefore = pids.map(cpuSeconds);
   const sampler = sampleMigration(source.qmp);
   const follower = postcopy ? followPostcopy(source.qmp, destination.qmp) : undefined;
-  const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'))
+  const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'), limitMs)
     .finally(() => Promise.all([sampler.stop(), follower?.stop()]));
   // QEMU announces `completed` before its migration thread has done the
   // accounting: until then query-migrate has no total-time, or (7.2) a
@@ -49,8 +50,8 @@ export async function measureMigration(source: Endpoint, destination: Endpoint, 
   }
   const series = await sampler.stop();
   const switchover = await follower?.stop();
-  const cpu = pids.map((pid, i) => cpuSecondsSince(pid, cpuBefore[i]!));
-  const rss = pids.map(peakRssBytes);
+  const cpu = pids.map((pid, i) => unlessGone(() => cpuSecondsSince(pid, cpuBefore[i]!)));
+  const rss = pids.map((pid) => unlessGone(() => peakRssBytes(pid)));
   return {
     source: final,
     destination: outcome.destination,
@@ -58,6 +59,15 @@ export async function measureMigration(source: Endpoint, destination: Endpoint, 
     usage: { source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! }, destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! } },
     ...(switchover ? { switchover } : {}),
   };
+}
+
+/** A figure of a process, or 0 once it has exited: a QEMU destination exits when its migration is cancelled (7.2 has no exit-on-error). */
+function unlessGone(read: () => number): number {
+  try {
+    return read();
+  } catch {
+    return 0;
+  }
 }
 
 /** A completed migration's query-migrate with its times in (no migration over a socket takes 0 ms). */

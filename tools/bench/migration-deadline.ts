@@ -4,18 +4,19 @@ const MIGRATION_TIMEOUT_MS = 180_000;
 const CANCEL_GRACE_MS = 30_000;
 
 /**
- * Bounds a migration: past the limit `cancel` (migrate_cancel) ends it as
- * failed instead of hanging; one that does not even end when cancelled is
- * given up with an error, and the run's teardown ends its processes.
+ * Bounds a migration: past the limit (`limitMs`, by default the bench's
+ * deadline for any migration) `cancel` (migrate_cancel) ends it instead of
+ * hanging; one that does not even end when cancelled is given up with an
+ * error, and the run's teardown ends its processes.
  */
-export async function withDeadline<T>(migration: Promise<T>, cancel: () => Promise<unknown>): Promise<T> {
+export async function withDeadline<T>(migration: Promise<T>, cancel: () => Promise<unknown>, limitMs = MIGRATION_TIMEOUT_MS): Promise<T> {
   let cancelTimer: NodeJS.Timeout | undefined;
   let giveUpTimer: NodeJS.Timeout | undefined;
   const stuck = new Promise<never>((_, reject) => {
-    cancelTimer = setTimeout(() => void cancel().catch(() => {}), MIGRATION_TIMEOUT_MS);
+    cancelTimer = setTimeout(() => void cancel().catch(() => {}), limitMs);
     giveUpTimer = setTimeout(
-      () => reject(new Error(`the migration did not end within ${MIGRATION_TIMEOUT_MS / 1000} s, nor when cancelled`)),
-      MIGRATION_TIMEOUT_MS + CANCEL_GRACE_MS,
+      () => reject(new Error(`the migration did not end within ${limitMs / 1000} s, nor when cancelled`)),
+      limitMs + CANCEL_GRACE_MS,
     );
   });
   try {

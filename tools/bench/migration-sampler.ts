@@ -53,5 +53,6 @@ export function toSample(info: Record<string, unknown>): Sample | undefined {
     mbps: Number(ram.mbps ?? 0),
     dirtyPagesRate: Number(ram['dirty-pages-rate'] ?? 0),
     pass: Number(ram['dirty-sync-count'] ?? 0),
+    ...(typeof info['cpu-throttle-percentage'] === 'number' ? { cpuThrottlePercentage: info['cpu-throttle-percentage'] } : {}),
   };
 }

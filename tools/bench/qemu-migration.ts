@@ -39,7 +39,7 @@ export interface QemuProcess {
  */
 const randomFiles = new Map<number, string>();
 
-async function randomFile(size: number): Promise<string> {
+export async function randomFile(size: number): Promise<string> {
   let path = randomFiles.get(size);
   if (path) return path;
   path = join(SHM, `livemig-bench-${process.pid}-random-${size}.mem`);

@@ -94,7 +94,7 @@ async function refusalIsNotAvailable(qemu: QemuProcess, command: () => Promise<u
 }
 
 /** The boot sector's pass counter. */
-async function passes(qemu: QemuProcess): Promise<number> {
+export async function passes(qemu: QemuProcess): Promise<number> {
   const line = await qemu.qmp.execute<string>('human-monitor-command', { 'command-line': `xp /1wx ${PASS_COUNTER}` });
   const m = /0x([0-9a-f]+)\s*$/i.exec(line.trim());
   return m ? Number.parseInt(m[1]!, 16) : 0;

@@ -3,6 +3,8 @@
  * scenario reports over its repeats (medians), and the whole run's file
  * (bench-results/results.json).
  */
+import type { ConvergenceMedians, ConvergenceMetrics, ConvergenceRatios } from './convergence-plan.js';
+import type { PredictorPoint } from './predictor-plan.js';
 
 /** One query-migrate sample of the source while the migration runs. */
 export interface Sample {
@@ -15,6 +17,8 @@ export interface Sample {
   dirtyPagesRate: number;
   /** dirty-sync-count: the pass the migration is in. */
   pass: number;
+  /** auto-converge's throttle in force, when query-migrate shows one. */
+  cpuThrottlePercentage?: number;
 }
 
 /** CPU and memory of one process over one run. */
@@ -60,6 +64,10 @@ export interface RunMetrics {
   snapshot?: SnapshotMetrics;
   /** COLO scenarios only. */
   colo?: ColoMetrics;
+  /** Convergence scenarios only. */
+  convergence?: ConvergenceMetrics;
+  /** The convergence predictor's sweep only: each rate's prediction and outcome. */
+  predictor?: PredictorPoint[];
 }
 
 /** What one background snapshot cost the running guest. */
@@ -158,6 +166,8 @@ export interface Medians {
   snapshot?: SnapshotMedians;
   /** COLO scenarios only: one per x-checkpoint-delay, in the order run. */
   colo?: ColoDelayMedians[];
+  /** Convergence scenarios only. */
+  convergence?: ConvergenceMedians;
 }
 
 /** The medians of a postcopy scenario's PostcopyMetrics (null: the engine does not give the figure). */
@@ -219,6 +229,8 @@ export interface ScenarioResult {
   vsLimit?: Ratio;
   /** Postcopy scenarios: against the same plan run by real QEMU. */
   postcopyVsQemu?: Ratio;
+  /** Convergence scenarios: livemig ÷ QEMU under the same lever and limits. */
+  convergenceVsQemu?: ConvergenceRatios;
 }
 
 export interface BenchResults {

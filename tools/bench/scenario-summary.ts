@@ -3,14 +3,10 @@
  * (never a single run), the run to plot, and the ratios against the
  * references measured in the same bench run.
  */
+import { addConvergenceRatios, convergenceMedians } from './convergence-table.js';
 import type { ColoDelayMedians, ColoDelayMetrics, Medians, PostcopyMedians, RunMetrics, ScenarioResult, SnapshotMedians } from './results.js';
 import { REFERENCES, type ColoPlan, type PostcopyPlan, type Scenario } from './scenarios.js';
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+import { median } from './median.js';
 
 function medianOf(runs: RunMetrics[], pick: (r: RunMetrics) => number | undefined): number | null {
   const values = runs.map(pick).filter((v): v is number => v !== undefined);
@@ -41,6 +37,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     ...(scenario.family !== 'loopback' && scenario.postcopy ? { postcopy: postcopyMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.snapshot ? { snapshot: snapshotMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.colo ? { colo: coloMedians(ok, scenario.colo) } : {}),
+    ...(scenario.family !== 'loopback' && scenario.convergence ? { convergence: convergenceMedians(ok, scenario.convergence) } : {}),
   };
   // The run to plot: the successful one whose total time is closest to the median.
   const medianRun = runs.indexOf(ok.reduce((best, r) =>
@@ -123,6 +120,7 @@ function coloMedians(ok: RunMetrics[], plan: ColoPlan): ColoDelayMedians[] {
  * under the same plan.
  */
 export function addRatios(results: ScenarioResult[], scenarios: Scenario[]): void {
+  addConvergenceRatios(results, scenarios);
   const byName = new Map(results.map((r) => [r.name, r]));
   for (const result of results) {
     const scenario = scenarios.find((s) => s.name === result.name);

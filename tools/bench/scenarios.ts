@@ -8,6 +8,11 @@
 import type { Shape } from './results.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { TlsMode } from './tls-credentials.js';
+import {
+  CONVERGENCE_BANDWIDTH, CONVERGENCE_DIRTY_RANGE, CONVERGENCE_DOWNTIME_LIMIT_MS, CONVERGENCE_RAM, CONVERGENCE_VCPU_DIRTY_LIMIT, CONVERGENCE_XBZRLE_CACHE,
+  LEVER_BOUND_MS, NO_LEVER_BOUND_MS, type ConvergenceLever, type ConvergencePlan,
+} from './convergence-plan.js';
+import type { PredictorSweepPlan } from './predictor-plan.js';
 
 /** What the guest does and holds while it migrates. */
 export type GuestWorkload =
@@ -80,6 +85,10 @@ export interface LivemigScenario {
   snapshot?: SnapshotSink;
   /** COLO with this plan instead of a migration (then transport, multifd, bandwidths and downtime-limit are unused). */
   colo?: ColoPlan;
+  /** A convergence run (convergence-plan.ts; then max-bandwidth and downtime-limit above are unused), and the QEMU scenario running the same plan. */
+  convergence?: ConvergencePlan & { reference?: string };
+  /** The convergence predictor's sweep (predictor-sweep.ts) instead of one migration (then workload, transport, bandwidths and downtime-limit above are unused). */
+  predictorSweep?: PredictorSweepPlan;
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -101,6 +110,8 @@ export interface QemuScenario {
   /** Which livemig scenarios it is the reference of (precopy shapes). */
   shape?: Shape;
   postcopy?: PostcopyPlan;
+  /** A convergence run of the dirtying guest (convergence-plan.ts). */
+  convergence?: ConvergencePlan;
 }
 
 export interface LoopbackScenario {
@@ -167,6 +178,22 @@ export const COLO_AB_RANGE = { start: MiB, end: 100 * MiB } as const;
  */
 export const COLO_PLAN: ColoPlan = { delaysMs: [200, 1000, 5000], minCheckpoints: 5, minWindowMs: 4000 };
 
+/**
+ * The predictor sweep's guest, whatever --size: every page data, so the
+ * first pass lasts as the model takes it (4 s at 32 MiB/s). With half of it
+ * written at random and a 300 ms downtime limit, precopy converges below
+ * about 9600 writes/s: the sweep goes from a fifth of that to three times.
+ */
+export const PREDICTOR_RAM = 128 * MiB;
+export const PREDICTOR_SWEEP: PredictorSweepPlan = {
+  rates: [2000, 5000, 8000, 14_000, 30_000],
+  workingSet: 64 * MiB,
+  maxBandwidth: 32n * BigInt(MiB),
+  downtimeLimit: 300,
+  calcTimeMs: 1000,
+  boundMs: 30_000,
+};
+
 /** How the TLS scenarios (both engines) describe their credentials. */
 const TLS_X509 = 'TLS x509, verify-peer on both ends';
 
@@ -178,7 +205,7 @@ export function formatSize(bytes: number): string {
   return `${bytes}`;
 }
 
-/** Every scenario for a guest of `size` bytes, references first. */
+/** Every scenario for a guest of `size` bytes, references first (but the convergence ones, each engine's beside the other's). */
 export function allScenarios(size: number): Scenario[] {
   const s = formatSize(size);
   const small = Math.max(16 * MiB, Math.floor(size / 4 / MiB) * MiB);
@@ -284,12 +311,73 @@ export function allScenarios(size: number): Scenario[] {
       colo: COLO_PLAN,
       quick: false,
     },
+    ...convergenceScenarios(),
+    {
+      family: 'livemig',
+      name: 'predictor-sweep',
+      description: `${formatSize(PREDICTOR_RAM)} random RAM, 'random' over its first ${formatSize(PREDICTOR_SWEEP.workingSet)} at ${PREDICTOR_SWEEP.rates.join(', ')} writes/s, ` +
+        `max-bandwidth ${Number(PREDICTOR_SWEEP.maxBandwidth) / MiB} MiB/s: query-convergence's prediction, then the migration (cancelled after ${PREDICTOR_SWEEP.boundMs / 1000} s)`,
+      ram: PREDICTOR_RAM,
+      workload: { kind: 'dirty', rate: PREDICTOR_SWEEP.rates[0]!, workingSet: PREDICTOR_SWEEP.workingSet },
+      predictorSweep: PREDICTOR_SWEEP,
+      quick: false,
+    },
   ];
+}
+
+const LEVERS: { lever: ConvergenceLever; name: string; what: string }[] = [
+  { lever: 'none', name: 'no-lever', what: 'no lever' },
+  { lever: 'auto-converge', name: 'auto-converge', what: 'auto-converge (cpu-throttle-* defaults: 20 %, +10 %, at most 99 %)' },
+  { lever: 'dirty-limit', name: 'dirty-limit', what: `dirty-limit (vcpu-dirty-limit ${CONVERGENCE_VCPU_DIRTY_LIMIT} MB/s)` },
+  { lever: 'xbzrle', name: 'xbzrle', what: `XBZRLE (xbzrle-cache-size ${CONVERGENCE_XBZRLE_CACHE >> 20n} MiB)` },
+];
+
+/**
+ * The convergence scenarios, both engines', each lever's QEMU and livemig
+ * scenarios side by side (the bench runs its list in order every round, so
+ * the two engines' runs of a lever follow each other), the engine going
+ * first alternating from lever to lever. `--scenario conv-` selects them all.
+ */
+function convergenceScenarios(): (LivemigScenario | QemuScenario)[] {
+  const limits = `max-bandwidth ${CONVERGENCE_BANDWIDTH >> 20n} MiB/s, downtime-limit ${CONVERGENCE_DOWNTIME_LIMIT_MS} ms`;
+  const range = `[${CONVERGENCE_DIRTY_RANGE.start / MiB}M, ${CONVERGENCE_DIRTY_RANGE.end / MiB}M)`;
+  return LEVERS.flatMap(({ lever, name, what }, i) => {
+    const convergence: ConvergencePlan = {
+      lever,
+      maxBandwidth: CONVERGENCE_BANDWIDTH,
+      downtimeLimit: CONVERGENCE_DOWNTIME_LIMIT_MS,
+      boundMs: lever === 'none' ? NO_LEVER_BOUND_MS : LEVER_BOUND_MS,
+    };
+    const bound = `cancelled after ${convergence.boundMs / 1000} s`;
+    const qemu: QemuScenario = {
+      family: 'qemu',
+      name: `qemu-conv-${name}`,
+      description: `QEMU: ${CONVERGENCE_RAM / MiB}M, dirtying boot sector over ${range} (TCG), ${limits}, ${what}, ${bound}`,
+      ram: CONVERGENCE_RAM,
+      memory: 'dirtying',
+      convergence,
+    };
+    const livemig: LivemigScenario = {
+      family: 'livemig',
+      name: `conv-${name}`,
+      description: `${CONVERGENCE_RAM / MiB}M, running 'ab' over ${range}, tcp, ${limits}, ${what}, ${bound}`,
+      ram: CONVERGENCE_RAM,
+      workload: { kind: 'ab' },
+      transport: 'tcp',
+      convergence: { ...convergence, reference: qemu.name },
+      quick: false,
+    };
+    return i % 2 === 0 ? [qemu, livemig] : [livemig, qemu];
+  });
 }
 
 /** The names of the references a livemig scenario is compared with. */
 function referencesOf(s: LivemigScenario): string[] {
-  return [...(s.shape ? Object.values(REFERENCES[s.shape]) : []), ...(s.postcopy?.reference ? [s.postcopy.reference] : [])];
+  return [
+    ...(s.shape ? Object.values(REFERENCES[s.shape]) : []),
+    ...(s.postcopy?.reference ? [s.postcopy.reference] : []),
+    ...(s.convergence?.reference ? [s.convergence.reference] : []),
+  ];
 }
 
 /**

@@ -1,4 +1,5 @@
 /** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, livemig next to QEMU, then the postcopy, snapshot and COLO ones' own figures. */
+import { convergenceSummary } from './convergence-table.js';
 import type { Medians, RunMetrics, ScenarioResult } from './results.js';
 
 export const COLUMNS = [
@@ -189,7 +190,7 @@ export function coloRows(results: ScenarioResult[]): string[][] {
 }
 
 /** A plain-text table, numbers right-aligned. */
-function formatRows(columns: readonly string[], cells: string[][]): string {
+export function formatRows(columns: readonly string[], cells: string[][]): string {
   const rows = [columns.slice(), ...cells];
   const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
@@ -227,6 +228,7 @@ export function formatColoTable(results: ScenarioResult[]): string {
 
 /** One run in a line, as the bench logs it. */
 export function runSummary(m: RunMetrics): string {
+  if (m.convergence) return convergenceSummary(m.convergence);
   const pc = m.postcopy;
   const faults = pc?.faultLatencyUs;
   const sn = m.snapshot;
