@@ -206,7 +206,7 @@ export class Guest extends EventEmitter<GuestEvents> {
     return this.stoppedFrom;
   }
 
-  /** Auto-converge style throttle: vCPUs sleep `pct`% of each time slice. */
+  /** auto-converge's throttle: each vCPU sleeps `pct`% of its time (10 ms runs, sleeps between them). */
   setThrottle(pct: number): void {
     if (!Number.isInteger(pct) || pct < 0 || pct > 99) throw new RangeError('throttle must be 0..99 percent');
     Atomics.store(this.ctrl, THROTTLE_PCT, pct);

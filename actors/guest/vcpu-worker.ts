@@ -24,7 +24,10 @@ const parkedSlot = vcpuSlot(index, PARKED);
 
 /** Pre-fault shares are dealt in chunks of 1 MiB, round robin over the vCPUs. */
 const PREFAULT_CHUNK_PAGES = 256;
-/** QEMU's throttle time slice: a throttled vCPU sleeps pct% of each 10 ms. */
+/**
+ * QEMU's CPU_THROTTLE_TIMESLICE: a vCPU throttled at pct % runs 10 ms, then
+ * sleeps 10 ms × pct / (100 − pct) (at 99 %, 990 ms), as cpu_throttle_thread does.
+ */
 const TIMESLICE_MS = 10;
 /** Window over which the per-vCPU dirty-page limit is enforced. */
 const DIRTY_WINDOW_MS = 100;
@@ -120,8 +123,8 @@ function run(): void {
       windowPages += stepped;
       Atomics.add(ctrl, vcpuSlot(index, WORK), stepped);
       const throttle = ctrl[THROTTLE_PCT]!;
-      if (throttle > 0 && performance.now() - sliceStart >= (TIMESLICE_MS * (100 - throttle)) / 100) {
-        sleep((TIMESLICE_MS * throttle) / 100);
+      if (throttle > 0 && performance.now() - sliceStart >= TIMESLICE_MS) {
+        sleep((TIMESLICE_MS * throttle) / (100 - throttle));
         workload.resumed();
         sliceStart = performance.now();
       }

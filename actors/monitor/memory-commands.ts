@@ -57,7 +57,7 @@ export function memoryCommands(host: MonitorHost): [string, QmpCommand][] {
         prefaulted: guest.prefaultDone,
         // Pages each vCPU's workload has stepped through (mod 2^32): its throughput over a window.
         'vcpu-work': guest.workDone(),
-        // auto-converge's throttle on the vCPUs, percent of each time slice spent asleep.
+        // auto-converge's throttle on the vCPUs: the percent of their time spent asleep.
         'cpu-throttle': guest.throttle,
         ...(host.uuid ? { uuid: host.uuid } : {}),
       }),
