@@ -9,7 +9,7 @@
  * guest takes to unplug it, or `null` for a guest that never does by itself
  * (`__org.livemig_guest-unplug` then stands for its OS finishing the unplug).
  */
-export type PrimaryState = 'plugged' | 'unplugging' | 'unplugged';
+type PrimaryState = 'plugged' | 'unplugging' | 'unplugged';
 
 interface Primary {
   state: PrimaryState;
@@ -46,10 +46,6 @@ export class FailoverPrimaries {
   /** A device is still plugged into the guest, or being unplugged: a migration must wait (QEMU's guest_unplug_pending). */
   get unplugPending(): boolean {
     return [...this.primaries.values()].some((p) => p.state !== 'unplugged');
-  }
-
-  list(): { id: string; state: PrimaryState }[] {
-    return [...this.primaries].map(([id, p]) => ({ id, state: p.state }));
   }
 
   /** Asks the guest to unplug every plugged device; resolves once none is left plugged. */

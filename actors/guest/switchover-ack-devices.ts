@@ -22,10 +22,6 @@ export class SwitchoverAckDevices {
     this.devices.set(id, { readyDelayMs, ready: false });
   }
 
-  has(id: string): boolean {
-    return this.devices.has(id);
-  }
-
   /** An incoming migration starts: every device loads its initial data anew. */
   start(): void {
     for (const [id, device] of this.devices) {
@@ -42,7 +38,7 @@ export class SwitchoverAckDevices {
   }
 
   /** Devices not ready yet (QEMU's switchover_ack_pending_num). */
-  pending(): number {
+  private pending(): number {
     return [...this.devices.values()].filter((d) => !d.ready).length;
   }
 
@@ -66,9 +62,5 @@ export class SwitchoverAckDevices {
   stop(): void {
     for (const device of this.devices.values()) clearTimeout(device.timer);
     this.waiters = [];
-  }
-
-  list(): { id: string; ready: boolean }[] {
-    return [...this.devices].map(([id, d]) => ({ id, ready: d.ready }));
   }
 }

@@ -16,7 +16,7 @@ import { PAGES_PER_MB, predictConvergence, type FigureSource, type LeverSettings
 import { writeRateOfDistinct } from '../convergence/precopy-model.js';
 import type { DirtyRateMeasurement } from '../dirty-rate/measurement.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
-import { RateLimiter } from '../outgoing/rate-limit.js';
+import { windowPagesAt } from '../outgoing/rate-limit.js';
 import { MAX_DATA_PAGES } from '../ram/page-runs.js';
 import type { MonitorHost } from './host.js';
 
@@ -104,7 +104,7 @@ function predict(host: MonitorHost, measurement: DirtyRateMeasurement, args: Arg
       switchoverPagesPerSecond: avail > 0 ? avail / TARGET_PAGE_SIZE : bandwidthPages,
       downtimeLimitMs: args['downtime-limit'] === undefined ? options.downtimeLimit() : Number(args['downtime-limit']),
       // What the migration sends between two looks at the threshold: a rate window's worth.
-      batchPages: new RateLimiter(() => options.maxBandwidth()).windowPages(MAX_DATA_PAGES, TARGET_PAGE_SIZE),
+      batchPages: windowPagesAt(options.maxBandwidth(), MAX_DATA_PAGES, TARGET_PAGE_SIZE),
       resendEncodingRate: 1,
     },
     dirtyRateSource,

@@ -53,9 +53,7 @@ export class RateLimiter {
    * dirty sync would find the guest had no time to dirty anything).
    */
   windowPages(maxPages: number, pageSize: number): number {
-    const window = windowBytes(this.bytesPerSecond());
-    if (window === undefined) return maxPages;
-    return Math.max(1, Math.min(maxPages, Math.floor(window / pageSize)));
+    return windowPagesAt(this.bytesPerSecond(), maxPages, pageSize);
   }
 
   private refill(): void {
@@ -69,6 +67,13 @@ export class RateLimiter {
     this.limit = limit;
     this.last = now;
   }
+}
+
+/** RateLimiter.windowPages for a limit of `limit` bytes/s. */
+export function windowPagesAt(limit: number, maxPages: number, pageSize: number): number {
+  const window = windowBytes(limit);
+  if (window === undefined) return maxPages;
+  return Math.max(1, Math.min(maxPages, Math.floor(window / pageSize)));
 }
 
 /** One window's worth of bytes at `limit` bytes/s; undefined without a limit. */

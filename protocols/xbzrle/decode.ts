@@ -52,13 +52,7 @@ function checkDelta(encoded: Uint8Array, pageSize: number): void {
     if (zeroLength === 0 && zeroAt > 0) {
       throw new XbzrleError('EMPTY_RUN', zeroAt, 'a zero run of 0 bytes after the first pair');
     }
-    if (covered + zeroLength > pageSize) {
-      throw new XbzrleError(
-        'RUN_PAST_PAGE',
-        zeroAt,
-        `a zero run of ${zeroLength} bytes from page offset ${covered} goes past the ${pageSize}-byte page`,
-      );
-    }
+    checkWithinPage('zero', zeroLength, covered, pageSize, zeroAt);
     covered += zeroLength;
     at += uleb128Size(zero);
 
@@ -71,13 +65,7 @@ function checkDelta(encoded: Uint8Array, pageSize: number): void {
     if (literalLength === 0) {
       throw new XbzrleError('EMPTY_RUN', literalAt, 'a literal run of 0 bytes');
     }
-    if (covered + literalLength > pageSize) {
-      throw new XbzrleError(
-        'RUN_PAST_PAGE',
-        literalAt,
-        `a literal run of ${literalLength} bytes from page offset ${covered} goes past the ${pageSize}-byte page`,
-      );
-    }
+    checkWithinPage('literal', literalLength, covered, pageSize, literalAt);
     at += uleb128Size(literal);
     if (at + literalLength > end) {
       throw new XbzrleError(
@@ -88,6 +76,13 @@ function checkDelta(encoded: Uint8Array, pageSize: number): void {
     }
     covered += literalLength;
     at += literalLength;
+  }
+}
+
+/** A run of `length` bytes from page offset `covered` must end within the page. */
+function checkWithinPage(kind: 'zero' | 'literal', length: number, covered: number, pageSize: number, at: number): void {
+  if (covered + length > pageSize) {
+    throw new XbzrleError('RUN_PAST_PAGE', at, `a ${kind} run of ${length} bytes from page offset ${covered} goes past the ${pageSize}-byte page`);
   }
 }
 
