@@ -49,8 +49,15 @@ function expectMultifdFigures(info: Awaited<ReturnType<typeof queryMigrate>>, co
     expect(multifd, 'multifd-bytes against normal-bytes').to.be.within(ram['normal-bytes']!, ram['normal-bytes']! * 1.01 + 64 * 1024);
     // Almost everything crossed on the channels, not the main stream.
     expect(ram.transferred! - multifd, 'bytes on the main channel').to.be.below(ram['normal-bytes']! * 0.01 + 64 * 1024);
+    expect(info).not.to.have.property('__org.livemig_multifd-compression');
   } else {
     expect(multifd, 'compressed multifd-bytes').to.be.within(1, ram['normal-bytes']! / 10);
+    // ab's pages (one non-zero byte each) all go through the compressor, none raw.
+    const figures = (info as unknown as Record<string, Record<string, number>>)['__org.livemig_multifd-compression']!;
+    expect(figures['compressed-pages']).to.equal(ram.normal);
+    expect(figures['raw-pages']).to.equal(0);
+    expect(figures['compressed-bytes']).to.be.within(1, multifd);
+    expect(figures['compression-rate']).to.be.above(10);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { JsonObject } from '../../protocols/qmp/types.js';
 import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
 import type { SourceMigrationInfo } from '../outgoing/source-migration.js';
+import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import { XbzrleCounters } from '../ram/xbzrle-counters.js';
 import type { MonitorHost } from './host.js';
 
@@ -67,7 +68,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         else info['expected-downtime'] = m.expectedDowntime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(false);
-        Object.assign(info, xbzrleFigures(host, m));
+        Object.assign(info, xbzrleFigures(host, m), compressionFigures(m));
         if (m.cpuThrottlePercentage > 0) info['cpu-throttle-percentage'] = m.cpuThrottlePercentage;
         Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
@@ -79,7 +80,7 @@ function sourceInfo(host: MonitorHost): JsonObject {
         if (m.downtime !== undefined) info.downtime = m.downtime;
         if (m.setupTime !== undefined) info['setup-time'] = m.setupTime;
         info.ram = m.stats.toQmp(true);
-        Object.assign(info, xbzrleFigures(host, m));
+        Object.assign(info, xbzrleFigures(host, m), compressionFigures(m));
         Object.assign(info, dirtyLimitFigures(host));
         if (m.stopToRun !== undefined) info[`${EXTENSION_PREFIX}postcopy`] = postcopyFigures(m);
       }
@@ -114,6 +115,25 @@ function dirtyLimitFigures(host: MonitorHost): JsonObject {
   const limits = host.dirtyLimits;
   if (!host.options.caps['dirty-limit'] || !limits.inService) return {};
   return { 'dirty-limit-throttle-time-per-round': limits.throttleTimePerRound(), 'dirty-limit-ring-full-time': limits.ringFullTime() };
+}
+
+/**
+ * livemig's multifd compression figures, when the channels compressed:
+ * pages through the compressor, their bytes on the wire and the ratio (as
+ * QEMU's compression-rate for its compress threads), and the pages sent
+ * raw because they would not shrink.
+ */
+function compressionFigures(m: SourceMigrationInfo): JsonObject {
+  const c = m.stats.multifdCompression;
+  if (c === undefined) return {};
+  return {
+    [`${EXTENSION_PREFIX}multifd-compression`]: {
+      'compressed-pages': c.compressedPages,
+      'compressed-bytes': c.compressedBytes,
+      'compression-rate': c.compressedBytes === 0 ? 0 : (c.compressedPages * TARGET_PAGE_SIZE) / c.compressedBytes,
+      'raw-pages': c.rawPages,
+    },
+  };
 }
 
 /** livemig's postcopy figures: how long the guest was stopped until it ran on the destination, and what release-ram gave back. */

@@ -77,7 +77,12 @@ export const STAT_BYTES = 0;
 export const STAT_NORMAL_PAGES = 1;
 export const STAT_ZERO_PAGES = 2;
 export const STAT_PACKETS = 3;
-export const CHANNEL_STATS = 4;
+/** Source, compressing: pages that went through the compressor, and the bytes their compressed data took. */
+export const STAT_COMPRESSED_PAGES = 4;
+export const STAT_COMPRESSED_BYTES = 5;
+/** Source, compressing: data pages sent raw because they would not shrink (IncompressiblePageCheck). */
+export const STAT_RAW_PAGES = 6;
+export const CHANNEL_STATS = 7;
 
 /** Sums one counter over every channel. */
 export function sumStat(stats: Float64Array, stat: number): number {

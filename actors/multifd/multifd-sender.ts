@@ -2,11 +2,12 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MultifdSendPool } from './send-pool.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
+import type { MultifdCompressionStats } from '../ram/ram-stats.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import {
-  CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
+  CHANNEL_STATS, STAT_BYTES, STAT_COMPRESSED_BYTES, STAT_COMPRESSED_PAGES, STAT_NORMAL_PAGES, STAT_RAW_PAGES, STAT_ZERO_PAGES, sumStat,
   type ChannelAddress, type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
 
@@ -147,6 +148,16 @@ export class MultifdSender {
 
   get zeroPages(): number {
     return sumStat(this.statsBuffer, STAT_ZERO_PAGES);
+  }
+
+  /** What went through the compressors and what was sent raw; undefined when the channels do not compress. */
+  get compression(): MultifdCompressionStats | undefined {
+    if (this.options.compression === 'none') return undefined;
+    return {
+      compressedPages: sumStat(this.statsBuffer, STAT_COMPRESSED_PAGES),
+      compressedBytes: sumStat(this.statsBuffer, STAT_COMPRESSED_BYTES),
+      rawPages: sumStat(this.statsBuffer, STAT_RAW_PAGES),
+    };
   }
 
   /**

@@ -15,7 +15,6 @@ import { parentPort } from 'node:worker_threads';
 import { RamBlock } from '../guest/ram-block.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
-import { ready } from '../../protocols/multifd/compression.js';
 import { ChannelKind, HELLO_SIZE } from '../../protocols/hello/constants.js';
 import { decodeHello } from '../../protocols/hello/decode.js';
 import { IncomingListener, type ByteConsumer, type IncomingConnection } from '../../protocols/transport/incoming.js';
@@ -80,8 +79,6 @@ class RecvChannel {
 
   /** Becomes the channel `data` describes: listens, then reports its port. */
   static async start(data: RecvChannelData): Promise<RecvChannel> {
-    // zstd's WASM loads once per thread, before its decoder is made (only when used: it takes a while).
-    if (data.compression === 'zstd') await ready();
     const channel = new RecvChannel(data);
     await channel.listen();
     return channel;

@@ -5,43 +5,58 @@
  * compresses, frames and writes, with the socket's backpressure.
  *
  * Hot path: per page a bit test and (for written pages) a zero check
- * (ZeroPageCheck); page bytes are written as views of guest memory, never
- * copied, unless compressed.
+ * (ZeroPageCheck), and when compressing a look at whether the page would
+ * shrink (IncompressiblePageCheck); page bytes are written as views of
+ * guest memory, never copied, unless compressed.
  */
 import { on, once } from 'node:events';
 import { readlinkSync } from 'node:fs';
 import { RamBlock } from '../guest/ram-block.js';
+import { IncompressiblePageCheck } from '../ram/incompressible-page.js';
 import { RunBuilder, ZeroPageCheck } from '../ram/page-runs.js';
-import { compressPages, ready } from '../../protocols/multifd/compression.js';
+import { compressPages } from '../../protocols/multifd/compression.js';
 import { encodePacketHeader, encodeSyncPacket } from '../../protocols/multifd/encode.js';
 import { ChannelKind } from '../../protocols/hello/constants.js';
 import { encodeHello } from '../../protocols/hello/encode.js';
 import { CONNECT_TIMEOUT_MS, connectChannel } from '../../protocols/transport/outgoing.js';
 import {
-  CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_ZERO_PAGES,
+  CHANNEL_STATS, STAT_BYTES, STAT_COMPRESSED_BYTES, STAT_COMPRESSED_PAGES, STAT_NORMAL_PAGES, STAT_PACKETS, STAT_RAW_PAGES, STAT_ZERO_PAGES,
   type FromSendChannel, type SendChannelTask, type ToSendChannel,
 } from './messages.js';
 
+/** One packet's pages, and whether its data goes through the channel's compressor. */
+interface Frame {
+  runs: RunBuilder;
+  compress: boolean;
+}
+
 /**
  * The packets of one batch of page ranges, as runs of zero and data pages.
+ * With `incompressible` (a compressing channel), pages that would not
+ * shrink gather in packets of their own, sent raw; a zero page joins the
+ * packet of the data page before it, so runs stay long.
+ *
  * The per-page loop lives in this small function of its own: inside the
  * async channel loop it made V8 optimise that whole loop, twice per channel
  * and 25–40 ms each time (--trace-opt), during every migration.
  */
-function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, ranges: Uint32Array): RunBuilder[] {
-  const frames: RunBuilder[] = [];
-  let frame = new RunBuilder(ram);
+function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, incompressible: IncompressiblePageCheck | undefined, ranges: Uint32Array): Frame[] {
+  const frames: Frame[] = [];
+  // [0]: pages for the compressor (all pages when not compressing), [1]: pages sent raw.
+  const open = [new RunBuilder(ram), new RunBuilder(ram)];
+  let raw = 0;
   for (let i = 0; i < ranges.length; i += 2) {
     for (let page = ranges[i]!, end = page + ranges[i + 1]!; page < end; page++) {
       const zero = zeroCheck.isZero(page);
-      if (!frame.add(page, zero)) {
-        frames.push(frame);
-        frame = new RunBuilder(ram);
-        frame.add(page, zero);
+      if (!zero && incompressible !== undefined) raw = incompressible.test(page) ? 1 : 0;
+      if (!open[raw]!.add(page, zero)) {
+        frames.push({ runs: open[raw]!, compress: raw === 0 });
+        open[raw] = new RunBuilder(ram);
+        open[raw]!.add(page, zero);
       }
     }
   }
-  if (!frame.empty) frames.push(frame);
+  for (const [kind, runs] of open.entries()) if (!runs.empty) frames.push({ runs, compress: kind === 0 });
   return frames;
 }
 
@@ -59,7 +74,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   const stats = new Float64Array(task.stats, index * CHANNEL_STATS * 8, CHANNEL_STATS);
   const blocks = task.blocks.map((b) => new RamBlock(b));
   const zeroChecks = blocks.map((b) => new ZeroPageCheck(b));
-  if (task.compression === 'zstd') await ready();
+  const incompressible = task.compression === 'none' ? [] : blocks.map((b) => new IncompressiblePageCheck(b));
   const post = (m: FromSendChannel) => control.postMessage(m);
 
   const a = task.address;
@@ -100,19 +115,24 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
         post({ type: 'synced', round: m.round });
         continue;
       }
-      for (const frame of framesOf(blocks[m.block]!, zeroChecks[m.block]!, m.ranges)) {
+      for (const { runs: frame, compress } of framesOf(blocks[m.block]!, zeroChecks[m.block]!, incompressible[m.block], m.ranges)) {
         const views = frame.dataViews();
-        // Only page data is compressed: a packet of zero runs carries no data at all.
-        const data = task.compression === 'none' || views.length === 0 ? views : [compressPages(task.compression, task.level, views)];
+        // Only page data is compressed: a packet of zero runs carries no data at all, and raw pages say so in their header.
+        const compression = task.compression !== 'none' && compress && views.length > 0 ? task.compression : 'none';
+        const data = compression === 'none' ? views : [compressPages(compression, task.level, views)];
         const dataLength = data.reduce((n, v) => n + v.length, 0);
         const header = encodePacketHeader({
-          sync: false, compression: task.compression, packetNumber: packetNumber++, round: m.round,
+          sync: false, compression, packetNumber: packetNumber++, round: m.round,
           block: m.block, runs: frame.runs, dataLength,
         });
         await write(header, ...data);
         stats[STAT_PACKETS]!++;
         stats[STAT_NORMAL_PAGES]! += frame.dataPages;
         stats[STAT_ZERO_PAGES]! += frame.zeroPages;
+        if (compression !== 'none') {
+          stats[STAT_COMPRESSED_PAGES]! += frame.dataPages;
+          stats[STAT_COMPRESSED_BYTES]! += dataLength;
+        } else if (task.compression !== 'none') stats[STAT_RAW_PAGES]! += frame.dataPages;
       }
       post({ type: 'sent' });
     }

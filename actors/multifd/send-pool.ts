@@ -4,10 +4,9 @@ import { workerBundle, workerExecArgv } from '../threads/ts-worker.js';
 /**
  * The source's multifd worker threads, kept warm between migrations so
  * their start-up (~0.15 s each here: the thread, Piscina, the channel code)
- * is not part of every migration's setup time (zstd's WASM still loads in
- * the first zstd migration: warming does not know the compression). Made when
- * multifd is turned on, warmed at once, reused by each migration with the
- * same channel count.
+ * is not part of every migration's setup time. Made when multifd is
+ * turned on, warmed at once, reused by each migration with the same
+ * channel count.
  */
 export class MultifdSendPool {
   readonly pool: Piscina;

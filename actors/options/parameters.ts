@@ -11,6 +11,7 @@
  * params['max-bandwidth'] === 1073741824n; params['tls-hostname'] === '';
  */
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
+import { unavailable } from '../../protocols/multifd/compression.js';
 import { COMPRESSION_METHODS, type CompressionMethod } from '../../protocols/multifd/constants.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { decodeJson } from '../../protocols/qmp/json-decode.js';
@@ -195,6 +196,9 @@ export function checkParameters(p: Readonly<MigrationParameters>, ctx: Parameter
   if (p['multifd-channels'] < 1) throw outOfRange('multifd_channels', 'a value between 1 and 255');
   if (p['multifd-zlib-level'] > 9) throw outOfRange('multifd_zlib_level', 'a value between 0 and 9');
   if (p['multifd-zstd-level'] > 20) throw outOfRange('multifd_zstd_level', 'a value between 0 and 20');
+  // As a QEMU built without zstd refuses the value, naming here why this build lacks it.
+  const missing = unavailable(p['multifd-compression']);
+  if (missing !== undefined) throw genericError(`Parameter 'multifd-compression' does not accept value '${p['multifd-compression']}': ${missing}`);
   const cache = p['xbzrle-cache-size'];
   if (cache < BigInt(TARGET_PAGE_SIZE) || (cache & (cache - 1n)) !== 0n) {
     throw outOfRange('xbzrle_cache_size', 'a power of two no less than the target page size');

@@ -486,6 +486,7 @@ export class SourceMigration {
     const m = this.multifd!;
     const { wireBytes, clearedBytes, charge } = m.progress();
     this.stats.multifdBytes = m.bytes;
+    this.stats.multifdCompression = m.compression;
     this.stats.normal = m.normalPages;
     this.stats.duplicate = m.zeroPages;
     this.stats.remainingPages = this.saver.remaining;

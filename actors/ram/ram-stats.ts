@@ -1,6 +1,17 @@
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 
 /**
+ * multifd with compression: the data pages that went through the
+ * compressor and the bytes they took on the wire, and those sent raw as
+ * incompressible (livemig's figures: QEMU counts none for multifd).
+ */
+export interface MultifdCompressionStats {
+  compressedPages: number;
+  compressedBytes: number;
+  rawPages: number;
+}
+
+/**
  * The source's RAM counters, incremented where the bytes move (DESIGN rule 6)
  * and shown by query-migrate as MigrationStats.
  */
@@ -14,6 +25,8 @@ export class RamStats {
   precopyBytes = 0;
   downtimeBytes = 0;
   multifdBytes = 0;
+  /** Set when the multifd channels compress. */
+  multifdCompression: MultifdCompressionStats | undefined;
   remainingPages = 0;
   totalBytes = 0;
   /** Set while the guest is stopped for switchover: bytes then count as downtime bytes. */

@@ -1,52 +1,64 @@
 /**
  * Page compression for multifd packets: zlib (node:zlib, zlib format) and
- * zstd (@bokuweb/zstd-wasm, one WebAssembly instance per thread).
+ * zstd (zstd-napi: the native library, one context per thread, reused).
  *
  * Decompression reads hostile bytes, so its output is bounded by the size the
  * packet's runs need before any of it is produced: zlib output is capped at
- * that size, and a zstd frame must declare exactly that content size before
- * the library reserves memory for it (it trusts the declared size).
+ * that size, and a zstd frame must declare exactly that content size and is
+ * decompressed into a buffer of exactly that size.
  *
- * Hot path: one call per packet in a channel worker, never one per page; the
- * concatenation buffer is reused, so the only allocations are the results.
+ * Hot path: one call per packet in a channel worker, never one per page. A
+ * packet whose data is one view (a run of consecutive pages) goes to the
+ * compressor straight from guest memory; several views are joined first, in
+ * a buffer reused across calls. The only allocation is the result.
  */
-import { compress, decompress, init } from '@bokuweb/zstd-wasm';
+import { createRequire } from 'node:module';
 import { deflateSync, inflateSync } from 'node:zlib';
+import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { ZLIB_LEVEL_MAX, ZSTD_LEVEL_MAX, type CompressionMethod } from './constants.js';
 import { MultifdError } from './errors.js';
 
 /** The methods that compress; `none` never reaches this module. */
 export type Compressor = Exclude<CompressionMethod, 'none'>;
 
-const ZSTD_FRAME_MAGIC = 0xfd2fb528;
+type Zstd = typeof ZstdBinding;
 
-let zstdLoading: Promise<void> | undefined;
-let zstdLoaded = false;
+/** The addon, its contexts, or why it could not be loaded: loaded once per thread, on first use. */
+let zstd: { binding: Zstd; cctx: ZstdBinding.CCtx; dctx: ZstdBinding.DCtx } | { error: string } | undefined;
+
 /** The concatenation of several views, reused across calls (compression runs one packet at a time per thread). */
 let joined = new Uint8Array(0);
 
-/**
- * Loads the zstd WebAssembly module for this thread; await it once before
- * using zstd here. zlib needs nothing.
- *
- * @example await ready(); const packed = compressPages('zstd', 1, [page]);
- */
-export function ready(): Promise<void> {
-  zstdLoading ??= init().then(
-    () => {
-      zstdLoaded = true;
-    },
-    (error: unknown) => {
-      zstdLoading = undefined;
-      throw error;
-    },
-  );
-  return zstdLoading;
+function loadZstd(): { binding: Zstd; cctx: ZstdBinding.CCtx; dctx: ZstdBinding.DCtx } {
+  if (zstd === undefined) {
+    try {
+      const binding = createRequire(import.meta.url)('zstd-napi/binding.js') as Zstd;
+      zstd = { binding, cctx: new binding.CCtx(), dctx: new binding.DCtx() };
+    } catch (error) {
+      zstd = { error: `the zstd-napi addon did not load (${reason(error)}); npm ci builds it with node-gyp, which needs python3, make and a C compiler` };
+    }
+  }
+  if ('error' in zstd) throw new Error(`zstd compression is not available: ${zstd.error}`);
+  return zstd;
 }
 
-/** Throws unless `method` can be used on this thread now (zstd needs `ready()` first). */
-export function checkReady(method: CompressionMethod): void {
-  if (method === 'zstd' && !zstdLoaded) throw new Error('zstd is not loaded on this thread: await ready() first');
+/**
+ * Why `method` cannot be used in this process, or undefined when it can
+ * (zstd needs the native addon that `npm ci` builds; zlib is Node's own).
+ */
+export function unavailable(method: CompressionMethod): string | undefined {
+  if (method !== 'zstd') return undefined;
+  try {
+    loadZstd();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Throws, saying why, unless `method` can be used in this process. */
+export function checkAvailable(method: CompressionMethod): void {
+  if (method === 'zstd') loadZstd();
 }
 
 /**
@@ -57,9 +69,13 @@ export function checkReady(method: CompressionMethod): void {
 export function compressPages(method: Compressor, level: number, views: readonly Uint8Array[]): Uint8Array {
   const max = method === 'zlib' ? ZLIB_LEVEL_MAX : ZSTD_LEVEL_MAX;
   if (!Number.isInteger(level) || level < 0 || level > max) throw new RangeError(`${method} level ${level} is out of range (0 to ${max})`);
-  checkReady(method);
   const input = views.length === 1 ? (views[0] as Uint8Array) : join(views);
-  return method === 'zlib' ? deflateSync(input, { level }) : compress(input, level);
+  if (method === 'zlib') return deflateSync(input, { level });
+  const { binding, cctx } = loadZstd();
+  const out = Buffer.allocUnsafe(binding.compressBound(input.length));
+  // compress2 writes the content size into the frame header, which the destination requires.
+  cctx.setParameter(binding.CParameter.compressionLevel, level);
+  return out.subarray(0, cctx.compress2(out, input));
 }
 
 /**
@@ -68,7 +84,6 @@ export function compressPages(method: Compressor, level: number, views: readonly
  * other size. Messages follow QEMU's "packet size received N size expected M".
  */
 export function decompressInto(method: Compressor, data: Uint8Array, out: Uint8Array): void {
-  checkReady(method);
   if (method === 'zlib') inflateInto(data, out);
   else zstdInto(data, out);
 }
@@ -91,42 +106,26 @@ function inflateInto(data: Uint8Array, out: Uint8Array): void {
 }
 
 function zstdInto(data: Uint8Array, out: Uint8Array): void {
-  const declared = zstdContentSize(data);
-  if (declared === undefined) throw new MultifdError('DECOMPRESS_FAILED', 'zstd data does not start with a frame that declares its size');
-  if (declared !== out.length) throw sizeError(String(declared), out.length);
-  let result: Uint8Array;
+  const { binding, dctx } = loadZstd();
+  let declared: number | null;
   try {
-    result = decompress(data);
+    declared = binding.getFrameContentSize(data);
+  } catch {
+    declared = null;
+  }
+  if (declared === null) throw new MultifdError('DECOMPRESS_FAILED', 'zstd data does not start with a frame that declares its size');
+  if (declared !== out.length) throw sizeError(String(declared), out.length);
+  let written: number;
+  try {
+    const frame = binding.findFrameCompressedSize(data);
+    if (frame !== data.length) throw new MultifdError('DECOMPRESS_FAILED', `zstd frame ends after ${frame} of ${data.length} data bytes`);
+    // Never more than out holds, whatever the frame says.
+    written = dctx.decompress(out, data);
   } catch (error) {
+    if (error instanceof MultifdError) throw error;
     throw new MultifdError('DECOMPRESS_FAILED', `zstd data is corrupt (${reason(error)})`);
   }
-  if (result.length !== out.length) throw sizeError(String(result.length), out.length);
-  out.set(result);
-}
-
-/** The content size a zstd frame header declares; undefined when it is not a frame or declares none. */
-function zstdContentSize(data: Uint8Array): number | undefined {
-  if (data.length < 5) return undefined;
-  const view = new DataView(data.buffer, data.byteOffset, data.length);
-  if (view.getUint32(0, true) !== ZSTD_FRAME_MAGIC) return undefined;
-  const descriptor = view.getUint8(4);
-  const singleSegment = (descriptor >> 5) & 1;
-  const sizeFlag = descriptor >> 6;
-  // Field sizes by flag: dictionary id 0, 1, 2, 4 bytes; content size 0 (1 in a single segment), 2, 4, 8.
-  const dictionaryIdFlag = descriptor & 3;
-  const at = 5 + (singleSegment ? 0 : 1) + (dictionaryIdFlag === 3 ? 4 : dictionaryIdFlag);
-  const bytes = sizeFlag === 0 ? singleSegment : 1 << sizeFlag;
-  if (bytes === 0 || data.length < at + bytes) return undefined;
-  switch (bytes) {
-    case 1:
-      return view.getUint8(at);
-    case 2:
-      return view.getUint16(at, true) + 256;
-    case 4:
-      return view.getUint32(at, true);
-    default:
-      return view.getUint32(at + 4, true) * 2 ** 32 + view.getUint32(at, true);
-  }
+  if (written !== out.length) throw sizeError(String(written), out.length);
 }
 
 function join(views: readonly Uint8Array[]): Uint8Array {

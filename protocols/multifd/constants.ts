@@ -22,6 +22,11 @@
  * bytes: the non-zero runs' pages back to back, or one zlib / zstd stream of
  * exactly those bytes.
  * A packet without non-zero pages carries no data, compressed or not.
+ *
+ * The compression field says how this packet's own data travels: the
+ * channel's `multifd-compression`, or none for the pages a compressing
+ * sender found incompressible and sent raw (QEMU compresses every page and
+ * refuses a packet whose field differs from its setting).
  */
 import { MAX_PAGE_DATA_PER_BATCH, MAX_PAGES_PER_BATCH, MAX_RUNS_PER_BATCH } from '../page-runs/constants.js';
 

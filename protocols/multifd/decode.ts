@@ -28,7 +28,7 @@ import type { ChannelHello } from '../hello/types.js';
 import { DEFAULT_PAGE_SIZE, RUN_DESCRIPTOR_SIZE } from '../page-runs/constants.js';
 import { PageRunDecoder } from '../page-runs/decode.js';
 import type { GuestLayout, PageSink } from '../page-runs/types.js';
-import { checkReady, decompressInto, type Compressor } from './compression.js';
+import { checkAvailable, decompressInto, type Compressor } from './compression.js';
 import {
   compressionCode,
   COMPRESSION_SLACK,
@@ -59,7 +59,7 @@ import type { PacketInfo } from './types.js';
 export interface MultifdDecoderOptions {
   /** Where page runs land. */
   sink: PageSink;
-  /** This side's `multifd-compression`; a packet compressed otherwise is refused. */
+  /** This side's `multifd-compression`; a packet compressed otherwise is refused (raw packets are taken on any channel). */
   compression: CompressionMethod;
   /** A SYNC packet ended `round` on this channel; all its pages are in place. */
   onSync(round: number): void;
@@ -124,13 +124,15 @@ export class MultifdDecoder extends PageRunDecoder {
   private packetNumber = 0;
   private packetRound = 0;
   private sync = false;
+  /** This packet's data went through the compressor; false for raw pages on a compressing channel. */
+  private packetCompressed = false;
   private dataLength = 0;
   private packetBytes = 0;
   private packets = 0;
 
   constructor(options: MultifdDecoderOptions) {
     const code = compressionCode(options.compression);
-    checkReady(options.compression);
+    checkAvailable(options.compression);
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_DATA_PER_PACKET) {
       throw new RangeError(`Bad page size ${pageSize}`);
@@ -257,7 +259,9 @@ export class MultifdDecoder extends PageRunDecoder {
     if ((flags & ~FLAGS_KNOWN) !== 0) {
       throw new MultifdError('BAD_FLAGS', `${this.prefix()}: received packet with unknown flags 0x${(flags & ~FLAGS_KNOWN).toString(16)}`);
     }
-    if ((flags & FLAG_COMPRESSION_MASK) !== this.expectedCompressionFlags) {
+    // A compressing sender flags the packets it sends raw (pages that would not shrink) as `none`.
+    const packetCompression = flags & FLAG_COMPRESSION_MASK;
+    if (packetCompression !== this.expectedCompressionFlags && packetCompression !== 0) {
       throw new MultifdError(
         'COMPRESSION_MISMATCH',
         `${this.prefix()}: flags received ${(flags & FLAG_COMPRESSION_MASK).toString(16)} flags expected ${this.expectedCompressionFlags.toString(16)}`,
@@ -278,7 +282,8 @@ export class MultifdDecoder extends PageRunDecoder {
     if (runs > MAX_RUNS_PER_PACKET) {
       throw new MultifdError('TOO_LARGE', `multifd: received packet with ${runs} runs and expected maximum runs are ${MAX_RUNS_PER_PACKET}`);
     }
-    const maxData = this.compression === 'none' ? MAX_PAGE_DATA_PER_PACKET : MAX_DATA_LENGTH;
+    const compressed = packetCompression !== 0;
+    const maxData = compressed ? MAX_DATA_LENGTH : MAX_PAGE_DATA_PER_PACKET;
     if (dataLength > maxData) {
       throw new MultifdError('TOO_LARGE', `multifd: received packet with ${dataLength} data bytes and expected maximum is ${maxData}`);
     }
@@ -287,6 +292,7 @@ export class MultifdDecoder extends PageRunDecoder {
     this.packetNumber = packetNumber;
     this.packetRound = round;
     this.sync = sync;
+    this.packetCompressed = compressed;
     this.beginBatch(block, runs);
     this.dataLength = dataLength;
     if (runs === 0) {
@@ -317,7 +323,7 @@ export class MultifdDecoder extends PageRunDecoder {
       throw new MultifdError('TOO_LARGE', `multifd: received packet with ${raw} bytes of pages and expected maximum is ${MAX_PAGE_DATA_PER_PACKET}`);
     }
     const length = this.dataLength;
-    if (this.compression === 'none' || raw === 0) {
+    if (!this.packetCompressed || raw === 0) {
       if (length !== raw) {
         throw new MultifdError(
           'BAD_LENGTH',
@@ -332,7 +338,7 @@ export class MultifdDecoder extends PageRunDecoder {
     } else if (length === 0) {
       throw new MultifdError('BAD_LENGTH', `${this.prefix()}: packet ${this.packetNumber} has no data for its ${dataPages} pages`);
     }
-    if (this.compression === 'none' || raw === 0) {
+    if (!this.packetCompressed || raw === 0) {
       this.phase = Phase.PAGE_DATA;
       this.landRuns();
       return;

@@ -8,7 +8,7 @@
  * after the other.
  */
 import { expect } from 'chai';
-import { compressPages, ready } from '../../protocols/multifd/compression.js';
+import { compressPages } from '../../protocols/multifd/compression.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
 import { encodePacketHeader } from '../../protocols/multifd/encode.js';
 import { MultifdError, type MultifdErrorCode } from '../../protocols/multifd/errors.js';
@@ -177,7 +177,6 @@ function checkSyncs(syncs: readonly number[]): void {
 
 describe('fuzz: multifd channel decoder', () => {
   const seed = fuzzSeed(0x3f1fd);
-  before(ready);
 
   it('decodes the unmutated corpus cleanly', () => {
     const random = new SeededRandom(seed);
