@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { TARGET_PAGE_SIZE } from '../actors/guest/constants.js';
-import { defaultAb } from '../actors/guest/guest.js';
+import { defaultAb, GUEST_FILLS, type GuestFill } from '../actors/guest/guest.js';
 import { parseDeviceTiming } from '../actors/guest/device-timing.js';
 import { WORKLOAD_KINDS, type WorkloadKind, type WorkloadSpec } from '../actors/guest/workloads/index.js';
 import type { InstanceConfig } from '../actors/instance/instance.js';
@@ -26,7 +26,7 @@ export interface RunValues {
   workingSet?: number;
   randomStart: number;
   seed: number;
-  fill?: 'random';
+  fill?: GuestFill;
   uuid?: string;
   paused?: true;
   incoming?: string;
@@ -68,7 +68,7 @@ export function withRunOptions(command: Command): Command {
     .option('--working-set <SIZE>', 'random: size of the range it dirties (default: 64M, at most --ram)', size)
     .option('--random-start <SIZE>', 'random: start of that range', size, 0)
     .option('--seed <N>', 'random: PRNG seed', wholeNumber(0, 0xffffffff), 1)
-    .addOption(new Option('--fill <KIND>', 'fill pc.ram at start (for benchmarks)').choices(['random']))
+    .addOption(new Option('--fill <KIND>', "fill pc.ram at start (for benchmarks): random bytes, or pages that compress like a real guest's").choices(GUEST_FILLS))
     .option('--uuid <UUID>', "the guest's identity (QEMU's -uuid)", uuid)
     .option('-S, --paused', 'start with the guest stopped (run state prelaunch)')
     .optionsGroup('Migration:')

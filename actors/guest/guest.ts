@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../threads/ts-worker.js';
 import { checkAb, type AbReport } from './ab-check.js';
-import { TARGET_PAGE_SIZE } from './constants.js';
+import { fillCompressible } from './compressible-fill.js';
+import { PAGES_PER_SLAB, TARGET_PAGE_SIZE } from './constants.js';
 import {
   ALL_BLOCKED_MS, BLOCKTIME_MS, DIRTY_LIMIT, DIRTY_LIMIT_SLEPT_US, MAX_VCPUS, PARKED, POSTCOPY, QUIT, RUN, THROTTLE_PCT, WORK, WRITE_PROTECT, allocateControl, vcpuSlot,
 } from './control.js';
@@ -36,9 +37,17 @@ export interface GuestConfig {
   uuid?: string;
   /** `running`, `prelaunch` (QEMU's -S) or `inmigrate` (a destination). */
   runState: RunState;
-  /** Fill pc.ram with random bytes at start, as if the guest had written every page (benchmarks). */
-  fill?: 'random';
+  /** Fill pc.ram at start, as if the guest had written every page (benchmarks). */
+  fill?: GuestFill;
 }
+
+/**
+ * What a guest's pc.ram can be filled with at start: random bytes (which no
+ * codec shrinks), or pages that compress like a real guest's
+ * (compressible-fill.ts).
+ */
+export const GUEST_FILLS = ['random', 'compressible'] as const;
+export type GuestFill = (typeof GUEST_FILLS)[number];
 
 interface GuestEvents {
   stop: [];
@@ -108,7 +117,7 @@ export class Guest extends EventEmitter<GuestEvents> {
       if (blocks.some((b) => b.name === extra.name)) throw new Error(`RAM block '${extra.name}' is declared twice`);
       blocks.push(RamBlock.allocate(extra.name, extra.size));
     }
-    if (config.fill === 'random') fillRandom(blocks[0]!);
+    if (config.fill) fillBlock(blocks[0]!, config.fill);
     const ctrl = allocateControl(config.smp);
     const cpuState = allocateCpuState(config.smp);
     const faultLog = new FaultLatencyLog();
@@ -446,14 +455,15 @@ function validateWorkload(spec: WorkloadSpec, ram: number): void {
 }
 
 /**
- * Random bytes in every page of a block, marked written (touched) as a guest
- * write would, so a migration reads and sends them all.
+ * Data in every page of a block, marked written (touched) as a guest write
+ * would, so a migration reads and sends them all.
  */
-function fillRandom(ram: RamBlock): void {
+function fillBlock(ram: RamBlock, fill: GuestFill): void {
   const chunk = 16 << 20;
-  for (const slab of ram.slabs) {
-    for (let at = 0; at < slab.length; at += chunk) randomFillSync(slab.subarray(at, Math.min(at + chunk, slab.length)));
-  }
+  ram.slabs.forEach((slab, i) => {
+    if (fill === 'compressible') fillCompressible(slab, i * PAGES_PER_SLAB);
+    else for (let at = 0; at < slab.length; at += chunk) randomFillSync(slab.subarray(at, Math.min(at + chunk, slab.length)));
+  });
   ram.touched.fill(true);
 }
 

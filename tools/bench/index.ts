@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
+import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import { htmlReport } from './html-report.js';
 import { runLivemigColo } from './livemig-colo.js';
@@ -110,6 +111,8 @@ async function bench(options: BenchOptions): Promise<number> {
   log(`\n${formatTable(scenarios)}\n`);
   const vsQemu = formatVsQemuTable(scenarios);
   if (vsQemu) log(`Next to QEMU (guest GB/s; CPU s: user + system of each process while it migrated):\n${vsQemu}\n`);
+  const compression = compressionRows(scenarios);
+  if (compression.length > 0) log(`Multifd compression (CPU s/GiB: source + destination per GiB of guest RAM; ratio: guest RAM ÷ bytes on the wire):\n${formatRows(COMPRESSION_COLUMNS, compression)}\n`);
   const postcopy = formatPostcopyTable(scenarios);
   if (postcopy) log(`Postcopy:\n${postcopy}\n`);
   const snapshot = formatSnapshotTable(scenarios);

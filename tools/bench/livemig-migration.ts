@@ -1,7 +1,9 @@
 /**
  * One livemig scenario run: a source and a destination instance (`livemig
  * run`, real processes, with the bench's TLS credentials if the scenario
- * says so), the source's RAM prepared as the scenario says, the
+ * says so; with multifd compression in a network namespace of their own,
+ * whose loopback counts the bytes on the wire as for QEMU), the source's
+ * RAM prepared as the scenario says, the
  * destination's RAM pre-faulted, then a migration driven as an orchestrator
  * drives QEMU, sampled every ~50 ms, and the destination checked: its memory
  * against the source's (digests; the destination is started with -S so it
@@ -12,6 +14,8 @@ import { join } from 'node:path';
 import { QmpError } from '../../protocols/qmp/errors.js';
 import { spawnInstance, type InstanceProcess } from '../instance-process.js';
 import type { MigrationPlan } from '../orchestrate.js';
+import { compressionParameters } from './compression-plan.js';
+import { createLoopbackNamespace } from './loopback-namespace.js';
 import { measureMigration } from './measure-migration.js';
 import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
@@ -31,13 +35,19 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
   const tag = `${scenario.name}-${run}`;
   const base = ['--ram', String(scenario.ram), '--smp', '1'];
   const started: InstanceProcess[] = [];
-  const undo = onTeardown(() => quitAll(started));
+  const compressed = scenario.multifd !== undefined && scenario.multifd.compression !== 'none';
+  const namespace = compressed ? createLoopbackNamespace(tag) : undefined;
+  const undo = onTeardown(async () => {
+    await quitAll(started);
+    await namespace?.remove();
+  });
   try {
     const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '--object'), tlsObjectArgs(scenario.tls, 'destination', '--object')]);
+    const wrap = namespace ? { wrap: namespace.wrap } : {};
     const spawned = await Promise.allSettled([
-      spawnInstance([...base, ...sourceArgs(scenario), ...srcTls], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000 }),
+      spawnInstance([...base, ...sourceArgs(scenario), ...srcTls], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000, ...wrap }),
       // After postcopy the guest runs on at the destination, as it does in QEMU.
-      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused']), ...dstTls], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000 }),
+      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused']), ...dstTls], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000, ...wrap }),
     ]);
     for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
     for (const s of spawned) if (s.status === 'rejected') throw s.reason;
@@ -50,19 +60,21 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
     };
     // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
     await Promise.all([probeSupport(destination, plan), probeSupport(source, plan)]);
-    if (scenario.workload.kind !== 'zero' && scenario.workload.kind !== 'random-filled') await new Promise((r) => setTimeout(r, WARMUP_MS));
+    if (scenario.workload.kind === 'ab' || scenario.workload.kind === 'dirty') await new Promise((r) => setTimeout(r, WARMUP_MS));
     await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
       (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
 
+    const wireBefore = namespace?.bytes(source.process.pid!);
     const run = await measureMigration(
       { qmp: source.qmp, pid: source.process.pid! },
       { qmp: destination.qmp, pid: destination.process.pid! },
       plan,
       scenario.postcopy !== undefined,
     );
+    const loopbackBytes = wireBefore === undefined ? undefined : namespace!.bytes(source.process.pid!) - wireBefore;
     const completed = run.source.status === 'completed' && run.destination.status === 'completed';
     const check = !completed ? null : scenario.postcopy ? await abHolds(destination) : { ok: await sameMemory(source, destination) };
-    const metrics = migrationMetrics(run.source, run.usage, check && check.ok, run.series);
+    const metrics = { ...migrationMetrics(run.source, run.usage, check && check.ok, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
     if (metrics.ok && run.destination.status !== 'completed') {
       return { ...metrics, ok: false, error: `destination ${String(run.destination.status)}: ${String(run.destination['error-desc'] ?? '')}` };
     }
@@ -87,6 +99,9 @@ function sourceArgs(s: LivemigScenario): string[] {
     case 'random-filled':
       // Every page holds data, as in QEMU's urandom-filled memory file: zero-page detection must not flatter livemig.
       return ['--fill', 'random', '--paused'];
+    case 'compressible-filled':
+      // The pages of QEMU's compressible memory file (guest-memory-file.ts), none of them zero.
+      return ['--fill', 'compressible', '--paused'];
     case 'zero':
       return ['--paused'];
     case 'ab':
@@ -101,7 +116,7 @@ function parameters(s: LivemigScenario): Record<string, unknown> {
   return {
     'max-bandwidth': s.maxBandwidth ?? UNLIMITED_BANDWIDTH,
     ...(s.downtimeLimit !== undefined ? { 'downtime-limit': s.downtimeLimit } : {}),
-    ...(s.multifd ? { 'multifd-channels': s.multifd.channels, 'multifd-compression': s.multifd.compression } : {}),
+    ...(s.multifd ? { 'multifd-channels': s.multifd.channels, ...compressionParameters(s.multifd.compression) } : {}),
     ...tlsParameters(s.tls),
   };
 }

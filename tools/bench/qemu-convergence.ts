@@ -15,10 +15,11 @@ import { QmpError } from '../../protocols/qmp/errors.js';
 import { convergenceMigrationPlan, CONVERGENCE_DIRTY_RANGE, type ConvergencePlan } from './convergence-plan.js';
 import { measureConvergenceRun } from './convergence-run.js';
 import { dirtyGuestImage } from './dirty-guest-image.js';
+import { guestMemoryFile } from './guest-memory-file.js';
 import type { WorkCounter } from './guest-pace.js';
 import { failedRunWithLogs } from './migration-metrics.js';
 import { NotAvailable } from './not-available.js';
-import { quitAll, randomFile, startQemu, type QemuProcess } from './qemu-migration.js';
+import { quitAll, startQemu, type QemuProcess } from './qemu-migration.js';
 import { passes } from './qemu-postcopy.js';
 import type { RunMetrics } from './results.js';
 import type { QemuScenario } from './scenarios.js';
@@ -48,7 +49,7 @@ export async function runQemuConvergence(scenario: QemuScenario, dir: string, ru
     const guest = ['-drive', `file=${dirtyGuestImage()},format=raw,if=ide,snapshot=on`];
     // Random bytes in all of RAM, as livemig's --fill random: a private copy of the bench's random file, made
     // resident before the guest runs (prealloc), that the guest's writes never reach.
-    const randomRam = `memory-backend-file,id=mem0,size=${scenario.ram},mem-path=${await randomFile(scenario.ram)},share=off,prealloc=on`;
+    const randomRam = `memory-backend-file,id=mem0,size=${scenario.ram},mem-path=${await guestMemoryFile(scenario.ram, 'random')},share=off,prealloc=on`;
     // The destination's RAM block has the same name (mem0), pre-allocated.
     const warmRam = `memory-backend-ram,id=mem0,size=${scenario.ram},prealloc=on`;
     const memory = (backend: string) => ['-machine', 'pc,memory-backend=mem0', '-object', backend];

@@ -1,18 +1,22 @@
 /**
  * One real-QEMU run, the yardstick: two qemu-system-x86_64 processes (TCG,
  * -S, guest RAM in a shared memory-backend-file under /dev/shm), the
- * source's file filled from /dev/urandom, the destination's RAM pre-faulted
- * (prealloc=on: "warm"), migrated over loopback TCP with max-bandwidth
- * raised (and over TLS with the bench's credentials if the scenario says
- * so); afterwards the two memory files must be equal (cmp). Postcopy
- * runs, with a running guest, are qemu-postcopy.ts's.
+ * source's file filled from /dev/urandom or with livemig's compressible
+ * pages, the destination's RAM pre-faulted (prealloc=on: "warm"), migrated
+ * over loopback TCP with max-bandwidth raised (with multifd compression,
+ * and over TLS with the bench's credentials, if the scenario says so; with
+ * compression in a network namespace of their own, whose loopback counts
+ * the bytes on the wire); afterwards the two memory files must be equal
+ * (cmp). Postcopy runs, with a running guest, are qemu-postcopy.ts's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { QmpClient } from '../../protocols/qmp/client.js';
 import type { MigrationPlan } from '../orchestrate.js';
+import { compressionParameters } from './compression-plan.js';
+import { guestMemoryFile, SHM } from './guest-memory-file.js';
+import { createLoopbackNamespace } from './loopback-namespace.js';
 import { measureMigration } from './measure-migration.js';
 import { failedRun, migrationMetrics } from './migration-metrics.js';
 import { QEMU_BINARY } from './qemu-setup.js';
@@ -22,7 +26,6 @@ import { awaitExit, onTeardown } from './teardown.js';
 import { tlsObjectArgs, tlsParameters } from './tls-credentials.js';
 import { waitUntil } from './wait-until.js';
 
-const SHM = '/dev/shm';
 /** Starting QEMU includes pre-allocating the destination's RAM. */
 const START_TIMEOUT_MS = 120_000;
 
@@ -33,29 +36,14 @@ export interface QemuProcess {
   stderr(): string;
 }
 
-/**
- * The urandom-filled source memory files, one per size, made once per bench
- * run: a stopped QEMU guest never writes its RAM, so every run can reuse it.
- */
-const randomFiles = new Map<number, string>();
-
-export async function randomFile(size: number): Promise<string> {
-  let path = randomFiles.get(size);
-  if (path) return path;
-  path = join(SHM, `livemig-bench-${process.pid}-random-${size}.mem`);
-  const file = path;
-  onTeardown(() => rmSync(file, { force: true }));
-  await pipeline(createReadStream('/dev/urandom', { start: 0, end: size - 1, highWaterMark: 4 << 20 }), createWriteStream(file));
-  randomFiles.set(size, file);
-  return file;
-}
-
 export async function runQemu(scenario: QemuScenario, dir: string, run: number): Promise<RunMetrics> {
   const tag = `${scenario.name}-${run}`;
   const started: QemuProcess[] = [];
   const dstFile = join(SHM, `livemig-bench-${process.pid}-${tag}.mem`);
+  const namespace = scenario.multifdCompression ? createLoopbackNamespace(tag) : undefined;
   const undo = onTeardown(async () => {
     await quitAll(started);
+    await namespace?.remove();
     rmSync(dstFile, { force: true });
   });
   try {
@@ -66,12 +54,14 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
     ];
     // Never-touched RAM is anonymous memory, as in a plain `-m` guest: shared
     // files would allocate a page on every read of a hole.
-    const srcMemory = scenario.memory === 'random' ? memory(await randomFile(scenario.ram), false) : [];
-    const dstMemory = scenario.memory === 'random' ? memory(dstFile, true) : ['-mem-prealloc'];
+    const fill = scenario.memory === 'random' || scenario.memory === 'compressible' ? scenario.memory : undefined;
+    const srcFile = fill ? await guestMemoryFile(scenario.ram, fill) : undefined;
+    const srcMemory = srcFile ? memory(srcFile, false) : [];
+    const dstMemory = srcFile ? memory(dstFile, true) : ['-mem-prealloc'];
     const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '-object'), tlsObjectArgs(scenario.tls, 'destination', '-object')]);
     const spawned = await Promise.allSettled([
-      startQemu([...srcMemory, ...srcTls], join(dir, `${tag}-src.qmp`), scenario.ram),
-      startQemu([...dstMemory, ...dstTls, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram),
+      startQemu([...srcMemory, ...srcTls], join(dir, `${tag}-src.qmp`), scenario.ram, true, namespace?.wrap),
+      startQemu([...dstMemory, ...dstTls, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram, true, namespace?.wrap),
     ]);
     for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
     for (const s of spawned) if (s.status === 'rejected') throw s.reason;
@@ -83,14 +73,15 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
       params: [{
         'max-bandwidth': UNLIMITED_BANDWIDTH,
         ...(scenario.multifdChannels ? { 'multifd-channels': scenario.multifdChannels } : {}),
+        ...(scenario.multifdCompression ? compressionParameters(scenario.multifdCompression) : {}),
         ...tlsParameters(scenario.tls),
       }],
     };
+    const wireBefore = namespace?.bytes(source.process.pid!);
     const run = await measureMigration({ qmp: source.qmp, pid: source.process.pid! }, { qmp: destination.qmp, pid: destination.process.pid! }, plan);
-    const verified = run.source.status === 'completed' && scenario.memory === 'random'
-      ? spawnSync('cmp', ['-s', randomFiles.get(scenario.ram)!, dstFile]).status === 0
-      : null;
-    return migrationMetrics(run.source, run.usage, verified, run.series);
+    const loopbackBytes = wireBefore === undefined ? undefined : namespace!.bytes(source.process.pid!) - wireBefore;
+    const verified = run.source.status === 'completed' && srcFile ? spawnSync('cmp', ['-s', srcFile, dstFile]).status === 0 : null;
+    return { ...migrationMetrics(run.source, run.usage, verified, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
   } catch (err) {
     return failedRun((err as Error).message);
   } finally {
@@ -98,13 +89,18 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
   }
 }
 
-/** Starts QEMU (TCG, `ram` bytes) with its QMP monitor on `socket`; paused (-S) unless told otherwise. */
-export async function startQemu(args: string[], socket: string, ram: number, paused = true): Promise<QemuProcess> {
-  const child = spawn(QEMU_BINARY, [
+/**
+ * Starts QEMU (TCG, `ram` bytes) with its QMP monitor on `socket`; paused
+ * (-S) unless told otherwise; through `wrap` if given (a command that execs
+ * it, e.g. into a network namespace).
+ */
+export async function startQemu(args: string[], socket: string, ram: number, paused = true, wrap: string[] = []): Promise<QemuProcess> {
+  const [file, ...rest] = [...wrap, QEMU_BINARY,
     '-nographic', '-nodefaults', ...(paused ? ['-S'] : []), '-accel', 'tcg', '-m', String(ram / (1 << 20)),
     ...args,
     '-qmp', `unix:${socket},server=on,wait=off`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ];
+  const child = spawn(file!, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   try {

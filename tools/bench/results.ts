@@ -3,6 +3,7 @@
  * scenario reports over its repeats (medians), and the whole run's file
  * (bench-results/results.json).
  */
+import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { ConvergenceMedians, ConvergenceMetrics, ConvergenceRatios } from './convergence-plan.js';
 import type { PredictorPoint } from './predictor-plan.js';
 
@@ -39,6 +40,13 @@ export interface RunMetrics {
   ramBytes: number;
   /** Bytes on the wire for RAM (query-migrate ram.transferred). */
   wireBytes: number;
+  /**
+   * Bytes the loopback of the run's own network namespace carried while it
+   * migrated (loopback-namespace.ts): the bytes on the wire as the kernel
+   * counts them, for both engines alike. Compression scenarios only, and
+   * only where a namespace could be made (root).
+   */
+  loopbackBytes?: number;
   /** ramBytes and wireBytes per second of total time, in GB/s (10^9). */
   guestGBps: number;
   wireGBps: number;
@@ -143,8 +151,14 @@ export interface PostcopyMetrics {
 
 export type Family = 'loopback' | 'qemu' | 'livemig';
 
+/**
+ * multifd with a compression method, on random RAM or (-text) on RAM that
+ * compresses like a real guest's (compressible-fill.ts).
+ */
+export type CompressionShape = `multifd-${Exclude<CompressionMethod, 'none'>}${'' | '-text'}`;
+
 /** Which reference a livemig scenario is compared with (tls-: the same over x509 TLS). */
-export type Shape = 'single' | 'multifd' | 'zero' | 'tls-single' | 'tls-multifd';
+export type Shape = 'single' | 'multifd' | 'zero' | 'tls-single' | 'tls-multifd' | CompressionShape;
 
 /** The numbers a scenario reports: the median of each over its successful runs. */
 export interface Medians {
@@ -160,6 +174,8 @@ export interface Medians {
   destinationCpuSeconds: number;
   sourcePeakRssBytes: number;
   destinationPeakRssBytes: number;
+  /** Compression scenarios whose bytes on the wire were counted: guest RAM ÷ loopbackBytes. */
+  compressionRatio?: number;
   /** Postcopy scenarios only. */
   postcopy?: PostcopyMedians;
   /** Background-snapshot scenarios only. */

@@ -34,6 +34,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     destinationCpuSeconds: medianOf(ok, (r) => r.destination.cpuSeconds)!,
     sourcePeakRssBytes: medianOf(ok, (r) => r.source.peakRssBytes)!,
     destinationPeakRssBytes: medianOf(ok, (r) => r.destination.peakRssBytes)!,
+    ...compressionRatio(ok),
     ...(scenario.family !== 'loopback' && scenario.postcopy ? { postcopy: postcopyMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.snapshot ? { snapshot: snapshotMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.colo ? { colo: coloMedians(ok, scenario.colo) } : {}),
@@ -50,6 +51,12 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     median: m,
     medianRun,
   };
+}
+
+/** Guest RAM ÷ bytes on the wire, the median over the runs whose wire was counted (compression scenarios). */
+function compressionRatio(ok: RunMetrics[]): { compressionRatio?: number } {
+  const ratio = medianOf(ok, (r) => (r.loopbackBytes ? r.ramBytes / r.loopbackBytes : undefined));
+  return ratio === null ? {} : { compressionRatio: ratio };
 }
 
 /** Both ran the same postcopy plan (preempt, both bandwidths). */

@@ -5,7 +5,8 @@
  * snapshots, COLO; and the references measured in the same run (the
  * machine's loopback limit, real QEMU).
  */
-import type { Shape } from './results.js';
+import { MULTIFD_COMPRESSION_LEVEL } from './compression-plan.js';
+import type { CompressionShape, Shape } from './results.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { TlsMode } from './tls-credentials.js';
 import {
@@ -18,6 +19,8 @@ import type { PredictorSweepPlan } from './predictor-plan.js';
 export type GuestWorkload =
   /** Stopped guest, every page holding random bytes (QEMU's -S guest with a urandom-filled memory file). */
   | { kind: 'random-filled' }
+  /** Stopped guest, every page holding data that compresses like a real guest's (`--fill compressible`; QEMU: a memory file of the same pages). */
+  | { kind: 'compressible-filled' }
   /** Stopped guest whose RAM was never written. */
   | { kind: 'zero' }
   /** Running: QEMU's migration-test guest, incrementing one byte of every page of a range. */
@@ -99,12 +102,15 @@ export interface QemuScenario {
   description: string;
   ram: number;
   /**
-   * random / zero: a stopped guest (-S) whose RAM holds random bytes or was
-   * never written; dirtying: the boot sector in qemu-dirty-guest/ running,
-   * adding 1 to the first byte of every page of [1 MiB, 100 MiB).
+   * random / compressible / zero: a stopped guest (-S) whose RAM holds
+   * random bytes, livemig's compressible pages (compressible-fill.ts), or
+   * was never written; dirtying: the boot sector in qemu-dirty-guest/
+   * running, adding 1 to the first byte of every page of [1 MiB, 100 MiB).
    */
-  memory: 'random' | 'zero' | 'dirtying';
+  memory: 'random' | 'compressible' | 'zero' | 'dirtying';
   multifdChannels?: number;
+  /** multifd-compression, at MULTIFD_COMPRESSION_LEVEL (compression-plan.ts); unset: none. */
+  multifdCompression?: Exclude<CompressionMethod, 'none'>;
   /** Every channel over TLS with the bench's credentials, as for livemig; unset: plain. */
   tls?: TlsMode;
   /** Which livemig scenarios it is the reference of (precopy shapes). */
@@ -133,6 +139,11 @@ export const REFERENCES: Record<Shape, { qemu: string; limit?: string }> = {
   // The loopback limit is plain TCP: no yardstick for TLS.
   'tls-single': { qemu: 'qemu-tls-precopy' },
   'tls-multifd': { qemu: 'qemu-tls-multifd2' },
+  // The loopback limit moves bytes, not guest RAM compressed: no yardstick either.
+  'multifd-zlib': { qemu: 'qemu-multifd2-zlib' },
+  'multifd-zstd': { qemu: 'qemu-multifd2-zstd' },
+  'multifd-zlib-text': { qemu: 'qemu-multifd2-zlib-text' },
+  'multifd-zstd-text': { qemu: 'qemu-multifd2-zstd-text' },
 };
 
 /** QEMU's default max-bandwidth (128 MiB/s) would cap a loopback migration: raise it far above. */
@@ -205,7 +216,7 @@ export function formatSize(bytes: number): string {
   return `${bytes}`;
 }
 
-/** Every scenario for a guest of `size` bytes, references first (but the convergence ones, each engine's beside the other's). */
+/** Every scenario for a guest of `size` bytes, references first (but the compression and convergence ones, each engine's beside the other's). */
 export function allScenarios(size: number): Scenario[] {
   const s = formatSize(size);
   const small = Math.max(16 * MiB, Math.floor(size / 4 / MiB) * MiB);
@@ -251,11 +262,11 @@ export function allScenarios(size: number): Scenario[] {
     snapshot: sink,
     quick: false,
   });
-  const multifd = (channels: number, compression: CompressionMethod, shape?: Shape, quick = false) =>
+  const multifd = (channels: number, shape?: Shape, quick = false) =>
     livemig(
-      `multifd${channels}${compression === 'none' ? '' : `-${compression}`}`,
-      `${s} random RAM, multifd ×${channels}, compression ${compression}`,
-      { workload: filled, multifd: { channels, compression }, ...(shape ? { shape } : {}), quick },
+      `multifd${channels}`,
+      `${s} random RAM, multifd ×${channels}, compression none`,
+      { workload: filled, multifd: { channels, compression: 'none' }, ...(shape ? { shape } : {}), quick },
     );
   const qemuRandom = (name: string, shape: Shape, multifdChannels?: number, tls?: TlsMode): QemuScenario => ({
     family: 'qemu',
@@ -285,10 +296,9 @@ export function allScenarios(size: number): Scenario[] {
     livemig('dirty-25k', `${s}, dirtying 25000 pages/s over ${formatSize(workingSet)}, tcp`, { workload: { kind: 'dirty', rate: 25_000, workingSet } }),
     livemig('dirty-25k-downtime-50', `as dirty-25k, downtime-limit 50 ms`, { workload: { kind: 'dirty', rate: 25_000, workingSet }, downtimeLimit: 50 }),
     livemig('bandwidth-512M', `${s} random RAM, max-bandwidth 512 MiB/s`, { workload: filled, maxBandwidth: 512n << 20n }),
-    multifd(2, 'none', 'multifd', true),
-    multifd(4, 'none'),
-    multifd(2, 'zlib'),
-    multifd(2, 'zstd'),
+    multifd(2, 'multifd', true),
+    multifd(4),
+    ...compressionScenarios(size),
     livemig('tls-precopy', `${s} random RAM, idle, tcp, 1 channel, ${TLS_X509}`, { workload: filled, tls: 'x509', shape: 'tls-single' }),
     livemig('tls-multifd2', `${s} random RAM, multifd ×2, compression none, ${TLS_X509}`, {
       workload: filled,
@@ -323,6 +333,52 @@ export function allScenarios(size: number): Scenario[] {
       quick: false,
     },
   ];
+}
+
+/** The compression scenarios' channels, as qemu-multifd2's. */
+const COMPRESSION_CHANNELS = 2;
+
+/**
+ * The compression scenarios, both engines', each livemig scenario beside
+ * the QEMU one it is compared with (same method and level, channels, guest
+ * size and bytes), the engine going first alternating from pair to pair, as
+ * the convergence ones: zstd and zlib, on random RAM (what no codec
+ * shrinks: the codec's cost alone) and on RAM that compresses like a real
+ * guest's (-text). `--scenario zstd`, `zlib` or `text` selects theirs.
+ */
+function compressionScenarios(size: number): (LivemigScenario | QemuScenario)[] {
+  const s = formatSize(size);
+  const kinds = [
+    { suffix: '', what: 'random RAM', memory: 'random', workload: { kind: 'random-filled' } },
+    { suffix: '-text', what: 'compressible RAM (text, sparse, records, 15 % random)', memory: 'compressible', workload: { kind: 'compressible-filled' } },
+  ] as const;
+  const methods = ['zstd', 'zlib'] as const;
+  return methods.flatMap((method) => kinds.map((kind) => ({ method, ...kind }))).flatMap(({ method, suffix, what, memory, workload }, i) => {
+    const shape: CompressionShape = `multifd-${method}${suffix}`;
+    const how = `multifd ×${COMPRESSION_CHANNELS}, ${method} level ${MULTIFD_COMPRESSION_LEVEL}`;
+    const qemu: QemuScenario = {
+      family: 'qemu',
+      name: REFERENCES[shape].qemu,
+      description: `QEMU: ${s} ${what}, ${how}, warm destination`,
+      ram: size,
+      memory,
+      multifdChannels: COMPRESSION_CHANNELS,
+      multifdCompression: method,
+      shape,
+    };
+    const livemig: LivemigScenario = {
+      family: 'livemig',
+      name: `multifd${COMPRESSION_CHANNELS}-${method}${suffix}`,
+      description: `${s} ${what}, ${how}`,
+      ram: size,
+      workload,
+      transport: 'tcp',
+      multifd: { channels: COMPRESSION_CHANNELS, compression: method },
+      shape,
+      quick: false,
+    };
+    return i % 2 === 0 ? [qemu, livemig] : [livemig, qemu];
+  });
 }
 
 const LEVERS: { lever: ConvergenceLever; name: string; what: string }[] = [

@@ -51,7 +51,7 @@ export const COLO_COLUMNS = [
   'guest Mpages/s before', 'guest Mpages/s during', 'during ÷ before', 'verified',
 ] as const;
 
-const fixed = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '–' : v.toFixed(digits));
+export const fixed = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
 /** Three significant digits: a guest slowed down a hundredfold still shows a figure. */
 const significant = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toPrecision(3));
@@ -63,7 +63,7 @@ function statusOf(r: ScenarioResult): string {
 }
 
 /** Runs whose destination was checked, as "passed/checked". */
-function verifiedOf(r: ScenarioResult): string {
+export function verifiedOf(r: ScenarioResult): string {
   const verified = r.runs.filter((run) => run.verified !== null);
   return verified.length === 0 ? '–' : `${verified.filter((run) => run.verified).length}/${verified.length}`;
 }
