@@ -1,6 +1,9 @@
 /*
- * Gives guest RAM back to the OS: release-ram frees each page once the
- * source has sent it in postcopy, and Node has no way to do it. A guest
+ * What Node cannot do to guest RAM. Gives it back to the OS: release-ram
+ * frees each page once the source has sent it in postcopy. And faults it
+ * in ahead of use: a destination pre-faults its RAM, as QEMU's prealloc.
+ *
+ * On giving back: Node has no way to do it. A guest
  * RAM slab is a SharedArrayBuffer from malloc, whose data starts a few
  * bytes into an OS page; pageOffset tells how far into the slab the next OS
  * page starts, so guest pages can be laid on OS pages. madvise(MADV_DONTNEED)
@@ -9,6 +12,7 @@
  * neither the allocator's header before the slab nor a neighbouring guest
  * page is.
  */
+#include <errno.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -48,6 +52,41 @@ static napi_value release_pages(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * populatePages(view: Uint8Array): faults in the whole OS pages inside the
+ * view, writable, without touching a byte (MADV_POPULATE_WRITE, Linux
+ * 5.14+, what QEMU's prealloc uses where it can): safe while other threads
+ * write there. Touching each page from JavaScript instead costs a read
+ * fault and then a write fault per page (an atomic add is a load and a
+ * compare-exchange), over twice the time. Returns false where the kernel
+ * does not know the advice, so that the caller falls back to touching.
+ */
+static napi_value populate_pages(napi_env env, napi_callback_info info) {
+  void *data;
+  size_t length;
+  if (!byte_view(env, info, "populatePages takes one Uint8Array", &data, &length)) return NULL;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
+  int populated = 1;
+  if (end > start) {
+#ifdef MADV_POPULATE_WRITE
+    if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0) {
+      if (errno != EINVAL) {
+        napi_throw_error(env, NULL, "madvise(MADV_POPULATE_WRITE) failed on guest RAM");
+        return NULL;
+      }
+      populated = 0;
+    }
+#else
+    populated = 0;
+#endif
+  }
+  napi_value result;
+  napi_get_boolean(env, populated, &result);
+  return result;
+}
+
 /* pageOffset(view: Uint8Array): bytes from the view's start to the next OS page boundary. */
 static napi_value page_offset(napi_env env, napi_callback_info info) {
   void *data;
@@ -64,6 +103,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value size;
   napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
   napi_set_named_property(env, exports, "releasePages", fn);
+  napi_create_function(env, "populatePages", NAPI_AUTO_LENGTH, populate_pages, NULL, &fn);
+  napi_set_named_property(env, exports, "populatePages", fn);
   napi_create_function(env, "pageOffset", NAPI_AUTO_LENGTH, page_offset, NULL, &fn);
   napi_set_named_property(env, exports, "pageOffset", fn);
   napi_create_double(env, (double)sysconf(_SC_PAGESIZE), &size);
