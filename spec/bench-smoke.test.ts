@@ -71,6 +71,11 @@ describe('bench smoke (npm run bench -- --quick --no-qemu)', function () {
     const last = run.series.at(-1)!;
     expect([last.status, last.remaining, last.t]).to.deep.equal(['completed', 0, run.totalTimeMs]);
     expect(s.vsLimit?.reference).to.equal('loopback-1');
+    // One round: one pair, its ratio the ratio.
+    expect(s.vsLimit?.pairs?.ratios).to.deep.equal([{ round: 0, value: s.vsLimit!.value, flagged: false }]);
+    expect(output).to.match(/^livemig precopy \(guest GB\/s, median of the rounds' pairs\): [\d.]+× loopback-1 \(1 pair\)$/m);
+    // Drift needs two rounds.
+    expect(results.drift).to.equal(undefined);
     expect(s.vsQemu).to.equal(undefined);
   });
 

@@ -4,11 +4,13 @@
  * QEMU run it is compared with, so a person can look rather than read.
  */
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
+import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
+import { DOWNTIME_COLUMNS, downtimeRows } from './downtime-table.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
-import { COLO_COLUMNS, coloRows, COLUMNS, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows, VS_QEMU_COLUMNS, vsQemuRows } from './table.js';
+import { COLO_COLUMNS, coloRows, COLUMNS, formatDrift, formatNotes, POSTCOPY_COLUMNS, postcopyRows, SNAPSHOT_COLUMNS, snapshotRows, tableRows, VS_QEMU_COLUMNS, vsQemuRows } from './table.js';
 
 const LIVEMIG_COLOR = '#1f77b4';
 const QEMU_COLOR = '#d62728';
@@ -70,6 +72,8 @@ export function htmlReport(results: BenchResults): string {
   const byName = new Map(results.scenarios.map((s) => [s.name, s]));
   const vsQemu = vsQemuRows(results.scenarios);
   const compression = compressionRows(results.scenarios);
+  const startToDone = startToDoneRows(results.scenarios);
+  const downtime = downtimeRows(results.scenarios);
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
   const colo = coloRows(results.scenarios);
@@ -96,7 +100,8 @@ pre { background: #f6f6f6; padding: 8px; }
 <h1>livemig benchmark</h1>
 <p>${escapeXml(results.startedAt)} – ${escapeXml(results.finishedAt)}; ${m.cpus} CPUs, ${(m.memoryBytes / (1 << 30)).toFixed(0)} GiB, Node ${escapeXml(m.node)}, ${escapeXml(m.qemu ?? 'no QEMU')};
 load average before ${m.loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${m.loadAfter.map((l) => l.toFixed(2)).join(' ')}.
-Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run;
+Medians of ${escapeXml(String(results.options.repeat))} runs. Ratios are guest GB/s against the reference measured in this run,
+right beside it in every round: the median of the rounds' ratios, their range, and rounds in which a reference drifted flagged (below);
 for postcopy, the reference's switchover → completion time ÷ livemig's under the same plan.</p>
 ${htmlTable(COLUMNS, tableRows(results.scenarios))}
 ${vsQemu.length > 0 ? `<h2>Next to QEMU</h2>
@@ -111,6 +116,16 @@ and 15 % random pages, the same bytes for both engines). CPU s/GiB: source + des
 GiB of guest RAM. Ratio: guest RAM ÷ the bytes the run's own network namespace's loopback carried, counted by the kernel for both
 engines alike (QEMU 7.2's query-migrate counts a compressed page whole); "–" where no namespace could be made (the bench not root).</p>
 ${htmlTable(COMPRESSION_COLUMNS, compression)}` : ''}
+${downtime.length > 0 ? `<h2>Downtime against its promise</h2>
+<p>downtime-limit: what the orchestrator allows (QEMU's default 300 ms unless the scenario sets it). expected-downtime: the source's
+last estimate before it switched over (median over runs). Downtime: the median, and the longest of any run; over the limit: how many
+runs overran it. A stopped guest feels no pause, but its downtime is the same promise.</p>
+${htmlTable(DOWNTIME_COLUMNS, downtime)}` : ''}
+${startToDone.length > 0 ? `<h2>Start to done</h2>
+<p>What an orchestrator waits for: from starting the destination (the source already running) to the migration done, in ms.
+QEMU's destination pre-allocates its RAM (prealloc=on) before its monitor answers, and is migrated into at once; livemig's monitor
+answers at once and its vCPU threads pre-fault RAM behind it: migrated into at once, and once pre-faulted. ÷ QEMU: QEMU's done ÷ livemig's.</p>
+${htmlTable(START_TO_DONE_COLUMNS, startToDone)}` : ''}
 ${postcopy.length > 0 ? `<h2>Postcopy</h2>
 <p>Switchover → done: from the source's MIGRATION postcopy-active event to its completed event. Downtime: QEMU's (stop until the
 postcopy package is sent). Stop→resume: the source's STOP event to the destination's RESUME event. Stop-to-run (livemig's own figure): stop until the source hears the destination runs the guest. Faults: the destination's page-fault waits,
@@ -139,7 +154,7 @@ transferred: ram.transferred (at the bound, the last sample's); syncs: dirty-syn
 seen. Medians over the converged runs. Guest: page writes/s before <code>migrate</code> and from <code>migrate</code> to its end, and calc-dirty-rate (page-sampling) before <code>migrate</code>.
 ÷ QEMU: livemig's figure over QEMU's. Verified: the destination's RAM equals the source's (digests; QEMU: pmemsave dumps).</p>
 ${htmlTable(CONVERGENCE_COLUMNS, convergence)}` : ''}
-<pre>${escapeXml(formatNotes(results.scenarios))}</pre>
+<pre>${escapeXml([formatNotes(results.scenarios), formatDrift(results.drift)].filter(Boolean).join('\n\n'))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}
 </body></html>

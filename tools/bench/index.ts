@@ -1,14 +1,19 @@
 /**
  * `livemig bench` (`npm run bench`): livemig's migration speed next to the
- * machine's loopback limit and real QEMU, measured in one run (scenario
- * rounds interleaved, so a machine that drifts drifts for all), medians
- * over repeats. Prints a table and writes results.json and report.html.
+ * machine's loopback limit and real QEMU, measured in one run: rounds of
+ * every scenario, each livemig scenario right beside its references
+ * (round-plan.ts), so that every round gives ratios of runs taken seconds
+ * apart on a machine whose speed drifts; medians over rounds, ratios as
+ * medians of those pairs, rounds taken in an unusual phase flagged
+ * (pair-ratios.ts). Prints a table and writes results.json and report.html.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
+import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
+import { DOWNTIME_COLUMNS, downtimeOverruns, downtimeRows } from './downtime-table.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import { htmlReport } from './html-report.js';
 import { runLivemigColo } from './livemig-colo.js';
@@ -23,9 +28,11 @@ import { runQemu } from './qemu-migration.js';
 import { runQemuPostcopy } from './qemu-postcopy.js';
 import { ensureQemu } from './qemu-setup.js';
 import type { BenchResults, RunMetrics } from './results.js';
-import { addRatios, summarizeScenario } from './scenario-summary.js';
+import { DRIFT_TOLERANCE } from './pair-ratios.js';
+import { roundOrder, withDriftProbe } from './round-plan.js';
+import { addRatios, findDrift, summarizeScenario } from './scenario-summary.js';
 import { allScenarios, selectScenarios, type Scenario } from './scenarios.js';
-import { formatColoTable, formatNotes, formatPostcopyTable, formatRows, formatSnapshotTable, formatTable, formatVsQemuTable, runSummary } from './table.js';
+import { formatColoTable, formatDrift, formatNotes, formatPostcopyTable, formatRows, formatSnapshotTable, formatTable, formatVsQemuTable, runSummary } from './table.js';
 import { onTeardown, teardownAll } from './teardown.js';
 
 export interface BenchOptions {
@@ -63,7 +70,8 @@ const jsonReplacer = (_key: string, value: unknown) => (typeof value === 'bigint
 async function bench(options: BenchOptions): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg();
-  const selected = selectScenarios(allScenarios(options.size), options);
+  const all = allScenarios(options.size);
+  const selected = withDriftProbe(all, selectScenarios(all, options));
   if (selected.length === 0) throw new BenchUsageError(`no scenario matches ${options.filters.map((f) => `'${f}'`).join(', ')}`);
   log(`livemig bench: ${selected.length} scenarios × ${options.repeat} runs, main guest size ${options.size / (1 << 20)} MiB`);
   if (loadBefore[0]! >= 1) log(`note: the machine is busy (load average ${loadBefore[0]!.toFixed(2)}): figures will be noisy`);
@@ -84,7 +92,8 @@ async function bench(options: BenchOptions): Promise<number> {
 
   const runs = new Map<string, RunMetrics[]>(selected.map((s) => [s.name, []]));
   for (let round = 0; round < options.repeat; round++) {
-    for (const s of selected) {
+    // Each livemig scenario beside its references, so that each round gives pairs of runs taken seconds apart.
+    for (const s of roundOrder(selected, round)) {
       if (notAvailable.has(s.name)) continue;
       const prefix = `[${round + 1}/${options.repeat}] ${`${s.family} ${s.name}`.padEnd(30)}`;
       try {
@@ -100,19 +109,28 @@ async function bench(options: BenchOptions): Promise<number> {
   }
 
   const scenarios = selected.map((s) => summarizeScenario(s, runs.get(s.name)!, notAvailable.get(s.name)));
-  addRatios(scenarios, selected);
+  const drift = findDrift(scenarios, selected);
+  addRatios(scenarios, selected, drift);
+  // Drift needs two rounds at least: one round is its own median.
+  const paired = options.repeat >= 2 && scenarios.some((s) => [s.vsQemu, s.vsLimit, s.postcopyVsQemu].some((ratio) => ratio?.pairs));
   const results: BenchResults = {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, qemu, loadBefore, loadAfter: os.loadavg() },
     options: { ...options },
     scenarios,
+    ...(paired ? { drift: { tolerance: DRIFT_TOLERANCE, rounds: drift } } : {}),
   };
   log(`\n${formatTable(scenarios)}\n`);
   const vsQemu = formatVsQemuTable(scenarios);
   if (vsQemu) log(`Next to QEMU (guest GB/s; CPU s: user + system of each process while it migrated):\n${vsQemu}\n`);
   const compression = compressionRows(scenarios);
   if (compression.length > 0) log(`Multifd compression (CPU s/GiB: source + destination per GiB of guest RAM; ratio: guest RAM ÷ bytes on the wire):\n${formatRows(COMPRESSION_COLUMNS, compression)}\n`);
+  const downtime = downtimeRows(scenarios);
+  if (downtime.length > 0) log(`Downtime against its promise (expected-downtime: the source's last estimate before its switchover):\n${formatRows(DOWNTIME_COLUMNS, downtime)}\n`);
+  for (const overrun of downtimeOverruns(scenarios)) log(`downtime over its limit: ${overrun}`);
+  const startToDone = startToDoneRows(scenarios);
+  if (startToDone.length > 0) log(`Start to done (ms from the destination's start; ÷ QEMU: QEMU's done ÷ livemig's):\n${formatRows(START_TO_DONE_COLUMNS, startToDone)}\n`);
   const postcopy = formatPostcopyTable(scenarios);
   if (postcopy) log(`Postcopy:\n${postcopy}\n`);
   const snapshot = formatSnapshotTable(scenarios);
@@ -125,6 +143,8 @@ async function bench(options: BenchOptions): Promise<number> {
   if (predictor) log(`Convergence predictor (query-convergence before migrate, beside what the migration did):\n${predictor}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
+  const driftLines = formatDrift(results.drift);
+  if (driftLines) log(`${driftLines}\n`);
   const out = resolve(REPO_ROOT, options.out);
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'results.json'), `${JSON.stringify(results, jsonReplacer, 2)}\n`);

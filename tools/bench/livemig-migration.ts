@@ -5,7 +5,9 @@
  * whose loopback counts the bytes on the wire as for QEMU), the source's
  * RAM prepared as the scenario says, the
  * destination's RAM pre-faulted, then a migration driven as an orchestrator
- * drives QEMU, sampled every ~50 ms, and the destination checked: its memory
+ * drives QEMU, sampled every ~50 ms (a start-to-done run starts the
+ * destination once the source is ready, and times it: start-to-done.ts),
+ * and the destination checked: its memory
  * against the source's (digests; the destination is started with -S so it
  * holds still), or after postcopy, where the guest runs on at the
  * destination, QEMU's `ab` check once it is stopped.
@@ -17,6 +19,7 @@ import type { MigrationPlan } from '../orchestrate.js';
 import { compressionParameters } from './compression-plan.js';
 import { createLoopbackNamespace } from './loopback-namespace.js';
 import { measureMigration } from './measure-migration.js';
+import { StartToDoneClock, withStartToDone } from './start-to-done.js';
 import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
 import type { RunMetrics } from './results.js';
@@ -44,25 +47,38 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
   try {
     const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '--object'), tlsObjectArgs(scenario.tls, 'destination', '--object')]);
     const wrap = namespace ? { wrap: namespace.wrap } : {};
-    const spawned = await Promise.allSettled([
-      spawnInstance([...base, ...sourceArgs(scenario), ...srcTls], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000, ...wrap }),
-      // After postcopy the guest runs on at the destination, as it does in QEMU.
-      spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused']), ...dstTls], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000, ...wrap }),
-    ]);
-    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
-    const [source, destination] = started as [InstanceProcess, InstanceProcess];
+    const startSource = () => spawnInstance([...base, ...sourceArgs(scenario), ...srcTls], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: 60_000, ...wrap });
+    // After postcopy the guest runs on at the destination, as it does in QEMU.
+    const startDestination = () => spawnInstance([...base, '--incoming', 'defer', ...(scenario.postcopy ? [] : ['--paused']), ...dstTls], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: 60_000, ...wrap });
     const uri = scenario.transport === 'tcp' ? 'tcp:127.0.0.1:0' : `unix:${join(dir, `${tag}-mig.sock`)}`;
     const plan: MigrationPlan = scenario.postcopy ? postcopyMigrationPlan(uri, scenario.postcopy) : {
       uri,
       caps: scenario.multifd ? [{ capability: 'multifd', state: true }] : [],
       params: [parameters(scenario)],
     };
-    // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
-    await Promise.all([probeSupport(destination, plan), probeSupport(source, plan)]);
-    if (scenario.workload.kind === 'ab' || scenario.workload.kind === 'dirty') await new Promise((r) => setTimeout(r, WARMUP_MS));
-    await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
-      (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
+    let clock: StartToDoneClock | undefined;
+    if (scenario.startToDone) {
+      // The running source is prepared; the clock starts with the destination, which the migration's own commands configure.
+      const source = await startSource();
+      started.push(source);
+      await probeSupport(source, plan);
+      clock = new StartToDoneClock();
+      started.push(await startDestination());
+      clock.monitorAnswered();
+      plan.beforeMigrate = clock.migrateSent;
+    } else {
+      const spawned = await Promise.allSettled([startSource(), startDestination()]);
+      for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
+      for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+      // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
+      await Promise.all([probeSupport(started[1]!, plan), probeSupport(started[0]!, plan)]);
+      if (scenario.workload.kind === 'ab' || scenario.workload.kind === 'dirty') await new Promise((r) => setTimeout(r, WARMUP_MS));
+    }
+    const [source, destination] = started as [InstanceProcess, InstanceProcess];
+    if (scenario.startToDone?.plan !== 'at-once') {
+      await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
+        (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);
+    }
 
     const wireBefore = namespace?.bytes(source.process.pid!);
     const run = await measureMigration(
@@ -74,7 +90,8 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
     const loopbackBytes = wireBefore === undefined ? undefined : namespace!.bytes(source.process.pid!) - wireBefore;
     const completed = run.source.status === 'completed' && run.destination.status === 'completed';
     const check = !completed ? null : scenario.postcopy ? await abHolds(destination) : { ok: await sameMemory(source, destination) };
-    const metrics = { ...migrationMetrics(run.source, run.usage, check && check.ok, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
+    const measured = { ...migrationMetrics(run.source, run.usage, check && check.ok, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
+    const metrics = clock ? withStartToDone(measured, clock, run.source) : measured;
     if (metrics.ok && run.destination.status !== 'completed') {
       return { ...metrics, ok: false, error: `destination ${String(run.destination.status)}: ${String(run.destination['error-desc'] ?? '')}` };
     }

@@ -18,12 +18,14 @@ export function migrationMetrics(
     ? `migration ${String(final.status)}${final['error-desc'] ? `: ${String(final['error-desc'])}` : ''}`
     : verified === false ? 'the destination memory differs from the source' : undefined;
   const last = series.at(-1);
+  const promised = series.findLast((s) => s.status === 'active' && s.expectedDowntimeMs !== undefined)?.expectedDowntimeMs;
   return {
     ok,
     ...(error ? { error } : {}),
     totalTimeMs,
     ...(typeof final['setup-time'] === 'number' ? { setupTimeMs: final['setup-time'] } : {}),
     ...(typeof final.downtime === 'number' ? { downtimeMs: final.downtime } : {}),
+    ...(promised !== undefined ? { expectedDowntimeMs: promised } : {}),
     ramBytes,
     wireBytes,
     guestGBps: seconds > 0 ? ramBytes / 1e9 / seconds : 0,

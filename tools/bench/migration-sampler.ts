@@ -54,5 +54,6 @@ export function toSample(info: Record<string, unknown>): Sample | undefined {
     dirtyPagesRate: Number(ram['dirty-pages-rate'] ?? 0),
     pass: Number(ram['dirty-sync-count'] ?? 0),
     ...(typeof info['cpu-throttle-percentage'] === 'number' ? { cpuThrottlePercentage: info['cpu-throttle-percentage'] } : {}),
+    ...(typeof info['expected-downtime'] === 'number' ? { expectedDowntimeMs: info['expected-downtime'] } : {}),
   };
 }

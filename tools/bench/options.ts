@@ -25,7 +25,7 @@ export function benchCommand(): Command {
 machine's loopback limit (plain Node.js) and real QEMU, in one run, and
 writes a table, results.json and report.html.`)
     .option('--size <SIZE>', 'guest RAM of the main scenarios, K, M, G suffixes (default: 1G; 32M with --quick)', sizeOf(MiB, '1M'))
-    .option('--repeat <N>', 'runs per scenario; medians are reported (default: 3; 1 with --quick)', wholeNumber(1, 100))
+    .option('--repeat <N>', 'rounds, each running every scenario once, beside its references; medians are reported (default: 3; 1 with --quick)', wholeNumber(1, 100))
     .option('--scenario <NAME>', 'only scenarios whose name contains NAME (repeatable); their references are measured too', repeatable(String))
     .option('--no-qemu', 'skip real QEMU (and its installation)')
     .option('--quick', 'small sizes, one run, a few scenarios (the smoke test)')

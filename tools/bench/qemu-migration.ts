@@ -7,7 +7,9 @@
  * and over TLS with the bench's credentials, if the scenario says so; with
  * compression in a network namespace of their own, whose loopback counts
  * the bytes on the wire); afterwards the two memory files must be equal
- * (cmp). Postcopy runs, with a running guest, are qemu-postcopy.ts's.
+ * (cmp). A start-to-done run starts the destination once the source is
+ * up, and times it (start-to-done.ts). Postcopy runs, with a running guest,
+ * are qemu-postcopy.ts's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { compressionParameters } from './compression-plan.js';
 import { guestMemoryFile, SHM } from './guest-memory-file.js';
 import { createLoopbackNamespace } from './loopback-namespace.js';
 import { measureMigration } from './measure-migration.js';
+import { StartToDoneClock, withStartToDone } from './start-to-done.js';
 import { failedRun, migrationMetrics } from './migration-metrics.js';
 import { QEMU_BINARY } from './qemu-setup.js';
 import type { RunMetrics } from './results.js';
@@ -59,12 +62,20 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
     const srcMemory = srcFile ? memory(srcFile, false) : [];
     const dstMemory = srcFile ? memory(dstFile, true) : ['-mem-prealloc'];
     const [srcTls, dstTls] = await Promise.all([tlsObjectArgs(scenario.tls, 'source', '-object'), tlsObjectArgs(scenario.tls, 'destination', '-object')]);
-    const spawned = await Promise.allSettled([
-      startQemu([...srcMemory, ...srcTls], join(dir, `${tag}-src.qmp`), scenario.ram, true, namespace?.wrap),
-      startQemu([...dstMemory, ...dstTls, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram, true, namespace?.wrap),
-    ]);
-    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    const startSource = () => startQemu([...srcMemory, ...srcTls], join(dir, `${tag}-src.qmp`), scenario.ram, true, namespace?.wrap);
+    const startDestination = () => startQemu([...dstMemory, ...dstTls, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram, true, namespace?.wrap);
+    let clock: StartToDoneClock | undefined;
+    if (scenario.startToDone) {
+      // The source runs first; the clock starts with the destination, whose monitor answers once its RAM is pre-allocated.
+      started.push(await startSource());
+      clock = new StartToDoneClock();
+      started.push(await startDestination());
+      clock.monitorAnswered();
+    } else {
+      const spawned = await Promise.allSettled([startSource(), startDestination()]);
+      for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
+      for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    }
     const [source, destination] = started as [QemuProcess, QemuProcess];
 
     const plan: MigrationPlan = {
@@ -76,12 +87,14 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
         ...(scenario.multifdCompression ? compressionParameters(scenario.multifdCompression) : {}),
         ...tlsParameters(scenario.tls),
       }],
+      ...(clock ? { beforeMigrate: clock.migrateSent } : {}),
     };
     const wireBefore = namespace?.bytes(source.process.pid!);
     const run = await measureMigration({ qmp: source.qmp, pid: source.process.pid! }, { qmp: destination.qmp, pid: destination.process.pid! }, plan);
     const loopbackBytes = wireBefore === undefined ? undefined : namespace!.bytes(source.process.pid!) - wireBefore;
     const verified = run.source.status === 'completed' && srcFile ? spawnSync('cmp', ['-s', srcFile, dstFile]).status === 0 : null;
-    return { ...migrationMetrics(run.source, run.usage, verified, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
+    const metrics = { ...migrationMetrics(run.source, run.usage, verified, run.series), ...(loopbackBytes !== undefined ? { loopbackBytes } : {}) };
+    return clock ? withStartToDone(metrics, clock, run.source) : metrics;
   } catch (err) {
     return failedRun((err as Error).message);
   } finally {

@@ -5,7 +5,18 @@
  */
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { ConvergenceMedians, ConvergenceMetrics, ConvergenceRatios } from './convergence-plan.js';
+import type { PairStats, RoundDrift } from './pair-ratios.js';
 import type { PredictorPoint } from './predictor-plan.js';
+
+/** The moments of one start-to-done run (start-to-done.ts), in ms from the destination's start. */
+export interface StartToDoneMetrics {
+  /** Its monitor answered (QEMU: after pre-allocating its RAM). */
+  monitorMs: number;
+  /** `migrate` was sent. */
+  migrateMs: number;
+  /** The migration completed: `migrate` plus the source's total-time. */
+  doneMs: number;
+}
 
 /** One query-migrate sample of the source while the migration runs. */
 export interface Sample {
@@ -20,6 +31,8 @@ export interface Sample {
   pass: number;
   /** auto-converge's throttle in force, when query-migrate shows one. */
   cpuThrottlePercentage?: number;
+  /** expected-downtime, ms, while precopy iterates (query-migrate shows it then). */
+  expectedDowntimeMs?: number;
 }
 
 /** CPU and memory of one process over one run. */
@@ -36,6 +49,8 @@ export interface RunMetrics {
   totalTimeMs: number;
   setupTimeMs?: number;
   downtimeMs?: number;
+  /** The last expected-downtime the source showed before its switchover: its promise (downtime-table.ts). */
+  expectedDowntimeMs?: number;
   /** Guest RAM the migration covered (query-migrate ram.total). */
   ramBytes: number;
   /** Bytes on the wire for RAM (query-migrate ram.transferred). */
@@ -76,6 +91,8 @@ export interface RunMetrics {
   convergence?: ConvergenceMetrics;
   /** The convergence predictor's sweep only: each rate's prediction and outcome. */
   predictor?: PredictorPoint[];
+  /** Start-to-done scenarios only: from the destination's start to the migration's end. */
+  startToDone?: StartToDoneMetrics;
 }
 
 /** What one background snapshot cost the running guest. */
@@ -184,6 +201,8 @@ export interface Medians {
   colo?: ColoDelayMedians[];
   /** Convergence scenarios only. */
   convergence?: ConvergenceMedians;
+  /** Start-to-done scenarios only: each moment's median. */
+  startToDone?: StartToDoneMetrics;
 }
 
 /** The medians of a postcopy scenario's PostcopyMetrics (null: the engine does not give the figure). */
@@ -221,11 +240,14 @@ export interface Ratio {
   /** The reference scenario's name. */
   reference: string;
   /**
-   * guest GB/s of this scenario ÷ guest GB/s of the reference (medians); for
+   * guest GB/s of this scenario ÷ guest GB/s of the reference; for
    * postcopyVsQemu, the reference's switchover → completion time ÷ this
-   * scenario's (above 1: livemig finishes postcopy sooner).
+   * scenario's (above 1: livemig finishes postcopy sooner). The median of
+   * the per-round pairs when `pairs` is set, else of the two medians.
    */
   value: number;
+  /** Each round's ratio of the two runs taken side by side, their range, and which were flagged (pair-ratios.ts). */
+  pairs?: PairStats;
 }
 
 export interface ScenarioResult {
@@ -255,4 +277,6 @@ export interface BenchResults {
   machine: { cpus: number; memoryBytes: number; node: string; qemu: string | null; loadBefore: number[]; loadAfter: number[] };
   options: Record<string, unknown>;
   scenarios: ScenarioResult[];
+  /** The rounds in which a reference moved more than `tolerance` (a fraction) from its median over the run, and the pairs each flagged. */
+  drift?: { tolerance: number; rounds: RoundDrift[] };
 }

@@ -1,12 +1,14 @@
 /**
  * From runs to what a scenario reports: medians over the successful runs
  * (never a single run), the run to plot, and the ratios against the
- * references measured in the same bench run.
+ * references measured beside them in the same bench run, round by round.
  */
 import { addConvergenceRatios, convergenceMedians } from './convergence-table.js';
-import type { ColoDelayMedians, ColoDelayMetrics, Medians, PostcopyMedians, RunMetrics, ScenarioResult, SnapshotMedians } from './results.js';
+import type { ColoDelayMedians, ColoDelayMetrics, Medians, PostcopyMedians, Ratio, RunMetrics, ScenarioResult, SnapshotMedians, StartToDoneMetrics } from './results.js';
 import { REFERENCES, type ColoPlan, type PostcopyPlan, type Scenario } from './scenarios.js';
 import { median } from './median.js';
+import { driftsOf, pairRatios, summarizePairs, type Drift, type RoundDrift } from './pair-ratios.js';
+import { DRIFT_PROBE, flagsPairsOf, pairedReferencesOf } from './round-plan.js';
 
 function medianOf(runs: RunMetrics[], pick: (r: RunMetrics) => number | undefined): number | null {
   const values = runs.map(pick).filter((v): v is number => v !== undefined);
@@ -39,6 +41,7 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
     ...(scenario.family === 'livemig' && scenario.snapshot ? { snapshot: snapshotMedians(ok) } : {}),
     ...(scenario.family === 'livemig' && scenario.colo ? { colo: coloMedians(ok, scenario.colo) } : {}),
     ...(scenario.family !== 'loopback' && scenario.convergence ? { convergence: convergenceMedians(ok, scenario.convergence) } : {}),
+    ...(scenario.family !== 'loopback' && scenario.startToDone ? { startToDone: startToDoneMedians(ok) } : {}),
   };
   // The run to plot: the successful one whose total time is closest to the median.
   const medianRun = runs.indexOf(ok.reduce((best, r) =>
@@ -57,6 +60,15 @@ export function summarizeScenario(scenario: Scenario, runs: RunMetrics[], notAva
 function compressionRatio(ok: RunMetrics[]): { compressionRatio?: number } {
   const ratio = medianOf(ok, (r) => (r.loopbackBytes ? r.ramBytes / r.loopbackBytes : undefined));
   return ratio === null ? {} : { compressionRatio: ratio };
+}
+
+/** The medians of each start-to-done moment (a successful start-to-done run always has them). */
+function startToDoneMedians(ok: RunMetrics[]): StartToDoneMetrics {
+  return {
+    monitorMs: medianOf(ok, (r) => r.startToDone?.monitorMs)!,
+    migrateMs: medianOf(ok, (r) => r.startToDone?.migrateMs)!,
+    doneMs: medianOf(ok, (r) => r.startToDone?.doneMs)!,
+  };
 }
 
 /** Both ran the same postcopy plan (preempt, both bandwidths). */
@@ -121,31 +133,75 @@ function coloMedians(ok: RunMetrics[], plan: ColoPlan): ColoDelayMedians[] {
 }
 
 /**
+ * The rounds in which a reference moved more than DRIFT_TOLERANCE from its
+ * median over the run (pair-ratios.ts): the drift probe, and each
+ * reference a livemig scenario's ratios are taken against, by the figure
+ * they are taken on (guest GB/s; postcopy: switchover → completion ms).
+ * runs[r] is round r's run: index.ts runs each scenario once a round, and
+ * only ever stops one for good.
+ */
+export function findDrift(results: ScenarioResult[], scenarios: Scenario[]): RoundDrift[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const paired = scenarios.filter((s) => pairedReferencesOf(s).some((ref) => byName.get(ref)?.median));
+  if (paired.length === 0) return [];
+  const watched = new Set([DRIFT_PROBE, ...paired.flatMap(pairedReferencesOf)]);
+  return [...watched].flatMap((name) => {
+    const ref = byName.get(name);
+    if (!ref?.median) return [];
+    const postcopy = ref.config.postcopy !== undefined;
+    const figures = ref.runs.map((run) => (!run.ok ? undefined : postcopy ? run.postcopy?.switchoverToCompleteMs : run.guestGBps));
+    return driftsOf(name, figures).map((d) => ({
+      ...d,
+      unit: postcopy ? 'ms' : 'GB/s',
+      flagged: paired.filter((s) => flagsPairsOf(d, s) && byName.get(s.name)?.runs[d.round]?.ok).map((s) => s.name),
+    }));
+  }).sort((a, b) => a.round - b.round);
+}
+
+/** A run's guest GB/s, if it succeeded. */
+const guestGBps = (run: RunMetrics) => (run.ok ? run.guestGBps : undefined);
+
+/** The inverse of a postcopy run's switchover → completion time: a speed, so that its pair ratio is QEMU's time ÷ livemig's. */
+const postcopySpeed = (run: RunMetrics) => {
+  const ms = run.ok ? run.postcopy?.switchoverToCompleteMs : undefined;
+  return ms !== undefined && ms > 0 ? 1 / ms : undefined;
+};
+
+/**
  * livemig ÷ QEMU and livemig ÷ loopback limit, in guest GB/s, for livemig
  * scenarios that move the same amount of like data as their references;
  * for postcopy scenarios, QEMU's switchover → completion time ÷ livemig's,
- * under the same plan.
+ * under the same plan. Each is the median of the round-by-round ratios of
+ * the runs taken side by side (round-plan.ts), leaving out the rounds
+ * `drift` flags while two others remain (pair-ratios.ts).
  */
-export function addRatios(results: ScenarioResult[], scenarios: Scenario[]): void {
+export function addRatios(results: ScenarioResult[], scenarios: Scenario[], drift: Drift[] = []): void {
   addConvergenceRatios(results, scenarios);
   const byName = new Map(results.map((r) => [r.name, r]));
   for (const result of results) {
     const scenario = scenarios.find((s) => s.name === result.name);
-    if (scenario?.family === 'livemig' && scenario.postcopy && result.median?.postcopy) {
+    if (scenario?.family !== 'livemig' || !result.median) continue;
+    const flagged = new Set(drift.filter((d) => flagsPairsOf(d, scenario)).map((d) => d.round));
+    // From the pairs; from the two medians only if no round has both runs.
+    const paired = (ref: ScenarioResult, figure: (run: RunMetrics) => number | undefined, ofMedians: number): Ratio => {
+      const summary = summarizePairs(pairRatios(result.runs.map(figure), ref.runs.map(figure), flagged));
+      return summary ? { reference: ref.name, value: summary.value, pairs: { ...summary.pairs, ofMedians } } : { reference: ref.name, value: ofMedians };
+    };
+    if (scenario.postcopy && result.median.postcopy) {
       // Postcopy: the same plan on the same guest range; the speed of the phase after the switch.
       const ref = scenario.postcopy.reference ? byName.get(scenario.postcopy.reference) : undefined;
       const theirs = ref?.median?.postcopy?.switchoverToCompleteMs;
       const ours = result.median.postcopy.switchoverToCompleteMs;
       if (theirs !== undefined && ref!.config.ram === scenario.ram && samePlan(ref!.config.postcopy, scenario.postcopy) && ours > 0) {
-        result.postcopyVsQemu = { reference: ref!.name, value: theirs / ours };
+        result.postcopyVsQemu = paired(ref!, postcopySpeed, theirs / ours);
       }
     }
-    if (scenario?.family !== 'livemig' || !scenario.shape || !result.median) continue;
+    if (!scenario.shape) continue;
     const refs = REFERENCES[scenario.shape];
     const ratio = (refName: string | undefined) => {
       const ref = refName ? byName.get(refName) : undefined;
       const sameSize = ref && (ref.config.ram ?? ref.config.size) === scenario.ram;
-      return ref?.median && sameSize ? { reference: ref.name, value: result.median!.guestGBps / ref.median.guestGBps } : undefined;
+      return ref?.median && sameSize ? paired(ref, guestGBps, result.median!.guestGBps / ref.median.guestGBps) : undefined;
     };
     const vsQemu = ratio(refs.qemu);
     const vsLimit = ratio(refs.limit);

@@ -14,6 +14,7 @@ import {
   LEVER_BOUND_MS, NO_LEVER_BOUND_MS, type ConvergenceLever, type ConvergencePlan,
 } from './convergence-plan.js';
 import type { PredictorSweepPlan } from './predictor-plan.js';
+import type { StartToDonePlan } from './start-to-done.js';
 
 /** What the guest does and holds while it migrates. */
 export type GuestWorkload =
@@ -92,6 +93,8 @@ export interface LivemigScenario {
   convergence?: ConvergencePlan & { reference?: string };
   /** The convergence predictor's sweep (predictor-sweep.ts) instead of one migration (then workload, transport, bandwidths and downtime-limit above are unused). */
   predictorSweep?: PredictorSweepPlan;
+  /** Timed from the destination's start (start-to-done.ts), and the QEMU scenario timed so. */
+  startToDone?: { plan: StartToDonePlan; reference: string };
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -118,6 +121,8 @@ export interface QemuScenario {
   postcopy?: PostcopyPlan;
   /** A convergence run of the dirtying guest (convergence-plan.ts). */
   convergence?: ConvergencePlan;
+  /** Timed from the destination's start, migrated into as soon as its monitor answers (start-to-done.ts). */
+  startToDone?: true;
 }
 
 export interface LoopbackScenario {
@@ -298,6 +303,7 @@ export function allScenarios(size: number): Scenario[] {
     livemig('bandwidth-512M', `${s} random RAM, max-bandwidth 512 MiB/s`, { workload: filled, maxBandwidth: 512n << 20n }),
     multifd(2, 'multifd', true),
     multifd(4),
+    ...startToDoneScenarios(size),
     ...compressionScenarios(size),
     livemig('tls-precopy', `${s} random RAM, idle, tcp, 1 channel, ${TLS_X509}`, { workload: filled, tls: 'x509', shape: 'tls-single' }),
     livemig('tls-multifd2', `${s} random RAM, multifd ×2, compression none, ${TLS_X509}`, {
@@ -333,6 +339,37 @@ export function allScenarios(size: number): Scenario[] {
       quick: false,
     },
   ];
+}
+
+/**
+ * Start-to-done (start-to-done.ts) of multifd ×2 on random RAM, QEMU's
+ * destination pre-allocating its RAM at start, livemig's migrated into at
+ * once and once pre-faulted; the three side by side in a round.
+ * `--scenario start` selects them.
+ */
+function startToDoneScenarios(size: number): (LivemigScenario | QemuScenario)[] {
+  const s = formatSize(size);
+  const qemu: QemuScenario = {
+    family: 'qemu',
+    name: 'qemu-multifd2-start',
+    description: `QEMU: ${s} random RAM, multifd ×2, from the destination's start (prealloc=on) to done, migrated into as soon as its monitor answers`,
+    ram: size,
+    memory: 'random',
+    multifdChannels: 2,
+    startToDone: true,
+  };
+  const livemig = (plan: StartToDonePlan, when: string): LivemigScenario => ({
+    family: 'livemig',
+    name: `multifd2-start-${plan}`,
+    description: `${s} random RAM, multifd ×2, from the destination's start to done, migrated into ${when}`,
+    ram: size,
+    workload: { kind: 'random-filled' },
+    transport: 'tcp',
+    multifd: { channels: 2, compression: 'none' },
+    startToDone: { plan, reference: qemu.name },
+    quick: false,
+  });
+  return [qemu, livemig('at-once', 'as soon as its monitor answers'), livemig('after-prefault', 'once its RAM is pre-faulted')];
 }
 
 /** The compression scenarios' channels, as qemu-multifd2's. */
@@ -390,9 +427,10 @@ const LEVERS: { lever: ConvergenceLever; name: string; what: string }[] = [
 
 /**
  * The convergence scenarios, both engines', each lever's QEMU and livemig
- * scenarios side by side (the bench runs its list in order every round, so
- * the two engines' runs of a lever follow each other), the engine going
- * first alternating from lever to lever. `--scenario conv-` selects them all.
+ * scenarios side by side (each round runs a livemig scenario beside its
+ * reference, in the list's order, reversed every other round:
+ * round-plan.ts), the engine going first alternating from lever to lever.
+ * `--scenario conv-` selects them all.
  */
 function convergenceScenarios(): (LivemigScenario | QemuScenario)[] {
   const limits = `max-bandwidth ${CONVERGENCE_BANDWIDTH >> 20n} MiB/s, downtime-limit ${CONVERGENCE_DOWNTIME_LIMIT_MS} ms`;
@@ -428,11 +466,12 @@ function convergenceScenarios(): (LivemigScenario | QemuScenario)[] {
 }
 
 /** The names of the references a livemig scenario is compared with. */
-function referencesOf(s: LivemigScenario): string[] {
+export function referencesOf(s: LivemigScenario): string[] {
   return [
     ...(s.shape ? Object.values(REFERENCES[s.shape]) : []),
     ...(s.postcopy?.reference ? [s.postcopy.reference] : []),
     ...(s.convergence?.reference ? [s.convergence.reference] : []),
+    ...(s.startToDone ? [s.startToDone.reference] : []),
   ];
 }
 

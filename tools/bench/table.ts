@@ -1,6 +1,7 @@
 /** The side-by-side tables printed on the terminal (and shown in the HTML report): every scenario, livemig next to QEMU, then the postcopy, snapshot and COLO ones' own figures. */
 import { convergenceSummary } from './convergence-table.js';
-import type { Medians, RunMetrics, ScenarioResult } from './results.js';
+import type { BenchResults, Medians, Ratio, RunMetrics, ScenarioResult } from './results.js';
+import { DRIFT_PROBE } from './round-plan.js';
 
 export const COLUMNS = [
   'scenario', 'status', 'total ms', 'setup ms', 'downtime ms', 'GB/s RAM', 'GB/s wire', 'syncs', 'pages/s',
@@ -249,15 +250,52 @@ export function formatNotes(results: ScenarioResult[]): string {
   const lines: string[] = [];
   for (const r of results) {
     if (r.vsQemu || r.vsLimit) {
-      const parts = [r.vsQemu && `${r.vsQemu.value.toFixed(2)}× ${r.vsQemu.reference}`, r.vsLimit && `${r.vsLimit.value.toFixed(2)}× ${r.vsLimit.reference}`];
-      lines.push(`livemig ${r.name}: ${parts.filter(Boolean).join(', ')} (guest GB/s, medians)`);
+      const ratios = [r.vsQemu, r.vsLimit].filter((ratio) => ratio !== undefined);
+      lines.push(`livemig ${r.name} (guest GB/s, ${ratioBasis(ratios)}): ${ratios.map(ratioText).join(', ')}`);
     }
     if (r.postcopyVsQemu) {
-      lines.push(`livemig ${r.name}: ${r.postcopyVsQemu.value.toFixed(2)}× ${r.postcopyVsQemu.reference} (switchover → completion, QEMU's time ÷ livemig's, medians)`);
+      lines.push(`livemig ${r.name} (switchover → completion, QEMU's time ÷ livemig's, ${ratioBasis([r.postcopyVsQemu])}): ${ratioText(r.postcopyVsQemu)}`);
     }
   }
   for (const r of results) {
     if (r.note) lines.push(`${r.family} ${r.name} ${r.status === 'ok' ? 'partly failed' : r.status}: ${r.note.split('\n')[0]}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * A ratio as the notes give it: "1.36× qemu-multifd2 (1.21–1.52 over 5
+ * pairs)", saying when flagged pairs were left out of its median, or could
+ * not be (fewer than two others).
+ */
+export function ratioText(ratio: Ratio): string {
+  const head = `${ratio.value.toFixed(2)}× ${ratio.reference}`;
+  const p = ratio.pairs;
+  if (!p) return head;
+  const n = p.ratios.length;
+  const flagged = p.ratios.filter((pair) => pair.flagged).length;
+  const range = n === 1 ? '1 pair' : `${p.min.toFixed(2)}–${p.max.toFixed(2)} over ${n} pairs`;
+  const left = flagged === 0 ? '' : p.medianOver === 'unflagged' ? `; ${flagged} flagged, median of the ${n - flagged} others` : `; ${flagged} flagged, median of all: too few others`;
+  return `${head} (${range}${left})`;
+}
+
+/** What the notes' ratios are: medians of pairs, or (no round had both runs) of the two scenarios' medians. */
+function ratioBasis(ratios: Ratio[]): string {
+  return ratios.every((ratio) => ratio.pairs) ? "median of the rounds' pairs" : 'medians';
+}
+
+/** The rounds whose references drifted, a line each, under a line saying what flags a round; one line when none did; '' when no pair was measured. */
+export function formatDrift(drift: BenchResults['drift']): string {
+  if (!drift) return '';
+  const tolerance = `±${Math.round(drift.tolerance * 100)} %`;
+  if (drift.rounds.length === 0) return `Drift: no reference moved more than ${tolerance} from its median over the run; no pair flagged.`;
+  const lines = drift.rounds.map((d) => {
+    const digits = d.unit === 'ms' ? 0 : 2;
+    const off = `${Math.round(Math.abs(d.deviation) * 100)} % ${d.deviation < 0 ? 'below' : 'above'} its median (${d.median.toFixed(digits)})`;
+    const what = d.flagged.length === 0
+      ? 'no pair of this round to flag'
+      : d.reference === DRIFT_PROBE ? `every pair of this round flagged (${d.flagged.join(', ')})` : `the pairs of ${d.flagged.join(', ')} in this round flagged`;
+    return `round ${d.round + 1}: ${d.reference} ${d.value.toFixed(digits)} ${d.unit}, ${off}: ${what}`;
+  });
+  return [`Drift (a reference more than ${tolerance} off its median over the run flags pairs of its round):`, ...lines].join('\n');
 }
