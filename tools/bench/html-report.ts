@@ -6,6 +6,7 @@
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
 import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
 import { DOWNTIME_COLUMNS, downtimeRows } from './downtime-table.js';
+import { SCALE_COLUMNS, scaleRows } from './scale-table.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
@@ -74,6 +75,7 @@ export function htmlReport(results: BenchResults): string {
   const compression = compressionRows(results.scenarios);
   const startToDone = startToDoneRows(results.scenarios);
   const downtime = downtimeRows(results.scenarios);
+  const scale = scaleRows(results.scenarios);
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
   const colo = coloRows(results.scenarios);
@@ -121,6 +123,11 @@ ${downtime.length > 0 ? `<h2>Downtime against its promise</h2>
 last estimate before it switched over (median over runs). Downtime: the median, and the longest of any run; over the limit: how many
 runs overran it. A stopped guest feels no pause, but its downtime is the same promise.</p>
 ${htmlTable(DOWNTIME_COLUMNS, downtime)}` : ''}
+${scale.length > 0 ? `<h2>Scaling</h2>
+<p>How cost grows. Along guest size: random RAM over one channel, each size beside QEMU's run of it; ms per GiB and CPU seconds
+per GiB stay flat when cost grows with RAM and no faster. Along vCPUs: a guest running <code>ab</code> on 1, 2 and 4 vCPUs (each
+its slice of the range, so more vCPUs write more each second) on this 2-core machine.</p>
+${htmlTable(SCALE_COLUMNS, scale)}` : ''}
 ${startToDone.length > 0 ? `<h2>Start to done</h2>
 <p>What an orchestrator waits for: from starting the destination (the source already running) to the migration done, in ms.
 QEMU's destination pre-allocates its RAM (prealloc=on) before its monitor answers, and is migrated into at once; livemig's monitor

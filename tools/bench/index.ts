@@ -14,6 +14,7 @@ import { REPO_ROOT } from '../instance-process.js';
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
 import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
 import { DOWNTIME_COLUMNS, downtimeOverruns, downtimeRows } from './downtime-table.js';
+import { SCALE_COLUMNS, scaleRows } from './scale-table.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import { htmlReport } from './html-report.js';
 import { runLivemigColo } from './livemig-colo.js';
@@ -129,6 +130,8 @@ async function bench(options: BenchOptions): Promise<number> {
   const downtime = downtimeRows(scenarios);
   if (downtime.length > 0) log(`Downtime against its promise (expected-downtime: the source's last estimate before its switchover):\n${formatRows(DOWNTIME_COLUMNS, downtime)}\n`);
   for (const overrun of downtimeOverruns(scenarios)) log(`downtime over its limit: ${overrun}`);
+  const scale = scaleRows(scenarios);
+  if (scale.length > 0) log(`Scaling (per GiB of guest RAM; ÷ QEMU: QEMU's total time ÷ livemig's at the same size):\n${formatRows(SCALE_COLUMNS, scale)}\n`);
   const startToDone = startToDoneRows(scenarios);
   if (startToDone.length > 0) log(`Start to done (ms from the destination's start; ÷ QEMU: QEMU's done ÷ livemig's):\n${formatRows(START_TO_DONE_COLUMNS, startToDone)}\n`);
   const postcopy = formatPostcopyTable(scenarios);

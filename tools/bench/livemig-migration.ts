@@ -31,12 +31,17 @@ import { waitUntil } from './wait-until.js';
 
 /** Pre-faulting a few GiB on a busy machine. */
 const PREFAULT_TIMEOUT_MS = 120_000;
-/** Lets a running workload settle into its pace before the migration starts. */
+/**
+ * Lets a running workload settle into its pace, and the channel threads
+ * that configuring multifd started come up (~0.15 s each here), before the
+ * migration starts: a destination that pre-faults in 0.5 s would otherwise
+ * be migrated into before its threads are, which start-to-done measures.
+ */
 const WARMUP_MS = 500;
 
 export async function runLivemig(scenario: LivemigScenario, dir: string, run: number): Promise<RunMetrics> {
   const tag = `${scenario.name}-${run}`;
-  const base = ['--ram', String(scenario.ram), '--smp', '1'];
+  const base = ['--ram', String(scenario.ram), '--smp', String(scenario.smp ?? 1)];
   const started: InstanceProcess[] = [];
   const compressed = scenario.multifd !== undefined && scenario.multifd.compression !== 'none';
   const namespace = compressed ? createLoopbackNamespace(tag) : undefined;
@@ -72,7 +77,7 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
       for (const s of spawned) if (s.status === 'rejected') throw s.reason;
       // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
       await Promise.all([probeSupport(started[1]!, plan), probeSupport(started[0]!, plan)]);
-      if (scenario.workload.kind === 'ab' || scenario.workload.kind === 'dirty') await new Promise((r) => setTimeout(r, WARMUP_MS));
+      await new Promise((r) => setTimeout(r, WARMUP_MS));
     }
     const [source, destination] = started as [InstanceProcess, InstanceProcess];
     if (scenario.startToDone?.plan !== 'at-once') {

@@ -95,6 +95,10 @@ export interface LivemigScenario {
   predictorSweep?: PredictorSweepPlan;
   /** Timed from the destination's start (start-to-done.ts), and the QEMU scenario timed so. */
   startToDone?: { plan: StartToDonePlan; reference: string };
+  /** vCPUs; unset: 1. */
+  smp?: number;
+  /** One point of a scaling series (scale-table.ts): along guest size against the QEMU run of that size, or along vCPUs. */
+  scale?: { axis: 'ram' | 'vcpus'; reference?: string };
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -123,6 +127,8 @@ export interface QemuScenario {
   convergence?: ConvergencePlan;
   /** Timed from the destination's start, migrated into as soon as its monitor answers (start-to-done.ts). */
   startToDone?: true;
+  /** The QEMU point of a scaling series along guest size (scale-table.ts). */
+  scale?: { axis: 'ram' };
 }
 
 export interface LoopbackScenario {
@@ -304,6 +310,7 @@ export function allScenarios(size: number): Scenario[] {
     multifd(2, 'multifd', true),
     multifd(4),
     ...startToDoneScenarios(size),
+    ...scaleScenarios(size),
     ...compressionScenarios(size),
     livemig('tls-precopy', `${s} random RAM, idle, tcp, 1 channel, ${TLS_X509}`, { workload: filled, tls: 'x509', shape: 'tls-single' }),
     livemig('tls-multifd2', `${s} random RAM, multifd ×2, compression none, ${TLS_X509}`, {
@@ -370,6 +377,55 @@ function startToDoneScenarios(size: number): (LivemigScenario | QemuScenario)[] 
     quick: false,
   });
   return [qemu, livemig('at-once', 'as soon as its monitor answers'), livemig('after-prefault', 'once its RAM is pre-faulted')];
+}
+
+/** The guest sizes of the scaling series, as multiples of --size: 256M, 1G and 4G by default. */
+const SCALE_RAM_FACTORS = [0.25, 1, 4];
+/** The vCPU counts of the scaling series: up to twice this machine's cores. */
+const SCALE_VCPUS = [1, 2, 4];
+
+/**
+ * How cost grows: random RAM of a quarter, one and four times --size over
+ * one channel, each beside QEMU's run of that size; and a guest of --size
+ * running `ab` over its default range on 1, 2 and 4 vCPUs (each vCPU its
+ * slice: more vCPUs, more writes a second). `--scenario scale` selects them.
+ */
+function scaleScenarios(size: number): (LivemigScenario | QemuScenario)[] {
+  const bySize = SCALE_RAM_FACTORS.flatMap((factor, i): (LivemigScenario | QemuScenario)[] => {
+    const ram = Math.max(16 * MiB, Math.round((size * factor) / MiB) * MiB);
+    const s = formatSize(ram);
+    const qemu: QemuScenario = {
+      family: 'qemu',
+      name: `qemu-scale-ram-${s}`,
+      description: `QEMU: ${s} random RAM, 1 channel, warm destination (guest-size series)`,
+      ram,
+      memory: 'random',
+      scale: { axis: 'ram' },
+    };
+    const livemig: LivemigScenario = {
+      family: 'livemig',
+      name: `scale-ram-${s}`,
+      description: `${s} random RAM, idle, tcp, 1 channel (guest-size series)`,
+      ram,
+      workload: { kind: 'random-filled' },
+      transport: 'tcp',
+      scale: { axis: 'ram', reference: qemu.name },
+      quick: false,
+    };
+    return i % 2 === 0 ? [qemu, livemig] : [livemig, qemu];
+  });
+  const byVcpus = SCALE_VCPUS.map((smp): LivemigScenario => ({
+    family: 'livemig',
+    name: `scale-vcpus-${smp}`,
+    description: `${formatSize(size)}, ${smp} vCPU${smp > 1 ? 's' : ''} running 'ab' over its default range, tcp (vCPU series)`,
+    ram: size,
+    workload: { kind: 'ab' },
+    transport: 'tcp',
+    smp,
+    scale: { axis: 'vcpus' },
+    quick: false,
+  }));
+  return [...bySize, ...byVcpus];
 }
 
 /** The compression scenarios' channels, as qemu-multifd2's. */
@@ -472,6 +528,7 @@ export function referencesOf(s: LivemigScenario): string[] {
     ...(s.postcopy?.reference ? [s.postcopy.reference] : []),
     ...(s.convergence?.reference ? [s.convergence.reference] : []),
     ...(s.startToDone ? [s.startToDone.reference] : []),
+    ...(s.scale?.reference ? [s.scale.reference] : []),
   ];
 }
 
