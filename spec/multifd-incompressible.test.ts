@@ -60,6 +60,21 @@ describe('the incompressible-page check', () => {
     expect(raw).to.be.at.least(PAGES * 0.99);
   });
 
+  it('inside a run of incompressible pages looks at every 8th page only, and after a compressible one at every page again', () => {
+    const random = new SeededRandom(6);
+    const text = KINDS[0]![1];
+    const compressible = new Set([20, 24, 25, 30]);
+    const ram = blockOf((page, index) => (compressible.has(index) ? text(page, index, random) : page.set(random.bytes(page.length))));
+    const check = new IncompressiblePageCheck(ram);
+    const found = Array.from({ length: 40 }, (_, page) => check.inRun(page));
+    // Page 20 lies in a trusted run (8 random pages before it, 20 not a multiple of 8): taken as raw. 24 is looked at.
+    expect(found[20]).to.equal(true);
+    expect([24, 25, 30].map((p) => found[p])).to.deep.equal([false, false, false]);
+    expect(found.filter((raw) => !raw).length).to.equal(3);
+    // A page out of sequence starts afresh: looked at.
+    expect(check.inRun(20)).to.equal(false);
+  });
+
   for (const [kind, fill] of KINDS) {
     it(`finds ${kind} compressible, and such a page does shrink under zlib level 1`, () => {
       const random = new SeededRandom(9);

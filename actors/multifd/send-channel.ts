@@ -48,7 +48,7 @@ function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, incompressible: Incom
   for (let i = 0; i < ranges.length; i += 2) {
     for (let page = ranges[i]!, end = page + ranges[i + 1]!; page < end; page++) {
       const zero = zeroCheck.isZero(page);
-      if (!zero && incompressible !== undefined) raw = incompressible.test(page) ? 1 : 0;
+      if (!zero && incompressible !== undefined) raw = incompressible.inRun(page) ? 1 : 0;
       if (!open[raw]!.add(page, zero)) {
         frames.push({ runs: open[raw]!, compress: raw === 0 });
         open[raw] = new RunBuilder(ram);
