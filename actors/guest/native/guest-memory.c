@@ -31,14 +31,26 @@ static int byte_view(napi_env env, napi_callback_info info, const char *message,
   return 1;
 }
 
-/* releasePages(view: Uint8Array): number of bytes given back. */
-static napi_value release_pages(napi_env env, napi_callback_info info) {
+/*
+ * The whole OS pages inside the call's one Uint8Array argument, [start, end)
+ * (end <= start when there is none): only those may be advised, so that
+ * neither the allocator's header before a slab nor a neighbouring guest
+ * page is. 0 (a TypeError thrown) for anything but a Uint8Array.
+ */
+static int whole_pages(napi_env env, napi_callback_info info, const char *message, uintptr_t *start, uintptr_t *end) {
   void *data;
   size_t length;
-  if (!byte_view(env, info, "releasePages takes one Uint8Array", &data, &length)) return NULL;
+  if (!byte_view(env, info, message, &data, &length)) return 0;
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
-  uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
+  *start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  *end = ((uintptr_t)data + length) & ~(page - 1);
+  return 1;
+}
+
+/* releasePages(view: Uint8Array): number of bytes given back. */
+static napi_value release_pages(napi_env env, napi_callback_info info) {
+  uintptr_t start, end;
+  if (!whole_pages(env, info, "releasePages takes one Uint8Array", &start, &end)) return NULL;
   size_t released = 0;
   if (end > start) {
     if (madvise((void *)start, end - start, MADV_DONTNEED) != 0) {
@@ -62,12 +74,8 @@ static napi_value release_pages(napi_env env, napi_callback_info info) {
  * does not know the advice, so that the caller falls back to touching.
  */
 static napi_value populate_pages(napi_env env, napi_callback_info info) {
-  void *data;
-  size_t length;
-  if (!byte_view(env, info, "populatePages takes one Uint8Array", &data, &length)) return NULL;
-  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
-  uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
+  uintptr_t start, end;
+  if (!whole_pages(env, info, "populatePages takes one Uint8Array", &start, &end)) return NULL;
   int populated = 1;
   if (end > start) {
 #ifdef MADV_POPULATE_WRITE
