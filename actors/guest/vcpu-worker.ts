@@ -24,7 +24,7 @@ const slots = cpuSlots(new Float64Array(cpuState), index);
 const parkedSlot = vcpuSlot(index, PARKED);
 
 /** Pre-fault shares are dealt in chunks of 1 MiB, round robin over the vCPUs. */
-const PREFAULT_CHUNK_PAGES = 256;
+const PREFAULT_CHUNK_BYTES = 256 * TARGET_PAGE_SIZE;
 /**
  * Pages populated per system call. The call holds the process's memory-map
  * lock, for which every mprotect of V8's code space waits: populated 1 MiB
@@ -62,13 +62,13 @@ const DIRTY_WINDOW_MS = 100;
 function prefaultShare(): void {
   const chunks: { slab: Uint8Array; start: number }[] = [];
   for (const ram of blocks) {
-    for (const slab of ram.slabs) for (let start = 0; start < slab.length; start += PREFAULT_CHUNK_PAGES * TARGET_PAGE_SIZE) chunks.push({ slab, start });
+    for (const slab of ram.slabs) for (let start = 0; start < slab.length; start += PREFAULT_CHUNK_BYTES) chunks.push({ slab, start });
   }
   for (let chunk = chunks.length - 1; chunk >= 0; chunk--) {
     if (chunk % smp !== index) continue;
     if (Atomics.load(ctrl, RUN) === 1 || Atomics.load(ctrl, QUIT) === 1) return;
     const { slab, start } = chunks[chunk]!;
-    const end = Math.min(start + PREFAULT_CHUNK_PAGES * TARGET_PAGE_SIZE, slab.length);
+    const end = Math.min(start + PREFAULT_CHUNK_BYTES, slab.length);
     if (populateChunk(slab, start, end)) continue;
     const words = new Int32Array(slab.buffer, slab.byteOffset + start, (end - start) >> 2);
     for (let at = 0; at < words.length; at += TARGET_PAGE_SIZE >> 2) Atomics.add(words, at, 0);

@@ -7,6 +7,7 @@
  * promise: the time from the switchover to the migration's end.
  */
 import type { ScenarioResult } from './results.js';
+import { median } from './median.js';
 import { fixed } from './table.js';
 
 export const DOWNTIME_COLUMNS = [
@@ -33,28 +34,55 @@ function guestOf(r: ScenarioResult): string {
   return kind === 'ab' || kind === 'dirty' || kind === 'dirtying' ? 'running' : 'stopped';
 }
 
-/** One row per precopy scenario that completed a run, in DOWNTIME_COLUMNS order; expected-downtime is the median of each run's last estimate. */
-export function downtimeRows(results: ScenarioResult[]): string[][] {
+/** One precopy scenario's downtimes against its limit, over its runs that completed. */
+interface DowntimeFigures {
+  scenario: string;
+  guest: string;
+  limitMs: number;
+  /** The median of each run's last expected-downtime; undefined when no run showed one. */
+  expectedMs: number | undefined;
+  medianMs: number | null;
+  maxMs: number;
+  overruns: number;
+  runs: number;
+}
+
+function downtimeFigures(results: ScenarioResult[]): DowntimeFigures[] {
   return results.flatMap((r) => {
     const runs = r.runs.filter((run) => run.ok && run.downtimeMs !== undefined);
     if (!isPrecopy(r) || runs.length === 0 || !r.median) return [];
-    const limit = limitOf(r);
+    const limitMs = limitOf(r);
     const downtimes = runs.map((run) => run.downtimeMs!);
-    const over = downtimes.filter((d) => d > limit).length;
-    const expected = runs.map((run) => run.expectedDowntimeMs).filter((e): e is number => e !== undefined).sort((a, b) => a - b);
-    return [[
-      `${r.family} ${r.name}`,
-      guestOf(r),
-      `${limit} ms`,
-      expected.length > 0 ? `${fixed(expected[Math.floor(expected.length / 2)], 0)} ms` : '–',
-      `${fixed(r.median.downtimeMs, 0)} ms`,
-      `${Math.max(...downtimes)} ms`,
-      `${over} of ${runs.length} runs`,
-    ]];
+    const expected = runs.map((run) => run.expectedDowntimeMs).filter((e): e is number => e !== undefined);
+    return [{
+      scenario: `${r.family} ${r.name}`,
+      guest: guestOf(r),
+      limitMs,
+      expectedMs: expected.length > 0 ? median(expected) : undefined,
+      medianMs: r.median.downtimeMs,
+      maxMs: Math.max(...downtimes),
+      overruns: downtimes.filter((d) => d > limitMs).length,
+      runs: runs.length,
+    }];
   });
+}
+
+/** One row per precopy scenario that completed a run, in DOWNTIME_COLUMNS order. */
+export function downtimeRows(results: ScenarioResult[]): string[][] {
+  return downtimeFigures(results).map((f) => [
+    f.scenario,
+    f.guest,
+    `${f.limitMs} ms`,
+    f.expectedMs === undefined ? '–' : `${fixed(f.expectedMs, 0)} ms`,
+    `${fixed(f.medianMs, 0)} ms`,
+    `${f.maxMs} ms`,
+    `${f.overruns} of ${f.runs} runs`,
+  ]);
 }
 
 /** The scenarios some run of which overran its downtime-limit, for the summary. */
 export function downtimeOverruns(results: ScenarioResult[]): string[] {
-  return downtimeRows(results).filter((row) => !row[6]!.startsWith('0 ')).map((row) => `${row[0]} (${row[1]} guest): downtime up to ${row[5]} against a limit of ${row[2]}, in ${row[6]}`);
+  return downtimeFigures(results)
+    .filter((f) => f.overruns > 0)
+    .map((f) => `${f.scenario} (${f.guest} guest): downtime up to ${f.maxMs} ms against a limit of ${f.limitMs} ms, in ${f.overruns} of ${f.runs} runs`);
 }

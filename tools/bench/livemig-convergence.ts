@@ -19,6 +19,7 @@ import type { RunMetrics } from './results.js';
 import type { LivemigScenario } from './scenarios.js';
 import { onTeardown } from './teardown.js';
 import { waitUntil } from './wait-until.js';
+import { startTogether } from './start-together.js';
 
 const START_TIMEOUT_MS = 60_000;
 const PREFAULT_TIMEOUT_MS = 60_000;
@@ -31,12 +32,10 @@ export async function runLivemigConvergence(scenario: LivemigScenario, dir: stri
   const undo = onTeardown(() => quitAll(started));
   try {
     const range = ['--ab-start', String(CONVERGENCE_DIRTY_RANGE.start), '--ab-end', String(CONVERGENCE_DIRTY_RANGE.end)];
-    const spawned = await Promise.allSettled([
+    await startTogether([
       spawnInstance([...base, '--fill', 'random', '--workload', 'ab', ...range], { socket: join(dir, `${tag}-src.qmp`), name: 'source', timeoutMs: START_TIMEOUT_MS }),
       spawnInstance([...base, '--incoming', 'defer', '--paused'], { socket: join(dir, `${tag}-dst.qmp`), name: 'destination', timeoutMs: START_TIMEOUT_MS }),
-    ]);
-    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    ], started);
     const [source, destination] = started as [InstanceProcess, InstanceProcess];
     const migration = convergenceMigrationPlan(scenario.transport === 'unix' ? `unix:${join(dir, `${tag}-mig.sock`)}` : 'tcp:127.0.0.1:0', plan);
     await Promise.all([probeSupport(destination, migration), probeSupport(source, migration)]);

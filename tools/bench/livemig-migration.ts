@@ -28,6 +28,7 @@ import { NotAvailable } from './not-available.js';
 import { awaitExit, onTeardown } from './teardown.js';
 import { tlsObjectArgs, tlsParameters } from './tls-credentials.js';
 import { waitUntil } from './wait-until.js';
+import { startTogether } from './start-together.js';
 
 /** Pre-faulting a few GiB on a busy machine. */
 const PREFAULT_TIMEOUT_MS = 120_000;
@@ -72,14 +73,14 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
       clock.monitorAnswered();
       plan.beforeMigrate = clock.migrateSent;
     } else {
-      const spawned = await Promise.allSettled([startSource(), startDestination()]);
-      for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-      for (const s of spawned) if (s.status === 'rejected') throw s.reason;
-      // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
-      await Promise.all([probeSupport(started[1]!, plan), probeSupport(started[0]!, plan)]);
-      await new Promise((r) => setTimeout(r, WARMUP_MS));
+      await startTogether([startSource(), startDestination()], started);
     }
     const [source, destination] = started as [InstanceProcess, InstanceProcess];
+    if (!clock) {
+      // Both sides are configured before the measured migration, as an orchestrator prepares one: multifd's channel threads start then.
+      await Promise.all([probeSupport(destination, plan), probeSupport(source, plan)]);
+      await new Promise((r) => setTimeout(r, WARMUP_MS));
+    }
     if (scenario.startToDone?.plan !== 'at-once') {
       await waitUntil(PREFAULT_TIMEOUT_MS, 'the destination to pre-fault its RAM', async () =>
         (await destination.qmp.execute<{ prefaulted: boolean }>('__org.livemig_query-guest')).prefaulted);

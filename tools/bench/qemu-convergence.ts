@@ -25,6 +25,7 @@ import type { RunMetrics } from './results.js';
 import type { QemuScenario } from './scenarios.js';
 import { onTeardown } from './teardown.js';
 import { waitUntil } from './wait-until.js';
+import { startTogether } from './start-together.js';
 
 const PAGE = 4096;
 /** Pages the boot sector writes in one pass (its counter counts passes). */
@@ -53,12 +54,10 @@ export async function runQemuConvergence(scenario: QemuScenario, dir: string, ru
     // The destination's RAM block has the same name (mem0), pre-allocated.
     const warmRam = `memory-backend-ram,id=mem0,size=${scenario.ram},prealloc=on`;
     const memory = (backend: string) => ['-machine', 'pc,memory-backend=mem0', '-object', backend];
-    const spawned = await Promise.allSettled([
+    await startTogether([
       startQemu([...memory(randomRam), ...guest], join(dir, `${tag}-src.qmp`), scenario.ram, false),
       startQemu([...memory(warmRam), ...guest, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram, true),
-    ]);
-    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    ], started);
     const [source, destination] = started as [QemuProcess, QemuProcess];
     const migration = convergenceMigrationPlan('tcp:127.0.0.1:0', plan);
     for (const qemu of [destination, source]) await refusalIsNotAvailable(qemu, plan, migration.caps, migration.params);

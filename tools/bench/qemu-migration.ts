@@ -28,6 +28,7 @@ import { UNLIMITED_BANDWIDTH, type QemuScenario } from './scenarios.js';
 import { awaitExit, onTeardown } from './teardown.js';
 import { tlsObjectArgs, tlsParameters } from './tls-credentials.js';
 import { waitUntil } from './wait-until.js';
+import { startTogether } from './start-together.js';
 
 /** Starting QEMU includes pre-allocating the destination's RAM. */
 const START_TIMEOUT_MS = 120_000;
@@ -72,9 +73,7 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
       started.push(await startDestination());
       clock.monitorAnswered();
     } else {
-      const spawned = await Promise.allSettled([startSource(), startDestination()]);
-      for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-      for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+      await startTogether([startSource(), startDestination()], started);
     }
     const [source, destination] = started as [QemuProcess, QemuProcess];
 

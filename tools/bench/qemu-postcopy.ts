@@ -26,6 +26,7 @@ import type { RunMetrics } from './results.js';
 import { POSTCOPY_DIRTY_RANGE, type QemuScenario } from './scenarios.js';
 import { onTeardown } from './teardown.js';
 import { waitUntil } from './wait-until.js';
+import { startTogether } from './start-together.js';
 
 /** Where the boot sector counts its passes over POSTCOPY_DIRTY_RANGE. */
 const PASS_COUNTER = 0x600;
@@ -48,12 +49,10 @@ export async function runQemuPostcopy(scenario: QemuScenario, dir: string, run: 
   });
   try {
     const guest = ['-drive', `file=${dirtyGuestImage()},format=raw,if=ide,snapshot=on`];
-    const spawned = await Promise.allSettled([
+    await startTogether([
       startQemu(guest, join(dir, `${tag}-src.qmp`), scenario.ram, false),
       startQemu([...guest, '-incoming', 'defer'], join(dir, `${tag}-dst.qmp`), scenario.ram, false),
-    ]);
-    for (const s of spawned) if (s.status === 'fulfilled') started.push(s.value);
-    for (const s of spawned) if (s.status === 'rejected') throw s.reason;
+    ], started);
     const [source, destination] = started as [QemuProcess, QemuProcess];
     const migration = postcopyMigrationPlan('tcp:127.0.0.1:0', plan);
     // The destination decides whether postcopy can run here (userfaultfd): ask it first.
