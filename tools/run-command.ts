@@ -5,6 +5,7 @@ import { monitorCommands } from '../actors/monitor/commands.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { livemigCommand } from './cli-options.js';
 import { instanceConfig, withRunOptions } from './run-options.js';
+import { logThreadRoles } from '../actors/threads/thread-role.js';
 
 /** `livemig run`: start an instance and serve until quit, SIGINT or SIGTERM. */
 export function runCommand(): Command {
@@ -36,5 +37,6 @@ async function serve(config: InstanceConfig): Promise<void> {
     process.exit(usage ? 2 : 1);
   }
   log.info({ ram: config.guest.ram, smp: config.guest.smp, workload: config.guest.workload, runState: instance.guest.runState }, 'instance started');
+  logThreadRoles((message, fields) => log.info(fields, message), 'vcpu', instance.guest.vcpuThreads());
   if (pendingSignal) void instance.shutdown(0);
 }

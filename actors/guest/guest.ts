@@ -17,7 +17,8 @@ import { FaultQueue } from './fault-queue.js';
 import { Nic, allocateNicRing } from './nic.js';
 import { RamBlock } from './ram-block.js';
 import { RunStateError, canTransition, isRunState, type RunState } from './run-state.js';
-import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
+import { VCPU_PREFAULTED, type VcpuStarted, type VcpuWorkerData } from './vcpu-messages.js';
+import type { RoleThread } from '../threads/thread-role.js';
 import {
   describeWorkload, loadWorkloadSpec, sameWorkload, storeWorkloadSpec, type WorkloadSpec,
 } from './workloads/index.js';
@@ -86,6 +87,8 @@ export class Guest extends EventEmitter<GuestEvents> {
    * started, or the vCPU ended).
    */
   prefaultDone = true;
+  /** Each vCPU's thread, by its OS id (0: the vCPU ended before it said). */
+  private vcpuTids: number[] = [];
 
   private constructor(
     readonly config: GuestConfig,
@@ -141,12 +144,13 @@ export class Guest extends EventEmitter<GuestEvents> {
     for (const w of vcpus) {
       w.on('error', (err) => guest.emit('error', err));
     }
+    const started = Promise.all(vcpus.map(vcpuThreadId)).then((tids) => void (guest.vcpuTids = tids));
     if (config.runState === 'inmigrate') {
       // The parked vCPUs pre-fault RAM, each its share (vcpu-worker.ts).
       guest.prefaultDone = false;
       void Promise.all(vcpus.map(prefaultReported)).then(() => (guest.prefaultDone = true));
     }
-    await guest.allParked();
+    await Promise.all([started, guest.allParked()]);
     if (config.runState === 'running') {
       guest.state = 'prelaunch';
       guest.start();
@@ -164,6 +168,11 @@ export class Guest extends EventEmitter<GuestEvents> {
 
   get smp(): number {
     return this.config.smp;
+  }
+
+  /** Each vCPU's thread (the log names them: threads/thread-role.ts). */
+  vcpuThreads(): RoleThread[] {
+    return this.vcpuTids.map((tid, index) => ({ index, tid }));
   }
 
   block(name: string): RamBlock | undefined {
@@ -465,6 +474,23 @@ function fillBlock(ram: RamBlock, fill: GuestFill): void {
     else for (let at = 0; at < slab.length; at += chunk) randomFillSync(slab.subarray(at, Math.min(at + chunk, slab.length)));
   });
   ram.touched.fill(true);
+}
+
+/** The OS id of vCPU `worker`'s thread, from its first message; 0 if it ended first. */
+function vcpuThreadId(worker: Worker): Promise<number> {
+  return new Promise((resolve) => {
+    const done = (tid: number) => {
+      worker.off('message', onMessage);
+      worker.off('exit', ended);
+      resolve(tid);
+    };
+    const onMessage = (message: unknown) => {
+      if (typeof message === 'object' && message !== null && 'tid' in message) done((message as VcpuStarted).tid);
+    };
+    const ended = () => done(0);
+    worker.on('message', onMessage);
+    worker.once('exit', ended);
+  });
 }
 
 /**

@@ -15,5 +15,10 @@ export interface VcpuWorkerData {
   prefault: boolean;
 }
 
+/** A vCPU's first message: its thread's OS id. */
+export interface VcpuStarted {
+  tid: number;
+}
+
 /** A vCPU's message once it has pre-faulted its share of RAM (or given up on it because the guest started). */
 export const VCPU_PREFAULTED = 'prefaulted';

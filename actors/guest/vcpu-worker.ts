@@ -15,13 +15,15 @@ import { NicTx } from './nic.js';
 import { populatePages } from './populate-pages.js';
 import { RamBlock } from './ram-block.js';
 import { createWorkload, loadWorkloadSpec } from './workloads/index.js';
-import { VCPU_PREFAULTED, type VcpuWorkerData } from './vcpu-messages.js';
+import { osThreadId } from '../threads/os-thread-id.js';
+import { VCPU_PREFAULTED, type VcpuStarted, type VcpuWorkerData } from './vcpu-messages.js';
 
 const { index, smp, blocks: shared, ctrl: ctrlBuffer, cpuState, faultLog, prefault, nic: nicRing } = workerData as VcpuWorkerData;
 const ctrl = new Int32Array(ctrlBuffer);
 const blocks = shared.map((s) => new RamBlock(s));
 const slots = cpuSlots(new Float64Array(cpuState), index);
 const parkedSlot = vcpuSlot(index, PARKED);
+parentPort!.postMessage({ tid: osThreadId() } satisfies VcpuStarted);
 
 /** Pre-fault shares are dealt in chunks of 1 MiB, round robin over the vCPUs. */
 const PREFAULT_CHUNK_BYTES = 256 * TARGET_PAGE_SIZE;

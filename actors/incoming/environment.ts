@@ -23,7 +23,7 @@ export interface IncomingEnvironment extends ColoServices {
   autostart(): boolean;
   /** The listener migrate-incoming already opened (undefined: open it here). */
   takeListener(): IncomingListener | undefined;
-  /** Idle destination channel threads, one per channel, started ahead when possible; the caller owns them. */
+  /** Idle destination channel threads for `channels` channels (channel-threads.ts), started ahead when possible; the caller owns them. */
   multifdRecvWorkers(channels: number): Worker[];
   /** What tls-creds and tls-authz make of incoming connections: undefined without TLS; throws (QEMU's text) if unusable. */
   tlsServer(): TlsServer | undefined;

@@ -24,6 +24,7 @@ import type { FaultLatencySummary } from '../guest/fault-latency.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import { MULTIFD_CONNECT_TIMEOUT_MS } from '../multifd/connect-timeout.js';
 import { MultifdReceiver } from '../multifd/multifd-receiver.js';
+import { logThreadRoles } from '../threads/thread-role.js';
 import { PreemptReceiver } from '../postcopy-preempt/preempt-receiver.js';
 import { POSTCOPY_KEEPALIVE_MS, POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
 import { GuestSink } from '../ram/guest-sink.js';
@@ -137,7 +138,12 @@ export class IncomingMigration {
     // Accept at once; reading waits until the multifd channels and the preempt thread listen.
     this.listener.on('connection', (c) => void this.accept(c));
     const starting: Promise<void>[] = [];
-    if (this.env.options.caps.multifd) starting.push(this.startMultifd().then((m) => void (this.multifd = m)));
+    if (this.env.options.caps.multifd) {
+      starting.push(this.startMultifd().then((m) => {
+        this.multifd = m;
+        logThreadRoles((message, fields) => this.env.log(message, fields), 'channel', m.threads());
+      }));
+    }
     if (this.env.options.caps['postcopy-preempt']) starting.push(this.startPreempt().then((p) => void (this.preempt = p)));
     this.channelsReady = Promise.all(starting).then(() => {});
     this.channelsReady.catch((err) => this.fail(err));
@@ -189,11 +195,13 @@ export class IncomingMigration {
     return address.type === 'inet' ? { host: address.host } : { unixBase: address.path };
   }
 
-  /** One worker and listener per multifd channel, on the main listener's host (or beside its unix socket). */
+  /** A listener per multifd channel, on the main listener's host (or beside its unix socket), on the channel threads. */
   private async startMultifd(): Promise<MultifdReceiver> {
     const params = this.env.options.params;
+    const channels = params['multifd-channels'];
     return MultifdReceiver.start({
-      workers: this.env.multifdRecvWorkers(params['multifd-channels']),
+      channels,
+      workers: this.env.multifdRecvWorkers(channels),
       listen: this.besideMainListener(),
       tls: this.tlsData,
       blocks: this.env.guest.blocks,

@@ -13,7 +13,7 @@ import type { TlsServerData } from '../objects/migration-tls.js';
 /** Where a channel connects: a tcp port on the main channel's host, or a unix socket path. */
 export type ChannelAddress = { host: string; port: number } | { path: string };
 
-/** The long-lived task each source channel worker runs (one per worker, for the whole migration). */
+/** The long-lived task each source channel runs, for the whole migration (a worker may run several: channel-threads.ts). */
 export interface SendChannelTask {
   index: number;
   count: number;
@@ -44,7 +44,7 @@ export type FromSendChannel =
   | { type: 'sent' }
   | { type: 'synced'; round: number };
 
-/** What a destination channel worker becomes (its `start` message). */
+/** What a destination channel becomes (its `start` message). */
 export interface RecvChannelData {
   index: number;
   count: number;
@@ -58,9 +58,17 @@ export interface RecvChannelData {
   stats: SharedArrayBuffer;
 }
 
+/**
+ * To a destination channel thread: host channel `data.index`, talking over
+ * `control` (main → channel: ToRecvChannel; channel → main: FromRecvChannel).
+ */
+export interface StartRecvChannel {
+  type: 'start';
+  data: RecvChannelData;
+  control: MessagePort;
+}
+
 export type ToRecvChannel =
-  /** Become channel `data.index`: listen, then report the port. */
-  | { type: 'start'; data: RecvChannelData }
   /** The stream header's block order, as indexes of the destination's blocks. */
   | { type: 'layout'; order: number[] }
   /** Every channel has reached the SYNC of `round`: read on. */
@@ -68,7 +76,8 @@ export type ToRecvChannel =
   | { type: 'close' };
 
 export type FromRecvChannel =
-  | { type: 'listening'; port: number | undefined }
+  /** The channel listens, on this tcp port (none for unix); `tid`: its thread's OS id. */
+  | { type: 'listening'; port: number | undefined; tid: number }
   | { type: 'connected' }
   | { type: 'synced'; round: number }
   | { type: 'error'; message: string };

@@ -1,14 +1,17 @@
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { TlsServerData } from '../objects/migration-tls.js';
+import type { RoleThread } from '../threads/thread-role.js';
 import {
   CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, sumStat,
-  type FromRecvChannel, type RecvChannelData, type ToRecvChannel,
+  type FromRecvChannel, type RecvChannelData, type StartRecvChannel, type ToRecvChannel,
 } from './messages.js';
 
 export interface MultifdReceiverOptions {
-  /** One idle channel thread per channel (MultifdRecvPool); the receiver owns them from here. */
+  /** How many channels the source opens. */
+  channels: number;
+  /** Idle channel threads (MultifdRecvPool), channel i on thread i mod their count; the receiver owns them from here. */
   workers: Worker[];
   /** Channels listen on this host (the main listener's), or on unix paths derived from this one. */
   listen: { host: string } | { unixBase: string };
@@ -22,8 +25,12 @@ export interface MultifdReceiverOptions {
 }
 
 interface Channel {
-  worker: Worker;
+  /** Main ↔ channel messages (the thread may host other channels). */
+  control: MessagePort;
+  /** The tcp port the channel listens on (none for unix). */
   port: number | undefined;
+  /** The OS id of the thread the channel runs on. */
+  tid: number;
   connected: boolean;
   syncedRound: number;
 }
@@ -34,10 +41,11 @@ export function channelPath(base: string, index: number): string {
 }
 
 /**
- * The destination's multifd channels (QEMU's multifd_recv_*): one worker per
- * channel, each with its own listener, chosen over reading every channel on
- * the main thread because it measured faster here (5.1 against 3.5 GB/s for
- * two connections, performance-notes.md). The destination tells the source
+ * The destination's multifd channels (QEMU's multifd_recv_*): channels run
+ * on worker threads (one each, up to the core count), each with its own
+ * listener, chosen over reading every channel on the main thread because it
+ * measured faster here (5.1 against 3.5 GB/s for two connections,
+ * performance-notes.md). The destination tells the source
  * each channel's port on the return path.
  *
  * It also runs the round barrier: a channel that reached the SYNC of round k
@@ -50,14 +58,14 @@ export class MultifdReceiver {
   private closed = false;
 
   private constructor(private readonly options: MultifdReceiverOptions) {
-    this.stats = new Float64Array(new SharedArrayBuffer(options.workers.length * CHANNEL_STATS * 8));
+    this.stats = new Float64Array(new SharedArrayBuffer(options.channels * CHANNEL_STATS * 8));
   }
 
   static async start(options: MultifdReceiverOptions): Promise<MultifdReceiver> {
     const receiver = new MultifdReceiver(options);
     const listening: Promise<void>[] = [];
-    const count = options.workers.length;
-    for (const [index, worker] of options.workers.entries()) {
+    const { channels: count, workers } = options;
+    for (let index = 0; index < count; index++) {
       const data: RecvChannelData = {
         index,
         count,
@@ -68,28 +76,35 @@ export class MultifdReceiver {
         uuid: options.uuid,
         stats: receiver.stats.buffer as SharedArrayBuffer,
       };
-      const channel: Channel = { worker, port: undefined, connected: false, syncedRound: -1 };
+      const { port1, port2 } = new MessageChannel();
+      const channel: Channel = { control: port1, port: undefined, tid: 0, connected: false, syncedRound: -1 };
       receiver.channels.push(channel);
-      let listened = false;
       listening.push(new Promise((resolve, reject) => {
-        worker.on('message', (m: FromRecvChannel) => {
+        let listened = false;
+        port1.on('message', (m: FromRecvChannel) => {
           if (m.type === 'listening') {
             listened = true;
             channel.port = m.port;
+            channel.tid = m.tid;
             resolve();
           } else if (m.type === 'error' && !listened) {
             reject(new Error(m.message));
           } else receiver.onMessage(channel, m);
         });
-        worker.once('error', (err) => {
-          reject(err);
-          receiver.fail(`multifd channel ${index}: ${err.message}`);
-        });
       }));
-      worker.postMessage({ type: 'start', data } satisfies ToRecvChannel);
+      const start: StartRecvChannel = { type: 'start', data, control: port2 };
+      workers[index % workers.length]!.postMessage(start, [port2]);
     }
+    // A thread that dies takes every channel it hosts with it.
+    const died = workers.map((worker, w) => new Promise<never>((_, reject) => worker.once('error', (err) => {
+      const hosted = receiver.channels.flatMap((_c, i) => (i % workers.length === w ? [i] : []));
+      const message = `multifd channel ${hosted.join(', ')}: ${err.message}`;
+      reject(new Error(message));
+      receiver.fail(message);
+    })));
+    for (const d of died) d.catch(() => {});
     try {
-      await Promise.all(listening);
+      await Promise.race([Promise.all(listening), ...died]);
     } catch (err) {
       receiver.close();
       throw err;
@@ -100,6 +115,11 @@ export class MultifdReceiver {
   /** The tcp port of every channel, in channel order (unix channels have none). */
   ports(): number[] {
     return this.channels.map((c) => c.port ?? 0);
+  }
+
+  /** Each channel's thread (several channels may share one). */
+  threads(): RoleThread[] {
+    return this.channels.map((c, index) => ({ index, tid: c.tid }));
   }
 
   /** Channels that have not connected yet. */
@@ -134,9 +154,10 @@ export class MultifdReceiver {
     if (this.closed) return;
     this.closed = true;
     for (const c of this.channels) {
-      this.post(c, { type: 'close' });
-      void c.worker.terminate();
+      c.control.postMessage({ type: 'close' } satisfies ToRecvChannel);
+      c.control.close();
     }
+    for (const w of this.options.workers) void w.terminate();
   }
 
   private onMessage(channel: Channel, m: FromRecvChannel): void {
@@ -166,6 +187,6 @@ export class MultifdReceiver {
   }
 
   private post(channel: Channel, message: ToRecvChannel): void {
-    if (!this.closed) channel.worker.postMessage(message);
+    if (!this.closed) channel.control.postMessage(message);
   }
 }

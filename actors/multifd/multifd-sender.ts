@@ -4,6 +4,7 @@ import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
 import type { MultifdCompressionStats } from '../ram/ram-stats.js';
 import { leastBusy, type ChannelPicker } from './channel-picker.js';
+import type { RoleThread } from '../threads/thread-role.js';
 import type { CompressionMethod } from '../../protocols/multifd/constants.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import {
@@ -215,7 +216,12 @@ export class MultifdSender {
 
   /** Each channel's thread, as query-migrationthreads lists it (QEMU names them multifdsend_N). */
   threads(): { name: string; tid: number }[] {
-    return this.channels.flatMap((c, i) => (c.tid === undefined ? [] : [{ name: `multifdsend_${i}`, tid: c.tid }]));
+    return this.channelThreads().map(({ index, tid }) => ({ name: `multifdsend_${index}`, tid }));
+  }
+
+  /** Each connected channel's thread (several channels may share one). */
+  channelThreads(): RoleThread[] {
+    return this.channels.flatMap((c, index) => (c.tid === undefined ? [] : [{ index, tid: c.tid }]));
   }
 
   private onMessage(channel: Channel, m: FromSendChannel): void {

@@ -1,17 +1,18 @@
 /**
- * One destination multifd channel in its own worker thread, with its own
+ * Destination multifd channels in a worker thread, each with its own
  * listener (Node 20 cannot hand an accepted socket to another thread): the
  * kernel reads uncompressed pages straight into guest memory; compressed
  * ones are inflated here, off the main thread.
  *
  * The thread starts idle (MultifdRecvPool warms it ahead of the migration)
- * and becomes channel `index` on its `start` message.
+ * and hosts a channel for each `start` message it is sent: one, or several
+ * when there are more channels than cores (channel-threads.ts).
  *
- * At each SYNC it stops reading until the main thread says every channel
- * has reached the same round, so a page of round k+1 on one channel can
- * never land before the same page of round k on another (DESIGN rule 2).
+ * At each SYNC a channel stops reading until the main thread says every
+ * channel has reached the same round, so a page of round k+1 on one channel
+ * can never land before the same page of round k on another (DESIGN rule 2).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RamBlock } from '../guest/ram-block.js';
 import { GuestSink } from '../ram/guest-sink.js';
 import { MultifdDecoder } from '../../protocols/multifd/decode.js';
@@ -19,16 +20,11 @@ import { ChannelKind, HELLO_SIZE } from '../../protocols/hello/constants.js';
 import { decodeHello } from '../../protocols/hello/decode.js';
 import { IncomingListener, type ByteConsumer, type IncomingConnection } from '../../protocols/transport/incoming.js';
 import { tlsServerFrom } from '../objects/migration-tls.js';
-import { CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES, type FromRecvChannel, type RecvChannelData, type ToRecvChannel } from './messages.js';
-
-const port = parentPort!;
-const post = (m: FromRecvChannel) => port.postMessage(m);
-
-/** Tells the main thread why channel `index` failed, naming the channel unless the error already does. */
-function reportError(index: number, err: unknown): void {
-  const message = err instanceof Error ? err.message : String(err);
-  post({ type: 'error', message: message.startsWith('multifd') ? message : `multifd channel ${index}: ${message}` });
-}
+import { osThreadId } from '../threads/os-thread-id.js';
+import {
+  CHANNEL_STATS, STAT_BYTES, STAT_NORMAL_PAGES, STAT_ZERO_PAGES,
+  type FromRecvChannel, type RecvChannelData, type StartRecvChannel, type ToRecvChannel,
+} from './messages.js';
 
 class RecvChannel {
   private readonly name: string;
@@ -44,7 +40,10 @@ class RecvChannel {
   private waitingRound: number | undefined;
   private failed = false;
 
-  constructor(private readonly data: RecvChannelData) {
+  constructor(
+    private readonly data: RecvChannelData,
+    private readonly control: MessagePort,
+  ) {
     this.name = `multifd channel ${data.index}`;
     this.stats = new Float64Array(data.stats, data.index * CHANNEL_STATS * 8, CHANNEL_STATS);
     this.blocks = data.blocks.map((b) => new RamBlock(b));
@@ -54,7 +53,7 @@ class RecvChannel {
       compression: data.compression,
       onSync: (round: number) => {
         this.waitingRound = round;
-        post({ type: 'synced', round });
+        this.post({ type: 'synced', round });
       },
     });
   }
@@ -77,11 +76,19 @@ class RecvChannel {
     },
   };
 
-  /** Becomes the channel `data` describes: listens, then reports its port. */
-  static async start(data: RecvChannelData): Promise<RecvChannel> {
-    const channel = new RecvChannel(data);
-    await channel.listen();
-    return channel;
+  /** Becomes the channel `start` describes: listens, then reports its port, and takes the main thread's messages. */
+  static async start({ data, control }: StartRecvChannel): Promise<void> {
+    const channel = new RecvChannel(data, control);
+    try {
+      await channel.listen();
+    } catch (err) {
+      return channel.fail(err);
+    }
+    control.on('message', (m: ToRecvChannel) => channel.onMessage(m));
+  }
+
+  private post(m: FromRecvChannel): void {
+    this.control.postMessage(m);
   }
 
   private async listen(): Promise<void> {
@@ -97,14 +104,14 @@ class RecvChannel {
       }
       this.connection = c;
       this.listener!.stopListening();
-      post({ type: 'connected' });
+      this.post({ type: 'connected' });
       this.startReading();
     });
     const address = this.listener.socketAddresses()[0];
-    post({ type: 'listening', port: address?.type === 'inet' ? Number(address.port) : undefined });
+    this.post({ type: 'listening', port: address?.type === 'inet' ? Number(address.port) : undefined, tid: osThreadId() });
   }
 
-  onMessage(m: Exclude<ToRecvChannel, { type: 'start' }>): void {
+  private onMessage(m: ToRecvChannel): void {
     switch (m.type) {
       case 'layout':
         this.sink.setBlocks(m.order.map((i) => this.blocks[i]!));
@@ -121,15 +128,17 @@ class RecvChannel {
       case 'close':
         this.connection?.close();
         this.listener?.close();
-        port.close();
+        this.control.close();
         return;
     }
   }
 
-  fail(err: unknown): void {
+  /** Tells the main thread why this channel failed, naming the channel unless the error already does. */
+  private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    reportError(this.data.index, err);
+    const message = err instanceof Error ? err.message : String(err);
+    this.post({ type: 'error', message: message.startsWith('multifd') ? message : `${this.name}: ${message}` });
   }
 
   private checkHello(): void {
@@ -160,15 +169,4 @@ class RecvChannel {
   }
 }
 
-let channel: RecvChannel | undefined;
-let starting = false;
-port.on('message', (m: ToRecvChannel) => {
-  if (m.type !== 'start') return channel?.onMessage(m);
-  if (starting) return;
-  starting = true;
-  // The main thread sends nothing else before this channel reports its port.
-  RecvChannel.start(m.data).then(
-    (c) => (channel = c),
-    (err: unknown) => reportError(m.data.index, err),
-  );
-});
+parentPort!.on('message', (m: StartRecvChannel) => void RecvChannel.start(m));

@@ -1,8 +1,9 @@
 /**
- * One source multifd channel, run as a long-lived Piscina task: it owns one
- * connection for the whole migration, takes page ranges from the migration
- * thread, reads those pages straight from guest memory, detects zero pages,
- * compresses, frames and writes, with the socket's backpressure.
+ * One source multifd channel, run as a long-lived Piscina task (a thread
+ * may run several: channel-threads.ts): it owns one connection for the
+ * whole migration, takes page ranges from the migration thread, reads those
+ * pages straight from guest memory, detects zero pages, compresses, frames
+ * and writes, with the socket's backpressure.
  *
  * Hot path: per page a bit test and (for written pages) a zero check
  * (ZeroPageCheck), and when compressing a look at whether the page would
@@ -10,8 +11,8 @@
  * guest memory, never copied, unless compressed.
  */
 import { on, once } from 'node:events';
-import { readlinkSync } from 'node:fs';
 import { RamBlock } from '../guest/ram-block.js';
+import { osThreadId } from '../threads/os-thread-id.js';
 import { IncompressiblePageCheck } from '../ram/incompressible-page.js';
 import { RunBuilder, ZeroPageCheck } from '../ram/page-runs.js';
 import { compressPages } from '../../protocols/multifd/compression.js';
@@ -58,11 +59,6 @@ function framesOf(ram: RamBlock, zeroCheck: ZeroPageCheck, incompressible: Incom
   }
   for (const [kind, runs] of open.entries()) if (!runs.empty) frames.push({ runs, compress: kind === 0 });
   return frames;
-}
-
-/** This thread's id as the kernel knows it (/proc/thread-self names it), as QEMU's qemu_get_thread_id gives. */
-function osThreadId(): number {
-  return Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1] ?? 0);
 }
 
 /** Loads this module in a pool's worker ahead of any migration (see MultifdSendPool). */

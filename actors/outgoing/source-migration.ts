@@ -46,6 +46,8 @@ import type { SourceEnvironment } from './environment.js';
 import { MainChannel } from './main-channel.js';
 import { BackgroundSnapshot } from './background-snapshot.js';
 import { ColoPrimary } from './colo-primary.js';
+import { logThreadRoles } from '../threads/thread-role.js';
+import { PipelineDrain } from './pipeline-drain.js';
 import { PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
@@ -96,6 +98,10 @@ export class SourceMigration {
   private tls: TlsClient | undefined;
   private main!: MainChannel;
   private returnPath: SourceReturnPath | undefined;
+  /** Measures how long the stream takes to drain (needs the return path's PONGs). */
+  private drain: PipelineDrain | undefined;
+  /** What the last dirty sync took, ms: the switchover does one more. */
+  private syncMs = 0;
   /** postcopy-preempt: the thread that owns the connection requested pages take, so they never queue behind bulk pages. */
   private preempt: PreemptSender | undefined;
   /** Asked for by migrate-start-postcopy; the switch waits for the first pass. */
@@ -384,9 +390,11 @@ export class SourceMigration {
     this.main = new MainChannel(this.channel.sink, this.meter, this.abort.signal, async () => this.returnPath?.failureWithin(SHUT_GRACE_MS),
       () => (this.stats.inPostcopy ? POSTCOPY_STALL_MS : undefined));
     this.returnPath = undefined;
+    this.drain = undefined;
     if (!this.channel.reverse) return;
     const returnPath = new SourceReturnPath(this.channel.reverse, this.env.guest.blocks, TARGET_PAGE_SIZE);
     this.returnPath = returnPath;
+    this.drain = new PipelineDrain(returnPath);
     // A bad return path fails a precopy migration at once, and pauses a postcopy one (settle).
     returnPath.on('bad', (err) => {
       if (returnPath === this.returnPath) this.fail(err);
@@ -467,6 +475,7 @@ export class SourceMigration {
     });
     const started = await abortable(this.abort.signal, sender);
     this.env.trace('migration', 'multifd', `${channels} channels connected`);
+    logThreadRoles((m, f) => this.env.log(m, f), 'channel', started.channelThreads());
     return started;
   }
 
@@ -555,15 +564,17 @@ export class SourceMigration {
   private async iterate(): Promise<'precopy' | 'postcopy'> {
     let turnAt = performance.now();
     for (;;) {
-      const threshold = this.thresholdBytes();
-      if (this.saver.remaining * TARGET_PAGE_SIZE <= threshold) {
+      if (this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes()) {
+        const roundEnd = performance.now();
         await this.endRound();
-        const sync = this.saver.sync();
+        await this.drain?.probe(roundEnd, (value) => this.main.sendMessage({ type: 'ping', value }), this.abort.signal);
+        const sync = this.syncDirty();
         this.countSync(sync.rate);
+        this.estimateDowntime();
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.saver.remaining * TARGET_PAGE_SIZE;
-        if (pending === 0 || pending < threshold) {
+        if (pending === 0 || pending < this.thresholdBytes()) {
           if (await this.maySwitchOver()) return 'precopy';
           // Held at the switchover-ack gate: go on sending what the guest dirties, and ask again.
           await this.nap(RATE_WINDOW_MS);
@@ -610,10 +621,21 @@ export class SourceMigration {
   private async complete(): Promise<void> {
     const guest = this.env.guest;
     const stoppedAt = await this.stopForSwitchover(false);
+    // Where the downtime goes, beside what it was expected to be (the log's 'switchover' line).
+    const phases = { stop: Date.now() - stoppedAt, sync: 0, send: 0, drain: 0 };
+    let mark = performance.now();
+    const phase = (name: 'sync' | 'send' | 'drain') => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
     if (this.xbzrleSaver) this.xbzrleSaver.lastStage = true;
     await this.endRound();
     this.countSync(this.saver.sync().rate);
+    const pendingBytes = this.saver.remaining * TARGET_PAGE_SIZE;
+    phase('sync');
     while (await this.sendNext());
+    phase('send');
     // Every channel synced and the destination told, before any device state (DESIGN rule 4).
     await this.endRound();
     await this.multifd?.finish();
@@ -627,7 +649,12 @@ export class SourceMigration {
       // With a return path, completed means the destination loaded everything.
       if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
     }
+    phase('drain');
     this.downtime = Date.now() - stoppedAt;
+    this.env.log('switchover', {
+      downtimeMs: this.downtime, expectedDowntimeMs: this.expectedDowntime, pendingBytes, phasesMs: phases,
+      switchoverBytesPerMs: Math.round(this.switchoverBytesPerMs()), drainMs: this.drain?.ms && Math.round(this.drain.ms), dirtySyncMs: Math.round(this.syncMs),
+    });
     this.finishFigures(!colo);
   }
 
@@ -838,10 +865,45 @@ export class SourceMigration {
     }
   }
 
-  private thresholdBytes(): number {
+  /** A dirty sync, timed (the switchover's own sync costs about as much). */
+  private syncDirty(): ReturnType<RamSaver['sync']> {
+    const start = performance.now();
+    const sync = this.saver.sync();
+    this.syncMs = performance.now() - start;
+    return sync;
+  }
+
+  /** What the switchover moves pages at: avail-switchover-bandwidth when set, else what the migration measures. */
+  private switchoverBytesPerMs(): number {
     const avail = this.env.options.availSwitchoverBandwidth();
-    const bytesPerMs = avail > 0 ? avail / 1000 : this.meter.bandwidth.bytesPerMs;
-    return bytesPerMs * this.env.options.downtimeLimit();
+    return avail > 0 ? avail / 1000 : this.meter.bandwidth.bytesPerMs;
+  }
+
+  /**
+   * The downtime the switchover spends on anything but sending what is
+   * pending: its dirty sync, and draining what is already under way.
+   */
+  private switchoverOverheadMs(): number {
+    return this.syncMs + (this.drain?.ms ?? 0);
+  }
+
+  /**
+   * QEMU's threshold_size (bandwidth × downtime-limit), less what the
+   * overhead takes from the limit: what may be pending at the switchover.
+   */
+  private thresholdBytes(): number {
+    return this.switchoverBytesPerMs() * Math.max(0, this.env.options.downtimeLimit() - this.switchoverOverheadMs());
+  }
+
+  /**
+   * expected-downtime after a pass's dirty sync: what is pending at the
+   * switchover bandwidth, plus the switchover's overhead. Only passes set
+   * it (as QEMU's iterations do), so after the switchover it still says
+   * what the switchover was decided on.
+   */
+  private estimateDowntime(): void {
+    const bytesPerMs = this.switchoverBytesPerMs();
+    this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs + this.switchoverOverheadMs()) : 0;
   }
 
   private countSync(rate: number): void {
@@ -850,7 +912,6 @@ export class SourceMigration {
     stats.dirtyPagesRate = rate;
     stats.remainingPages = this.saver.remaining;
     const bytesPerMs = this.meter.bandwidth.bytesPerMs;
-    this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs) : 0;
     stats.mbps = (bytesPerMs * 8) / 1000;
     stats.pagesPerSecond = (bytesPerMs * 1000) / TARGET_PAGE_SIZE;
     this.xbzrleSaver?.onSync(Date.now(), stats.normal + stats.duplicate);

@@ -8,7 +8,7 @@
  * its bytes are read. Any error leaves the decoder failed: the return path
  * is bad.
  */
-import { Unpackr } from 'msgpackr';
+import { unpackBody } from '../message-schema/msgpack-body.js';
 import { PullDecoder } from '../pull-decoder/pull-decoder.js';
 import {
   BITMAP_END_MARK_SIZE,
@@ -19,8 +19,6 @@ import {
 } from './constants.js';
 import { ReturnPathError } from './errors.js';
 import { checkBody, RETURN_PATH_TYPES, TYPE_BY_NUMBER, type ReturnPathMessage, type ReturnPathMessageType } from './messages.js';
-
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 
 export interface ReturnPathDecoderOptions {
   /** Each message, checked against its schema. */
@@ -161,10 +159,9 @@ export class ReturnPathDecoder extends PullDecoder {
   private bodyComplete(field: Uint8Array): void {
     let body: unknown;
     try {
-      body = unpackr.unpack(field);
+      body = unpackBody(field);
     } catch (error) {
-      const reason = error instanceof Error ? error.message.slice(0, 120) : String(error).slice(0, 120);
-      throw this.badMessage(this.typeNumber, this.type, `the body is not valid msgpack: ${reason}`);
+      throw this.badMessage(this.typeNumber, this.type, `the body is not valid msgpack: ${(error as Error).message}`);
     }
     const problem = checkBody(this.type, body);
     if (problem) throw this.badMessage(this.typeNumber, this.type, problem);

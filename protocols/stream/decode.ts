@@ -16,7 +16,7 @@
  * An XBZRLE frame's body is read whole into one reused buffer, checked
  * whole, then each page's delta is handed to the XbzrleSink (a view per page).
  */
-import { Unpackr } from 'msgpackr';
+import { unpackBody } from '../message-schema/msgpack-body.js';
 import { HELLO_SIZE } from '../hello/constants.js';
 import { checkHelloMagic, decodeHello } from '../hello/decode.js';
 import { HelloError } from '../hello/errors.js';
@@ -40,10 +40,6 @@ import {
 } from './constants.js';
 import { StreamError } from './errors.js';
 import { checkStreamMessage, type StreamMessage } from './messages.js';
-
-// Hostile input: no structured-clone references, 64-bit integers as plain
-// numbers (the schemas then reject anything beyond 2^53).
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 
 /** QEMU's wording for every XBZRLE page the destination refuses (an XbzrleSink's refusals start with it too). */
 export const XBZRLE_LOAD_FAILED = 'Failed to load XBZRLE page - ';
@@ -268,10 +264,9 @@ export class StreamDecoder extends PageRunDecoder {
   private controlBodyComplete(body: Uint8Array): void {
     let decoded: unknown;
     try {
-      decoded = unpackr.unpack(body);
+      decoded = unpackBody(body);
     } catch (error) {
-      const reason = error instanceof Error ? error.message.slice(0, 120) : String(error).slice(0, 120);
-      throw new StreamError('BAD_MESSAGE', `Control message is not valid msgpack: ${reason}`);
+      throw new StreamError('BAD_MESSAGE', `Control message is not valid msgpack: ${(error as Error).message}`);
     }
     const check = checkStreamMessage(decoded);
     if (!check.ok) throw new StreamError(check.unknownType ? 'UNKNOWN_MESSAGE' : 'BAD_MESSAGE', capitalize(check.problem));
