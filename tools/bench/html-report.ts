@@ -5,9 +5,11 @@
  */
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
 import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
-import { DOWNTIME_COLUMNS, downtimeRows } from './downtime-table.js';
-import { SCALE_COLUMNS, scaleRows } from './scale-table.js';
+import { DOWNTIME_COLUMNS, downtimeRows, downtimeSweepPoints, downtimeSweepSummary } from './downtime-table.js';
+import { SCALE_RAM_COLUMNS, SCALE_VCPU_COLUMNS, scaleRamRows, scaleVcpuRows, throughputFlatness } from './scale-table.js';
+import { scalePlots } from './scale-plots.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
+import { floorStatements, THREAD_PROFILE_COLUMNS, threadProfileRows } from './thread-profile-table.js';
 import type { BenchResults, RunMetrics, Sample, ScenarioResult } from './results.js';
 import { REFERENCES } from './scenarios.js';
 import { escapeXml, lineChart, type PlotSeries } from './svg-plot.js';
@@ -52,6 +54,31 @@ ${lineChart({ title: 'remaining', xLabel: 'ms since migrate', yLabel: 'GiB remai
 </figure>`;
 }
 
+/** How far apart the two engines' dots sit at one limit, ms: side by side rather than on top of each other. */
+const ENGINE_OFFSET_MS = 4;
+
+/** The downtime sweep's verdicts, and each completed run's downtime against its limit, both engines, with the line downtime = limit. */
+function downtimeSweepFigure(results: ScenarioResult[]): string {
+  const points = downtimeSweepPoints(results);
+  const limits = [...points.livemig, ...points.qemu].map(([limit]) => limit);
+  if (limits.length === 0) return '';
+  const shift = (p: [number, number][], by: number) => p.map(([limit, downtime]): [number, number] => [limit + by, downtime]);
+  const plot = lineChart({
+    title: 'downtime against downtime-limit (each completed run)',
+    xLabel: 'downtime-limit ms',
+    yLabel: 'downtime ms',
+    width: 560,
+    height: 320,
+    series: [
+      { name: 'downtime = limit', color: '#888', points: [[0, 0], [Math.max(...limits), Math.max(...limits)]] },
+      { name: 'livemig', color: LIVEMIG_COLOR, points: shift(points.livemig, -ENGINE_OFFSET_MS), dots: true },
+      { name: 'QEMU', color: QEMU_COLOR, points: shift(points.qemu, ENGINE_OFFSET_MS), dots: true },
+    ],
+  });
+  return `<p>${downtimeSweepSummary(results).map(escapeXml).join('<br>\n')}</p>
+<figure>${plot}<figcaption>Above the line: over the limit. livemig's dots sit ${ENGINE_OFFSET_MS} ms left of their limit, QEMU's right.</figcaption></figure>`;
+}
+
 /** A table in the report, numbers right-aligned. */
 function htmlTable(columns: readonly string[], cells: string[][]): string {
   const rows = cells
@@ -75,11 +102,13 @@ export function htmlReport(results: BenchResults): string {
   const compression = compressionRows(results.scenarios);
   const startToDone = startToDoneRows(results.scenarios);
   const downtime = downtimeRows(results.scenarios);
-  const scale = scaleRows(results.scenarios);
+  const scaleRam = scaleRamRows(results.scenarios);
+  const scaleVcpu = scaleVcpuRows(results.scenarios);
   const postcopy = postcopyRows(results.scenarios);
   const snapshot = snapshotRows(results.scenarios);
   const colo = coloRows(results.scenarios);
   const convergence = convergenceRows(results.scenarios);
+  const threadProfile = threadProfileRows(results.scenarios, results.machine.cpus);
   const figures = results.scenarios
     .filter((s) => s.family === 'livemig' && s.median)
     .map((s) => {
@@ -119,15 +148,27 @@ GiB of guest RAM. Ratio: guest RAM ÷ the bytes the run's own network namespace'
 engines alike (QEMU 7.2's query-migrate counts a compressed page whole); "–" where no namespace could be made (the bench not root).</p>
 ${htmlTable(COMPRESSION_COLUMNS, compression)}` : ''}
 ${downtime.length > 0 ? `<h2>Downtime against its promise</h2>
-<p>downtime-limit: what the orchestrator allows (QEMU's default 300 ms unless the scenario sets it). expected-downtime: the source's
-last estimate before it switched over (median over runs). Downtime: the median, and the longest of any run; over the limit: how many
-runs overran it. A stopped guest feels no pause, but its downtime is the same promise.</p>
-${htmlTable(DOWNTIME_COLUMNS, downtime)}` : ''}
-${scale.length > 0 ? `<h2>Scaling</h2>
-<p>How cost grows. Along guest size: random RAM over one channel, each size beside QEMU's run of it; ms per GiB and CPU seconds
-per GiB stay flat when cost grows with RAM and no faster. Along vCPUs: a guest running <code>ab</code> on 1, 2 and 4 vCPUs (each
-its slice of the range, so more vCPUs write more each second) on this 2-core machine.</p>
-${htmlTable(SCALE_COLUMNS, scale)}` : ''}
+<p>downtime-limit: what the orchestrator allows (QEMU's default 300 ms unless the scenario sets it). Completed: runs that completed, of
+those measured (a sweep point cancelled at its bound did not). Within the limit: completed runs whose downtime did not exceed it.
+Downtime: the median, and the longest of any run. expected-downtime: the source's estimate at the dirty sync it switched over on (median over
+runs); its error: (expected − downtime) ÷ downtime per run, the median and the worst, and how many runs it foretold within ±20 %.
+A stopped guest feels no pause, but its downtime is the same promise. The <code>downtime-</code> scenarios are the sweep of issue 20:
+guests that keep dirtying at downtime-limit 30, 100 and 300 ms (livemig: <code>random</code> at three rates and <code>ab</code>;
+QEMU: the dirtying boot sector, TCG); its verdict per engine below the table.</p>
+${htmlTable(DOWNTIME_COLUMNS, downtime)}
+${downtimeSweepFigure(results.scenarios)}` : ''}
+${scaleRam.length + scaleVcpu.length > 0 ? `<h2>Scaling</h2>
+${scaleRam.length > 0 ? `<p>How cost grows. Along guest size: random RAM over one channel, each size beside QEMU's run of it. Guest GB/s stays flat when
+cost grows with RAM and no faster; ÷ QEMU: livemig's GB/s over QEMU's. Setup: query-migrate's setup-time. RSS beyond RAM: each
+side's peak resident set (VmHWM, all threads) less guest RAM, in MiB and % of guest RAM, "!" from 10 %. Dirty sync: one
+<code>RamSaver.sync()</code> (fetch and clear the dirty log, merge it into the migration bitmap), timed in the bench process after
+the run on a RAM block of the guest's size, with nothing written since the last sync and with <code>ab</code>'s default range
+([1 MiB, 100 MiB), clamped to RAM) written through the guest's MMU (the median of many syncs each; the source reports no sync timing). ${escapeXml(throughputFlatness(results.scenarios) ?? '')}</p>
+${htmlTable(SCALE_RAM_COLUMNS, scaleRam)}` : ''}
+${scaleVcpu.length > 0 ? `<p>How cost grows along vCPUs: a guest running <code>ab</code> on 1, 2, 4 and 8 vCPUs (each its slice of the range, so more vCPUs
+write more each second) on this ${results.machine.cpus}-core machine.</p>
+${htmlTable(SCALE_VCPU_COLUMNS, scaleVcpu)}` : ''}
+${scalePlots(results.scenarios, { livemig: LIVEMIG_COLOR, qemu: QEMU_COLOR })}` : ''}
 ${startToDone.length > 0 ? `<h2>Start to done</h2>
 <p>What an orchestrator waits for: from starting the destination (the source already running) to the migration done, in ms.
 QEMU's destination pre-allocates its RAM (prealloc=on) before its monitor answers, and is migrated into at once; livemig's monitor
@@ -161,6 +202,14 @@ transferred: ram.transferred (at the bound, the last sample's); syncs: dirty-syn
 seen. Medians over the converged runs. Guest: page writes/s before <code>migrate</code> and from <code>migrate</code> to its end, and calc-dirty-rate (page-sampling) before <code>migrate</code>.
 ÷ QEMU: livemig's figure over QEMU's. Verified: the destination's RAM equals the source's (digests; QEMU: pmemsave dumps).</p>
 ${htmlTable(CONVERGENCE_COLUMNS, convergence)}` : ''}
+${threadProfile.length > 0 ? `<h2>Where the CPU goes</h2>
+<p>Each process's CPU while it migrated, by thread role (<code>/proc/PID/task/TID/stat</code>, read every 50 ms): user and system
+(kernel: system calls, the socket copies among them) seconds per GiB of guest RAM, and the share of what the machine's cores give over
+the run's total time. Roles: main (the main thread), channel (a thread owning one connection: a multifd channel, a loopback
+connection), vcpu, other (V8's and libuv's threads, and what threads that ended unread spent); livemig names its threads in its log.
+For the loopback reference, source and destination are its sender and receiver. Medians over runs.</p>
+${htmlTable(THREAD_PROFILE_COLUMNS, threadProfile)}
+<pre>${escapeXml(floorStatements(results.scenarios, results.machine.cpus).join('\n'))}</pre>` : ''}
 <pre>${escapeXml([formatNotes(results.scenarios), formatDrift(results.drift)].filter(Boolean).join('\n\n'))}</pre>
 <h2>Over time (the median run of each)</h2>
 ${figures}

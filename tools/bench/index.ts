@@ -13,10 +13,12 @@ import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../instance-process.js';
 import { COMPRESSION_COLUMNS, compressionRows } from './compression-table.js';
 import { START_TO_DONE_COLUMNS, startToDoneRows } from './start-to-done-table.js';
-import { DOWNTIME_COLUMNS, downtimeOverruns, downtimeRows } from './downtime-table.js';
-import { SCALE_COLUMNS, scaleRows } from './scale-table.js';
+import { DOWNTIME_COLUMNS, downtimeOverruns, downtimeRows, downtimeSweepSummary } from './downtime-table.js';
+import { SCALE_RAM_COLUMNS, SCALE_VCPU_COLUMNS, scaleRamRows, scaleVcpuRows, throughputFlatness } from './scale-table.js';
+import { withDirtySyncCost } from './dirty-sync-cost.js';
 import { CONVERGENCE_COLUMNS, convergenceRows } from './convergence-table.js';
 import { htmlReport } from './html-report.js';
+import { floorStatements, THREAD_PROFILE_COLUMNS, threadProfileRows } from './thread-profile-table.js';
 import { runLivemigColo } from './livemig-colo.js';
 import { runLivemigConvergence } from './livemig-convergence.js';
 import { runLivemig } from './livemig-migration.js';
@@ -56,11 +58,14 @@ function runScenario(s: Scenario, dir: string, run: number): Promise<RunMetrics>
       return measureLoopback(s.size, s.connections);
     case 'qemu':
       if (s.convergence) return runQemuConvergence(s, dir, run);
+      // The downtime sweep's QEMU point is a convergence run with no lever, at its limit.
+      if (s.downtimeSweep) return runQemuConvergence({ ...s, convergence: s.downtimeSweep }, dir, run);
       return s.postcopy ? runQemuPostcopy(s, dir, run) : runQemu(s, dir, run);
     case 'livemig':
       if (s.convergence) return runLivemigConvergence(s, dir, run);
       if (s.predictorSweep) return runPredictorSweep(s, s.predictorSweep, dir, run);
       if (s.snapshot) return runLivemigSnapshot(s, s.snapshot, dir, run);
+      if (s.scale?.axis === 'ram') return withDirtySyncCost(runLivemig(s, dir, run), s.ram);
       return s.colo ? runLivemigColo(s, s.colo, dir, run) : runLivemig(s, dir, run);
   }
 }
@@ -128,10 +133,17 @@ async function bench(options: BenchOptions): Promise<number> {
   const compression = compressionRows(scenarios);
   if (compression.length > 0) log(`Multifd compression (CPU s/GiB: source + destination per GiB of guest RAM; ratio: guest RAM ÷ bytes on the wire):\n${formatRows(COMPRESSION_COLUMNS, compression)}\n`);
   const downtime = downtimeRows(scenarios);
-  if (downtime.length > 0) log(`Downtime against its promise (expected-downtime: the source's last estimate before its switchover):\n${formatRows(DOWNTIME_COLUMNS, downtime)}\n`);
+  if (downtime.length > 0) log(`Downtime against its promise (expected-downtime: the source's estimate at the dirty sync it switched over on; error: (expected − downtime) ÷ downtime, median and worst):\n${formatRows(DOWNTIME_COLUMNS, downtime)}\n`);
+  for (const line of downtimeSweepSummary(scenarios)) log(line);
   for (const overrun of downtimeOverruns(scenarios)) log(`downtime over its limit: ${overrun}`);
-  const scale = scaleRows(scenarios);
-  if (scale.length > 0) log(`Scaling (per GiB of guest RAM; ÷ QEMU: QEMU's total time ÷ livemig's at the same size):\n${formatRows(SCALE_COLUMNS, scale)}\n`);
+  const scaleRam = scaleRamRows(scenarios);
+  if (scaleRam.length > 0) {
+    log(`Scaling with guest size (÷ QEMU: livemig's GB/s ÷ QEMU's; RSS beyond RAM: peak RSS less guest RAM, '!' from 10 %; ` +
+      `dirty sync: one RamSaver.sync() timed in the bench process on a block of that size, nothing / ab's range written since the last, ms and ms per GiB):\n` +
+      `${formatRows(SCALE_RAM_COLUMNS, scaleRam)}\n${throughputFlatness(scenarios) ?? ''}\n`);
+  }
+  const scaleVcpu = scaleVcpuRows(scenarios);
+  if (scaleVcpu.length > 0) log(`Scaling with vCPUs (a guest running ab, each vCPU its slice of the range):\n${formatRows(SCALE_VCPU_COLUMNS, scaleVcpu)}\n`);
   const startToDone = startToDoneRows(scenarios);
   if (startToDone.length > 0) log(`Start to done (ms from the destination's start; ÷ QEMU: QEMU's done ÷ livemig's):\n${formatRows(START_TO_DONE_COLUMNS, startToDone)}\n`);
   const postcopy = formatPostcopyTable(scenarios);
@@ -144,6 +156,12 @@ async function bench(options: BenchOptions): Promise<number> {
   if (convergence.length > 0) log(`Convergence (a guest dirtying 99 MiB over and over, both engines under the same limits):\n${formatRows(CONVERGENCE_COLUMNS, convergence)}\n`);
   const predictor = formatPredictorTable(scenarios);
   if (predictor) log(`Convergence predictor (query-convergence before migrate, beside what the migration did):\n${predictor}\n`);
+  const threadProfile = threadProfileRows(scenarios, results.machine.cpus);
+  if (threadProfile.length > 0) {
+    log(`Where the CPU goes (medians; CPU s per GiB of guest RAM by thread role, user and system; % of cores × wall: CPU ÷ (cores × total time)):\n${formatRows(THREAD_PROFILE_COLUMNS, threadProfile)}\n`);
+  }
+  const floor = floorStatements(scenarios, results.machine.cpus);
+  if (floor.length > 0) log(`${floor.join('\n')}\n`);
   const notes = formatNotes(scenarios);
   if (notes) log(`${notes}\n`);
   const driftLines = formatDrift(results.drift);

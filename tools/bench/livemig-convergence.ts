@@ -13,6 +13,7 @@ import { convergenceMigrationPlan, CONVERGENCE_DIRTY_RANGE } from './convergence
 import { measureConvergenceRun } from './convergence-run.js';
 import type { WorkCounter } from './guest-pace.js';
 import { probeSupport, quitAll, sameMemory } from './livemig-migration.js';
+import { livemigEndpoint } from './measure-migration.js';
 import { failedRunWithLogs } from './migration-metrics.js';
 import { NotAvailable } from './not-available.js';
 import type { RunMetrics } from './results.js';
@@ -48,8 +49,8 @@ export async function runLivemigConvergence(scenario: LivemigScenario, dir: stri
     };
     // Also the guest's warm-up: a second at its pace before `migrate`.
     return await measureConvergenceRun(
-      { qmp: source.qmp, pid: source.process.pid! },
-      { qmp: destination.qmp, pid: destination.process.pid! },
+      livemigEndpoint(source),
+      livemigEndpoint(destination),
       migration,
       plan,
       pagesWritten,

@@ -18,7 +18,7 @@ import { spawnInstance, type InstanceProcess } from '../instance-process.js';
 import type { MigrationPlan } from '../orchestrate.js';
 import { compressionParameters } from './compression-plan.js';
 import { createLoopbackNamespace } from './loopback-namespace.js';
-import { measureMigration } from './measure-migration.js';
+import { livemigEndpoint, measureMigration } from './measure-migration.js';
 import { StartToDoneClock, withStartToDone } from './start-to-done.js';
 import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { postcopyFigures, postcopyMigrationPlan } from './postcopy-plan.js';
@@ -88,10 +88,11 @@ export async function runLivemig(scenario: LivemigScenario, dir: string, run: nu
 
     const wireBefore = namespace?.bytes(source.process.pid!);
     const run = await measureMigration(
-      { qmp: source.qmp, pid: source.process.pid! },
-      { qmp: destination.qmp, pid: destination.process.pid! },
+      livemigEndpoint(source),
+      livemigEndpoint(destination),
       plan,
       scenario.postcopy !== undefined,
+      scenario.downtimeSweep?.boundMs,
     );
     const loopbackBytes = wireBefore === undefined ? undefined : namespace!.bytes(source.process.pid!) - wireBefore;
     const completed = run.source.status === 'completed' && run.destination.status === 'completed';
@@ -127,9 +128,11 @@ function sourceArgs(s: LivemigScenario): string[] {
       return ['--fill', 'compressible', '--paused'];
     case 'zero':
       return ['--paused'];
-    case 'ab':
+    case 'ab': {
       // Postcopy: the range QEMU's dirtying guest increments (also ab's default).
-      return ['--workload', 'ab', ...(s.postcopy ? ['--ab-start', String(POSTCOPY_DIRTY_RANGE.start), '--ab-end', String(POSTCOPY_DIRTY_RANGE.end)] : [])];
+      const range = w.range ?? (s.postcopy ? POSTCOPY_DIRTY_RANGE : undefined);
+      return ['--workload', 'ab', ...(range ? ['--ab-start', String(range.start), '--ab-end', String(range.end)] : [])];
+    }
     case 'dirty':
       return ['--workload', 'random', '--dirty-rate', String(w.rate), '--working-set', String(w.workingSet)];
   }

@@ -7,8 +7,11 @@
  *   loopback-peer.ts receive --size BYTES --connections N --key HEX
  *   loopback-peer.ts send    --size BYTES --ports P1,P2 --key HEX
  *
- * Each prints JSON lines (PeerReport) on stdout. One connection runs on the
- * main thread; N connections use a worker thread per connection on each side.
+ * Each prints JSON lines (PeerReport) on stdout, and waits for a line on
+ * stdin where the bench reads its threads first: the sender before it
+ * sends, the receiver before it verifies; both stay until stopped. One
+ * connection runs on the main thread; N connections use a worker thread per
+ * connection on each side.
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -37,6 +40,8 @@ if ((role !== 'send' && role !== 'receive') || !Number.isSafeInteger(size) || si
 }
 
 const report = (r: PeerReport) => process.stdout.write(`${JSON.stringify(r)}\n`);
+/** Resolves when the bench writes a line on stdin. */
+const told = () => new Promise((resolve) => process.stdin.once('data', resolve));
 
 /** Page-aligned slices, the last one taking the rest. */
 function slices(memory: SharedArrayBuffer, n: number): Slice[] {
@@ -55,11 +60,11 @@ function startWorker(data: ChannelWorkerData): Worker {
   return new Worker(bootstrap, { eval: true, workerData: data });
 }
 
-function nextMessage(worker: Worker, kind: ChannelWorkerMessage['kind']): Promise<ChannelWorkerMessage> {
+function nextMessage<K extends ChannelWorkerMessage['kind']>(worker: Worker, kind: K): Promise<Extract<ChannelWorkerMessage, { kind: K }>> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: ChannelWorkerMessage) => {
       if (m.kind === 'error') return finish(() => reject(new Error(m.message)));
-      if (m.kind === kind) finish(() => resolve(m));
+      if (m.kind === kind) finish(() => resolve(m as Extract<ChannelWorkerMessage, { kind: K }>));
     };
     const onError = (err: Error) => finish(() => reject(err));
     const finish = (then: () => void) => {
@@ -84,6 +89,7 @@ async function receive(connections: number): Promise<void> {
   new Uint8Array(memory).fill(0xff);
   let received: Promise<unknown>[];
   let ports: number[];
+  let channelThreads: number[] = [];
   if (connections === 1) {
     const channel = await listenChannel(slices(memory, 1)[0]!);
     ports = [channel.port];
@@ -92,14 +98,18 @@ async function receive(connections: number): Promise<void> {
     const workers = slices(memory, connections).map((slice) => startWorker({ role: 'receive', slice }));
     const done = workers.map((w) => nextMessage(w, 'done'));
     done.forEach((d) => d.catch(() => {}));
-    ports = (await Promise.all(workers.map((w) => nextMessage(w, 'port')))).map((m) => (m as { port: number }).port);
+    const listening = await Promise.all(workers.map((w) => nextMessage(w, 'port')));
+    ports = listening.map((m) => m.port);
+    channelThreads = listening.map((m) => m.tid);
     received = done;
   }
   const cpu0 = process.cpuUsage();
-  report({ event: 'ready', ports });
+  report({ event: 'ready', ports, channelThreads });
   await Promise.all(received);
   const cpu = cpuSeconds(cpu0);
-  report({ event: 'done', verified: verifyPattern(key, memory), cpuSeconds: cpu, maxRssBytes: maxRssBytes() });
+  report({ event: 'done', cpuSeconds: cpu, maxRssBytes: maxRssBytes() });
+  await told();
+  report({ event: 'verified', verified: verifyPattern(key, memory) });
 }
 
 async function send(ports: number[]): Promise<void> {
@@ -107,17 +117,20 @@ async function send(ports: number[]): Promise<void> {
   fillPattern(key, memory);
   const parts = slices(memory, ports.length);
   let go: () => Promise<unknown>;
+  let channelThreads: number[] = [];
   if (ports.length === 1) {
     go = () => sendChannel(parts[0]!, ports[0]!);
   } else {
     const workers = parts.map((slice) => startWorker({ role: 'send', slice }));
-    await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
+    channelThreads = (await Promise.all(workers.map((w) => nextMessage(w, 'ready')))).map((m) => m.tid);
     go = () => Promise.all(workers.map((w, i) => {
       const done = nextMessage(w, 'done');
       w.postMessage(ports[i]);
       return done;
     }));
   }
+  report({ event: 'armed', channelThreads });
+  await told();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await go();
@@ -128,7 +141,8 @@ async function send(ports: number[]): Promise<void> {
 try {
   if (role === 'receive') await receive(Math.max(1, Number(values.connections)));
   else await send(values.ports.split(',').map(Number));
-  process.exit(0);
+  // Alive until the bench lets go (SIGTERM, or stdin closed), so that it can read this process's threads after the run.
+  process.stdin.on('end', () => process.exit(0)).resume();
 } catch (err) {
   report({ event: 'error', message: (err as Error).message });
   process.exit(1);

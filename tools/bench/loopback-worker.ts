@@ -4,6 +4,7 @@
  * main thread accepted, so each receiving worker runs its own listener).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { osThreadId } from '../../actors/threads/os-thread-id.js';
 import { listenChannel, sendChannel, type Slice } from './loopback-channel.js';
 import type { ChannelWorkerData, ChannelWorkerMessage } from './loopback-messages.js';
 
@@ -15,7 +16,7 @@ const slice: Slice = data.slice;
 try {
   if (data.role === 'receive') {
     const channel = await listenChannel(slice);
-    post({ kind: 'port', port: channel.port });
+    post({ kind: 'port', port: channel.port, tid: osThreadId() });
     await channel.received;
     post({ kind: 'done' });
   } else {
@@ -25,7 +26,7 @@ try {
         (err: Error) => post({ kind: 'error', message: err.message }),
       );
     });
-    post({ kind: 'ready' });
+    post({ kind: 'ready', tid: osThreadId() });
   }
 } catch (err) {
   post({ kind: 'error', message: (err as Error).message });

@@ -6,17 +6,26 @@
  * the first pass and the moments of the switch.
  */
 import type { QmpClient } from '../../protocols/qmp/client.js';
+import type { InstanceProcess } from '../instance-process.js';
 import { orchestrateMigration, type MigrationPlan } from '../orchestrate.js';
 import { withDeadline } from './migration-deadline.js';
 import { sampleMigration } from './migration-sampler.js';
 import { followPostcopy, type SwitchMoments } from './postcopy-plan.js';
 import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
 import type { ProcessUsage, Sample } from './results.js';
+import { ThreadProfile, threadRolesFromLog } from './thread-profile.js';
 import { waitUntil } from './wait-until.js';
 
 export interface Endpoint {
   qmp: QmpClient;
   pid: number;
+  /** Thread id → role, asked once the migration ended: with it, the process's CPU is also given by thread role (thread-profile.ts). */
+  threadRoles?: () => ReadonlyMap<number, string>;
+}
+
+/** A livemig instance as an endpoint, its threads' roles read from its log. */
+export function livemigEndpoint(instance: InstanceProcess): Endpoint {
+  return { qmp: instance.qmp, pid: instance.process.pid!, threadRoles: () => threadRolesFromLog(instance.stderr()) };
 }
 
 export interface MeasuredMigration {
@@ -34,6 +43,7 @@ export interface MeasuredMigration {
 export async function measureMigration(source: Endpoint, destination: Endpoint, plan: MigrationPlan, postcopy = false, limitMs?: number): Promise<MeasuredMigration> {
   const pids = [source.pid, destination.pid];
   const cpuBefore = pids.map(cpuSeconds);
+  const profiles = [source, destination].map((e) => (e.threadRoles ? new ThreadProfile(e.pid) : undefined));
   const sampler = sampleMigration(source.qmp);
   const follower = postcopy ? followPostcopy(source.qmp, destination.qmp) : undefined;
   const outcome = await withDeadline(orchestrateMigration(source.qmp, destination.qmp, plan), () => source.qmp.execute('migrate_cancel'), limitMs)
@@ -52,11 +62,13 @@ export async function measureMigration(source: Endpoint, destination: Endpoint, 
   const switchover = await follower?.stop();
   const cpu = pids.map((pid, i) => unlessGone(() => cpuSecondsSince(pid, cpuBefore[i]!)));
   const rss = pids.map((pid) => unlessGone(() => peakRssBytes(pid)));
+  const threads = [source, destination].map((e, i) => profiles[i]?.finish(e.threadRoles!()));
+  const usage = (i: number): ProcessUsage => ({ cpuSeconds: cpu[i]!, peakRssBytes: rss[i]!, ...(threads[i] ? { threads: threads[i] } : {}) });
   return {
     source: final,
     destination: outcome.destination,
     series,
-    usage: { source: { cpuSeconds: cpu[0]!, peakRssBytes: rss[0]! }, destination: { cpuSeconds: cpu[1]!, peakRssBytes: rss[1]! } },
+    usage: { source: usage(0), destination: usage(1) },
     ...(switchover ? { switchover } : {}),
   };
 }

@@ -1,6 +1,15 @@
 /** Turns a migration's final query-migrate (QEMU's or livemig's: the same shape) into a run's metrics. */
 import type { ProcessUsage, RunMetrics, Sample } from './results.js';
 
+/**
+ * Where a precopy source shows expected-downtime: while it iterates and
+ * until its downtime ends (then it shows the downtime). The last of those
+ * samples holds the estimate it switched over on: both engines work it out
+ * from their last dirty sync while iterating, and livemig's monitor may
+ * answer the query sent at the deciding sync only once the guest is stopped.
+ */
+const SHOWS_EXPECTED_DOWNTIME = new Set(['active', 'pre-switchover', 'device']);
+
 export function migrationMetrics(
   final: Record<string, unknown>,
   usage: { source: ProcessUsage; destination: ProcessUsage },
@@ -18,7 +27,7 @@ export function migrationMetrics(
     ? `migration ${String(final.status)}${final['error-desc'] ? `: ${String(final['error-desc'])}` : ''}`
     : verified === false ? 'the destination memory differs from the source' : undefined;
   const last = series.at(-1);
-  const promised = series.findLast((s) => s.status === 'active' && s.expectedDowntimeMs !== undefined)?.expectedDowntimeMs;
+  const promised = series.findLast((s) => SHOWS_EXPECTED_DOWNTIME.has(s.status) && s.expectedDowntimeMs !== undefined)?.expectedDowntimeMs;
   return {
     ok,
     ...(error ? { error } : {}),

@@ -1,13 +1,20 @@
 /**
  * Samples the source's query-migrate every ~50 ms while a migration runs
  * (what QEMU's guestperf records), giving the per-pass series the report
- * plots: transferred, remaining, mbps, dirty rate and pass over time.
+ * plots: transferred, remaining, mbps, dirty rate and pass over time; and
+ * once more at each dirty sync (MIGRATION_PASS) and as the switchover
+ * starts, since the last passes and the downtime are often shorter than the
+ * period: the expected-downtime the source switched over on must be in the
+ * series (downtime-table.ts).
  */
 import type { QmpClient } from '../../protocols/qmp/client.js';
+import type { QmpEvent } from '../../protocols/qmp/types.js';
 import type { Sample } from './results.js';
 
 const SAMPLE_EVERY_MS = 50;
 const MOVING = new Set(['active', 'device', 'pre-switchover', 'postcopy-active', 'cancelling']);
+/** The MIGRATION statuses that start a precopy switchover. */
+const SWITCHOVER = new Set(['pre-switchover', 'device']);
 
 export interface Sampler {
   /** Stops sampling; resolves with the samples taken, ordered by time. */
@@ -17,23 +24,38 @@ export interface Sampler {
 export function sampleMigration(qmp: QmpClient): Sampler {
   const samples: Sample[] = [];
   let stopped = false;
+  /** One query-migrate: false once the monitor stops answering (the process went away). */
+  const take = async (): Promise<Sample | false | undefined> => {
+    const info = await qmp.execute<Record<string, unknown>>('query-migrate').catch(() => undefined);
+    if (!info) return false;
+    const sample = toSample(info);
+    if (sample) samples.push(sample);
+    return sample;
+  };
   const loop = (async () => {
     while (!stopped) {
       const started = Date.now();
-      // A monitor that stops answering (the process went away) ends the series.
-      const info = await qmp.execute<Record<string, unknown>>('query-migrate').catch(() => undefined);
-      if (!info) break;
-      const sample = toSample(info);
-      if (sample) samples.push(sample);
+      const sample = await take();
       // The end is one point; the final query-migrate closes the series.
-      if (sample?.status === 'completed') break;
+      if (sample === false || sample?.status === 'completed') break;
       await new Promise((r) => setTimeout(r, Math.max(0, SAMPLE_EVERY_MS - (Date.now() - started))));
     }
   })();
+  const extra: Promise<unknown>[] = [];
+  const onPass = () => {
+    if (!stopped) extra.push(take());
+  };
+  const onMigration = (event: QmpEvent) => {
+    if (SWITCHOVER.has(String(event.data?.status))) onPass();
+  };
+  qmp.events.on('MIGRATION_PASS', onPass);
+  qmp.events.on('MIGRATION', onMigration);
   return {
     async stop() {
       stopped = true;
-      await loop;
+      qmp.events.off('MIGRATION_PASS', onPass);
+      qmp.events.off('MIGRATION', onMigration);
+      await Promise.all([loop, ...extra]);
       return samples.sort((a, b) => a.t - b.t);
     },
   };

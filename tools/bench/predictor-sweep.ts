@@ -13,7 +13,7 @@ import { boundTcpUri, spawnInstance, type InstanceProcess } from '../instance-pr
 import type { MigrationPlan } from '../orchestrate.js';
 import type { PredictorPoint, PredictorSweepPlan } from './predictor-plan.js';
 import { probeSupport, quitAll, sameMemory } from './livemig-migration.js';
-import { measureMigration } from './measure-migration.js';
+import { livemigEndpoint, measureMigration } from './measure-migration.js';
 import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import type { RunMetrics, ScenarioResult } from './results.js';
 import type { LivemigScenario } from './scenarios.js';
@@ -81,8 +81,8 @@ async function sweepPoint(
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const p = await measureAndPredict(source.qmp, { calcTimeMs: plan.calcTimeMs, workingSet: plan.workingSet });
     const run = await measureMigration(
-      { qmp: source.qmp, pid: source.process.pid! },
-      { qmp: destination.qmp, pid: destination.process.pid! },
+      livemigEndpoint(source),
+      livemigEndpoint(destination),
       migration,
       false,
       plan.boundMs,

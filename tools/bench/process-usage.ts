@@ -1,7 +1,7 @@
 /**
- * CPU time, peak memory and children of another process, from /proc
- * (Linux): the bench reads each migrating process before and after the
- * migration.
+ * CPU time (of the whole process, or of each of its threads), peak memory
+ * and children of another process, from /proc (Linux): the bench reads
+ * each migrating process before and after the migration.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -16,13 +16,43 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** utime + stime of every thread of `pid`, in seconds. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds in user space (utime) and in the kernel (stime: system calls, socket copies among them). */
+export interface CpuTimes {
+  user: number;
+  system: number;
+}
+
+/** utime and stime of a /proc stat file, in seconds. */
+function statTimes(path: string): CpuTimes {
+  const stat = readFileSync(path, 'utf8');
   // The command name may hold spaces and parentheses: fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5), counted from 3 here.
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+  return { user: Number(fields[11]) / clockTicks(), system: Number(fields[12]) / clockTicks() };
+}
+
+/** utime and stime of every thread of `pid`, ended ones included. */
+export function processTimes(pid: number): CpuTimes {
+  return statTimes(`/proc/${pid}/stat`);
+}
+
+/** utime and stime of each live thread of `pid`, by thread id (a thread that ends while listed is left out). */
+export function threadTimes(pid: number): Map<number, CpuTimes> {
+  const threads = new Map<number, CpuTimes>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(Number(tid), statTimes(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // Ended while listed.
+    }
+  }
+  return threads;
+}
+
+/** utime + stime of every thread of `pid`, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const { user, system } = processTimes(pid);
+  return user + system;
 }
 
 /** CPU seconds `pid` spent since `before` (a cpuSeconds reading), at the clock tick's precision. */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { QmpClient } from '../../protocols/qmp/client.js';
 import type { MigrationPlan } from '../orchestrate.js';
 import { compressionParameters } from './compression-plan.js';
-import { guestMemoryFile, SHM } from './guest-memory-file.js';
+import { guestMemoryFile, releaseGuestMemoryFile, SHM } from './guest-memory-file.js';
 import { createLoopbackNamespace } from './loopback-namespace.js';
 import { measureMigration } from './measure-migration.js';
 import { StartToDoneClock, withStartToDone } from './start-to-done.js';
@@ -49,6 +49,8 @@ export async function runQemu(scenario: QemuScenario, dir: string, run: number):
     await quitAll(started);
     await namespace?.remove();
     rmSync(dstFile, { force: true });
+    // The guest-size series reaches 8 GiB: its source file must not sit in RAM beside the next pair.
+    if (scenario.scale && scenario.memory === 'random') releaseGuestMemoryFile(scenario.ram, 'random');
   });
   try {
     const size = String(scenario.ram);

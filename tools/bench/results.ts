@@ -41,6 +41,22 @@ export interface ProcessUsage {
   cpuSeconds: number;
   /** Peak resident set (VmHWM) over the process's life, guest RAM included. */
   peakRssBytes: number;
+  /** cpuSeconds by thread role, user and system apart (thread-profile.ts): livemig and the loopback reference. */
+  threads?: RoleCpu[];
+}
+
+/** CPU seconds the threads of one role spent while a process migrated. */
+export interface RoleCpu {
+  /**
+   * main: the process's main thread; channel: a thread owning one connection
+   * (a multifd channel, a loopback connection); vcpu; other: V8's and
+   * libuv's threads, and whatever no role names.
+   */
+  role: string;
+  /** How many threads took the role ('other': those seen while it ran). */
+  threads: number;
+  user: number;
+  system: number;
 }
 
 export interface RunMetrics {
@@ -93,6 +109,18 @@ export interface RunMetrics {
   predictor?: PredictorPoint[];
   /** Start-to-done scenarios only: from the destination's start to the migration's end. */
   startToDone?: StartToDoneMetrics;
+  /** The guest-size series' livemig runs only: a dirty sync's cost at the run's guest size. */
+  dirtySync?: DirtySyncCost;
+}
+
+/** What one dirty sync cost on a guest of a run's size, timed in the bench process (dirty-sync-cost.ts): medians, ms. */
+export interface DirtySyncCost {
+  /** Nothing written since the previous sync: the dirty log's scan alone. */
+  cleanMs: number;
+  /** `ab`'s default range written since the previous sync, page by page. */
+  abRangeMs: number;
+  /** The pages of that range. */
+  abRangePages: number;
 }
 
 /** What one background snapshot cost the running guest. */

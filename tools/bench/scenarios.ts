@@ -15,6 +15,7 @@ import {
 } from './convergence-plan.js';
 import type { PredictorSweepPlan } from './predictor-plan.js';
 import type { StartToDonePlan } from './start-to-done.js';
+import { downtimeScenarios, type DowntimeSweepPoint } from './downtime-plan.js';
 
 /** What the guest does and holds while it migrates. */
 export type GuestWorkload =
@@ -24,8 +25,8 @@ export type GuestWorkload =
   | { kind: 'compressible-filled' }
   /** Stopped guest whose RAM was never written. */
   | { kind: 'zero' }
-  /** Running: QEMU's migration-test guest, incrementing one byte of every page of a range. */
-  | { kind: 'ab' }
+  /** Running: QEMU's migration-test guest, incrementing one byte of every page of a range (unset: ab's default, [1M, 100M)). */
+  | { kind: 'ab'; range?: { start: number; end: number } }
   /** Running: dirtying `rate` random pages a second over `workingSet` bytes. */
   | { kind: 'dirty'; rate: number; workingSet: number };
 
@@ -99,6 +100,8 @@ export interface LivemigScenario {
   smp?: number;
   /** One point of a scaling series (scale-table.ts): along guest size against the QEMU run of that size, or along vCPUs. */
   scale?: { axis: 'ram' | 'vcpus'; reference?: string };
+  /** One point of the downtime sweep (downtime-plan.ts). */
+  downtimeSweep?: DowntimeSweepPoint;
   /** Part of the --quick set (the smoke test). */
   quick: boolean;
 }
@@ -129,6 +132,8 @@ export interface QemuScenario {
   startToDone?: true;
   /** The QEMU point of a scaling series along guest size (scale-table.ts). */
   scale?: { axis: 'ram' };
+  /** The downtime sweep's QEMU point at one limit: a convergence run with no lever (downtime-plan.ts). */
+  downtimeSweep?: ConvergencePlan;
 }
 
 export interface LoopbackScenario {
@@ -335,6 +340,7 @@ export function allScenarios(size: number): Scenario[] {
       quick: false,
     },
     ...convergenceScenarios(),
+    ...downtimeScenarios(),
     {
       family: 'livemig',
       name: 'predictor-sweep',
@@ -379,20 +385,26 @@ function startToDoneScenarios(size: number): (LivemigScenario | QemuScenario)[] 
   return [qemu, livemig('at-once', 'as soon as its monitor answers'), livemig('after-prefault', 'once its RAM is pre-faulted')];
 }
 
-/** The guest sizes of the scaling series, as multiples of --size: 256M, 1G and 4G by default. */
-const SCALE_RAM_FACTORS = [0.25, 1, 4];
-/** The vCPU counts of the scaling series: up to twice this machine's cores. */
-const SCALE_VCPUS = [1, 2, 4];
+/**
+ * The guest sizes of the scaling series, as multiples of --size: 1G, 4G and
+ * 8G by default. Only one pair lives at a time, and at 8G it takes 16 GiB of
+ * this 24 GiB machine: livemig's two instances, or QEMU's two memory files
+ * in /dev/shm (qemu-migration.ts removes both after each run of the series,
+ * so neither waits there beside livemig's pair).
+ */
+const SCALE_RAM_FACTORS = [1, 4, 8];
+/** The vCPU counts of the scaling series: up to four times this machine's cores. */
+const SCALE_VCPUS = [1, 2, 4, 8];
 
 /**
- * How cost grows: random RAM of a quarter, one and four times --size over
- * one channel, each beside QEMU's run of that size; and a guest of --size
- * running `ab` over its default range on 1, 2 and 4 vCPUs (each vCPU its
+ * How cost grows: random RAM of one, four and eight times --size over one
+ * channel, each beside QEMU's run of that size; and a guest of --size
+ * running `ab` over its default range on 1, 2, 4 and 8 vCPUs (each vCPU its
  * slice: more vCPUs, more writes a second). `--scenario scale` selects them.
  */
 function scaleScenarios(size: number): (LivemigScenario | QemuScenario)[] {
   const bySize = SCALE_RAM_FACTORS.flatMap((factor, i): (LivemigScenario | QemuScenario)[] => {
-    const ram = Math.max(16 * MiB, Math.round((size * factor) / MiB) * MiB);
+    const ram = size * factor;
     const s = formatSize(ram);
     const qemu: QemuScenario = {
       family: 'qemu',
@@ -529,6 +541,7 @@ export function referencesOf(s: LivemigScenario): string[] {
     ...(s.convergence?.reference ? [s.convergence.reference] : []),
     ...(s.startToDone ? [s.startToDone.reference] : []),
     ...(s.scale?.reference ? [s.scale.reference] : []),
+    ...(s.downtimeSweep ? [s.downtimeSweep.reference] : []),
   ];
 }
 

@@ -4,6 +4,8 @@ export interface PlotSeries {
   name: string;
   color: string;
   points: [number, number][];
+  /** Each point a dot, unjoined (a scatter plot). */
+  dots?: boolean;
 }
 
 export interface PlotOptions {
@@ -68,7 +70,9 @@ export function lineChart(o: PlotOptions): string {
   // The legend runs along the top, between the title and the plot.
   let legendX = MARGIN.left;
   for (const s of o.series) {
-    if (s.points.length > 0) {
+    if (s.dots) {
+      for (const [px, py] of s.points) parts.push(`<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="3" fill="${s.color}" fill-opacity="0.7"/>`);
+    } else if (s.points.length > 0) {
       const path = s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(' ');
       parts.push(`<polyline points="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
     }
