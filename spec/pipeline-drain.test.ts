@@ -19,31 +19,33 @@ function returnPath(): { path: SourceReturnPath; reverse: PassThrough } {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const never = new AbortController().signal;
 
 describe('the pipeline drain probe', () => {
-  it('waits for the first answer, and measures from the round\'s end to the PONG', async () => {
+  it('the first probe is pending until answered; the drain runs from the round\'s end to the PONG', async () => {
     const { path, reverse } = returnPath();
     const drain = new PipelineDrain(path);
     const pings: number[] = [];
-    const roundEnd = performance.now();
-    const probing = drain.probe(roundEnd, async (value) => void pings.push(value), new AbortController().signal);
+    expect(drain.firstPending, 'nothing sent yet').to.equal(false);
+    await drain.probe(performance.now(), async (value) => void pings.push(value));
+    expect(drain.firstPending).to.equal(true);
+    const waiting = drain.firstAnswer(never);
     await sleep(80);
     expect(drain.ms, 'no answer yet').to.equal(undefined);
     reverse.write(encodeReturnPath({ type: 'pong', value: pings[0]! }));
-    await probing;
+    await waiting;
     expect(drain.ms).to.be.at.least(80);
-    expect(pings).to.have.length(1);
+    expect(drain.firstPending).to.equal(false);
   });
 
-  it('does not wait once a drain is known; each later answer replaces it; PONGs it did not ask for change nothing', async () => {
+  it('each later answer replaces the drain; PONGs it did not ask for change nothing', async () => {
     const { path, reverse } = returnPath();
     const drain = new PipelineDrain(path);
     const pings: number[] = [];
     const send = async (value: number) => void pings.push(value);
-    const signal = new AbortController().signal;
-    const first = drain.probe(performance.now(), send, signal);
+    await drain.probe(performance.now(), send);
     reverse.write(encodeReturnPath({ type: 'pong', value: pings[0]! }));
-    await first;
+    await drain.firstAnswer(never);
     const firstMs = drain.ms!;
 
     // The migration's own PINGs (1 after the header, 4 after the postcopy package) are not probes.
@@ -52,8 +54,7 @@ describe('the pipeline drain probe', () => {
     await sleep(10);
     expect(drain.ms).to.equal(firstMs);
 
-    const longAgo = performance.now() - 500;
-    await drain.probe(longAgo, send, signal);
+    await drain.probe(performance.now() - 500, send);
     expect(drain.ms, 'still the first figure until the second probe is answered').to.equal(firstMs);
     expect(pings[1]).to.not.equal(pings[0]);
     reverse.write(encodeReturnPath({ type: 'pong', value: pings[1]! }));
@@ -61,19 +62,23 @@ describe('the pipeline drain probe', () => {
     expect(drain.ms).to.be.at.least(500);
   });
 
-  it('a destination that never answers holds the first probe for a bounded time only, and a cancel ends it at once', async () => {
+  it('a destination that never answers is waited for a bounded time once, and a cancel ends the wait at once', async () => {
     const { path } = returnPath();
     const drain = new PipelineDrain(path);
+    await drain.probe(performance.now(), async () => {});
     const start = performance.now();
-    await drain.probe(start, async () => {}, new AbortController().signal);
+    await drain.firstAnswer(never);
     expect(performance.now() - start).to.be.within(900, 5000);
     expect(drain.ms).to.equal(undefined);
+    expect(drain.firstPending, 'given up: decisions go on without it').to.equal(false);
 
+    const other = new PipelineDrain(returnPath().path);
+    await other.probe(performance.now(), async () => {});
     const cancel = new AbortController();
-    const probing = drain.probe(performance.now(), async () => {}, cancel.signal);
+    const waiting = other.firstAnswer(cancel.signal);
     cancel.abort(new Error('migration cancelled'));
     let error: unknown;
-    await probing.catch((e: unknown) => (error = e));
+    await waiting.catch((e: unknown) => (error = e));
     expect((error as Error).message).to.equal('migration cancelled');
   });
 });

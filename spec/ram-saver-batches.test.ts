@@ -53,3 +53,17 @@ describe('RamSaver.nextRanges', () => {
     expect(saver.nextRanges(1024, 1)!.pages).to.equal(1024);
   });
 });
+
+describe('RamSaver.pendingDataPages: what the switchover weighs', () => {
+  it('counts the pages still to send that the guest wrote, not the never-written ones, in every block', () => {
+    const ram = blockWritten(100, 300);
+    const other = RamBlock.allocate('extra', 1 << 20);
+    other.touched.set(5);
+    const saver = new RamSaver([ram, other]);
+    expect(saver.remaining).to.equal(4096 + 256);
+    expect(saver.pendingDataPages()).to.equal(200 + 1);
+    // A batch sends pages 0-1023: the 200 written ones among them are no longer pending.
+    saver.nextRanges(1024);
+    expect(saver.pendingDataPages()).to.equal(1);
+  });
+});

@@ -21,6 +21,8 @@ export class PipelineDrain {
   private readonly probes = new Map<number, number>();
   private nextValue = FIRST_PROBE_VALUE;
   private answered: (() => void) | undefined;
+  /** The first probe went unanswered for FIRST_ANSWER_MS: decisions go on without a drain. */
+  private givenUp = false;
 
   constructor(returnPath: SourceReturnPath) {
     returnPath.on('pong', (value: number) => {
@@ -33,19 +35,32 @@ export class PipelineDrain {
   }
 
   /**
-   * Sends a probe for a round that stopped handing out pages at `from`
-   * (performance.now()). Resolves once it is sent, or, while no drain has
-   * been measured yet, once it is answered (for at most FIRST_ANSWER_MS):
-   * the first switchover decision should not be taken blind.
+   * The first probe is out and unanswered: the first switchover decision
+   * should wait for it rather than be taken blind.
    */
-  async probe(from: number, sendPing: (value: number) => Promise<void>, signal: AbortSignal): Promise<void> {
+  get firstPending(): boolean {
+    return this.ms === undefined && this.probes.size > 0 && !this.givenUp;
+  }
+
+  /** Sends a probe for a round that stopped handing out pages at `from` (performance.now()). */
+  probe(from: number, sendPing: (value: number) => Promise<void>): Promise<void> {
     const value = this.nextValue++;
     this.probes.set(value, from);
-    if (this.ms !== undefined) return sendPing(value);
-    const answer = new Promise<void>((resolve) => (this.answered = resolve));
-    await sendPing(value);
+    return sendPing(value);
+  }
+
+  /**
+   * Waits for the first probe's answer, for at most FIRST_ANSWER_MS: a
+   * destination that does not answer leaves decisions to the bandwidth alone.
+   */
+  async firstAnswer(signal: AbortSignal): Promise<void> {
+    if (!this.firstPending) return;
     let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_ANSWER_MS)));
+    const answer = new Promise<void>((resolve) => (this.answered = resolve));
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(() => {
+      this.givenUp = true;
+      resolve();
+    }, FIRST_ANSWER_MS)));
     try {
       await abortable(signal, Promise.race([answer, bound]));
     } finally {
@@ -55,7 +70,6 @@ export class PipelineDrain {
   }
 }
 
-/** A destination that does not answer in this long leaves the decision to the bandwidth alone. */
 const FIRST_ANSWER_MS = 1000;
 /** Above the PING values the migration uses for itself (1 after the header, 4 after the postcopy package). */
 const FIRST_PROBE_VALUE = 0x10000;

@@ -102,6 +102,8 @@ export class SourceMigration {
   private drain: PipelineDrain | undefined;
   /** What the last dirty sync took, ms: the switchover does one more. */
   private syncMs = 0;
+  /** What the last pass's dirty sync left to send that carries data (RamSaver.pendingDataPages), bytes. */
+  private pendingBytes = 0;
   /** postcopy-preempt: the thread that owns the connection requested pages take, so they never queue behind bulk pages. */
   private preempt: PreemptSender | undefined;
   /** Asked for by migrate-start-postcopy; the switch waits for the first pass. */
@@ -394,7 +396,9 @@ export class SourceMigration {
     if (!this.channel.reverse) return;
     const returnPath = new SourceReturnPath(this.channel.reverse, this.env.guest.blocks, TARGET_PAGE_SIZE);
     this.returnPath = returnPath;
-    this.drain = new PipelineDrain(returnPath);
+    // Not over TLS yet: there the destination's PONGs during precopy made its SHUT go missing at the end in about
+    // 1 run in 3 (spec/migrate-cli.test.ts, --tls --no-live), for a cause not found yet.
+    this.drain = this.tls ? undefined : new PipelineDrain(returnPath);
     // A bad return path fails a precopy migration at once, and pauses a postcopy one (settle).
     returnPath.on('bad', (err) => {
       if (returnPath === this.returnPath) this.fail(err);
@@ -564,16 +568,22 @@ export class SourceMigration {
   private async iterate(): Promise<'precopy' | 'postcopy'> {
     let turnAt = performance.now();
     for (;;) {
-      if (this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes()) {
+      const due = this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes();
+      if (due && this.drain?.firstPending) {
+        // The first drain probe is out: decide once its answer says how long the stream drains. Until then pages go on
+        // (no bubble in the stream); with none left, wait for it.
+        if (this.saver.remaining === 0) await this.drain.firstAnswer(this.abort.signal);
+      } else if (due) {
         const roundEnd = performance.now();
         await this.endRound();
-        await this.drain?.probe(roundEnd, (value) => this.main.sendMessage({ type: 'ping', value }), this.abort.signal);
+        await this.drain?.probe(roundEnd, (value) => this.main.sendMessage({ type: 'ping', value }));
+        if (this.drain?.firstPending) continue;
         const sync = this.syncDirty();
         this.countSync(sync.rate);
         this.estimateDowntime();
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
-        const pending = this.saver.remaining * TARGET_PAGE_SIZE;
+        const pending = this.pendingBytes;
         if (pending === 0 || pending < this.thresholdBytes()) {
           if (await this.maySwitchOver()) return 'precopy';
           // Held at the switchover-ack gate: go on sending what the guest dirties, and ask again.
@@ -632,7 +642,7 @@ export class SourceMigration {
     if (this.xbzrleSaver) this.xbzrleSaver.lastStage = true;
     await this.endRound();
     this.countSync(this.saver.sync().rate);
-    const pendingBytes = this.saver.remaining * TARGET_PAGE_SIZE;
+    const pendingBytes = this.saver.pendingDataPages() * TARGET_PAGE_SIZE;
     phase('sync');
     while (await this.sendNext());
     phase('send');
@@ -896,14 +906,15 @@ export class SourceMigration {
   }
 
   /**
-   * expected-downtime after a pass's dirty sync: what is pending at the
-   * switchover bandwidth, plus the switchover's overhead. Only passes set
-   * it (as QEMU's iterations do), so after the switchover it still says
-   * what the switchover was decided on.
+   * expected-downtime after a pass's dirty sync: the pending pages that
+   * carry data at the switchover bandwidth, plus the switchover's
+   * overhead. Only passes set it (as QEMU's iterations do), so after the
+   * switchover it still says what the switchover was decided on.
    */
   private estimateDowntime(): void {
     const bytesPerMs = this.switchoverBytesPerMs();
-    this.expectedDowntime = bytesPerMs > 0 ? Math.round((this.saver.remaining * TARGET_PAGE_SIZE) / bytesPerMs + this.switchoverOverheadMs()) : 0;
+    this.pendingBytes = this.saver.pendingDataPages() * TARGET_PAGE_SIZE;
+    this.expectedDowntime = bytesPerMs > 0 ? Math.round(this.pendingBytes / bytesPerMs + this.switchoverOverheadMs()) : 0;
   }
 
   private countSync(rate: number): void {

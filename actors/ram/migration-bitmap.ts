@@ -51,6 +51,17 @@ export class MigrationBitmap {
     return Atomics.load(this.cells, REMAINING);
   }
 
+  /** Pages set that are also set in `also` (one bitmap per block, as `words`). */
+  countAnd(also: readonly AtomicBitmap[]): number {
+    let n = 0;
+    for (let b = 0; b < this.words.length; b++) {
+      const words = this.words[b]!;
+      const other = also[b]!.words;
+      for (let w = 0; w < words.length; w++) n += popcount(Atomics.load(words, w) & Atomics.load(other, w));
+    }
+    return n;
+  }
+
   /** Clears the page's bit; true when it was set, so the caller now owns sending it. */
   take(block: number, page: number): boolean {
     const m = 1 << (page & 31);
