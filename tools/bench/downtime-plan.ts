@@ -12,6 +12,7 @@
  * types here would make an import cycle.
  */
 import type { ConvergencePlan } from './convergence-plan.js';
+import { UNLIMITED_BANDWIDTH } from './unlimited-bandwidth.js';
 
 /** A livemig point of the sweep: the QEMU scenario at its limit, and the bound past which it is cancelled and failed. */
 export interface DowntimeSweepPoint {
@@ -25,16 +26,6 @@ export const DOWNTIME_LIMITS_MS = [30, 100, 300] as const;
 
 /** Both engines' guest: small, so a round of the sweep stays within a few minutes. */
 export const DOWNTIME_RAM = 256 * MiB;
-
-/**
- * Both engines run at unlimited max-bandwidth: the stop-and-copy is never
- * rate-limited, so only with precopy at the same speed can expected-downtime
- * (pending ÷ the bandwidth precopy measured) foretell the downtime. With a
- * max-bandwidth below the link, QEMU's estimate and livemig's overstate the
- * downtime by the link's speed over the limit (avail-switchover-bandwidth
- * is how an orchestrator tells them the difference).
- */
-export const DOWNTIME_BANDWIDTH = 100n << 30n;
 
 /** The `random` guests' working set: half of RAM. */
 export const DOWNTIME_WORKING_SET = 128 * MiB;
@@ -73,11 +64,14 @@ const mib = (bytes: number) => `${bytes / MiB}M`;
 
 /** The sweep, each limit's QEMU scenario beside its livemig points, the engine going first alternating from limit to limit. */
 export function downtimeScenarios() {
+  // Unlimited max-bandwidth on both engines: the stop-and-copy is never rate-limited, so only with precopy at the same
+  // speed can expected-downtime (pending ÷ the bandwidth precopy measured) foretell the downtime. Under a max-bandwidth
+  // below the link both engines' estimates overstate it (avail-switchover-bandwidth is how an orchestrator says so).
   const limits = (ms: number) => `max-bandwidth unlimited, downtime-limit ${ms} ms`;
   return DOWNTIME_LIMITS_MS.flatMap((limitMs, i) => {
     const reference = `qemu-downtime-${limitMs}ms`;
     const sweep: DowntimeSweepPoint = { reference, boundMs: DOWNTIME_BOUND_MS };
-    const qemuPlan: ConvergencePlan = { lever: 'none', maxBandwidth: DOWNTIME_BANDWIDTH, downtimeLimit: limitMs, boundMs: DOWNTIME_BOUND_MS };
+    const qemuPlan: ConvergencePlan = { lever: 'none', maxBandwidth: UNLIMITED_BANDWIDTH, downtimeLimit: limitMs, boundMs: DOWNTIME_BOUND_MS };
     const qemu = {
       family: 'qemu' as const,
       name: reference,
@@ -93,7 +87,6 @@ export function downtimeScenarios() {
       ram: DOWNTIME_RAM,
       workload,
       transport: 'tcp' as const,
-      maxBandwidth: DOWNTIME_BANDWIDTH,
       downtimeLimit: limitMs,
       downtimeSweep: sweep,
       quick: false,

@@ -22,7 +22,8 @@ import { failedRunWithLogs, migrationMetrics } from './migration-metrics.js';
 import { sampleMigration } from './migration-sampler.js';
 import { cpuSeconds, cpuSecondsSince, peakRssBytes } from './process-usage.js';
 import type { ColoDelayMetrics, RunMetrics } from './results.js';
-import { COLO_AB_RANGE, UNLIMITED_BANDWIDTH, type ColoPlan, type LivemigScenario } from './scenarios.js';
+import { COLO_AB_RANGE, type ColoPlan, type LivemigScenario } from './scenarios.js';
+import { UNLIMITED_BANDWIDTH } from './unlimited-bandwidth.js';
 import { onTeardown } from './teardown.js';
 import { waitUntil } from './wait-until.js';
 

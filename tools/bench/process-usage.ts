@@ -22,11 +22,15 @@ export interface CpuTimes {
   system: number;
 }
 
+/** The fields of a /proc stat text after the command name, from the state (field 3 of proc(5)) on. */
+function statFields(stat: string): string[] {
+  // The command name may hold spaces and parentheses: fields start after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** utime and stime of a /proc stat file, in seconds. */
 function statTimes(path: string): CpuTimes {
-  const stat = readFileSync(path, 'utf8');
-  // The command name may hold spaces and parentheses: fields start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(readFileSync(path, 'utf8'));
   // Fields 14 and 15 of proc(5), counted from 3 here.
   return { user: Number(fields[11]) / clockTicks(), system: Number(fields[12]) / clockTicks() };
 }
@@ -83,8 +87,7 @@ export function childProcesses(parent: number): { pid: number; name: string }[] 
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The command name may hold spaces and parentheses: fields start after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = statFields(stat);
       // fields[0] is the state, fields[1] the parent pid.
       if (Number(fields[1]) === parent && fields[0] !== 'Z') {
         children.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });

@@ -162,9 +162,6 @@ export const REFERENCES: Record<Shape, { qemu: string; limit?: string }> = {
   'multifd-zstd-text': { qemu: 'qemu-multifd2-zstd-text' },
 };
 
-/** QEMU's default max-bandwidth (128 MiB/s) would cap a loopback migration: raise it far above. */
-export const UNLIMITED_BANDWIDTH = 100n << 30n;
-
 const MiB = 1 << 20;
 
 /**
