@@ -171,6 +171,15 @@ export interface CancelDoneEvent {
   type: 'cancel.done';
 }
 
+/**
+ * A cancel came after the whole stream was sent, and the destination then
+ * confirmed it loaded everything (its SHUT): the guest is there, so the
+ * migration completed after all rather than restart a second copy here.
+ */
+export interface CancelTooLateEvent {
+  type: 'cancel.too-late';
+}
+
 /** x-colo: the first migration's stream is through; checkpointing begins (both sides). */
 export interface ColoStartEvent {
   type: 'colo.start';
@@ -194,6 +203,7 @@ export type MigrationActorReport =
   | CompletedEvent
   | FailedEvent
   | CancelDoneEvent
+  | CancelTooLateEvent
   | ColoStartEvent
   | ColoFailoverEvent;
 

@@ -271,10 +271,12 @@ export const sourceMachine = setup({
           },
         },
         // Only cleanup ends a cancel: late failure or completion reports do not change it (QEMU 8.2).
+        // Unlike QEMU, a cancel that came after the whole stream was sent yields to the destination's
+        // SHUT (cancel.too-late): restarting the guest here too would leave two copies running.
         cancelling: {
           id: 'cancelling',
           entry: announce('cancelling'),
-          on: { 'cancel.done': '#cancelled' },
+          on: { 'cancel.done': '#cancelled', 'cancel.too-late': '#completed' },
         },
       },
     },

@@ -185,6 +185,12 @@ describe('source machine', () => {
       expect(snapshot.context.error).to.equal(null);
     });
 
+    it('ends a cancel that came after the whole stream as completed when the destination confirms (cancel.too-late)', () => {
+      const { snapshot, statuses } = run([...into.active, cancel, { type: 'cancel.too-late' }]);
+      expect(statuses).to.deep.equal(['setup', 'active', 'cancelling', 'completed']);
+      expect(snapshot.context.error).to.equal(null);
+    });
+
     it('fails the migration with the message of a migration actor that throws', () => {
       const machine = sourceMachine.provide({
         actors: {

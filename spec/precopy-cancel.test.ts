@@ -2,8 +2,9 @@
  * migrate_cancel in each status where a precopy migration can be cancelled
  * (setup, active, pre-switchover, device): cancelling → cancelled, the source
  * guest runs on with its memory intact, and a new migration to a fresh
- * destination succeeds at once. In none, failed, completed and cancelled it
- * changes nothing.
+ * destination succeeds at once. A cancel after the whole stream went out
+ * yields to the destination's SHUT. In none, failed, completed and cancelled
+ * it changes nothing.
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
@@ -146,6 +147,34 @@ describe('precopy cancel', function () {
     // is gone it fails rather than run a half-loaded guest.
     proxy.cut();
     expect(await exitCode(destination)).to.equal(1);
+  });
+
+  it('after the whole stream went out, yields to the destination\'s SHUT: completed, and the guest runs only there', async () => {
+    const [destination, source] = await Promise.all([
+      startDestination(),
+      startInstance([...SOURCE, ...UNLIMITED, '--cap', 'pause-before-switchover', '--cap', 'return-path'], { name: 'src' }),
+    ]);
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) });
+    proxies.push(proxy);
+    const events = recordEvents(source.qmp);
+    await source.qmp.execute('migrate', { uri: proxy.uri });
+    await waitForMigration(source.qmp, ['pre-switchover']);
+    // The stream reaches the destination, its SHUT does not (yet) reach the source.
+    proxy.holdTowardsSource();
+    await source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+    expect((await waitForMigration(destination.qmp, ['completed', 'failed'])).status).to.equal('completed');
+    expect((await queryMigrate(source.qmp)).status).to.equal('device');
+
+    await source.qmp.execute('migrate_cancel');
+    await waitForMigration(source.qmp, ['cancelling']);
+    proxy.resume();
+    expect((await waitForMigration(source.qmp, ['completed', 'cancelled', 'failed'])).status).to.equal('completed');
+    expect(events.slice(0, 5)).to.deep.equal(['setup', 'active', 'pre-switchover', 'device', 'cancelling']);
+    expect(events.slice(-1)).to.deep.equal(['completed']);
+    expect(await runState(source.qmp)).to.equal('postmigrate');
+    expect(await runState(destination.qmp)).to.equal('running');
+    await destination.qmp.execute('stop');
+    expect((await abCheck(destination, AB_START, AB_END)).badPages).to.deep.equal([]);
   });
 
   it('in none, failed, completed changes nothing', async () => {

@@ -74,6 +74,12 @@ export interface SourceMigrationInfo {
 
 /** How long a broken channel waits for the destination's reason on the return path. */
 const SHUT_GRACE_MS = 500;
+/**
+ * How long a cancel that came after the whole stream was sent waits for the
+ * destination's word: its SHUT (it loaded the guest and runs it) makes the
+ * migration complete after all; silence or a failure lets the cancel go on.
+ */
+const LATE_CANCEL_MS = 3_000;
 /** How long a recovery waits for each answer of the destination's (a received bitmap, RESUME_ACK). */
 const RECOVERY_REPLY_MS = 30_000;
 /** The longest the iteration loop runs without letting other events in. */
@@ -131,6 +137,10 @@ export class SourceMigration {
   /** Waits for the statechart's answer to a switchover.request. */
   private switchoverAnswer: ((allowed: boolean) => void) | undefined;
   private cancelled = false;
+  /** The EOF is on its way: from here the destination may hold the whole guest. */
+  private streamSent = false;
+  /** A cancel that came after the EOF, waiting for the destination's word (LATE_CANCEL_MS). */
+  private lateCancel: NodeJS.Timeout | undefined;
   private runStateBefore: RunState | undefined;
   private readonly meter: TransferMeter;
   private saver!: RamSaver;
@@ -179,8 +189,14 @@ export class SourceMigration {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.abort.abort(new CancelledError());
-    this.abortChannels();
+    if (this.streamSent) {
+      // Tearing the channel down now could restart the guest here while the destination, which may
+      // already hold all of it, runs it too: let its SHUT (or its silence) decide.
+      this.env.log('migrate_cancel after the whole stream was sent: waiting for the destination to confirm or fail', { waitMs: LATE_CANCEL_MS });
+      this.lateCancel = setTimeout(() => this.fail(new CancelledError()), LATE_CANCEL_MS);
+      return;
+    }
+    this.fail(new CancelledError());
   }
 
   /**
@@ -225,6 +241,7 @@ export class SourceMigration {
 
   /** The actor is stopped (machine left the running states): nothing may outlive it. */
   dispose(): void {
+    clearTimeout(this.lateCancel);
     this.autoConverge?.stop();
     this.dirtyLimit?.stop();
     this.snapshot?.stop();
@@ -251,7 +268,7 @@ export class SourceMigration {
         if (this.input.capabilities['x-colo']) return await this.colo();
       }
       this.endTime = Date.now();
-      this.report({ type: 'completed' });
+      this.report({ type: this.cancelled ? 'cancel.too-late' : 'completed' });
     } catch (err) {
       await this.settle(err);
     }
@@ -267,6 +284,7 @@ export class SourceMigration {
     this.snapshot?.stop();
     this.autoConverge?.stop();
     this.dirtyLimit?.stop();
+    clearTimeout(this.lateCancel);
     if (this.pastPointOfNoReturn && !this.cancelled && !(err instanceof CancelledError) && !isDefect(err)) return this.pause(err);
     this.endTime = Date.now();
     // A destination that refused the stream says why on the return path;
@@ -396,9 +414,7 @@ export class SourceMigration {
     if (!this.channel.reverse) return;
     const returnPath = new SourceReturnPath(this.channel.reverse, this.env.guest.blocks, TARGET_PAGE_SIZE);
     this.returnPath = returnPath;
-    // Not over TLS yet: there the destination's PONGs during precopy made its SHUT go missing at the end in about
-    // 1 run in 3 (spec/migrate-cli.test.ts, --tls --no-live), for a cause not found yet.
-    this.drain = this.tls ? undefined : new PipelineDrain(returnPath);
+    this.drain = new PipelineDrain(returnPath);
     // A bad return path fails a precopy migration at once, and pauses a postcopy one (settle).
     returnPath.on('bad', (err) => {
       if (returnPath === this.returnPath) this.fail(err);
@@ -651,13 +667,18 @@ export class SourceMigration {
     await this.multifd?.finish();
     await this.main.sendMessage({ type: 'ram-complete' });
     for (const saved of guest.devices.saveAll()) await this.main.sendMessage({ type: 'device', ...saved });
-    await this.main.sendMessage({ type: 'eof' });
     // With x-colo the connection stays: the checkpoints follow on it (colo()).
     const colo = this.input.capabilities['x-colo'] === true;
+    this.streamSent = !colo;
+    await this.main.sendMessage({ type: 'eof' });
     if (!colo) {
       await abortable(this.abort.signal, this.channel!.finish());
       // With a return path, completed means the destination loaded everything.
       if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
+      if (this.lateCancel) {
+        clearTimeout(this.lateCancel);
+        this.env.log('migrate_cancel came too late: the destination confirmed it has the whole guest, so the migration completed');
+      }
     }
     phase('drain');
     this.downtime = Date.now() - stoppedAt;

@@ -205,10 +205,10 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
       (secure) => {
         this.handshakes.delete(pending);
         if (this.closed) return void secure.destroy();
-        const connection = { ...streamConnection(secure, secure), close: () => {
+        const connection = { ...streamConnection(secure, secure), close: () => closeEnded(secure, () => {
           secure.destroy();
           drop();
-        } };
+        }) };
         this.open.add(connection);
         secure.once('close', () => this.open.delete(connection));
         this.emit('connection', connection);
@@ -232,6 +232,24 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
     this.open.add(connection);
     setImmediate(() => this.emit('connection', connection));
   }
+}
+
+/** How long a connection whose sending side was ended may take to deliver what it holds before it is destroyed. */
+const ENDED_LINGER_MS = 1_000;
+
+/**
+ * Closes a TLS connection: at once, unless its sending side was ended (the
+ * return path after SHUT). TLS records still queued behind an end would be
+ * thrown away by destroy(), and the source would read an end with no SHUT;
+ * so such a connection closes once the peer hangs up, or after ENDED_LINGER_MS.
+ */
+function closeEnded(secure: Duplex, destroy: () => void): void {
+  if (secure.destroyed || !secure.writableEnded) return destroy();
+  const timer = setTimeout(destroy, ENDED_LINGER_MS);
+  secure.once('close', () => {
+    clearTimeout(timer);
+    destroy();
+  });
 }
 
 /**

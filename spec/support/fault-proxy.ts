@@ -48,6 +48,7 @@ export class FaultProxy {
   private readonly capturedChunks: Buffer[] = [];
   /** Bytes per second each way while slowed (throttle), else undefined. */
   private rate: number | undefined;
+  private holdingTowardsSource = false;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -90,6 +91,16 @@ export class FaultProxy {
     }
   }
 
+  /**
+   * Holds back what the destination sends (the return path) while the
+   * source's bytes still pass, until resume(): a destination whose answers
+   * are late, such as a SHUT that arrives after the source gave up waiting.
+   */
+  holdTowardsSource(): void {
+    this.holdingTowardsSource = true;
+    for (const [, upstream] of this.pairs) upstream.pause();
+  }
+
   /** From now on, every byte towards the destination is inverted. */
   corrupt(): void {
     this.resume();
@@ -109,6 +120,7 @@ export class FaultProxy {
   resume(): void {
     this.mode = 'pass';
     this.rate = undefined;
+    this.holdingTowardsSource = false;
     for (const [a, b] of this.pairs) {
       a.resume();
       b.resume();
@@ -163,15 +175,12 @@ export class FaultProxy {
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.on('end', () => upstream.end());
-    upstream.on('end', () => client.end());
     // A connection made through a stalled proxy is stalled both ways: not even a close passes.
     if (this.mode === 'stall') {
       client.pause();
       upstream.pause();
     }
+    if (this.holdingTowardsSource) upstream.pause();
     const towardsDestination = this.paced(client, upstream, (chunk) => {
       this.forwarded += chunk.length;
       if (this.options.capture) this.capturedChunks.push(Buffer.from(chunk));
@@ -195,6 +204,15 @@ export class FaultProxy {
     const towardsSource = this.paced(upstream, client, (chunk) => {
       if (!client.write(chunk)) upstream.pause();
     });
+    // A reset drops the connection at once; an orderly end or close follows the bytes a slow link still holds.
+    const closeAfter = (direction: Paced, other: net.Socket) => direction.whenSent(() => {
+      this.pairs.delete(pair);
+      other.end(() => other.destroy());
+    });
+    client.on('error', drop).on('close', () => closeAfter(towardsDestination, upstream));
+    upstream.on('error', drop).on('close', () => closeAfter(towardsSource, client));
+    client.on('end', () => towardsDestination.whenSent(() => upstream.end()));
+    upstream.on('end', () => towardsSource.whenSent(() => client.end()));
     const frames = this.options.framesTowardsSource;
     if (frames) {
       // Only whole frames go on; a partial one waits for the rest (or the end, which forwards it as it is).
@@ -217,32 +235,46 @@ export class FaultProxy {
     } else {
       upstream.on('data', towardsSource);
     }
-    client.on('drain', () => this.mode !== 'stall' && upstream.resume());
+    client.on('drain', () => this.mode !== 'stall' && !this.holdingTowardsSource && upstream.resume());
   }
 
   /**
    * `forward` as it is, or, while the proxy is throttled, a tenth of the
-   * rate every 100 ms, holding `from` while bytes wait here.
+   * rate every 100 ms, holding `from` while bytes wait here. `whenSent`
+   * runs its callback once nothing waits here any more.
    */
-  private paced(from: net.Socket, to: net.Socket, forward: (chunk: Buffer) => void): (chunk: Buffer) => void {
+  private paced(from: net.Socket, to: net.Socket, forward: (chunk: Buffer) => void): Paced {
     let queue: Buffer = Buffer.alloc(0);
     let timer: NodeJS.Timeout | undefined;
+    const sent: (() => void)[] = [];
     const tick = () => {
+      if (to.destroyed) queue = Buffer.alloc(0);
       const share = this.rate === undefined ? queue.length : Math.max(1, Math.floor(this.rate / 10));
       const chunk = queue.subarray(0, share);
       queue = queue.subarray(chunk.length);
-      if (chunk.length > 0 && !to.destroyed) forward(Buffer.from(chunk));
+      if (chunk.length > 0) forward(Buffer.from(chunk));
       if (queue.length > 0) return;
       clearInterval(timer);
       timer = undefined;
       if (this.mode !== 'stall') from.resume();
+      for (const callback of sent.splice(0)) callback();
     };
-    from.once('close', () => clearInterval(timer));
-    return (chunk) => {
+    const paced = (chunk: Buffer) => {
       if (this.rate === undefined && timer === undefined) return forward(chunk);
       queue = Buffer.concat([queue, chunk]);
       from.pause();
       timer ??= setInterval(tick, 100);
     };
+    paced.whenSent = (callback: () => void) => {
+      if (timer === undefined) callback();
+      else sent.push(callback);
+    };
+    return paced;
   }
+}
+
+/** A direction's forwarding, pacing included. */
+interface Paced {
+  (chunk: Buffer): void;
+  whenSent(callback: () => void): void;
 }
