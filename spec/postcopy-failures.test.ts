@@ -4,20 +4,24 @@
  * a lost connection pauses both sides (postcopy-paused) with both processes
  * up, and neither `migrate_cancel` nor `cont` on the source may throw that
  * away. Before the switch nothing is lost yet: a transport with no return
- * path fails the migration at setup, and the source guest runs on.
+ * path fails the migration at setup, and the source guest runs on; and the
+ * switch is only made once the destination confirms the package, so a
+ * package lost on the link fails the migration with the guest still here.
  */
 import { expect } from 'chai';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { FrameType } from '../protocols/stream/constants.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { streamUnits } from './support/stream-units.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import {
-  EVENTS, UNLIMITED, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration,
+  EVENTS, UNLIMITED, boundTcpUri, exitCode, memoryKeepsChanging, queryMigrate, runState, waitForMigration,
 } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
 import {
-  CONT_REFUSED, POSTCOPY, abGuestArgs, expectAbHolds, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest,
+  CONT_REFUSED, POSTCOPY, abGuestArgs, abRunning, activeWithBytes, expectAbHolds, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest,
 } from './support/postcopy-pair.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
 
@@ -97,6 +101,51 @@ describe('postcopy failures', function () {
       expect(await runState(destination.qmp)).to.equal('running');
       proxy.cut();
       await expectBothPaused(source, destination, sourceEvents, destinationEvents);
+    });
+  });
+
+  describe('a package that never arrives: the migration fails, and the guest runs on at the source', () => {
+    const AB: AbGuest = { start: 1 * MiB, end: 49 * MiB, smp: 2 };
+    const SOURCE = [...abGuestArgs('64M', AB), ...POSTCOPY, ...EVENTS, ...postcopyLink(64_000_000, 32_000_000)];
+
+    it('a link that swallows the package: no answer to it, so the source fails and runs its guest; the destination, never committed, fails', async () => {
+      const [destination, source] = await Promise.all([
+        startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+        startInstance(SOURCE, { name: 'src' }),
+      ]);
+      const events = recordEvents(source.qmp);
+      // From the package on, nothing reaches the destination: the source has written it all the same, and
+      // QEMU's would now be past its point of no return.
+      let swallowing = false;
+      const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) }, {
+        tamperTowardsDestination: {
+          frames: streamUnits(),
+          tamper: (unit) => {
+            swallowing ||= unit[0] === FrameType.CONTROL && unit.includes('packaged');
+            return swallowing ? Buffer.alloc(0) : unit;
+          },
+        },
+      });
+      proxies.push(proxy);
+      await abRunning(source, AB);
+      await source.qmp.execute('migrate', { uri: proxy.uri });
+      await activeWithBytes(source.qmp, 256 * 1024);
+      await source.qmp.execute('migrate-start-postcopy');
+
+      const info = await waitForStatuses(source.qmp, ['failed', 'postcopy-paused', 'completed'], 40_000);
+      expect(info.status, logTail(source)).to.equal('failed');
+      expect(info['error-desc']).to.equal('the destination did not confirm the postcopy package within 10 s');
+      expect(events).to.deep.equal(['setup', 'active', 'postcopy-active', 'failed']);
+      expect(await runState(source.qmp)).to.equal('running');
+      expect(await memoryKeepsChanging(source, AB.start, 64 * 1024)).to.equal(true);
+      await source.qmp.execute('stop');
+      await expectAbHolds(source, AB, 'source');
+
+      // The link goes for good: the destination never had the package, so it fails rather than pause.
+      expect(swallowing).to.equal(true);
+      proxy.cut();
+      expect(await exitCode(destination), logTail(destination)).to.equal(1);
+      expect(destination.stderr()).to.not.include('postcopy migration paused');
     });
   });
 

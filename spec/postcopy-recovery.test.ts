@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPki } from '../tools/pki.js';
+import { FrameType } from '../protocols/stream/constants.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { streamUnits } from './support/stream-units.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
@@ -157,6 +159,41 @@ describe('postcopy recovery', function () {
     expect(pair.destination.stderr() + pair.source.stderr(), 'a side says the preempt channel broke').to.match(/postcopy-preempt/);
     await recoverAndComplete(pair);
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('POSTCOPY_RUN lost with the link: both pause, the destination guest not yet run; the recovery sends RUN again and completes', async () => {
+    const [destination, source] = await Promise.all([
+      startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, ...EVENTS, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...abGuestArgs('64M', AB), ...POSTCOPY, ...EVENTS, ...LINK], { name: 'src' }),
+    ]);
+    const sourceEvents = recordEvents(source.qmp);
+    const destinationEvents = recordEvents(destination.qmp);
+    const destinationPort = Number((await boundTcpUri(destination.qmp)).split(':')[2]);
+    // The package and its answer pass; from POSTCOPY_RUN on nothing reaches the destination.
+    let swallowing = false;
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: destinationPort }, {
+      tamperTowardsDestination: {
+        frames: streamUnits(),
+        tamper: (unit) => {
+          swallowing ||= unit[0] === FrameType.CONTROL && unit.includes('postcopy-run');
+          return swallowing ? Buffer.alloc(0) : unit;
+        },
+      },
+    });
+    proxies.push(proxy);
+    const pair: Pair = { source, destination, proxy, destinationPort, sourceEvents, destinationEvents };
+    await migrateAndSwitch(source, destination, proxy.uri, AB);
+    expect(swallowing).to.equal(true);
+    // Nothing comes to the destination: it pauses by itself once the stall bound passes; the cut pauses the source.
+    const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], POSTCOPY_STALL_MS + 20_000);
+    expect(d.status, `destination: ${d['error-desc']}\n${logTail(destination)}`).to.equal('postcopy-paused');
+    expect(await runState(destination.qmp), 'POSTCOPY_RUN never came').to.equal('inmigrate');
+    proxy.cut();
+    const s = await waitForStatuses(source.qmp, ['postcopy-paused', 'completed', 'failed'], 30_000);
+    expect(s.status, `source: ${s['error-desc']}\n${logTail(source)}`).to.equal('postcopy-paused');
+    await recoverAndComplete(pair);
+    expect(sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+    expect(destinationEvents.filter((st) => st !== 'setup')).to.deep.equal(['active', ...PAUSED_AND_BACK]);
   });
 
   it('migrate-pause on the source pauses both sides; they recover and complete', async () => {

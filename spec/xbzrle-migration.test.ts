@@ -17,13 +17,13 @@ import { Guest } from '../actors/guest/guest.js';
 import { GuestSink } from '../actors/ram/guest-sink.js';
 import type { PageBatch } from '../actors/ram/page-runs.js';
 import { XbzrleSaver } from '../actors/ram/xbzrle-saver.js';
-import { HELLO_SIZE } from '../protocols/hello/constants.js';
 import { FrameType } from '../protocols/stream/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
 import { encodePagesHeader } from '../protocols/stream/encode.js';
 import { encode as encodeXbzrle } from '../protocols/xbzrle/encode.js';
 import { runCli } from './support/cli.js';
-import { FaultProxy, type FrameLength } from './support/fault-proxy.js';
+import { FaultProxy } from './support/fault-proxy.js';
+import { streamUnits } from './support/stream-units.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
 import { FakeGuest } from './stream-fake-guest.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
@@ -373,19 +373,6 @@ describe("the source's page cache and XBZRLE saver, the destination's sink", () 
     expect([saver.counters.cacheMissRate, saver.counters.encodingRate], 'nothing sent in the period: kept').to.deep.equal([2 / 4, PAGE / saver.counters.bytes]);
   });
 });
-
-/** The source's stream cut into units for the proxy: the channel hello, then frames (8-byte header, body length at 4). */
-function streamUnits(): FrameLength {
-  let helloSeen = false;
-  return (buffered) => {
-    if (!helloSeen) {
-      if (buffered.length < HELLO_SIZE) return undefined;
-      helloSeen = true;
-      return HELLO_SIZE;
-    }
-    return buffered.length < 8 ? undefined : 8 + buffered.readUInt32BE(4);
-  };
-}
 
 /** Offsets in an XBZRLE frame of its first page's index, delta length and delta. */
 const FIRST_PAGE = 16;

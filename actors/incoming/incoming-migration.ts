@@ -325,7 +325,7 @@ export class IncomingMigration {
   /** migrate-pause, migrate-recover and x-colo-lost-heartbeat, passed on by the statechart. */
   command(cmd: IncomingActorCommand): void {
     if (cmd.type === 'migrate-pause') {
-      if (this.postcopy?.isRunning && !this.done) this.pause(new Error('Postcopy migration is paused by the user'));
+      if (this.postcopy?.isCommitted && !this.done) this.pause(new Error('Postcopy migration is paused by the user'));
     } else if (cmd.type === 'x-colo-lost-heartbeat') {
       void this.coloFailover();
     } else {
@@ -458,7 +458,7 @@ export class IncomingMigration {
         if (this.preempt) this.returnPath?.send({ type: 'preempt-channel', port: this.preempt.port ?? 0 });
         return;
       case 'ping':
-        this.returnPath?.send({ type: 'pong', value: message.value });
+this.returnPath?.send({ type: 'pong', value: message.value });
         return;
       case 'round-end':
         if (this.multifd) {
@@ -482,6 +482,12 @@ export class IncomingMigration {
         return;
       case 'packaged':
         for (const inner of this.postcopy!.unpack(message.data)) this.handlePackaged(inner);
+        this.postcopy!.packageLoaded();
+        return;
+      case 'postcopy-run':
+        // After the package, once the source heard it was loaded; again after a recovery when its answer was lost.
+        if (!this.postcopy?.isCommitted) throw new Error('POSTCOPY_RUN came before a postcopy package was loaded');
+        if (!this.postcopy.isRunning) this.handlePackaged(message);
         return;
       case 'recv-bitmap': {
         if (!this.recovering) throw new Error("unexpected 'recv-bitmap' message outside a postcopy recovery");
@@ -515,7 +521,7 @@ export class IncomingMigration {
     }
   }
 
-  /** The postcopy package, in order: LISTEN, PING, the devices, RUN (postcopy-incoming.ts checked its shape). */
+  /** The postcopy package, in order: LISTEN, PINGs, the devices (postcopy-incoming.ts checked its shape); then RUN. */
   private handlePackaged(message: StreamMessage): void {
     switch (message.type) {
       case 'postcopy-listen':
@@ -644,11 +650,12 @@ export class IncomingMigration {
   }
 
   /**
-   * Once the guest runs here (POSTCOPY_RUN), any failure pauses the
-   * migration instead of failing it, as QEMU's load loop does: the guest
-   * keeps running, its vCPUs waiting on the pages they miss, and its
-   * requests are kept for a recovery. (Before that, the source's guest is
-   * still the one to keep: the migration fails.)
+   * Once the package is loaded and answered, any failure pauses the
+   * migration instead of failing it, as QEMU's load loop does once the
+   * guest runs here: the guest keeps running (or, if POSTCOPY_RUN was lost
+   * on the way, waits for it), its vCPUs waiting on the pages they miss, and
+   * its requests are kept for a recovery. Before that answer the source has
+   * not committed the guest here, and keeps it: the migration fails.
    */
   private pause(err: unknown): void {
     const error = err instanceof Error ? err.message : String(err);
@@ -677,7 +684,7 @@ export class IncomingMigration {
 
   private fail(err: unknown): void {
     if (this.done) return;
-    if (this.postcopy?.isRunning) return this.pause(err);
+    if (this.postcopy?.isCommitted) return this.pause(err);
     if (this.colo) return this.colo.lost(err);
     this.done = true;
     this.failed = true;

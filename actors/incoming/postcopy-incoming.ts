@@ -23,6 +23,8 @@ export class PostcopyIncoming {
   /** POSTCOPY_LISTEN came (it stays true once postcopy is over). */
   listened = false;
   private running = false;
+  /** The package is loaded and its last PING answered: the source may have sent POSTCOPY_RUN. */
+  private committed = false;
 
   constructor(
     private readonly guest: Guest,
@@ -43,6 +45,20 @@ export class PostcopyIncoming {
   /** POSTCOPY_RUN came and the stream is not over: the guest runs here, and only here. */
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /**
+   * From the package's answer until the stream's end: the source may have
+   * committed the guest here (it sends POSTCOPY_RUN only once it heard that
+   * answer), so a failure must pause, not fail, even before RUN arrives.
+   */
+  get isCommitted(): boolean {
+    return this.committed;
+  }
+
+  /** The whole package is loaded (its closing PING answered). */
+  packageLoaded(): void {
+    this.committed = true;
   }
 
   /** POSTCOPY_RUN: the guest runs here from now on. */
@@ -96,9 +112,9 @@ export class PostcopyIncoming {
     decoder.end();
     const odd = messages.find((m) => !PACKAGE_TYPES.has(m.type));
     if (odd) throw new Error(`Unexpected '${odd.type}' message in the postcopy package`);
-    if (messages[0]?.type !== 'postcopy-listen' || messages.at(-1)?.type !== 'postcopy-run') {
-      throw new Error('The postcopy package must start with POSTCOPY_LISTEN and end with POSTCOPY_RUN');
-    }
+    if (messages[0]?.type !== 'postcopy-listen') throw new Error('The postcopy package must start with POSTCOPY_LISTEN');
+    const run = messages.findIndex((m) => m.type === 'postcopy-run');
+    if (run !== -1 && run !== messages.length - 1) throw new Error('POSTCOPY_RUN may only end a postcopy package');
     return messages;
   }
 
@@ -127,6 +143,7 @@ export class PostcopyIncoming {
     }
     this.stop();
     this.running = false;
+    this.committed = false;
     this.guest.setPostcopy(false);
   }
 

@@ -26,6 +26,9 @@ import type { MainChannel } from './main-channel.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import type { TransferMeter } from './transfer-meter.js';
 
+/** The PING that closes the postcopy package: its PONG means the destination loaded the package (and listens). */
+export const PACKAGE_LOADED_PING = 6;
+
 /**
  * Background pages per frame after the switch. The destination's guest runs
  * while they land, and a requested page waits for whatever either side's
@@ -86,11 +89,14 @@ export class PostcopySender {
 
   /**
    * The device state as one PACKAGED blob, loaded as a whole on the
-   * destination: POSTCOPY_LISTEN, the devices, POSTCOPY_RUN (with QEMU's
-   * PING 3 inside it).
+   * destination: POSTCOPY_LISTEN (with QEMU's PING 3 after it), the devices,
+   * and PACKAGE_LOADED_PING, whose answer says the destination holds it all.
+   * Unlike QEMU's, the package does not end with POSTCOPY_RUN: that follows
+   * on its own once the answer came (source-migration.ts), so that a
+   * package lost on a broken link never leaves the guest owned by neither.
    */
   async sendPackage(devices: readonly StreamMessage[]): Promise<void> {
-    const inside: StreamMessage[] = [{ type: 'postcopy-listen' }, { type: 'ping', value: 3 }, ...devices, { type: 'postcopy-run' }];
+    const inside: StreamMessage[] = [{ type: 'postcopy-listen' }, { type: 'ping', value: 3 }, ...devices, { type: 'ping', value: PACKAGE_LOADED_PING }];
     const frames = inside.map((m) => encodeControl(m));
     await this.parts.main.sendMessage({ type: 'packaged', data: Buffer.concat(frames) });
   }

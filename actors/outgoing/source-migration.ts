@@ -48,7 +48,7 @@ import { BackgroundSnapshot } from './background-snapshot.js';
 import { ColoPrimary } from './colo-primary.js';
 import { logThreadRoles } from '../threads/thread-role.js';
 import { PipelineDrain } from './pipeline-drain.js';
-import { PostcopySender } from './postcopy-sender.js';
+import { PACKAGE_LOADED_PING, PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
 
@@ -123,7 +123,9 @@ export class SourceMigration {
   private autoConverge: AutoConverge | undefined;
   /** dirty-limit, when the capability is on: caps the vCPUs' dirty rates once the same trigger fires. */
   private dirtyLimit: DirtyLimitThrottle | undefined;
-  /** The postcopy package is out: failures pause from here on. */
+  /** When the guest stopped for the switch to postcopy (stop-to-run counts from it). */
+  private postcopyStoppedAt = 0;
+  /** The destination confirmed the postcopy package: failures pause from here on. */
   private pastPointOfNoReturn = false;
   /** Paused after the point of no return, waiting for `migrate resume=true`; `resuming` once it came. */
   private paused = false;
@@ -337,6 +339,8 @@ export class SourceMigration {
       await abortable(this.abort.signal, this.returnPath.resumeAck(RECOVERY_REPLY_MS));
       this.env.log('postcopy recovery: resumed', { remainingPages: this.saver.remaining });
       this.report({ type: 'postcopy.resumed' });
+      // POSTCOPY_RUN may have been lost with the link (its PING was never answered); a destination that ran already ignores it.
+      if (this.stopToRun === undefined) await this.sendRun();
       await this.finishPostcopy();
       this.endTime = Date.now();
       this.report({ type: 'completed' });
@@ -750,20 +754,32 @@ export class SourceMigration {
     const postcopy = this.servePageRequests();
     await postcopy.sendDiscard();
     await this.main.sendMessage({ type: 'ping', value: 2 });
+    // The point of no return comes only once the destination says it loaded the package: a package
+    // lost on a broken link then fails the migration here, with the guest still ours to run.
+    const loaded = this.returnPath!.pongOf(PACKAGE_LOADED_PING, POSTCOPY_STALL_MS,
+      `the destination did not confirm the postcopy package within ${POSTCOPY_STALL_MS / 1000} s`);
+    loaded.catch(() => {});
     await postcopy.sendPackage(guest.devices.saveAll().map((saved) => ({ type: 'device', ...saved })));
+    await abortable(this.abort.signal, loaded);
     this.pastPointOfNoReturn = true;
     this.downtime = Date.now() - stoppedAt;
     this.stats.inDowntime = false;
     this.stats.inPostcopy = true;
-    // The package ends with POSTCOPY_RUN: the answer to the PING after it says the guest runs there.
+    this.postcopyStoppedAt = stoppedAt;
+    await this.sendRun();
+    await this.finishPostcopy();
+  }
+
+  /** POSTCOPY_RUN, and a PING whose answer says the guest runs there (stop-to-run). */
+  private async sendRun(): Promise<void> {
     const ran = (value: number) => {
       if (value !== 4) return;
-      this.stopToRun = Date.now() - stoppedAt;
+      this.stopToRun = Date.now() - this.postcopyStoppedAt;
       this.returnPath?.off('pong', ran);
     };
     this.returnPath!.on('pong', ran);
+    await this.main.sendMessage({ type: 'postcopy-run' });
     await this.main.sendMessage({ type: 'ping', value: 4 });
-    await this.finishPostcopy();
   }
 
   /**

@@ -12,5 +12,5 @@
  */
 export const POSTCOPY_STALL_MS = 10_000;
 export const POSTCOPY_KEEPALIVE_MS = 1_000;
-/** The PING value of a keepalive (QEMU's own PINGs use 1-4 at setup and at the switch). */
+/** The PING value of a keepalive (QEMU's own PINGs use 1-4 at setup and at the switch; 6 closes the package). */
 export const KEEPALIVE_PING = 5;

@@ -164,8 +164,22 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
     if (got !== expected) throw new Error(`Unexpected COLO message '${got}', expected '${expected}'`);
   }
 
-  /** The next `event`, or the path's failure if it goes bad first, or `silence` after `timeoutMs` (0: no time limit). */
-  private next<K extends 'preempt-channel' | 'recv-bitmap' | 'resume-ack' | 'colo'>(event: K, timeoutMs: number, silence: string): Promise<SourceReturnPathEvents[K]> {
+  /**
+   * Resolves on the destination's PONG carrying `value` (other PONGs go by);
+   * the path's failure, or `silence` after `timeoutMs`, rejects. Ask before
+   * sending the PING: its answer may come before the write's callback.
+   */
+  async pongOf(value: number, timeoutMs: number, silence: string): Promise<void> {
+    await this.next('pong', timeoutMs, silence, (got) => got === value);
+  }
+
+  /** The next `event` that `accept` takes, or the path's failure if it goes bad first, or `silence` after `timeoutMs` (0: no time limit). */
+  private next<K extends 'pong' | 'preempt-channel' | 'recv-bitmap' | 'resume-ack' | 'colo'>(
+    event: K,
+    timeoutMs: number,
+    silence: string,
+    accept: (...args: SourceReturnPathEvents[K]) => boolean = () => true,
+  ): Promise<SourceReturnPathEvents[K]> {
     if (this.shutResult && !this.shutResult.ok) return Promise.reject(this.shutResult.error);
     return new Promise((resolve, reject) => {
       const finish = (then: () => void) => {
@@ -174,7 +188,7 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
         this.off('bad', onBad);
         then();
       };
-      const onEvent = (...args: SourceReturnPathEvents[K]) => finish(() => resolve(args));
+      const onEvent = (...args: SourceReturnPathEvents[K]) => accept(...args) && finish(() => resolve(args));
       const onBad = (err: Error) => finish(() => reject(err));
       const timer = timeoutMs > 0 ? setTimeout(() => finish(() => reject(new Error(silence))), timeoutMs) : undefined;
       this.on(event, onEvent as never);

@@ -137,7 +137,7 @@ export class LiveWorld {
     for (const [i, step] of path.steps.entries()) {
       const where = `step ${i + 1}/${path.steps.length} '${eventLabel(step.event)}'`;
       this.answer = null;
-      await this.perform(step.event, step.before);
+      await this.perform(step.event, step.before, step.after);
       await this.expect(step, where);
       onVerified(step);
     }
@@ -146,7 +146,7 @@ export class LiveWorld {
   }
 
   /** The real action behind each model event. */
-  private async perform(event: WorldEvent, before: World): Promise<void> {
+  private async perform(event: WorldEvent, before: World, after: World): Promise<void> {
     this.marks = { source: this.sourceEvents.length, destination: this.destinationEvents.length };
     switch (event.type) {
       case 'migrate-incoming': {
@@ -213,6 +213,7 @@ export class LiveWorld {
         return;
       case 'migrate-start-postcopy':
         await this.command(this.source.qmp, 'migrate-start-postcopy');
+        if (after.switched && !before.switched) await this.switchSettled();
         return;
       case 'lift-max-bandwidth':
         await this.source.qmp.execute('migrate-set-parameters', LIFTED);
@@ -299,6 +300,23 @@ export class LiveWorld {
       const desc = (err as { desc?: unknown }).desc;
       if (typeof desc !== 'string') throw err;
       this.answer = desc;
+    }
+  }
+
+  /**
+   * After migrate-start-postcopy: a source that switches shows postcopy-active
+   * before the destination has answered its package (its point of no
+   * return); wait for the answer (downtime set), so that the next event
+   * meets a source past it, as the model has it.
+   */
+  private async switchSettled(): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const info = await queryMigrate(this.source.qmp);
+      const switching = info.status === 'active' || (info.status === 'postcopy-active' && info.downtime === undefined);
+      if (!switching) return;
+      if (Date.now() > deadline) throw new StepMismatch(`the source still ${info.status} without its package answered 15 s after migrate-start-postcopy`);
+      await sleep(20);
     }
   }
 

@@ -154,8 +154,12 @@ export interface Consequence {
 export const UNDRIVABLE: Readonly<Record<'source' | 'destination', Readonly<Record<string, string>>>> = {
   source: {
     'postcopy-active --failed--> failed':
-      'postcopy-active fails (rather than pauses) only on a failure between postcopy.start and the package leaving, ' +
-      'a few writes into the socket that no fault of the world can be aimed at; every failure after the package pauses',
+      'postcopy-active fails (rather than pauses) only on a failure between postcopy.start and the destination\'s answer ' +
+      'to the package, a round trip the driver waits out after migrate-start-postcopy; every failure after it pauses ' +
+      '(spec/postcopy-failures.test.ts swallows the package to drive it)',
+    'cancelling --cancel.too-late--> completed':
+      'a cancel yields to the SHUT only when it lands between the EOF written and the SHUT read, a round trip no world ' +
+      'event can be aimed at (spec/precopy-cancel.test.ts holds the SHUT back to drive it)',
     'postcopy-paused --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
     'postcopy-recover --failed--> failed': 'after the package only a defect of livemig\'s own (not I/O) fails a migration, as in QEMU',
     'setup --switchover.acked--> (self)':
@@ -164,8 +168,9 @@ export const UNDRIVABLE: Readonly<Record<'source' | 'destination', Readonly<Reco
   },
   destination: {
     'postcopy-active --failed--> failed':
-      'from POSTCOPY_RUN on every failure pauses the destination (QEMU\'s load loop); it fails in postcopy-active only ' +
-      'when the package\'s device state does not load after its POSTCOPY_LISTEN, and a correct source\'s package does',
+      'from its answer to the package on every failure pauses the destination; it fails in postcopy-active only when the ' +
+      'package\'s device state does not load after its POSTCOPY_LISTEN (a correct source\'s package does), or the link ' +
+      'breaks inside the package, which no fault of the world can be aimed at',
   },
 };
 
@@ -302,7 +307,7 @@ export function pausedForPostcopy(world: World): boolean {
  *   throttles such a migration so that the pass ends at once but precopy
  *   never converges). From the package on, a broken connection or garbage
  *   pauses both sides (postcopy-paused): the destination pauses on any
- *   failure once the guest runs there, and the source on a bad return path
+ *   failure once it answered the package, and the source on a bad return path
  *   (one that ends before its SHUT). The destination, whose guest the driver
  *   leaves stopped, fetches nothing by itself: the postcopy phase lasts
  *   until max-postcopy-bandwidth is lifted.

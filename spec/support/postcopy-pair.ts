@@ -84,8 +84,8 @@ export async function abRunning(instance: TestInstance, ab: AbGuest, timeoutMs =
 /**
  * Once the ab guest runs, starts a migration to `uri` and, once it is
  * active with some pages sent, asks for postcopy; resolves when the source
- * is past the point of no return (its `downtime` is set once the package is
- * out) and the destination is in postcopy-active. Returns the source's
+ * is past the point of no return (its `downtime` is set once the destination
+ * confirmed the package) and the destination is in postcopy-active. Returns the source's
  * query-migrate then.
  */
 export async function migrateAndSwitch(
@@ -118,8 +118,9 @@ export async function activeWithBytes(qmp: QmpClient, bytes: number, timeoutMs =
 }
 
 /**
- * Waits until the source has sent the postcopy package: it is in a postcopy
- * state with `downtime` set (QEMU's: from the stop until the package is out).
+ * Waits until the source is past its point of no return: it is in a postcopy
+ * state with `downtime` set (from the stop until the destination confirmed
+ * the package).
  * Fails at once if the migration ends another way.
  */
 export async function pastPointOfNoReturn(source: TestInstance, destination: TestInstance, timeoutMs = 60_000): Promise<MigrateInfo> {
