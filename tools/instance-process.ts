@@ -48,7 +48,9 @@ export async function spawnInstance(args: string[], options: SpawnOptions): Prom
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`instance '${name}' exited with ${child.exitCode} before its monitor opened:\n${stderr}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`instance '${name}' exited with ${child.exitCode ?? child.signalCode} before its monitor opened:\n${stderr}`);
+    }
     try {
       const qmp = await QmpClient.connect(`unix:${options.socket}`, { timeoutMs: 10_000 });
       return { process: child, qmp, socket: options.socket, stderr: () => stderr, exited };
