@@ -174,6 +174,33 @@ describe('precopy failures', function () {
     await expectSourceFailedAndRunning(source, /migration channel|return path|ECONNRESET|EPIPE/);
   });
 
+  it('a link cut after the whole stream went out, before the SHUT came back: the source fails and keeps its guest stopped, since the destination runs it', async () => {
+    const [destination, source] = await Promise.all([
+      startInstance([...GUEST, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...SOURCE, ...UNLIMITED, '--cap', 'pause-before-switchover', '--cap', 'return-path'], { name: 'src' }),
+    ]);
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) });
+    proxies.push(proxy);
+    await source.qmp.execute('migrate', { uri: proxy.uri });
+    await waitForMigration(source.qmp, ['pre-switchover']);
+    proxy.holdTowardsSource();
+    await source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+    expect((await waitForMigration(destination.qmp, ['completed', 'failed'])).status).to.equal('completed');
+    proxy.cut();
+
+    const info = await waitForMigration(source.qmp, ['failed', 'completed', 'cancelled']);
+    expect(info.status).to.equal('failed');
+    expect(info['error-desc']).to.match(/; the whole stream had been sent, so the destination may be running the guest: it stays stopped here; cont it only once the destination is known not to run it$/);
+    expect(await runState(source.qmp), 'two running copies would fork the guest').to.equal('postmigrate');
+    expect(await runState(destination.qmp)).to.equal('running');
+    await destination.qmp.execute('stop');
+    expect((await abCheck(destination, AB_START, AB_END)).badPages).to.deep.equal([]);
+    // The orchestrator's call: had the destination not run it, cont brings this whole copy back.
+    expect((await abCheck(source, AB_START, AB_END)).badPages).to.deep.equal([]);
+    await source.qmp.execute('cont');
+    expect(await memoryKeepsChanging(source, AB_START, 64 * 1024)).to.equal(true);
+  });
+
   it('a truncated stream file: the destination fails to load, says so, and exits 1', async () => {
     const destination = await loadDamagedStream((path) => truncateSync(path, Math.floor(statSync(path).size / 2)));
     await expectDestinationExited(destination, /^Migration stream truncated in (a|its) .*\(\d+ of \d+ (body )?bytes\)$/);

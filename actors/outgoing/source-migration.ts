@@ -74,6 +74,9 @@ export interface SourceMigrationInfo {
 
 /** How long a broken channel waits for the destination's reason on the return path. */
 const SHUT_GRACE_MS = 500;
+/** Why a migration that failed after its whole stream went out leaves the guest stopped here. */
+const IN_DOUBT =
+  'the whole stream had been sent, so the destination may be running the guest: it stays stopped here; cont it only once the destination is known not to run it';
 /**
  * How long a cancel that came after the whole stream was sent waits for the
  * destination's word: its SHUT (it loaded the guest and runs it) makes the
@@ -293,12 +296,15 @@ export class SourceMigration {
     // that beats whichever channel noticed first.
     // Nor can a return path we shut down ourselves (cancel, yank) say why.
     const reason = this.cancelled || this.yanked ? undefined : await this.returnPath?.failureWithin(SHUT_GRACE_MS);
-    await this.cleanupAfterError();
+    // The whole stream went out and the destination never said how it ended: it may run the guest now.
+    const inDoubt = this.streamSent && !this.cancelled && this.returnPath !== undefined && !this.returnPath.sawFailure;
+    await this.cleanupAfterError(inDoubt);
     if (this.cancelled) {
       this.env.log('migration cancelled');
       this.report({ type: 'cancel.done' });
     } else {
-      const error = errorText(this.yanked ? YANKED : (reason ?? err));
+      const cause = errorText(this.yanked ? YANKED : (reason ?? err));
+      const error = inDoubt ? `${cause}; ${IN_DOUBT}` : cause;
       this.env.log('migration failed', { error });
       this.report({ type: 'failed', error });
     }
@@ -894,7 +900,7 @@ export class SourceMigration {
    * After a failure or cancel the source guest runs on with its memory intact
    * (DESIGN rule 5): restart it if migration stopped it while running.
    */
-  private async cleanupAfterError(): Promise<void> {
+  private async cleanupAfterError(inDoubt = false): Promise<void> {
     // A snapshot cut short must not leave the guest's writes waiting on pages nobody will save.
     this.snapshot?.stop();
     this.abortChannels();
@@ -905,6 +911,8 @@ export class SourceMigration {
     const guest = this.env.guest;
     // Past the point of no return the guest runs on the destination: this copy never runs again.
     if (this.pastPointOfNoReturn) return guest.setRunState('postmigrate');
+    // Maybe it runs there: this copy waits, whole, for the orchestrator's word (cont) rather than risk two running.
+    if (inDoubt && guest.runState === 'finish-migrate') return guest.setRunState('postmigrate');
     if (guest.runState === 'finish-migrate') {
       const before = this.runStateBefore ?? 'running';
       if (before === 'running') guest.start();

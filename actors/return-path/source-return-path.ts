@@ -26,6 +26,8 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
   private readonly requests: PageRequestCheck;
   /** PONGs received (QEMU's source counts the answers to its PINGs). */
   pongs = 0;
+  /** The destination said it failed (a SHUT with an error): it does not run the guest. */
+  sawFailure = false;
   /** Set at the switch to postcopy: a page request before it is a confused destination. */
   acceptPageRequests = false;
   /** Recovery: the block whose received bitmap the source asked for; a bitmap unasked for is a confused destination. */
@@ -259,7 +261,10 @@ export class SourceReturnPath extends EventEmitter<SourceReturnPathEvents> {
     switch (message.type) {
       case 'shut':
         if (message.status === 0) this.settle({ ok: true });
-        else this.bad(new Error(`Sibling indicated error ${message.status}${message.error ? `: ${message.error}` : ''}`));
+        else {
+          this.sawFailure = true;
+          this.bad(new Error(`Sibling indicated error ${message.status}${message.error ? `: ${message.error}` : ''}`));
+        }
         return;
       case 'pong':
         this.pongs++;

@@ -1,18 +1,27 @@
 /**
  * The pair of instances one campaign run migrates between: a source running
  * the `ab` guest and a destination waiting for it, the link between them
- * shaped so a fault-free migration takes one to two seconds, and a fault
- * proxy on the main channel. With multifd, only the main channel passes the
- * proxy: the channels connect to the ports the destination announces on the
- * return path, straight to it, so the proxy's faults reach the main stream
- * and the return path but not the pages on the multifd channels.
+ * shaped so a fault-free migration takes one to two seconds. Its layout
+ * (plan.ts) says what joins them:
+ * - `loopback`: a fault proxy on the main channel. With multifd, only the
+ *   main channel passes the proxy: the channels connect to the ports the
+ *   destination announces on the return path, straight to it, so the
+ *   proxy's faults reach the main stream and the return path but not the
+ *   pages on the multifd channels.
+ * - `netns`: each side in a network namespace of its own, joined by a veth
+ *   pair (netns.ts): every channel, multifd's too, crosses the real link.
+ * - `file`: the source saves to a file on a small tmpfs (tmpfs.ts); the
+ *   destination is the restore side, started with `--incoming defer` and
+ *   given the file (`migrate-incoming file:…`) only if the save completed.
  */
 import { FaultProxy } from '../support/fault-proxy.js';
 import { startInstance, type TestInstance } from '../support/instances.js';
-import { boundTcpUri } from '../support/migration-driver.js';
+import { boundTcpUri, queryMigrate } from '../support/migration-driver.js';
 import { MiB, multifdArgs, steadyHoldings, type ProcessHoldings } from '../support/multifd-pair.js';
 import { POSTCOPY, abGuestArgs, postcopyLink, type AbGuest } from '../support/postcopy-pair.js';
-import type { Mode } from './plan.js';
+import type { NetnsLink } from './netns.js';
+import type { Layout, Mode } from './plan.js';
+import type { SmallTmpfs } from './tmpfs.js';
 
 const RAM = '64M';
 export const AB: AbGuest = { start: 1 * MiB, end: 25 * MiB, smp: 1 };
@@ -32,26 +41,76 @@ const LINK: Record<Mode, string[]> = { precopy: PRECOPY_LINK, multifd: PRECOPY_L
 
 export interface MigrationPair {
   mode: Mode;
+  layout: Layout;
   source: TestInstance;
   destination: TestInstance;
-  /** On the main channel, to the destination's own port. */
-  proxy: FaultProxy;
+  /** Where the source's `migrate` goes. */
+  uri: string;
+  /** loopback: on the main channel, to the destination's own port. */
+  proxy?: FaultProxy;
+  /** netns: the namespaces and the veth pair between the two sides. */
+  net?: NetnsLink;
+  /** file: the target the source saves to (on `tmpfs`), which the destination restores from. */
+  file?: { uri: string; mount: string; tmpfs: SmallTmpfs };
   /** What each process held before the migration, to find leaks afterwards. */
   baseline: { source: ProcessHoldings; destination: ProcessHoldings };
 }
 
-/** Starts both instances and the proxy; `proxies` gets every proxy opened, for the caller to close. */
-export async function startPair(mode: Mode, proxies: FaultProxy[]): Promise<MigrationPair> {
-  const [destination, source] = await Promise.all([
-    startInstance([...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode], '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
-    startInstance([...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode]], { name: 'src' }),
-  ]);
-  const proxy = await proxyTo(destination, proxies);
+/** What a layout needs made before the pair starts (and removed by the caller after it). */
+export interface LayoutResources {
+  net?: NetnsLink;
+  tmpfs?: SmallTmpfs;
+}
+
+/** Starts both instances and what joins them; `proxies` gets every proxy opened, for the caller to close. */
+export async function startPair(mode: Mode, proxies: FaultProxy[], layout: Layout = 'loopback', resources: LayoutResources = {}): Promise<MigrationPair> {
+  const sourceArgs = [...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode]];
+  const destinationArgs = [...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode]];
+  let source: TestInstance;
+  let destination: TestInstance;
+  const extra: Partial<MigrationPair> = {};
+  let uri: string;
+  switch (layout) {
+    case 'loopback': {
+      [destination, source] = await Promise.all([
+        startInstance([...destinationArgs, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+        startInstance(sourceArgs, { name: 'src' }),
+      ]);
+      extra.proxy = await proxyTo(destination, proxies);
+      uri = extra.proxy.uri;
+      break;
+    }
+    case 'netns': {
+      const net = need(resources.net, 'a netns link');
+      [destination, source] = await Promise.all([
+        startInstance([...destinationArgs, '--incoming', `tcp:${net.address.destination}:0`], { name: 'dst', wrap: net.wrap('destination') }),
+        startInstance(sourceArgs, { name: 'src', wrap: net.wrap('source') }),
+      ]);
+      extra.net = net;
+      uri = await listeningUri(destination);
+      break;
+    }
+    case 'file': {
+      const tmpfs = need(resources.tmpfs, 'a small tmpfs');
+      [destination, source] = await Promise.all([
+        startInstance([...destinationArgs, '--incoming', 'defer'], { name: 'dst' }),
+        startInstance(sourceArgs, { name: 'src' }),
+      ]);
+      uri = `file:${tmpfs.file}`;
+      extra.file = { uri, mount: tmpfs.dir, tmpfs };
+      break;
+    }
+  }
   const [sourceHoldings, destinationHoldings] = await Promise.all([
     steadyHoldings(source.process.pid!),
     steadyHoldings(destination.process.pid!),
   ]);
-  return { mode, source, destination, proxy, baseline: { source: sourceHoldings, destination: destinationHoldings } };
+  return { mode, layout, source, destination, uri, ...extra, baseline: { source: sourceHoldings, destination: destinationHoldings } };
+}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`this layout needs ${what}`);
+  return value;
 }
 
 /** A fresh proxy to the port the destination listens on now (its incoming or its migrate-recover address). */
@@ -60,4 +119,11 @@ export async function proxyTo(destination: TestInstance, proxies: FaultProxy[]):
   const proxy = await FaultProxy.start({ host: '127.0.0.1', port });
   proxies.push(proxy);
   return proxy;
+}
+
+/** The tcp: URI the destination says it listens on (host included: in a namespace it is not loopback). */
+export async function listeningUri(destination: TestInstance): Promise<string> {
+  const address = (await queryMigrate(destination.qmp))['socket-address']?.[0];
+  if (address?.type !== 'inet' || !address.host || !address.port) throw new Error(`${destination.name} shows no inet socket-address`);
+  return `tcp:${address.host}:${address.port}`;
 }

@@ -6,20 +6,23 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProblemKind } from './oracle.js';
-import { FAULTS, MODES, type Fault, type Mode } from './plan.js';
+import { ALL_FAULTS, MODES, type Fault, type Mode } from './plan.js';
 import type { RunResult } from './run-one.js';
 
 /** Which faults and modes the campaign drew from: its plan, and so a replay, depends on them. */
 export interface Scope {
   faults: readonly Fault[];
   modes: readonly Mode[];
+  /** 2: two faults a run (--faults-per-run 2); 1 when absent. */
+  faultsPerRun?: 1 | 2;
 }
 
 /** The replay of one run: the same seed and scope, from its index, one run. */
 export function replayCommand(result: RunResult, scope: Scope): string {
   const narrowed = [
-    ...(scope.faults.join(',') !== FAULTS.join(',') ? [`--faults ${scope.faults.join(',')}`] : []),
+    ...(scope.faults.join(',') !== ALL_FAULTS.join(',') ? [`--faults ${scope.faults.join(',')}`] : []),
     ...(scope.modes.join(',') !== MODES.join(',') ? [`--modes ${scope.modes.join(',')}`] : []),
+    ...((scope.faultsPerRun ?? 1) !== 1 ? [`--faults-per-run ${scope.faultsPerRun}`] : []),
   ];
   return ['npm run chaos --', `--seed ${result.seed}`, ...narrowed, `--first ${result.index} --runs 1`].join(' ');
 }
@@ -29,8 +32,7 @@ export function runLine(result: RunResult): string {
   return [
     `#${String(result.index).padStart(3)}`,
     result.mode.padEnd(8),
-    result.fault.padEnd(16),
-    `at ${String(result.momentMs).padStart(4)} ms (${result.phase})`.padEnd(32),
+    ...strikesText(result),
     result.outcome.padEnd(17),
     `src ${result.source}, dst ${result.destination}`.padEnd(48),
     `${(result.ms / 1000).toFixed(1).padStart(5)} s`,
@@ -38,9 +40,28 @@ export function runLine(result: RunResult): string {
   ].join('  ');
 }
 
+/** The fault column(s) of a run's line: each fault with its moment and the phase it landed in (and its choices). */
+function strikesText(result: RunResult): string[] {
+  const strikes = result.strikes ?? [{ fault: result.fault, momentMs: result.momentMs }];
+  return strikes.map((s, i) => {
+    const choices = [s.side, s.forMs === undefined ? undefined : `${s.forMs} ms`].filter((c) => c !== undefined);
+    const fault = choices.length > 0 ? `${s.fault} (${choices.join(', ')})` : s.fault;
+    const phase = result.phases?.[i] ?? (i === 0 ? result.phase : '?');
+    return [fault.padEnd(26), `at ${String(s.momentMs).padStart(4)} ms (${phase})`.padEnd(32)].join('  ');
+  });
+}
+
+/** Every fault a run injected. */
+function faultsOf(result: RunResult): Fault[] {
+  return (result.strikes ?? [{ fault: result.fault }]).map((s) => s.fault);
+}
+
 export interface Summary {
   runs: number;
+  /** Faults injected, by kind (a run of two counts both). */
   faults: Record<string, number>;
+  /** Runs by layout (loopback, netns, file). */
+  layouts: Record<string, number>;
   outcomes: Record<string, number>;
   /** Runs where no side kept an intact running guest, or both ran it. */
   guestsLost: number;
@@ -58,7 +79,11 @@ export function summarize(results: readonly RunResult[], seconds: number): Summa
   const runsWith = (kinds: ProblemKind[]) => results.filter((r) => r.problems.some((p) => kinds.includes(p.kind))).length;
   return {
     runs: results.length,
-    faults: count((r) => r.fault),
+    faults: results.reduce<Record<string, number>>((acc, r) => {
+      for (const f of faultsOf(r)) acc[f] = (acc[f] ?? 0) + 1;
+      return acc;
+    }, {}),
+    layouts: count((r) => r.layout ?? 'loopback'),
     outcomes: count((r) => r.outcome),
     guestsLost: runsWith(['guest-lost', 'both-running']),
     crashes: runsWith(['crash']),
@@ -74,11 +99,13 @@ export function summaryText(summary: Summary, results: readonly RunResult[], sco
   const lines = [
     `runs ${summary.runs} in ${summary.seconds} s`,
     `faults injected: ${figures(summary.faults)}`,
+    `layouts: ${figures(summary.layouts)}`,
     `outcomes: ${figures(summary.outcomes)}`,
     `guests lost: ${summary.guestsLost}   crashes: ${summary.crashes}   leaks: ${summary.leaks}   other failed checks: ${summary.otherFailures}`,
   ];
   for (const failed of results.filter((r) => r.problems.length > 0)) {
-    lines.push(`FAILED #${failed.index} (seed ${failed.seed}, ${failed.mode}, ${failed.fault} at ${failed.momentMs} ms): replay with ${replayCommand(failed, scope)}`);
+    const struck = (failed.strikes ?? [failed]).map((s) => `${s.fault} at ${s.momentMs} ms`).join(' and ');
+    lines.push(`FAILED #${failed.index} (seed ${failed.seed}, ${failed.mode}, ${struck}): replay with ${replayCommand(failed, scope)}`);
     for (const problem of failed.problems) lines.push(`  ${problem.kind}: ${problem.detail.split('\n')[0]}`);
   }
   return lines.join('\n');
