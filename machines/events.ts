@@ -262,4 +262,6 @@ export type DestinationEvent = MigrateIncomingCommand | IncomingActorCommand | I
 export interface StatusEmitted {
   type: 'status';
   status: MigrationStatus;
+  /** The event whose transition entered the status (XState's own names for its internal ones). */
+  cause: string;
 }

@@ -123,6 +123,55 @@ describe('livemig viz in headless Chromium', function () {
     console.log(`      highlighted: source ${seen.source.join(' → ')}; destination ${seen.destination.join(' → ')}; screenshots in ${SCREENSHOTS}`);
   });
 
+  it('after a cancel lights the edge the traced event took, shows the destination\'s error, and starts the next migration afresh', async () => {
+    const [dst, src] = await Promise.all([
+      startInstance(['--ram', '256M', '--incoming', 'defer', '--cap', 'events'], { name: 'dst' }),
+      startInstance(['--ram', '256M', '--workload', 'ab', '--ab-end', '17M', '--cap', 'events', '--param', 'max-bandwidth=16M'], { name: 'src' }),
+    ]);
+    // exit-on-error off: the failed destination stays up for the page to follow.
+    await dst.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
+    viz = await startVizServer({ source: `unix:${src.socket}`, destination: `unix:${dst.socket}`, port: 0, pollMs: 100 });
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.setViewportSize({ width: 1600, height: 1000 });
+    await page.goto(viz.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('.connection.connected[data-side="source"]').waitFor();
+    await page.locator('.connection.connected[data-side="destination"]').waitFor();
+
+    const info = await dst.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
+    await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${info['socket-address'][0]!.port}` });
+    await page.locator('#source-svg g.state.current#source-state-active').waitFor({ timeout: 10_000 });
+    await until('a dirty-rate bar', async () => (await chartCount(page, 'chart-dirty', 'bars')) >= 1, 20_000);
+    await src.qmp.execute('migrate_cancel');
+    await page.locator('#source-svg g.state.current#source-state-cancelled').waitFor({ timeout: 10_000 });
+    await page.locator('#destination-svg g.state.current#destination-state-failed').waitFor({ timeout: 10_000 });
+    // The edge of the event the statechart took (cancel.done), not the first that joins cancelling to cancelled.
+    await until('the traced cancel edge', async () =>
+      (await page.locator('#source-svg g.transition.taken text').allTextContents()).join(' ') === 'cancel.done', 5_000);
+    const destinationError = page.locator('#destination-error');
+    await destinationError.waitFor({ timeout: 5_000 });
+    expect(await destinationError.textContent()).to.match(/^load of migration failed: /);
+    const rows = await page.locator('#transitions tr.source td:nth-child(4)').allTextContents();
+    expect(rows.at(-1)).to.equal('cancel.done');
+    await page.screenshot({ path: join(SCREENSHOTS, '5-cancelled-1600x1000.png'), fullPage: true, animations: 'disabled' });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: join(SCREENSHOTS, '6-cancelled-1280x800.png'), fullPage: true, animations: 'disabled' });
+
+    // The next migration (to an instance the page does not follow) starts its own view: nothing of the cancelled one stays.
+    const next = await startInstance(['--ram', '256M', '--incoming', 'tcp:127.0.0.1:0'], { name: 'next' });
+    const nextInfo = await next.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
+    await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${nextInfo['socket-address'][0]!.port}` });
+    await page.locator('#source-svg g.state.current#source-state-active').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#source-svg g.state.visited#source-state-cancelled').count()).to.equal(0);
+    expect(await page.locator('#source-svg g.state.visited#source-state-cancelling').count()).to.equal(0);
+    expect(await page.locator('#transitions tr.source.restart td:nth-child(3)').allTextContents()).to.deep.equal(['a new migration', 'a new migration']);
+    expect(await page.locator('#source-error').isVisible()).to.equal(false);
+    expect(pageErrors).to.deep.equal([]);
+  });
+
   it('explains in the page why a guard refuses an event, and follows an accepted one', async () => {
     viz = await startVizServer({ port: 0 });
     browser = await launchChromium();

@@ -15,7 +15,7 @@ describe('viz explorer', () => {
     expect(result).to.deep.equal({
       from: 'none',
       to: 'setup',
-      transition: { id: 'source-t0', from: 'none', to: 'setup', event: 'migrate', guard: 'migrateAllowed' },
+      transition: { id: 'source-t0', from: 'none', to: 'setup', event: 'migrate', label: 'migrate', guard: 'migrateAllowed' },
       context: { error: null, uri: 'tcp:127.0.0.1:4444', capabilities: { events: true, 'pause-before-switchover': true }, postcopySwitch: false, switchoverAcked: false },
       reason: null,
     });
@@ -73,7 +73,8 @@ describe('viz explorer', () => {
     const whileCancelling = explore({ side: 'source', status: 'cancelling', event: error });
     expect(whileCancelling.to).to.equal('cancelled');
     expect(whileCancelling.transition).to.deep.equal({
-      id: 'source-t1', from: 'source.running', to: 'cancelled', event: 'xstate.error.actor.migration', guard: 'in #cancelling',
+      id: 'source-t1', from: 'source.running', to: 'cancelled', event: 'xstate.error.actor.migration', label: 'migration actor failed',
+      guard: 'in #cancelling',
     });
     const whileActive = explore({ side: 'source', status: 'active', event: error });
     expect(whileActive.to).to.equal('failed');

@@ -1,7 +1,8 @@
 /**
  * The instance's actor messages as the visualizer draws them: XState's
- * inspection events of both statecharts, and the messages between the
- * actors that are not statecharts, each named by the side it belongs to.
+ * inspection events of both statecharts, the messages between the actors
+ * that are not statecharts, and each statechart's status changes with their
+ * cause, each named by the side it belongs to.
  * Nothing is worked out while nobody listens, so an untraced instance pays
  * nothing but a listener count.
  */
@@ -23,6 +24,12 @@ export class ActorTrace extends EventEmitter<{ message: [ActorMessage] }> {
     if (this.listenerCount('message') === 0 || event.type !== '@xstate.event') return;
     const from = event.sourceRef === undefined ? 'monitor' : this.actorName(event.sourceRef);
     this.emit('message', { side, from, to: this.actorName(event.actorRef), type: event.event.type, kind: 'event' });
+  }
+
+  /** A status change of `side`'s statechart, with the event that made it. */
+  transition(side: TraceSide, from: string, to: string, cause: string): void {
+    if (this.listenerCount('message') === 0) return;
+    this.emit('message', { side, from, to, type: cause, kind: 'transition' });
   }
 
   /** A message between actors that are not statecharts. */

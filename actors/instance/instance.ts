@@ -438,8 +438,11 @@ export class Instance {
       this.log.error({ err }, 'a vCPU thread failed');
       void this.shutdown(1);
     });
-    const onStatus = (side: 'source' | 'destination', status: MigrationStatus) => {
+    const last: Record<'source' | 'destination', MigrationStatus> = { source: 'none', destination: 'none' };
+    const onStatus = (side: 'source' | 'destination', status: MigrationStatus, cause: string) => {
       this.log.info({ side, status }, 'migration status');
+      this.actorTrace.transition(side, last[side], status, cause);
+      last[side] = status;
       // QEMU announces an incoming migration's setup whether or not the events capability is on.
       if (side === 'destination' && status === 'setup') this.qmp.emitEvent('MIGRATION', { status });
       else this.migrationEvent('MIGRATION', { status });
@@ -447,9 +450,9 @@ export class Instance {
       if (side === 'destination' && status === 'failed') this.incomingFailed();
     };
     const onError = (side: string) => (err: unknown) => this.log.error({ err, side }, 'migration statechart failed');
-    this.source.on('status', ({ status }) => onStatus('source', status));
+    this.source.on('status', ({ status, cause }) => onStatus('source', status, cause));
     this.source.subscribe({ error: onError('source') });
-    this.destination.on('status', ({ status }) => onStatus('destination', status));
+    this.destination.on('status', ({ status, cause }) => onStatus('destination', status, cause));
     this.destination.subscribe({ error: onError('destination') });
     this.source.start();
     this.destination.start();

@@ -21,12 +21,15 @@ export type TraceSide = 'source' | 'destination';
  * is `event` for an event delivered to a statechart actor (XState
  * inspection; `from` is `monitor` when nothing sent it, i.e. a QMP
  * command), `message` for one between the actors that are not statecharts
- * (the return path, multifd).
+ * (the return path, multifd), `transition` for a status change of a side's
+ * statechart: `from` and `to` are then statuses and `type` the event that
+ * made it, so a viewer can light the very edge
+ * taken rather than guess one from the two statuses.
  */
 export interface ActorMessage {
   side: TraceSide;
   from: string;
   to: string;
   type: string;
-  kind: 'event' | 'message';
+  kind: 'event' | 'message' | 'transition';
 }

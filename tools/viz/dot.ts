@@ -8,7 +8,7 @@
  * state `active` of the source chart as `source-state-active` and a
  * transition by its ChartTransition id.
  */
-import type { ChartState, ChartTransition, StatechartGraph } from './statechart-graph.js';
+import { eventName, type ChartState, type ChartTransition, type StatechartGraph } from './statechart-graph.js';
 
 /** The SVG id Graphviz gives a state's node (or a compound state's cluster). */
 const stateElementId = (machine: string, state: string) => `${machine}-state-${state}`;
@@ -51,9 +51,10 @@ export function toDot(graph: StatechartGraph): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `event [guard]`: what a transition waits for, as edges and lists show it. */
+/** `event [guard]`: what a transition waits for, as edges and lists show it (XState's internal events spelled out). */
 export function transitionLabel(t: Pick<ChartTransition, 'event' | 'guard'>): string {
-  return t.guard === null ? t.event : `${t.event} [${t.guard}]`;
+  const event = eventName(t.event);
+  return t.guard === null ? event : `${event} [${t.guard}]`;
 }
 
 function edge(byId: Map<string, ChartState>, t: ChartTransition): string {

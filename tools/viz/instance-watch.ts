@@ -86,6 +86,11 @@ export class InstanceWatch {
         this.timeline.publish({ topic: 'pass', side: this.side, pass: Number(data.pass), at });
         break;
       case ACTOR_MESSAGE_EVENT:
+        if (data.kind === 'transition') {
+          const side = data.side === 'destination' ? 'destination' : 'source';
+          this.timeline.publish({ topic: 'edge', side, from: String(data.from), to: String(data.to), event: String(data.type), at });
+          break;
+        }
         this.timeline.publish({
           topic: 'message',
           side: data.side === 'destination' ? 'destination' : 'source',
@@ -117,6 +122,7 @@ export class InstanceWatch {
       status,
       ram: ramSample(info.ram as JsonObject | undefined),
       incomingBytes: incoming === undefined ? null : Number(incoming.bytes),
+      error: info['error-desc'] === undefined ? null : String(info['error-desc']),
     });
   }
 

@@ -29,6 +29,8 @@ export interface ChartTransition {
   to: string | null;
   /** The event type, as the machine names it (`migrate`, `setup.done`, `xstate.error.actor.migration`). */
   event: string;
+  /** The event as a reader calls it: XState's internal names spelled out (`migration actor failed`). */
+  label: string;
   /** The guard's name, or null when unguarded. */
   guard: string | null;
 }
@@ -69,11 +71,25 @@ export function statechartGraph(machine: AnyStateMachine): StatechartGraph {
   const addTransition = (event: string, guard: unknown, target: readonly AnyStateNode[] | undefined, from: string) => {
     const targets = target === undefined || target.length === 0 ? [null] : target.map((t) => t.id);
     for (const to of targets) {
-      transitions.push({ id: `${machine.id}-t${transitions.length}`, from, to, event, guard: guardName(guard) });
+      transitions.push({ id: `${machine.id}-t${transitions.length}`, from, to, event, label: eventName(event), guard: guardName(guard) });
     }
   };
   visit(root, null);
   return { machine: machine.id, initial: initialChild(root), states, transitions };
+}
+
+/**
+ * An event type as a reader calls it: the events XState makes up for an
+ * invoked actor's end or error, a delay or the start are spelled out; the
+ * machines' own events keep their names.
+ */
+export function eventName(type: string): string {
+  const actor = /^xstate\.(error|done)\.actor\.(.+)$/.exec(type);
+  if (actor) return `${actor[2]} actor ${actor[1] === 'error' ? 'failed' : 'done'}`;
+  const delay = /^xstate\.after\.(\d+)\./.exec(type);
+  if (delay) return `after ${delay[1]} ms`;
+  if (type === 'xstate.init') return 'start';
+  return type;
 }
 
 /** The ids of a state and of every state enclosing it, innermost first. */

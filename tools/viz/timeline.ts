@@ -1,9 +1,11 @@
 /**
  * What the visualizer has seen of the live instances, as a stream of
- * updates: connection changes, status transitions, query-migrate samples,
- * MIGRATION_PASS and actor messages. Each topic keeps a bounded history so a
- * page opened late (or reloaded) is replayed what happened so far; every
- * new update then goes to each subscriber as it arrives.
+ * updates: connection changes, status transitions (and, from a traced
+ * instance, the event that made each), query-migrate samples,
+ * MIGRATION_PASS and actor messages. A bounded history, in the order things
+ * happened, is replayed to a page opened late (or reloaded), so that it
+ * splits the migrations where they began; every new update then goes to
+ * each subscriber as it arrives.
  */
 import type { Side } from './machines.js';
 
@@ -12,7 +14,9 @@ export type ConnectionState = 'connecting' | 'connected' | 'lost';
 export type LiveUpdate =
   | { topic: 'connection'; side: Side; address: string; state: ConnectionState; detail: string | null; trace: boolean }
   | { topic: 'transition'; side: Side; from: string | null; to: string; at: number; via: 'event' | 'poll' }
-  | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null }
+  /** The statechart's own account of a status change: the event whose transition it was. */
+  | { topic: 'edge'; side: Side; from: string; to: string; event: string; at: number }
+  | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null }
   | { topic: 'pass'; side: Side; pass: number; at: number }
   | { topic: 'message'; side: Side; from: string; to: string; type: string; kind: string; at: number };
 
@@ -26,28 +30,19 @@ export interface RamSample {
   dirtySyncCount: number;
 }
 
-type Topic = LiveUpdate['topic'];
-
-/** How much of each topic a late page is replayed. */
-const HISTORY: Readonly<Record<Exclude<Topic, 'connection'>, number>> = {
-  transition: 2000,
-  sample: 6000,
-  pass: 1000,
-  message: 2000,
-};
+/** How many updates a late page is replayed (about 20 minutes of one migration pair's samples). */
+const HISTORY = 12_000;
 
 export class Timeline {
   private readonly connections = new Map<Side, LiveUpdate>();
-  private readonly history = new Map<Topic, LiveUpdate[]>();
+  private readonly history: LiveUpdate[] = [];
   private readonly subscribers = new Set<(update: LiveUpdate) => void>();
 
   publish(update: LiveUpdate): void {
     if (update.topic === 'connection') this.connections.set(update.side, update);
     else {
-      let kept = this.history.get(update.topic);
-      if (kept === undefined) this.history.set(update.topic, (kept = []));
-      kept.push(update);
-      if (kept.length > HISTORY[update.topic]) kept.splice(0, kept.length - HISTORY[update.topic]);
+      this.history.push(update);
+      if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
     }
     for (const subscriber of this.subscribers) subscriber(update);
   }
@@ -55,9 +50,7 @@ export class Timeline {
   /** Replays the history to `subscriber`, then sends it every update; returns the unsubscribe function. */
   subscribe(subscriber: (update: LiveUpdate) => void): () => void {
     for (const update of this.connections.values()) subscriber(update);
-    for (const topic of ['transition', 'pass', 'sample', 'message'] as const) {
-      for (const update of this.history.get(topic) ?? []) subscriber(update);
-    }
+    for (const update of this.history) subscriber(update);
     this.subscribers.add(subscriber);
     return () => this.subscribers.delete(subscriber);
   }

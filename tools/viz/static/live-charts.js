@@ -3,6 +3,8 @@
 
 const NS = 'http://www.w3.org/2000/svg';
 const MARGIN = { left: 64, right: 10, top: 20, bottom: 22 };
+/** The narrowest a bar's label may have to itself. */
+const LABEL_MIN_PX = 44;
 
 function node(name, attrs = {}, text) {
   const el = document.createElementNS(NS, name);
@@ -74,6 +76,14 @@ export class LineChart extends Chart {
     this.render();
   }
 
+  /** Forgets every point: a new migration starts its own chart. */
+  clear() {
+    for (const s of this.series) s.segments = [[]];
+    this.points = 0;
+    this.svg.dataset.points = '0';
+    this.render();
+  }
+
   /** The next point of series `index` starts a new line (nothing was measured in between). */
   gap(index) {
     const s = this.series[index];
@@ -132,6 +142,12 @@ export class BarChart extends Chart {
     this.render();
   }
 
+  clear() {
+    this.values.clear();
+    this.svg.dataset.bars = '0';
+    this.render();
+  }
+
   draw(width, height) {
     const entries = [...this.values].sort((a, b) => a[0] - b[0]);
     if (entries.length === 0) {
@@ -144,13 +160,17 @@ export class BarChart extends Chart {
     this.yAxis(width, height, max, this.format);
     const slot = plotW / entries.length;
     const barW = Math.min(48, slot * 0.7);
+    // At hundreds of passes the labels would overlap: values only on bars wide enough, every n-th pass named.
+    const labelEvery = Math.ceil(LABEL_MIN_PX / slot);
     entries.forEach(([key, value], i) => {
       const x = MARGIN.left + i * slot + (slot - barW) / 2;
       const h = (value / max) * plotH;
       const y = MARGIN.top + plotH - h;
-      this.svg.append(node('rect', { x, y, width: barW, height: Math.max(h, 1), rx: 2, fill: this.color, class: 'bar' }));
-      this.svg.append(node('text', { x: x + barW / 2, y: y - 4, 'text-anchor': 'middle', class: 'value' }, this.format(value)));
-      this.svg.append(node('text', { x: x + barW / 2, y: height - 6, 'text-anchor': 'middle', class: 'tick' }, this.label(key)));
+      const bar = node('rect', { x, y, width: barW, height: Math.max(h, 1), rx: 2, fill: this.color, class: 'bar' });
+      bar.append(node('title', {}, `${this.label(key)}: ${this.format(value)}`));
+      this.svg.append(bar);
+      if (slot >= LABEL_MIN_PX) this.svg.append(node('text', { x: x + barW / 2, y: y - 4, 'text-anchor': 'middle', class: 'value' }, this.format(value)));
+      if (i % labelEvery === 0) this.svg.append(node('text', { x: x + barW / 2, y: height - 6, 'text-anchor': 'middle', class: 'tick' }, this.label(key)));
     });
   }
 }

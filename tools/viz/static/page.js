@@ -60,9 +60,35 @@ const remaining = new LineChart(document.getElementById('chart-remaining'), {
 const dirty = new BarChart(document.getElementById('chart-dirty'), {
   color: '#dc2626',
   label: (pass) => `pass ${pass}`,
-  format: (v) => `${count(v)} p/s`,
+  format: (v) => count(v),
 });
 const previous = { source: null, destination: null };
+
+/**
+ * One migration at a time: a side entering `setup` starts a new one (its
+ * charts, visited states and pass bars start empty, the time axis at its
+ * start), and a status back at `none` is an instance restarted.
+ */
+function startMigration(side, at, restart) {
+  const state = live[side];
+  state.visited = new Set();
+  state.edge = null;
+  errors[side] = null;
+  previous[side] = null;
+  if (side === 'source') {
+    throughput.clear();
+    remaining.clear();
+    dirty.clear();
+    for (const id of ['throughput-now', 'remaining-now', 'passes-now']) document.getElementById(id).textContent = '';
+  }
+  const row = transitions.insertRow();
+  row.className = `${side} restart`;
+  row.insertCell().textContent = clock(at);
+  row.insertCell().textContent = side;
+  row.insertCell().textContent = restart ? 'instance restarted' : 'a new migration';
+  row.insertCell().textContent = '';
+  if (side === 'source' && !restart) document.getElementById('migration-now').textContent = `migration from ${clock(at)}`;
+}
 
 function onSample(sample) {
   const side = sample.side;
@@ -77,7 +103,8 @@ function onSample(sample) {
   if (measurable && flowing) {
     throughput.add(series, sample.at, Math.max(0, bps));
     if (side === 'source') {
-      const reported = sample.ram.mbps > 0 ? ` · ${sample.ram.mbps.toFixed(0)} Mbit/s in query-migrate` : '';
+      // query-migrate's mbps is Mbit/s: shown in the chart's own unit.
+      const reported = sample.ram.mbps > 0 ? ` · ${rate((sample.ram.mbps * 1e6) / 8)} by query-migrate` : '';
       document.getElementById('throughput-now').textContent = `${rate(bps)} sent${reported}`;
     }
   } else if (!moving && before?.flowing) {
@@ -99,23 +126,73 @@ function onSample(sample) {
     }
   }
   previous[side] = { at: sample.at, counter, moving, flowing };
+  if (sample.error !== errors[side]) {
+    errors[side] = sample.error;
+    showError(side);
+  }
+}
+
+// ---- failures ----
+
+/** Each side's error-desc while its migration is failed (or paused), shown where its chart is. */
+const errors = { source: null, destination: null };
+
+function showError(side) {
+  const el = document.getElementById(`${side}-error`);
+  const text = errors[side];
+  el.hidden = text === null;
+  el.textContent = text === null ? '' : text;
 }
 
 // ---- transitions ----
 
 const transitions = document.querySelector('#transitions tbody');
 
+/** Per side, the statechart's own account of its last status change (a traced instance): which event made it. */
+const edges = { source: null, destination: null };
+/** Per side, the table row of its last status change, to name the event once the trace says it. */
+const lastRow = { source: null, destination: null };
+
+function eventLabel(side, event) {
+  return charts[side].graph.transitions.find((t) => t.event === event)?.label ?? event;
+}
+
+/** Lights the edge the traced event took into the side's current status, never one guessed from the two statuses. */
+function lightEdge(side) {
+  const state = live[side];
+  const e = edges[side];
+  if (e === null || e.to !== state.status) return false;
+  state.edge = views[side].findTransition(e.from, e.to, e.event)?.id ?? null;
+  const row = lastRow[side];
+  if (row && row.dataset.to === e.to) row.cells[3].textContent = eventLabel(side, e.event);
+  return true;
+}
+
+function onEdge(e) {
+  edges[e.side] = e;
+  if (lightEdge(e.side) && mode === 'live') redraw();
+}
+
 function onTransition(t) {
   const state = live[t.side];
+  const restart = t.to === 'none' && t.from !== null && t.from !== 'none';
+  if (restart || (t.to === 'setup' && t.from !== 'setup')) startMigration(t.side, t.at, restart);
   state.status = t.to;
-  state.visited.add(t.to);
-  state.edge = views[t.side].findTransition(t.from, t.to)?.id ?? null;
+  if (!restart) state.visited.add(t.to);
   const row = transitions.insertRow();
   row.className = t.side;
+  row.dataset.to = t.to;
   row.insertCell().textContent = clock(t.at);
   row.insertCell().textContent = t.side;
   row.insertCell().textContent = t.from === null ? `(first seen) ${t.to}` : `${t.from} → ${t.to}`;
   row.insertCell().textContent = t.via === 'event' ? 'MIGRATION event' : 'query-migrate';
+  lastRow[t.side] = row;
+  // Without the trace the edge is a guess from the two statuses, and the page says so.
+  if (!lightEdge(t.side)) {
+    const traced = connections[t.side]?.trace === true;
+    state.edge = traced || restart ? null : (views[t.side].findTransition(t.from, t.to)?.id ?? null);
+    if (state.edge !== null) row.cells[3].textContent += ' (edge guessed: no trace)';
+  }
   row.scrollIntoView({ block: 'nearest' });
   if (mode === 'live') redraw();
 }
@@ -158,6 +235,7 @@ stream.addEventListener('open', () => {
 });
 stream.addEventListener('connection', (e) => onConnection(JSON.parse(e.data)));
 stream.addEventListener('transition', (e) => onTransition(JSON.parse(e.data)));
+stream.addEventListener('edge', (e) => onEdge(JSON.parse(e.data)));
 stream.addEventListener('sample', (e) => onSample(JSON.parse(e.data)));
 stream.addEventListener('message', (e) => onMessage(JSON.parse(e.data)));
 stream.addEventListener('pass', (e) => {

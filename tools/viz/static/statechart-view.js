@@ -37,11 +37,17 @@ export class StatechartView {
     return id;
   }
 
-  /** The transition that explains a status change from → to, if the machine has one. */
-  findTransition(from, to) {
+  /**
+   * The transition that explains a status change from → to: with `event`
+   * (a traced instance says which) the one that event takes; without, the
+   * first that joins the two statuses, a guess.
+   */
+  findTransition(from, to, event) {
+    const sources = from === null ? null : this.lineage(from);
+    const fits = (t) => (sources === null || sources.includes(t.from)) && this.landing(t) === to;
+    if (event !== undefined) return this.graph.transitions.find((t) => t.event === event && fits(t)) ?? null;
     if (from === null) return null;
-    const sources = this.lineage(from);
-    return this.graph.transitions.find((t) => sources.includes(t.from) && this.landing(t) === to) ?? null;
+    return this.graph.transitions.find(fits) ?? null;
   }
 
   /** The transitions declared for `event` on the state or its ancestors. */
