@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { AnyStateMachine } from 'xstate';
+import { createMachine, type AnyStateMachine } from 'xstate';
 import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 import { destinationMachine } from '../machines/destination.js';
 import { returnPathMachine } from '../machines/return-path.js';
@@ -12,7 +12,7 @@ import { sourceMachine } from '../machines/source.js';
 import { toDot } from '../tools/viz/dot.js';
 import { graphs, type ChartName } from '../tools/viz/machines.js';
 import { toMermaid } from '../tools/viz/mermaid.js';
-import { eventName } from '../tools/viz/statechart-graph.js';
+import { eventName, statechartGraph, unreachableStates } from '../tools/viz/statechart-graph.js';
 import { renderSvg } from '../tools/viz/svg.js';
 import { LIVEMIG, REPO_ROOT } from './support/instances.js';
 
@@ -145,6 +145,21 @@ for (const machine of [sourceMachine, destinationMachine, returnPathMachine]) {
     });
   });
 }
+
+describe('viz export of a state no transition leads to', () => {
+  const machine = createMachine({ id: 'sketch', initial: 'idle', states: { idle: { on: { go: 'busy' } }, busy: {}, 'not-yet': {} } });
+  const graph = statechartGraph(machine);
+
+  it('is marked unreachable in DOT (faint, dashed) and in Mermaid (its own class), and no other state is', () => {
+    expect(unreachableStates(graph)).to.deep.equal(new Set(['sketch.not-yet']));
+    const dot = toDot(graph);
+    expect(dot).to.match(/"sketch\.not-yet" \[[^\]]*class="state unreachable"/);
+    expect(dot.match(/class="state unreachable"/g)).to.have.length(1);
+    const mmd = toMermaid(graph);
+    expect(mmd).to.contain('classDef unreachable ');
+    expect(mmd.trimEnd().split('\n').at(-1)).to.equal('  class sketch_not_yet unreachable');
+  });
+});
 
 describe('livemig viz --export', () => {
   let dir: string;

@@ -8,7 +8,7 @@
  * state `active` of the source chart as `source-state-active` and a
  * transition by its ChartTransition id.
  */
-import { eventName, type ChartState, type ChartTransition, type StatechartGraph } from './statechart-graph.js';
+import { eventName, unreachableStates, type ChartState, type ChartTransition, type StatechartGraph } from './statechart-graph.js';
 
 /** The SVG id Graphviz gives a state's node (or a compound state's cluster). */
 const stateElementId = (machine: string, state: string) => `${machine}-state-${state}`;
@@ -16,7 +16,7 @@ const stateElementId = (machine: string, state: string) => `${machine}-state-${s
 export function toDot(graph: StatechartGraph): string {
   const byId = new Map(graph.states.map((s) => [s.id, s]));
   const children = (parent: string | null) => graph.states.filter((s) => s.parent === parent);
-  const entered = new Set([graph.initial, ...graph.states.map((s) => s.initial), ...graph.transitions.map((t) => t.to)]);
+  const unreachable = unreachableStates(graph);
   const lines = [
     `digraph ${quote(graph.machine)} {`,
     '  graph [rankdir=TB, compound=true, newrank=true, fontname="Helvetica", fontsize=11, nodesep=0.15, ranksep=0.25, bgcolor="transparent"];',
@@ -32,7 +32,7 @@ export function toDot(graph: StatechartGraph): string {
     if (!state.compound) {
       const attrs = [`label=${quote(state.label)}`, `id=${quote(stateElementId(graph.machine, state.id))}`];
       if (state.final) attrs.push('peripheries=2');
-      if (entered.has(state.id)) attrs.push('class="state"');
+      if (!unreachable.has(state.id)) attrs.push('class="state"');
       else attrs.push('class="state unreachable"', 'style="rounded,filled,dashed"', 'color="#bcccdc"', 'fontcolor="#9aa5b1"', 'tooltip="no transition leads here yet"');
       lines.push(`${indent}${quote(state.id)} [${attrs.join(', ')}];`);
       return;

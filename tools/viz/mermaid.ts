@@ -7,7 +7,7 @@
  * the blocks so every state they name is already placed.
  */
 import { transitionLabel } from './dot.js';
-import type { ChartState, StatechartGraph } from './statechart-graph.js';
+import { unreachableStates, type ChartState, type StatechartGraph } from './statechart-graph.js';
 
 export function toMermaid(graph: StatechartGraph): string {
   const ids = mermaidIds(graph);
@@ -29,6 +29,12 @@ export function toMermaid(graph: StatechartGraph): string {
   lines.push(`  [*] --> ${name(graph.initial)}`);
   for (const t of graph.transitions) {
     lines.push(`  ${name(t.from)} --> ${name(t.to ?? t.from)} : ${label(transitionLabel(t))}`);
+  }
+  // Faint and dashed, as in the DOT export: no transition leads there yet.
+  const unreachable = [...unreachableStates(graph)];
+  if (unreachable.length > 0) {
+    lines.push('  classDef unreachable fill:#f5f7fa,stroke:#bcccdc,stroke-dasharray:4 3,color:#9aa5b1');
+    lines.push(`  class ${unreachable.map(name).join(',')} unreachable`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -92,6 +92,12 @@ export function eventName(type: string): string {
   return type;
 }
 
+/** The leaf states no transition, initial arrow or compound entry leads to (drawn faint in every export). */
+export function unreachableStates(graph: StatechartGraph): Set<string> {
+  const entered = new Set([graph.initial, ...graph.states.map((s) => s.initial), ...graph.transitions.map((t) => t.to)]);
+  return new Set(graph.states.filter((s) => !s.compound && !entered.has(s.id)).map((s) => s.id));
+}
+
 /** The ids of a state and of every state enclosing it, innermost first. */
 export function lineage(graph: StatechartGraph, id: string): string[] {
   const byId = new Map(graph.states.map((s) => [s.id, s]));
