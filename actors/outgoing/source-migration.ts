@@ -142,7 +142,7 @@ export class SourceMigration {
   /** Waits for the statechart's answer to a switchover.request. */
   private switchoverAnswer: ((allowed: boolean) => void) | undefined;
   private cancelled = false;
-  /** The EOF is on its way: from here the destination may hold the whole guest. */
+  /** The whole stream is in the kernel's hands: from here the destination may hold the whole guest. */
   private streamSent = false;
   /** A cancel that came after the EOF, waiting for the destination's word (LATE_CANCEL_MS). */
   private lateCancel: NodeJS.Timeout | undefined;
@@ -679,10 +679,12 @@ export class SourceMigration {
     for (const saved of guest.devices.saveAll()) await this.main.sendMessage({ type: 'device', ...saved });
     // With x-colo the connection stays: the checkpoints follow on it (colo()).
     const colo = this.input.capabilities['x-colo'] === true;
-    this.streamSent = !colo;
     await this.main.sendMessage({ type: 'eof' });
     if (!colo) {
       await abortable(this.abort.signal, this.channel!.finish());
+      // The kernel has the whole stream: from here the destination may hold all of it. (Before, some of it
+      // still waited here, so the destination cannot have completed.)
+      this.streamSent = true;
       // With a return path, completed means the destination loaded everything.
       if (this.returnPath) await abortable(this.abort.signal, this.returnPath.shut());
       if (this.lateCancel) {

@@ -44,6 +44,14 @@ export interface World {
   resumed: boolean;
   /** The last migration switched to postcopy: the guest runs on the destination, never again here. */
   switched: boolean;
+  /**
+   * migrate-continue behind a stalled link: the source writes what a stopped guest has left, and the end
+   * of its stream, into the stall. If the kernel took it all, a failure leaves the destination's fate
+   * unknown to the source, which keeps its guest stopped (postmigrate); if some still waited in the
+   * source, it runs the guest again. Which one depends on the buffers on the way: either is right
+   * (live-world.ts's expectEnd). A cancel runs the guest again in both cases.
+   */
+  streamInStall: boolean;
   /** Destination processes started so far. */
   destinations: number;
   /** The paused destination ran migrate-recover: it listens for the source's new connection. */
@@ -223,6 +231,7 @@ export function initialWorld(): World {
     blocked: false,
     resumed: false,
     switched: false,
+    streamInStall: false,
     destinations: 1,
     recoverListening: false,
     primary: 'none',
@@ -379,6 +388,7 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
       toSource.push(command);
       next.resumed = false;
       next.switched = false;
+      next.streamInStall = false;
       next.blocked = event.type === 'migrate-blocked';
       next.postcopyAsked = false;
       next.deviceReady = false;
@@ -479,6 +489,8 @@ export function consequence(world: World, event: WorldEvent): Consequence | null
         toSource.push(failed('Sibling indicated error'));
         toDestination.push(failed('bad frame'));
         close();
+      } else if (!xColo(world)) {
+        next.streamInStall = true;
       }
       // Stalled: device waits for a SHUT that cannot come.
       break;
@@ -669,6 +681,7 @@ export function worldKey(world: World): string {
   if (['active', 'pre-switchover', 'device'].includes(source) && xColo(world)) facts.push('x-colo');
   if (source === 'setup' && world.blocked) facts.push('channel blocked');
   if (source === 'completed' && world.resumed) facts.push('cont');
+  if (['device', 'failed'].includes(source) && world.streamInStall) facts.push('EOF in the stall');
   if (world.primary !== 'none') facts.push(`primary ${world.primary}`);
   if (source === 'wait-unplug' && world.postcopyAsked) facts.push('postcopy asked');
   if (['wait-unplug', 'active'].includes(source) && switchoverAck(world)) {
