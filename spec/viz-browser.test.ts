@@ -115,6 +115,9 @@ describe('livemig viz in headless Chromium', function () {
     expect(await chartCount(page, 'chart-throughput', 'points')).to.be.greaterThan(5);
     expect(await chartCount(page, 'chart-remaining', 'points')).to.be.greaterThan(3);
     expect(await chartCount(page, 'chart-dirty', 'bars')).to.be.at.least(3);
+    // The threshold the remaining bytes had to fall under, dashed, and where max-bandwidth was lifted.
+    expect(await page.locator('#chart-remaining polyline[stroke-dasharray]').count()).to.be.at.least(1);
+    expect(await page.locator('#chart-remaining text.mark-label').allTextContents()).to.deep.equal(['max-bandwidth 16 MiB/s → 93.1 GiB/s']);
     expect(await page.locator('#messages .message').count()).to.be.greaterThan(0);
     expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['completed']);
     expect(await page.locator('#destination-svg g.transition.taken text').allTextContents()).to.deep.equal(['load.done']);

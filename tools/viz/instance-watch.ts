@@ -1,7 +1,8 @@
 /**
  * Follows one live instance over QMP for the visualizer: its MIGRATION and
  * MIGRATION_PASS events, its actor messages (through the trace extension,
- * when the instance has it), and query-migrate every `pollMs`. Events give
+ * when the instance has it), and query-migrate (with the two parameters the
+ * charts draw) every `pollMs`. Events give
  * exact transition times when the `events` capability is on; polling sees
  * the status and the figures in any case. The watch never changes the
  * instance's migration settings. A lost connection is retried every second.
@@ -57,12 +58,14 @@ export class InstanceWatch {
         client.events.on('event', (event: QmpEvent) => this.onEvent(event));
         const commands = await client.execute<{ name: string }[]>('query-commands');
         const trace = commands.some((c) => c.name === TRACE_COMMAND);
+        const withParams = commands.some((c) => c.name === 'query-migrate-parameters');
         if (trace) await client.execute(TRACE_COMMAND, { enable: true });
         this.connection('connected', null, trace);
         while (!this.closed) {
           const eventsBefore = this.migrationEvents;
           const info = await client.execute<JsonObject>('query-migrate');
-          this.onQueryMigrate(info, this.migrationEvents !== eventsBefore);
+          const params = withParams ? await client.execute<JsonObject>('query-migrate-parameters') : null;
+          this.onQueryMigrate(info, this.migrationEvents !== eventsBefore, params);
           await this.sleep(this.pollMs);
         }
       } catch (err) {
@@ -110,7 +113,7 @@ export class InstanceWatch {
    * microtask, so an event written after the reply can be handled before
    * it; either way the event's status is at least as new as the reply's.
    */
-  private onQueryMigrate(info: JsonObject, eventRaced: boolean): void {
+  private onQueryMigrate(info: JsonObject, eventRaced: boolean, params: JsonObject | null): void {
     const at = Date.now();
     const status = statusOfQueryMigrate(info);
     if (!eventRaced) this.status(status, at, 'poll');
@@ -123,6 +126,7 @@ export class InstanceWatch {
       ram: ramSample(info.ram as JsonObject | undefined),
       incomingBytes: incoming === undefined ? null : Number(incoming.bytes),
       error: info['error-desc'] === undefined ? null : String(info['error-desc']),
+      params: params === null ? null : { downtimeLimitMs: Number(params['downtime-limit']), maxBandwidth: Number(params['max-bandwidth']) },
     });
   }
 

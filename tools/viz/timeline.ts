@@ -16,7 +16,7 @@ export type LiveUpdate =
   | { topic: 'transition'; side: Side; from: string | null; to: string; at: number; via: 'event' | 'poll' }
   /** The statechart's own account of a status change: the event whose transition it was. */
   | { topic: 'edge'; side: Side; from: string; to: string; event: string; at: number }
-  | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null }
+  | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null; params: SampleParams | null }
   | { topic: 'pass'; side: Side; pass: number; at: number }
   | { topic: 'message'; side: Side; from: string; to: string; type: string; kind: string; at: number };
 
@@ -28,6 +28,12 @@ export interface RamSample {
   mbps: number;
   dirtyPagesRate: number | null;
   dirtySyncCount: number;
+}
+
+/** The parameters the charts draw: the switchover threshold's downtime limit, and max-bandwidth (bytes/s) for its markers. */
+export interface SampleParams {
+  downtimeLimitMs: number;
+  maxBandwidth: number;
 }
 
 /** How many updates a late page is replayed (about 20 minutes of one migration pair's samples). */

@@ -60,12 +60,21 @@ class Chart {
 
 /** Lines over time; x is a timestamp in ms, drawn as seconds since the first point. */
 export class LineChart extends Chart {
-  /** @param {{ series: { name: string, color: string }[], format: (v: number) => string, unit?: number }} options */
+  /** @param {{ series: { name: string, color: string, dashed?: boolean }[], format: (v: number) => string, unit?: number }} options */
   constructor(svg, { series, format, unit }) {
     super(svg, unit);
     this.series = series.map((s) => ({ ...s, segments: [[]] }));
     this.format = format;
     this.points = 0;
+    /** Vertical lines at moments worth pointing out (a parameter changed). */
+    this.marks = [];
+  }
+
+  /** A labelled vertical line at `x`. */
+  mark(x, label) {
+    this.marks.push({ x, label });
+    this.svg.dataset.marks = String(this.marks.length);
+    this.render();
   }
 
   add(index, x, y) {
@@ -80,7 +89,9 @@ export class LineChart extends Chart {
   clear() {
     for (const s of this.series) s.segments = [[]];
     this.points = 0;
+    this.marks = [];
     this.svg.dataset.points = '0';
+    this.svg.dataset.marks = '0';
     this.render();
   }
 
@@ -97,7 +108,7 @@ export class LineChart extends Chart {
       return;
     }
     const x0 = Math.min(...all.map((p) => p[0]));
-    const x1 = Math.max(x0 + 5000, ...all.map((p) => p[0]));
+    const x1 = Math.max(x0 + 5000, ...all.map((p) => p[0]), ...this.marks.map((m) => m.x));
     const max = Math.max(...all.map((p) => p[1])) * 1.1 || 1;
     const plotW = width - MARGIN.left - MARGIN.right;
     const plotH = height - MARGIN.top - MARGIN.bottom;
@@ -118,9 +129,15 @@ export class LineChart extends Chart {
       for (const segment of s.segments) {
         if (segment.length === 0) continue;
         const points = segment.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
-        this.svg.append(node('polyline', { points, fill: 'none', stroke: s.color, 'stroke-width': 2, 'stroke-linejoin': 'round' }));
+        const dash = s.dashed ? { 'stroke-dasharray': '6 4' } : {};
+        this.svg.append(node('polyline', { points, fill: 'none', stroke: s.color, 'stroke-width': 2, 'stroke-linejoin': 'round', ...dash }));
         if (segment.length === 1) this.svg.append(node('circle', { cx: px(segment[0][0]), cy: py(segment[0][1]), r: 2.5, fill: s.color }));
       }
+    }
+    for (const m of this.marks) {
+      const x = px(m.x);
+      this.svg.append(node('line', { x1: x, x2: x, y1: MARGIN.top, y2: height - MARGIN.bottom, class: 'mark' }));
+      this.svg.append(node('text', { x: x + 3, y: MARGIN.top + 10, class: 'mark-label' }, m.label));
     }
   }
 }

@@ -53,7 +53,11 @@ const throughput = new LineChart(document.getElementById('chart-throughput'), {
   unit: 1 << 20,
 });
 const remaining = new LineChart(document.getElementById('chart-remaining'), {
-  series: [{ name: 'remaining (source)', color: '#d97706' }],
+  series: [
+    { name: 'remaining (source)', color: '#d97706' },
+    // What the switchover may take: below it the migration converges (QEMU's threshold_size).
+    { name: 'threshold: bandwidth × downtime-limit', color: '#7c3aed', dashed: true },
+  ],
   format: bytes,
   unit: 1 << 20,
 });
@@ -111,7 +115,13 @@ function onSample(sample) {
     throughput.add(series, sample.at, 0);
     throughput.gap(series);
   }
+  if (side === 'source') noteParameters(sample, moving);
   if (side === 'source' && sample.ram) {
+    if (moving && sample.ram.mbps > 0 && sample.params) {
+      remaining.add(1, sample.at, ((sample.ram.mbps * 1e6) / 8) * (sample.params.downtimeLimitMs / 1000));
+    } else if (!moving && before?.moving) {
+      remaining.gap(1);
+    }
     if (moving && sample.ram.remaining !== null) {
       remaining.add(0, sample.at, sample.ram.remaining);
       document.getElementById('remaining-now').textContent = `${bytes(sample.ram.remaining)} of ${bytes(sample.ram.total)}`;
@@ -130,6 +140,24 @@ function onSample(sample) {
     errors[side] = sample.error;
     showError(side);
   }
+}
+
+// ---- parameter changes ----
+
+/** The source's parameters at the last sample: a change during a migration is marked on its charts. */
+let lastParams = null;
+
+function noteParameters(sample, moving) {
+  const now = sample.params;
+  if (!now) return;
+  const was = lastParams;
+  lastParams = now;
+  if (!moving || was === null) return;
+  const changes = [];
+  if (now.maxBandwidth !== was.maxBandwidth) changes.push(`max-bandwidth ${rate(was.maxBandwidth)} → ${rate(now.maxBandwidth)}`);
+  if (now.downtimeLimitMs !== was.downtimeLimitMs) changes.push(`downtime-limit ${was.downtimeLimitMs} → ${now.downtimeLimitMs} ms`);
+  if (changes.length === 0) return;
+  for (const chart of [throughput, remaining]) chart.mark(sample.at, changes.join(', '));
 }
 
 // ---- failures ----
