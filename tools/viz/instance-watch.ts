@@ -2,7 +2,8 @@
  * Follows one live instance over QMP for the visualizer: its MIGRATION and
  * MIGRATION_PASS events, its actor messages (through the trace extension,
  * when the instance has it), and query-migrate (with the two parameters the
- * charts draw) every `pollMs`. Events give
+ * charts draw) every `pollMs`, every ACTIVE_POLL_MS while a migration moves,
+ * and at once on each MIGRATION and MIGRATION_PASS event. Events give
  * exact transition times when the `events` capability is on; polling sees
  * the status and the figures in any case. The watch never changes the
  * instance's migration settings. A lost connection is retried every second.
@@ -15,6 +16,10 @@ import type { Side } from './machines.js';
 import type { RamSample, Timeline } from './timeline.js';
 
 const RETRY_MS = 1000;
+/** The poll while a migration moves: even a sub-second one gets its shape on the charts. */
+const ACTIVE_POLL_MS = 50;
+/** Statuses in which nothing moves. */
+const RESTING = new Set(['none', 'completed', 'failed', 'cancelled']);
 
 export class InstanceWatch {
   private closed = false;
@@ -66,7 +71,8 @@ export class InstanceWatch {
           const info = await client.execute<JsonObject>('query-migrate');
           const params = withParams ? await client.execute<JsonObject>('query-migrate-parameters') : null;
           this.onQueryMigrate(info, this.migrationEvents !== eventsBefore, params);
-          await this.sleep(this.pollMs);
+          const moving = this.lastStatus !== null && !RESTING.has(this.lastStatus);
+          await this.sleep(moving ? Math.min(this.pollMs, ACTIVE_POLL_MS) : this.pollMs);
         }
       } catch (err) {
         if (!this.closed) this.connection('lost', (err as Error).message, false);
@@ -84,9 +90,13 @@ export class InstanceWatch {
       case 'MIGRATION':
         this.migrationEvents++;
         this.status(String(data.status), at, 'event');
+        // A sample at once: the figures as the status changed.
+        this.wake?.();
         break;
       case 'MIGRATION_PASS':
         this.timeline.publish({ topic: 'pass', side: this.side, pass: Number(data.pass), at });
+        // Each pass's dirty rate is in query-migrate only until the next sync: sample it now.
+        this.wake?.();
         break;
       case ACTOR_MESSAGE_EVENT:
         if (data.kind === 'transition') {
