@@ -119,6 +119,8 @@ describe('livemig viz in headless Chromium', function () {
     expect(await page.locator('#chart-remaining polyline[stroke-dasharray]').count()).to.be.at.least(1);
     expect(await page.locator('#chart-remaining text.mark-label').allTextContents()).to.deep.equal(['max-bandwidth 16 MiB/s → 93.1 GiB/s']);
     expect(await page.locator('#messages .message').count()).to.be.greaterThan(0);
+    // One lane per actor per process: each side's return path has its own.
+    expect(await page.locator('#messages .lane').allTextContents()).to.include.members(['return-path (src)', 'return-path (dst)']);
     expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['completed']);
     expect(await page.locator('#destination-svg g.transition.taken text').allTextContents()).to.deep.equal(['load.done']);
     expect(pageErrors).to.deep.equal([]);

@@ -1,12 +1,30 @@
-// The actors' messages as a sequence diagram: one lane per actor, one row per
-// message, newest at the bottom. Lanes appear as actors are first seen, in
-// the order a migration's messages flow.
+// The actors' messages as a sequence diagram: one lane per actor per process
+// (each side has its own monitor, return path, multifd...), one row per
+// message, newest at the bottom. Lanes appear as actors are first seen: the
+// source's on the left, the destination's on the right, each in the order a
+// migration's messages flow.
 
 import { clock } from './format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const LANE_ORDER = ['monitor', 'source', 'guest', 'migration', 'colo-compare', 'multifd', 'return-path', 'postcopy-preempt', 'incoming', 'colo', 'destination'];
-const LANE_W = 112;
+const LANE_ORDER = [
+  'source:monitor', 'source:source', 'source:guest', 'source:migration', 'source:colo-compare', 'source:multifd', 'source:return-path', 'source:postcopy-preempt',
+  'destination:postcopy-preempt', 'destination:return-path', 'destination:multifd', 'destination:incoming', 'destination:colo', 'destination:destination',
+  'destination:guest', 'destination:monitor',
+];
+const LANE_W = 100;
+
+/** The lane of `actor` in the process of `side`. */
+const laneOf = (side, actor) => `${side}:${actor}`;
+
+/** Actors only one side has: their name says where they are. */
+const ONE_SIDED = new Set(['source', 'destination', 'migration', 'incoming', 'colo-compare', 'colo']);
+
+/** A lane's heading: the actor, and its side unless the actor names it. */
+function heading(lane) {
+  const [side, actor] = lane.split(':');
+  return ONE_SIDED.has(actor) ? actor : `${actor} (${side === 'source' ? 'src' : 'dst'})`;
+}
 const ROW_H = 20;
 const TIME_W = 92;
 const MAX_ROWS = 400;
@@ -27,8 +45,9 @@ export class MessageView {
   add(message) {
     this.count++;
     for (const actor of [message.from, message.to]) {
-      if (!this.lanes.includes(actor)) {
-        this.lanes.push(actor);
+      const lane = laneOf(message.side, actor);
+      if (!this.lanes.includes(lane)) {
+        this.lanes.push(lane);
         const rank = (a) => (LANE_ORDER.includes(a) ? LANE_ORDER.indexOf(a) : LANE_ORDER.length);
         this.lanes.sort((a, b) => rank(a) - rank(b));
         this.relayout();
@@ -47,7 +66,7 @@ export class MessageView {
   relayout() {
     this.header.replaceChildren(
       Object.assign(document.createElement('span'), { className: 'time', textContent: 'time' }),
-      ...this.lanes.map((lane) => Object.assign(document.createElement('span'), { className: 'lane', textContent: lane })),
+      ...this.lanes.map((lane) => Object.assign(document.createElement('span'), { className: 'lane', textContent: heading(lane), title: lane })),
     );
     this.body.replaceChildren(...this.messages.map((m) => this.row(m)));
   }
@@ -60,10 +79,10 @@ export class MessageView {
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('width', String(width));
     svg.setAttribute('height', String(ROW_H));
-    const x = (actor) => this.lanes.indexOf(actor) * LANE_W + LANE_W / 2;
+    const x = (lane) => this.lanes.indexOf(lane) * LANE_W + LANE_W / 2;
     for (const lane of this.lanes) svg.append(el('line', { x1: x(lane), x2: x(lane), y1: 0, y2: ROW_H, class: 'lifeline' }));
-    const x1 = x(message.from);
-    const x2 = x(message.to);
+    const x1 = x(laneOf(message.side, message.from));
+    const x2 = x(laneOf(message.side, message.to));
     const y = ROW_H - 5;
     if (x1 === x2) {
       svg.append(el('path', { d: `M${x1},${y - 6} h14 v6 h-12`, class: 'arrow' }));
