@@ -14,12 +14,16 @@
  *   destination is the restore side, started with `--incoming defer` and
  *   given the file (`migrate-incoming file:…`) only if the save completed.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTestPki, type TestPki } from '../../tools/pki.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { startInstance, type TestInstance } from '../support/instances.js';
 import { boundTcpUri, queryMigrate } from '../support/migration-driver.js';
 import { MiB, multifdArgs, steadyHoldings, type ProcessHoldings } from '../support/multifd-pair.js';
 import { POSTCOPY, abGuestArgs, postcopyLink, type AbGuest } from '../support/postcopy-pair.js';
-import type { NetnsLink } from './netns.js';
+import { NETNS_DESTINATION, type NetnsLink } from './netns.js';
 import type { Layout, Mode } from './plan.js';
 import type { SmallTmpfs } from './tmpfs.js';
 
@@ -36,8 +40,33 @@ const PRECOPY_LINK = ['--param', 'max-bandwidth=24000000'];
 const POSTCOPY_LINK = postcopyLink(24_000_000, 48_000_000);
 const MULTIFD = multifdArgs({ channels: 2 });
 
-const CAPABILITIES: Record<Mode, string[]> = { precopy: [], multifd: MULTIFD, postcopy: POSTCOPY };
-const LINK: Record<Mode, string[]> = { precopy: PRECOPY_LINK, multifd: PRECOPY_LINK, postcopy: POSTCOPY_LINK };
+const CAPABILITIES: Record<Mode, string[]> = { precopy: [], multifd: MULTIFD, postcopy: POSTCOPY, tls: [] };
+const LINK: Record<Mode, string[]> = { precopy: PRECOPY_LINK, multifd: PRECOPY_LINK, postcopy: POSTCOPY_LINK, tls: PRECOPY_LINK };
+
+/**
+ * The campaign's x509 credentials for TLS runs, made once: the server
+ * certificate names the loopback and the netns destination's address, so
+ * the source's check of the host it dialled passes on either layout.
+ */
+let pki: Promise<TestPki> | undefined;
+function campaignPki(): Promise<TestPki> {
+  if (pki === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'lmchaos-pki-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    pki = makeTestPki(dir, ['localhost', '127.0.0.1', NETNS_DESTINATION]);
+  }
+  return pki;
+}
+
+/** Each side's TLS arguments in a TLS run (the destination checks the source's certificate, as QEMU's verify-peer does). */
+async function tlsArgs(mode: Mode): Promise<{ source: string[]; destination: string[] }> {
+  if (mode !== 'tls') return { source: [], destination: [] };
+  const { client, server } = await campaignPki();
+  return {
+    source: ['--object', `tls-creds-x509,id=tls0,dir=${client},endpoint=client`, '--param', 'tls-creds=tls0'],
+    destination: ['--object', `tls-creds-x509,id=tls0,dir=${server},endpoint=server,verify-peer=on`, '--param', 'tls-creds=tls0'],
+  };
+}
 
 export interface MigrationPair {
   mode: Mode;
@@ -64,8 +93,9 @@ export interface LayoutResources {
 
 /** Starts both instances and what joins them; `proxies` gets every proxy opened, for the caller to close. */
 export async function startPair(mode: Mode, proxies: FaultProxy[], layout: Layout = 'loopback', resources: LayoutResources = {}): Promise<MigrationPair> {
-  const sourceArgs = [...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode]];
-  const destinationArgs = [...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode]];
+  const tls = await tlsArgs(mode);
+  const sourceArgs = [...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode], ...tls.source];
+  const destinationArgs = [...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode], ...tls.destination];
   let source: TestInstance;
   let destination: TestInstance;
   const extra: Partial<MigrationPair> = {};

@@ -26,6 +26,8 @@ const VETH_PREFIX = 'lmc';
 /** The /30 both ends share: namespaces keep their addresses to themselves, so every link may use the same. */
 const NET = '10.232.0';
 const PREFIX_LENGTH = 30;
+/** The destination's address on every link (a TLS server certificate names it). */
+export const NETNS_DESTINATION = `${NET}.2`;
 
 export type Side = 'source' | 'destination';
 
@@ -48,7 +50,7 @@ export class NetnsLink {
   readonly ns: Record<Side, string>;
   /** Each side's end of the veth pair (in its namespace). */
   readonly veth: Record<Side, string>;
-  readonly address: Record<Side, string> = { source: `${NET}.1`, destination: `${NET}.2` };
+  readonly address: Record<Side, string> = { source: `${NET}.1`, destination: NETNS_DESTINATION };
   private shaped = new Set<Side>();
 
   private constructor(n: number) {

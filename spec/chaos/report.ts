@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProblemKind } from './oracle.js';
-import { ALL_FAULTS, MODES, type Fault, type Mode } from './plan.js';
+import { ALL_FAULTS, ALL_MODES, type Fault, type Mode } from './plan.js';
 import type { RunResult } from './run-one.js';
 
 /** Which faults and modes the campaign drew from: its plan, and so a replay, depends on them. */
@@ -21,7 +21,7 @@ export interface Scope {
 export function replayCommand(result: RunResult, scope: Scope): string {
   const narrowed = [
     ...(scope.faults.join(',') !== ALL_FAULTS.join(',') ? [`--faults ${scope.faults.join(',')}`] : []),
-    ...(scope.modes.join(',') !== MODES.join(',') ? [`--modes ${scope.modes.join(',')}`] : []),
+    ...(scope.modes.join(',') !== ALL_MODES.join(',') ? [`--modes ${scope.modes.join(',')}`] : []),
     ...((scope.faultsPerRun ?? 1) !== 1 ? [`--faults-per-run ${scope.faultsPerRun}`] : []),
   ];
   return ['npm run chaos --', `--seed ${result.seed}`, ...narrowed, `--first ${result.index} --runs 1`].join(' ');

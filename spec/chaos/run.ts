@@ -20,7 +20,7 @@
 import { parseArgs } from 'node:util';
 import { stopAllInstances } from '../support/instances.js';
 import { netnsUnavailable, removeStaleLinks } from './netns.js';
-import { ALL_FAULTS, MODES, NETNS_FAULTS, parseList, planRuns } from './plan.js';
+import { ALL_FAULTS, ALL_MODES, NETNS_FAULTS, parseList, planRuns } from './plan.js';
 import { replayCommand, runLine, summarize, summaryText, writeResults } from './report.js';
 import { removeLiveResources, runOne, type RunResult } from './run-one.js';
 import { removeStaleMounts } from './tmpfs.js';
@@ -41,7 +41,7 @@ const seed = values.seed === undefined ? Date.now() % 0x7fffffff : Number(values
 const first = Number(values.first);
 const durationMs = values.duration === undefined ? Infinity : Number(values.duration) * 1000;
 let faults = parseList(values.faults, ALL_FAULTS, 'fault');
-const modes = parseList(values.modes, MODES, 'mode');
+const modes = parseList(values.modes, ALL_MODES, 'mode');
 const faultsPerRun = Number(values['faults-per-run']) as 1 | 2;
 if (faultsPerRun !== 1 && faultsPerRun !== 2) throw new Error(`--faults-per-run must be 1 or 2, not ${values['faults-per-run']}`);
 
