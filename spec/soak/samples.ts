@@ -99,7 +99,7 @@ export function judgeGrowth(samples: readonly Sample[], bound: GrowthBound): Gro
   if (growth.rssPeakGrowth > bound.rssBoundMiB * MiB) {
     const at = medians.findIndex((m) => m - reference.rss > bound.rssBoundMiB * MiB);
     breaches.push(
-      `the median RSS of rounds ${bound.warmupRounds + at * window}-${bound.warmupRounds + (at + 1) * window - 1} rose ${mib(growth.rssPeakGrowth)} MiB ` +
+      `the median RSS of rounds ${bound.warmupRounds + at * window}-${Math.min(bound.warmupRounds + (at + 1) * window, samples.length) - 1} rose ${mib(growth.rssPeakGrowth)} MiB ` +
         `above the first window's, ${mib(reference.rss)} MiB (bound ${bound.rssBoundMiB} MiB)`,
     );
   }
