@@ -238,6 +238,9 @@ export class LiveWorld {
       case 'kill-destination':
         this.destination.process.kill('SIGKILL');
         await this.destination.exited;
+        // The model has the dead destination's close reach the source at once. Behind a stall the proxy's
+        // sockets are paused and it may not see that close, so it passes it on as the kernel's reset would.
+        if (before.link === 'stall' && before.connection === 'open') this.requireProxy().cut();
         return;
       case 'x-colo-lost-heartbeat':
         await this.command((event.side === 'source' ? this.source : this.destination).qmp, 'x-colo-lost-heartbeat');
