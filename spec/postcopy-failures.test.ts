@@ -11,9 +11,8 @@
 import { expect } from 'chai';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FrameType } from '../protocols/stream/constants.js';
 import { FaultProxy } from './support/fault-proxy.js';
-import { streamUnits } from './support/stream-units.js';
+import { swallowFrom } from './support/stream-units.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import {
   EVENTS, UNLIMITED, boundTcpUri, exitCode, memoryKeepsChanging, queryMigrate, runState, waitForMigration,
@@ -116,16 +115,8 @@ describe('postcopy failures', function () {
       const events = recordEvents(source.qmp);
       // From the package on, nothing reaches the destination: the source has written it all the same, and
       // QEMU's would now be past its point of no return.
-      let swallowing = false;
-      const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) }, {
-        tamperTowardsDestination: {
-          frames: streamUnits(),
-          tamper: (unit) => {
-            swallowing ||= unit[0] === FrameType.CONTROL && unit.includes('packaged');
-            return swallowing ? Buffer.alloc(0) : unit;
-          },
-        },
-      });
+      const { tamperTowardsDestination, swallowing } = swallowFrom('packaged');
+      const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number((await boundTcpUri(destination.qmp)).split(':')[2]) }, { tamperTowardsDestination });
       proxies.push(proxy);
       await abRunning(source, AB);
       await source.qmp.execute('migrate', { uri: proxy.uri });
@@ -142,7 +133,7 @@ describe('postcopy failures', function () {
       await expectAbHolds(source, AB, 'source');
 
       // The link goes for good: the destination never had the package, so it fails rather than pause.
-      expect(swallowing).to.equal(true);
+      expect(swallowing()).to.equal(true);
       proxy.cut();
       expect(await exitCode(destination), logTail(destination)).to.equal(1);
       expect(destination.stderr()).to.not.include('postcopy migration paused');

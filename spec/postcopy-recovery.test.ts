@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPki } from '../tools/pki.js';
-import { FrameType } from '../protocols/stream/constants.js';
 import { FaultProxy } from './support/fault-proxy.js';
-import { streamUnits } from './support/stream-units.js';
+import { swallowFrom } from './support/stream-units.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
@@ -170,20 +169,12 @@ describe('postcopy recovery', function () {
     const destinationEvents = recordEvents(destination.qmp);
     const destinationPort = Number((await boundTcpUri(destination.qmp)).split(':')[2]);
     // The package and its answer pass; from POSTCOPY_RUN on nothing reaches the destination.
-    let swallowing = false;
-    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: destinationPort }, {
-      tamperTowardsDestination: {
-        frames: streamUnits(),
-        tamper: (unit) => {
-          swallowing ||= unit[0] === FrameType.CONTROL && unit.includes('postcopy-run');
-          return swallowing ? Buffer.alloc(0) : unit;
-        },
-      },
-    });
+    const { tamperTowardsDestination, swallowing } = swallowFrom('postcopy-run');
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: destinationPort }, { tamperTowardsDestination });
     proxies.push(proxy);
     const pair: Pair = { source, destination, proxy, destinationPort, sourceEvents, destinationEvents };
     await migrateAndSwitch(source, destination, proxy.uri, AB);
-    expect(swallowing).to.equal(true);
+    expect(swallowing()).to.equal(true);
     // Nothing comes to the destination: it pauses by itself once the stall bound passes; the cut pauses the source.
     const d = await waitForStatuses(destination.qmp, ['postcopy-paused', 'completed', 'failed'], POSTCOPY_STALL_MS + 20_000);
     expect(d.status, `destination: ${d['error-desc']}\n${logTail(destination)}`).to.equal('postcopy-paused');
