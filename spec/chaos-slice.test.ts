@@ -5,16 +5,16 @@
  * names the command that replays its run.
  */
 import { expect } from 'chai';
-import { MODES, planRuns, type Fault } from './chaos/plan.js';
+import { MODES, fits, planRuns, type Fault } from './chaos/plan.js';
 import { replayCommand } from './chaos/report.js';
 import { RUN_BOUND_MS, runOne } from './chaos/run-one.js';
 import { stopAllInstances } from './support/instances.js';
 
 const SEED = 21;
-/** The faults of the slice: the proxy's, the signals' and the orchestrator's (the campaign has more). */
-const SLICE_FAULTS: readonly Fault[] = ['none', 'cut', 'stall', 'corrupt', 'slow', 'kill-source', 'kill-destination', 'cancel'];
-/** One round: each fault meets each mode once, at a moment of the seed's drawing. */
-const RUNS = SLICE_FAULTS.length * MODES.length;
+/** The faults of the slice: the proxy's, the signals', the orchestrator's and a multifd thread's death (the campaign has more). */
+const SLICE_FAULTS: readonly Fault[] = ['none', 'cut', 'stall', 'corrupt', 'slow', 'kill-source', 'kill-destination', 'cancel', 'kill-multifd-thread'];
+/** One round: each fault meets each mode it fits once, at a moment of the seed's drawing. */
+const RUNS = SLICE_FAULTS.flatMap((f) => MODES.filter((m) => fits(f, m))).length;
 
 describe(`fault campaign slice (seed ${SEED})`, function () {
   // runOne bounds a run itself and cleans up after it; this only catches a harness that hangs past that.

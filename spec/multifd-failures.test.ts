@@ -2,9 +2,13 @@
  * Multifd channel counting and channel failures between real processes:
  * each fails the migration on both sides with an error naming the cause,
  * the source guest runs on with its memory intact, and neither side keeps a
- * channel worker thread or a channel socket afterwards.
+ * channel worker thread or a channel socket afterwards. A channel's thread
+ * is killed through the --fault-injection command (nothing outside the
+ * process can end one thread).
  */
 import { expect } from 'chai';
+import { QmpError } from '../protocols/qmp/errors.js';
+import { KILL_MULTIFD_THREAD_COMMAND } from '../protocols/qmp/livemig-extensions.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { UNLIMITED, boundTcpUri, memoryKeepsChanging, runState, waitForMigration } from './support/migration-driver.js';
 import {
@@ -32,8 +36,8 @@ async function expectSourceFailedAndRunning(source: TestInstance, why: RegExp): 
 }
 
 /** A destination kept up after a failed load (exit-on-error off), so what it holds afterwards can be looked at. */
-async function inspectableDestination(setup: MultifdSetup | undefined): Promise<{ destination: TestInstance; before: ProcessHoldings; uri: string }> {
-  const destination = await startInstance([...GUEST, ...(setup ? multifdArgs(setup) : []), '--incoming', 'defer'], { name: 'dst' });
+async function inspectableDestination(setup: MultifdSetup | undefined, extra: string[] = []): Promise<{ destination: TestInstance; before: ProcessHoldings; uri: string }> {
+  const destination = await startInstance([...GUEST, ...(setup ? multifdArgs(setup) : []), ...extra, '--incoming', 'defer'], { name: 'dst' });
   const before = await steadyHoldings(destination.process.pid!);
   await destination.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
   return { destination, before, uri: await boundTcpUri(destination.qmp) };
@@ -101,6 +105,52 @@ describe('multifd failures: channel counting and broken channels', function () {
     destination.process.kill('SIGKILL');
     await expectSourceFailedAndRunning(source, /multifd channel \d+|migration channel|return path/);
     await expectNothingLeftBehind(source, sourceBefore);
+  });
+
+  for (const side of ['source', 'destination'] as const) {
+    it(`the ${side}'s thread of multifd channel 1 killed mid-stream: both fail, the ${side} naming the channel, and the source guest runs on intact`, async () => {
+      const setup = { channels: 2 };
+      const inject = side === 'source' ? ['--fault-injection'] : [];
+      const [{ destination, before: destinationBefore, uri }, source] = await Promise.all([
+        inspectableDestination(setup, side === 'destination' ? ['--fault-injection'] : []),
+        startInstance([...SOURCE, ...SLOW_LINK, ...multifdArgs(setup), ...inject], { name: 'src' }),
+      ]);
+      const sourceBefore = await steadyHoldings(source.process.pid!);
+      await source.qmp.execute('migrate', { uri });
+      await activeWithMultifdBytes(source.qmp, 2 * MiB);
+      await (side === 'source' ? source : destination).qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: 1 });
+      const killed = /multifd channel 1: its thread ended \(exit code 1\)/;
+      if (side === 'source') {
+        await expectSourceFailedAndRunning(source, killed);
+        await expectDestinationFailed(destination, /^load of migration failed: /);
+      } else {
+        await expectDestinationFailed(destination, killed);
+        await expectSourceFailedAndRunning(source, /multifd channel \d+|migration channel|return path/);
+      }
+      await expectNothingLeftBehind(source, sourceBefore);
+      await expectNothingLeftBehind(destination, destinationBefore);
+    });
+  }
+
+  it(`${KILL_MULTIFD_THREAD_COMMAND} is refused without --fault-injection, with no multifd migration under way, and for a channel that is not there`, async () => {
+    const plain = await startInstance([...GUEST, ...multifdArgs({ channels: 2 })], { name: 'plain' });
+    const refusal = (err: unknown) => (err instanceof QmpError ? `${err.errorClass}: ${err.message}` : String(err));
+    expect(await plain.qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: 0 }).catch(refusal)).to.equal(
+      `GenericError: ${KILL_MULTIFD_THREAD_COMMAND} injects a fault: only an instance started with --fault-injection accepts it`);
+    const [{ destination, uri }, source] = await Promise.all([
+      inspectableDestination({ channels: 2 }),
+      startInstance([...SOURCE, ...SLOW_LINK, ...multifdArgs({ channels: 2 }), '--fault-injection'], { name: 'src' }),
+    ]);
+    expect(await source.qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: 0 }).catch(refusal)).to.equal(
+      'GenericError: No migration with multifd channels is under way here');
+    await source.qmp.execute('migrate', { uri });
+    await activeWithMultifdBytes(source.qmp, 1 * MiB);
+    expect(await source.qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: 2 }).catch(refusal)).to.equal(
+      'GenericError: there is no connected multifd channel 2 (2 channels)');
+    expect(await source.qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: -1 }).catch(refusal)).to.match(/^GenericError: Parameter 'channel' expects uint8/);
+    await source.qmp.execute('migrate_cancel');
+    await waitForMigration(source.qmp, ['cancelled'], 20_000);
+    await waitForMigration(destination.qmp, ['failed'], 20_000);
   });
 
   it('zstd on the source, zlib on the destination: the destination finds the compression mismatch on a channel and both fail', async () => {

@@ -39,6 +39,7 @@ export interface RunValues {
   failoverPrimary?: string[];
   switchoverAckDevice?: string[];
   onlyMigratable?: true;
+  faultInjection?: true;
   metrics?: string;
   metricsRemote?: true;
 }
@@ -80,6 +81,7 @@ export function withRunOptions(command: Command): Command {
     .option('--failover-primary <ID[:MS|never]>', "a passthrough device paired with the guest's NIC: a migration waits (wait-unplug) until the guest unplugs it, which takes it MS (default 100) or never (repeatable)", repeatable(String))
     .option('--switchover-ack-device <ID[:MS|never]>', 'a device that holds the switchover of a migration into this instance (switchover-ack) until ready, MS (default 100) after the stream starts or never by itself (repeatable)', repeatable(String))
     .option('--only-migratable', "refuse any device that would block migration (QEMU's --only-migratable)")
+    .option('--fault-injection', 'accept __org.livemig_kill-multifd-thread, which kills a multifd channel\'s thread (a test aid for fault campaigns)')
     .option('--colo-digests', "COLO: work out each checkpoint's RAM digest on both sides (a test aid; it lengthens every checkpoint)")
     .optionsGroup('Network:')
     .option('--net-out <ADDR>', "where the guest's output packets go: a net-out peer on unix:PATH or tcp:HOST:PORT (default: nowhere)")
@@ -139,6 +141,7 @@ export function instanceConfig(command: Command): InstanceConfig {
     ...(values.failoverPrimary ? { failoverPrimaries: parseEach(command, parseDeviceTiming, values.failoverPrimary) } : {}),
     ...(values.switchoverAckDevice ? { switchoverAckDevices: parseEach(command, parseDeviceTiming, values.switchoverAckDevice) } : {}),
     ...(values.onlyMigratable ? { onlyMigratable: true } : {}),
+    ...(values.faultInjection ? { faultInjection: true } : {}),
     ...(values.metrics !== undefined ? { metrics: values.metrics } : {}),
     ...capsAndParams(command),
   };

@@ -322,6 +322,12 @@ export class IncomingMigration {
     if (this.main && !this.done) this.fail(new Error(YANKED));
   }
 
+  /** Fault injection: ends the thread of multifd channel `channel`; false without multifd channels. @throws RangeError for no such channel */
+  killMultifdThread(channel: number): boolean {
+    this.multifd?.killThread(channel);
+    return this.multifd !== undefined;
+  }
+
   /** migrate-pause, migrate-recover and x-colo-lost-heartbeat, passed on by the statechart. */
   command(cmd: IncomingActorCommand): void {
     if (cmd.type === 'migrate-pause') {

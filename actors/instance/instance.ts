@@ -16,7 +16,7 @@ import { tlsClientFor, tlsServerDataFor, tlsServerFor } from '../objects/migrati
 import { UserObjects } from '../objects/user-objects.js';
 import type { QmpCommandTable } from '../../protocols/qmp/command.js';
 import { QmpError, genericError } from '../../protocols/qmp/errors.js';
-import { COLO_CHECKPOINT_EVENT, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
+import { COLO_CHECKPOINT_EVENT, KILL_MULTIFD_THREAD_COMMAND, type TraceSide } from '../../protocols/qmp/livemig-extensions.js';
 import { formatQmpAddress, isLocalOnly, parseMonitorListen, type MonitorListen } from '../../protocols/qmp/address.js';
 import type { TlsServer } from '../../protocols/tls/session.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
@@ -69,6 +69,8 @@ export interface InstanceConfig {
   switchoverAckDevices?: DeviceTiming[];
   /** --only-migratable (QEMU's): a device that would block migration is refused. */
   onlyMigratable?: boolean;
+  /** --fault-injection: the monitor's fault commands act (fault-commands.ts); a test aid. */
+  faultInjection?: boolean;
   /** --metrics HOST:PORT: where Prometheus scrapes the migration metrics (beyond loopback only if the CLI's --metrics-remote said so). */
   metrics?: string;
 }
@@ -276,6 +278,17 @@ export class Instance {
 
   migrationThreads(): { name: string; tid: number }[] {
     return isRunning(this.sourceStatus) ? (this.outgoing?.threads() ?? []) : [];
+  }
+
+  killMultifdThread(channel: number): void {
+    if (!this.config.faultInjection) throw genericError(`${KILL_MULTIFD_THREAD_COMMAND} injects a fault: only an instance started with --fault-injection accepts it`);
+    try {
+      const killed = (isRunning(this.sourceStatus) && this.outgoing?.killMultifdThread(channel)) ||
+        (!isIdle(this.destinationStatus) && this.incoming?.killMultifdThread(channel));
+      if (!killed) throw genericError('No migration with multifd channels is under way here');
+    } catch (err) {
+      throw err instanceof RangeError ? genericError(err.message) : err;
+    }
   }
 
   yankMigration(): void {

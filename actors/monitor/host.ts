@@ -67,6 +67,8 @@ export interface MonitorHost {
   readonly migrationYankable: boolean;
   /** The running outgoing migration's threads (query-migrationthreads); none when idle. */
   migrationThreads(): { name: string; tid: number }[];
+  /** Ends the thread of multifd channel `channel` of the migration under way (either side), as a crash would; refused without --fault-injection. @throws QmpError */
+  killMultifdThread(channel: number): void;
   /** yank: shuts every channel of the migration down (it then fails, or in postcopy pauses). */
   yankMigration(): void;
   /** TLS credentials and authorisation objects (object-add, object-del). */

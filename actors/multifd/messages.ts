@@ -38,8 +38,8 @@ export type ToSendChannel =
   | { type: 'end' };
 
 export type FromSendChannel =
-  /** `tid`: the worker's OS thread id (query-migrationthreads). */
-  | { type: 'connected'; tid: number }
+  /** `tid`: the worker's OS thread id (query-migrationthreads); `threadId`: Node's id of it (which pool thread hosts the channel). */
+  | { type: 'connected'; tid: number; threadId: number }
   /** A pages message has been written (the socket took it). */
   | { type: 'sent' }
   | { type: 'synced'; round: number };

@@ -95,13 +95,20 @@ export class MultifdReceiver {
       const start: StartRecvChannel = { type: 'start', data, control: port2 };
       workers[index % workers.length]!.postMessage(start, [port2]);
     }
-    // A thread that dies takes every channel it hosts with it.
-    const died = workers.map((worker, w) => new Promise<never>((_, reject) => worker.once('error', (err) => {
-      const hosted = receiver.channels.flatMap((_c, i) => (i % workers.length === w ? [i] : []));
-      const message = `multifd channel ${hosted.join(', ')}: ${err.message}`;
-      reject(new Error(message));
-      receiver.fail(message);
-    })));
+    // A thread that dies (an uncaught error, or ended from outside) takes every channel it hosts with it.
+    const died = workers.map((worker, w) => new Promise<never>((_, reject) => {
+      const hosted = () => receiver.channels.flatMap((_c, i) => (i % workers.length === w ? [i] : [])).join(', ');
+      let dead = false;
+      const die = (why: string) => {
+        if (dead) return;
+        dead = true;
+        const message = `multifd channel ${hosted()}: ${why}`;
+        reject(new Error(message));
+        receiver.fail(message);
+      };
+      worker.once('error', (err) => die(err.message));
+      worker.once('exit', (code) => die(`its thread ended (exit code ${code})`));
+    }));
     for (const d of died) d.catch(() => {});
     try {
       await Promise.race([Promise.all(listening), ...died]);
@@ -120,6 +127,12 @@ export class MultifdReceiver {
   /** Each channel's thread (several channels may share one). */
   threads(): RoleThread[] {
     return this.channels.map((c, index) => ({ index, tid: c.tid }));
+  }
+
+  /** Ends the thread that hosts channel `index` at once, as a crash would (fault injection). */
+  killThread(index: number): void {
+    if (index >= this.channels.length) throw new RangeError(`there is no multifd channel ${index} (${this.channels.length} channels)`);
+    void this.options.workers[index % this.options.workers.length]!.terminate();
   }
 
   /** Channels that have not connected yet. */

@@ -1,4 +1,4 @@
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { MultifdSendPool } from './send-pool.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import type { RamBlock } from '../guest/ram-block.js';
@@ -33,6 +33,9 @@ interface Channel {
   port: MessagePort;
   /** The worker's OS thread id, once it connected. */
   tid?: number;
+  /** The pool thread that hosts the channel, once it connected, and what its exit does (removed when the channels close: the pool's threads outlive the migration). */
+  thread?: Worker;
+  onExit?: (code: number) => void;
   /** The page bytes of each batch queued on the channel and not yet written, oldest first (their count is its load). */
   queued: number[];
   syncedRound: number;
@@ -207,7 +210,10 @@ export class MultifdSender {
   private closePorts(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.channels) c.port.close();
+    for (const c of this.channels) {
+      c.port.close();
+      if (c.onExit) c.thread?.off('exit', c.onExit);
+    }
   }
 
   private post(channel: Channel, message: ToSendChannel): void {
@@ -224,8 +230,30 @@ export class MultifdSender {
     return this.channels.flatMap((c, index) => (c.tid === undefined ? [] : [{ index, tid: c.tid }]));
   }
 
+  /**
+   * Notes the channel's thread. A thread that ends under a migration takes
+   * its channels with it: the migration fails saying so (Piscina would
+   * only say a worker exited), unless the channels were being closed.
+   */
+  private connected(channel: Channel, tid: number, threadId: number): void {
+    channel.tid = tid;
+    channel.thread = this.options.pool.pool.threads.find((t) => t.threadId === threadId);
+    channel.onExit = (code: number) => {
+      const hosted = this.channels.flatMap((c, i) => (c.thread === channel.thread ? [i] : [])).join(', ');
+      this.fail(new Error(`multifd channel ${hosted}: its thread ended (exit code ${code})`));
+    };
+    channel.thread?.once('exit', channel.onExit);
+  }
+
+  /** Ends the thread that hosts channel `index` at once, as a crash would (fault injection). */
+  killThread(index: number): void {
+    const thread = this.channels[index]?.thread;
+    if (thread === undefined) throw new RangeError(`there is no connected multifd channel ${index} (${this.channels.length} channels)`);
+    void thread.terminate();
+  }
+
   private onMessage(channel: Channel, m: FromSendChannel): void {
-    if (m.type === 'connected') return void (channel.tid = m.tid);
+    if (m.type === 'connected') return this.connected(channel, m.tid, m.threadId);
     if (m.type === 'sent') channel.queued.shift();
     else if (m.type === 'synced') channel.syncedRound = m.round;
     else return;

@@ -11,6 +11,7 @@
  * guest memory, never copied, unless compressed.
  */
 import { on, once } from 'node:events';
+import { threadId } from 'node:worker_threads';
 import { RamBlock } from '../guest/ram-block.js';
 import { osThreadId } from '../threads/os-thread-id.js';
 import { IncompressiblePageCheck } from '../ram/incompressible-page.js';
@@ -99,7 +100,7 @@ export async function sendChannel(task: SendChannelTask): Promise<{ index: numbe
   };
 
   await write(encodeHello({ kind: ChannelKind.MULTIFD, channelId: index, channelCount: task.count, ...(task.uuid ? { uuid: task.uuid } : {}) }));
-  post({ type: 'connected', tid: osThreadId() });
+  post({ type: 'connected', tid: osThreadId(), threadId });
 
   try {
     for await (const [message] of on(control, 'message', { signal: broken.signal })) {

@@ -217,6 +217,12 @@ export class SourceMigration {
     this.fail(new Error(YANKED));
   }
 
+  /** Fault injection: ends the thread of multifd channel `channel`; false without multifd channels. @throws RangeError for no such channel */
+  killMultifdThread(channel: number): boolean {
+    this.multifd?.killThread(channel);
+    return this.multifd !== undefined;
+  }
+
   /** The current connection's channels went because of yank: that, not what they saw after, is why it failed. */
   private get yanked(): boolean {
     const reason: unknown = this.abort.signal.reason;

@@ -14,6 +14,9 @@ export const COLO_CHECKPOINT_EVENT = `${EXTENSION_PREFIX}COLO_CHECKPOINT`;
 /** `{dirty-rate?, bandwidth?, downtime-limit?, working-set?}`: whether precopy would converge, and which lever would make it. */
 export const CONVERGENCE_COMMAND = `${EXTENSION_PREFIX}query-convergence`;
 
+/** `{channel}`: ends the thread hosting that multifd channel of the migration under way, as a crash would; only with --fault-injection. */
+export const KILL_MULTIFD_THREAD_COMMAND = `${EXTENSION_PREFIX}kill-multifd-thread`;
+
 export type TraceSide = 'source' | 'destination';
 
 /**

@@ -2,13 +2,14 @@
  * The faults a campaign run injects, each the way it happens in the field:
  * the link's faults through the proxy on the main channel or on a real veth
  * link between two network namespaces (taken down, or shaped by htb), a
- * full filesystem under a file: target, a process's death by SIGKILL, and
- * an orchestrator's `migrate_cancel`. A fault whose moment falls after the
+ * full filesystem under a file: target, a process's death by SIGKILL, a
+ * multifd channel's thread killed, and an orchestrator's `migrate_cancel`. A fault whose moment falls after the
  * migration ended strikes all the same: it must then change nothing. With
  * two faults a run, each strikes at its own moment, independently.
  */
 import type { QmpClient } from '../../protocols/qmp/client.js';
 import { QmpError } from '../../protocols/qmp/errors.js';
+import { KILL_MULTIFD_THREAD_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
 import { queryMigrate, sleep } from '../support/migration-driver.js';
 import type { MigrationPair } from './migration-pair.js';
 import type { Outcome, Problem } from './oracle.js';
@@ -127,6 +128,9 @@ export async function strike(plan: StrikePlan, pair: MigrationPair, done: Strike
     case 'link-down':
       await linkDown(pair, plan, done);
       break;
+    case 'kill-multifd-thread':
+      await killMultifdThread(pair, plan, done);
+      break;
     case 'htb-rate': {
       const net = netOf(pair);
       net.shape(HTB_RATE);
@@ -136,6 +140,28 @@ export async function strike(plan: StrikePlan, pair: MigrationPair, done: Strike
     }
   }
 }
+
+/**
+ * Has one side kill the thread of one of its multifd channels, as a crash
+ * of that thread would end it. Before the channels connect, or once the
+ * migration is over, the instance refuses: the fault then changed nothing.
+ */
+async function killMultifdThread(pair: MigrationPair, plan: StrikePlan, done: Strike): Promise<void> {
+  const side = plan.side ?? 'source';
+  if (done.killed === side || !alive(pair[side])) {
+    done.notes.push(`kill-multifd-thread: the ${side} was gone`);
+    return;
+  }
+  try {
+    await pair[side].qmp.execute(KILL_MULTIFD_THREAD_COMMAND, { channel: plan.channel ?? 0 });
+    done.notes.push(`kill-multifd-thread: the ${side}'s channel ${plan.channel ?? 0}`);
+  } catch (error) {
+    if (!(error instanceof QmpError)) return void done.notes.push(`kill-multifd-thread: the ${side} was gone`);
+    done.notes.push(`${KILL_REFUSED} ${error.desc}`);
+  }
+}
+
+const KILL_REFUSED = 'kill-multifd-thread: refused:';
 
 /**
  * Takes one end of the veth down for the plan's time, then up. Meanwhile
@@ -253,7 +279,8 @@ async function yankMigration(qmp: QmpClient): Promise<boolean> {
 export function expectedBeyondOracle(done: Strike, outcome: Outcome | 'harness-error'): Problem[] {
   if (outcome !== 'source-kept' && outcome !== 'died-with-killed' && outcome !== 'unsettled') return [];
   const rodeOut = (f: Fault) => f === 'link-down' && done.yanked.length === 0 && !done.notes.some((n) => n.startsWith('link-down: nothing moved'));
-  if (!done.faults.every((f) => BENIGN.includes(f) || rodeOut(f))) return [];
+  const refused = (f: Fault) => f === 'kill-multifd-thread' && done.notes.some((n) => n.startsWith(KILL_REFUSED));
+  if (!done.faults.every((f) => BENIGN.includes(f) || rodeOut(f) || refused(f))) return [];
   // The oracle already holds `none` and `slow` alone to this.
   if (done.faults.every((f) => f === 'none' || f === 'slow')) return [];
   return [{ kind: 'state', detail: `a migration with fault${done.faults.length > 1 ? 's' : ''} '${done.faults.join("', '")}' (nothing yanked) must complete; it ended '${outcome}'` }];

@@ -24,7 +24,7 @@ import { boundTcpUri, queryMigrate } from '../support/migration-driver.js';
 import { MiB, multifdArgs, steadyHoldings, type ProcessHoldings } from '../support/multifd-pair.js';
 import { POSTCOPY, abGuestArgs, postcopyLink, type AbGuest } from '../support/postcopy-pair.js';
 import { NETNS_DESTINATION, type NetnsLink } from './netns.js';
-import type { Layout, Mode } from './plan.js';
+import { MULTIFD_CHANNELS, type Layout, type Mode } from './plan.js';
 import type { SmallTmpfs } from './tmpfs.js';
 
 const RAM = '64M';
@@ -38,7 +38,9 @@ export const AB: AbGuest = { start: 1 * MiB, end: 25 * MiB, smp: 1 };
 const PRECOPY_LINK = ['--param', 'max-bandwidth=24000000'];
 /** Precopy cannot end alone (1 ms downtime limit): the orchestrator switches after the first pass. */
 const POSTCOPY_LINK = postcopyLink(24_000_000, 48_000_000);
-const MULTIFD = multifdArgs({ channels: 2 });
+const MULTIFD = multifdArgs({ channels: MULTIFD_CHANNELS });
+/** Every instance of the campaign takes the fault commands (kill-multifd-thread). */
+const FAULT_INJECTION = ['--fault-injection'];
 
 const CAPABILITIES: Record<Mode, string[]> = { precopy: [], multifd: MULTIFD, postcopy: POSTCOPY, tls: [] };
 const LINK: Record<Mode, string[]> = { precopy: PRECOPY_LINK, multifd: PRECOPY_LINK, postcopy: POSTCOPY_LINK, tls: PRECOPY_LINK };
@@ -94,8 +96,8 @@ export interface LayoutResources {
 /** Starts both instances and what joins them; `proxies` gets every proxy opened, for the caller to close. */
 export async function startPair(mode: Mode, proxies: FaultProxy[], layout: Layout = 'loopback', resources: LayoutResources = {}): Promise<MigrationPair> {
   const tls = await tlsArgs(mode);
-  const sourceArgs = [...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode], ...tls.source];
-  const destinationArgs = [...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode], ...tls.destination];
+  const sourceArgs = [...abGuestArgs(RAM, AB), ...CAPABILITIES[mode], ...LINK[mode], ...tls.source, ...FAULT_INJECTION];
+  const destinationArgs = [...abGuestArgs(RAM, AB, false), ...CAPABILITIES[mode], ...tls.destination, ...FAULT_INJECTION];
   let source: TestInstance;
   let destination: TestInstance;
   const extra: Partial<MigrationPair> = {};

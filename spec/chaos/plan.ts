@@ -22,11 +22,17 @@ export type Mode = (typeof ALL_MODES)[number];
  * the faults below came: a seed's campaign over these is unchanged.
  */
 export const FAULTS = ['none', 'cut', 'stall', 'corrupt', 'slow', 'kill-source', 'kill-destination', 'cancel'] as const;
-/** Every fault the campaign knows: FAULTS, a full filesystem under a file: target, and the real link's faults. */
-export const ALL_FAULTS = [...FAULTS, 'full-tmpfs', 'link-down', 'htb-rate'] as const;
+/**
+ * Every fault the campaign knows: FAULTS, a full filesystem under a file:
+ * target, the real link's faults, and a multifd channel's thread killed on
+ * either side (the instances' --fault-injection command).
+ */
+export const ALL_FAULTS = [...FAULTS, 'full-tmpfs', 'link-down', 'htb-rate', 'kill-multifd-thread'] as const;
 export type Fault = (typeof ALL_FAULTS)[number];
 
 export const LAYOUTS = ['loopback', 'netns', 'file'] as const;
+/** The channels of a multifd run (migration-pair.ts). */
+export const MULTIFD_CHANNELS = 2;
 export type Layout = (typeof LAYOUTS)[number];
 
 /** Where each fault can strike, the one it prefers first. */
@@ -43,14 +49,21 @@ const LAYOUTS_OF: Record<Fault, readonly Layout[]> = {
   'full-tmpfs': ['file'],
   'link-down': ['netns'],
   'htb-rate': ['netns'],
+  'kill-multifd-thread': ['loopback', 'netns'],
 };
 
 /** Faults that need network namespaces (root, ip, tc). */
 export const NETNS_FAULTS: readonly Fault[] = ALL_FAULTS.filter((f) => LAYOUTS_OF[f].length === 1 && LAYOUTS_OF[f][0] === 'netns');
 
-/** file: is one-way: livemig refuses multifd and postcopy on it, as QEMU does (mapped-ram is out of scope), and TLS. */
+/**
+ * file: is one-way: livemig refuses multifd and postcopy on it, as QEMU
+ * does (mapped-ram is out of scope), and TLS. Only multifd runs have
+ * multifd channel threads to kill.
+ */
 export function fits(fault: Fault, mode: Mode): boolean {
-  return fault !== 'full-tmpfs' || mode === 'precopy';
+  if (fault === 'full-tmpfs') return mode === 'precopy';
+  if (fault === 'kill-multifd-thread') return mode === 'multifd';
+  return true;
 }
 
 /**
@@ -87,8 +100,10 @@ export interface StrikePlan {
   fault: Fault;
   /** Milliseconds after `migrate` at which the fault strikes (full-tmpfs: about when the filesystem is full, see tmpfsBytes). */
   momentMs: number;
-  /** link-down: the end of the veth taken down. */
+  /** link-down: the end of the veth taken down; kill-multifd-thread: the process whose channel thread dies. */
   side?: 'source' | 'destination';
+  /** kill-multifd-thread: the channel whose thread dies. */
+  channel?: number;
   /** link-down, htb-rate: how long the link stays down, or slow. */
   forMs?: number;
 }
@@ -157,6 +172,8 @@ function choices(fault: Fault, random: SeededRandom): Partial<StrikePlan> {
       return { side: random.pick(['source', 'destination'] as const), forMs: random.int(LINK_DOWN_MS.min, LINK_DOWN_MS.max) };
     case 'htb-rate':
       return { forMs: random.int(HTB_MS.min, HTB_MS.max) };
+    case 'kill-multifd-thread':
+      return { side: random.pick(['source', 'destination'] as const), channel: random.int(0, MULTIFD_CHANNELS - 1) };
     default:
       return {};
   }
