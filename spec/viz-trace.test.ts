@@ -10,10 +10,13 @@ import { startInstance, stopAllInstances, type TestInstance } from './support/in
 import { boundTcpUri, waitForMigration } from './support/migration-driver.js';
 import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, type AbGuest } from './support/postcopy-pair.js';
 
-/** Every ACTOR_MESSAGE a client receives, as its data. */
-function recordMessages(qmp: QmpClient): Record<string, unknown>[] {
+/** Every ACTOR_MESSAGE a client receives, as its data; without its payload and context unless `whole`. */
+function recordMessages(qmp: QmpClient, whole = false): Record<string, unknown>[] {
   const seen: Record<string, unknown>[] = [];
-  qmp.events.on(ACTOR_MESSAGE_EVENT, (e: QmpEvent) => seen.push({ ...e.data }));
+  qmp.events.on(ACTOR_MESSAGE_EVENT, (e: QmpEvent) => {
+    const { payload, context, ...message } = e.data ?? {};
+    seen.push(whole ? { ...message, ...(payload ? { payload } : {}), ...(context ? { context } : {}) } : message);
+  });
   return seen;
 }
 
@@ -52,6 +55,22 @@ describe('__org.livemig_trace over a real instance', () => {
       { side: 'source', from: 'migration', to: 'source', type: 'failed', kind: 'event' },
       { side: 'source', from: 'setup', to: 'failed', type: 'failed', kind: 'transition' },
     ]);
+  });
+
+  it('carries each event\'s payload and, with each status change, the statechart\'s context as it entered the status', async () => {
+    const src = await startInstance(['--ram', '32M', '--cap', 'events'], { name: 'src' });
+    const viz = await src.connect();
+    const seen = recordMessages(viz, true);
+    await viz.execute(TRACE_COMMAND, { enable: true });
+    const failed = viz.waitEvent('MIGRATION', (e) => e.data?.status === 'failed');
+    await src.qmp.execute('migrate', { uri: 'tcp:127.0.0.1:1' });
+    await failed;
+    const [migrate, , toSetup, , toFailed] = seen as { payload?: Record<string, unknown>; context?: Record<string, unknown> }[];
+    expect(migrate!.payload).to.include({ uri: 'tcp:127.0.0.1:1', resume: false, runState: 'running' });
+    expect(migrate!.payload!.capabilities).to.include({ events: true, multifd: false });
+    expect(toSetup!.context).to.include({ uri: 'tcp:127.0.0.1:1', error: null });
+    // The context the failed status was entered with names the failure, as query-migrate's error-desc does.
+    expect(toFailed!.context!.error).to.equal((await src.qmp.execute<{ 'error-desc': string }>('query-migrate'))['error-desc']);
   });
 
   it('goes to every negotiated session (QmpServer only broadcasts) and stops when the session disables it', async () => {

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { ActorRefLike, InspectionEvent } from 'xstate';
 import type { ActorMessage, TraceSide } from '../../protocols/qmp/livemig-extensions.js';
+import { traceValue } from './trace-value.js';
 
 // The return path serves both sides; the actor at its other end tells which side a message belongs to.
 const SIDE_OF_ACTOR: Readonly<Record<string, TraceSide>> = { migration: 'source', incoming: 'destination' };
@@ -23,13 +24,16 @@ export class ActorTrace extends EventEmitter<{ message: [ActorMessage] }> {
   inspect(side: TraceSide, event: InspectionEvent): void {
     if (this.listenerCount('message') === 0 || event.type !== '@xstate.event') return;
     const from = event.sourceRef === undefined ? 'monitor' : this.actorName(event.sourceRef);
-    this.emit('message', { side, from, to: this.actorName(event.actorRef), type: event.event.type, kind: 'event' });
+    const { type, ...payload } = event.event;
+    const message: ActorMessage = { side, from, to: this.actorName(event.actorRef), type, kind: 'event' };
+    if (Object.keys(payload).length > 0) message.payload = traceValue(payload);
+    this.emit('message', message);
   }
 
-  /** A status change of `side`'s statechart, with the event that made it. */
-  transition(side: TraceSide, from: string, to: string, cause: string): void {
+  /** A status change of `side`'s statechart, with the event that made it and the context it has now (read only while someone listens). */
+  transition(side: TraceSide, from: string, to: string, cause: string, context: () => unknown): void {
     if (this.listenerCount('message') === 0) return;
-    this.emit('message', { side, from, to, type: cause, kind: 'transition' });
+    this.emit('message', { side, from, to, type: cause, kind: 'transition', context: traceValue(context()) });
   }
 
   /** A message between actors that are not statecharts. */

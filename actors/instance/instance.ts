@@ -454,7 +454,7 @@ export class Instance {
     const last: Record<'source' | 'destination', MigrationStatus> = { source: 'none', destination: 'none' };
     const onStatus = (side: 'source' | 'destination', status: MigrationStatus, cause: string) => {
       this.log.info({ side, status }, 'migration status');
-      this.actorTrace.transition(side, last[side], status, cause);
+      this.actorTrace.transition(side, last[side], status, cause, () => (side === 'source' ? this.source : this.destination).getSnapshot().context);
       last[side] = status;
       // QEMU announces an incoming migration's setup whether or not the events capability is on.
       if (side === 'destination' && status === 'setup') this.qmp.emitEvent('MIGRATION', { status });

@@ -3,6 +3,7 @@
  * monitor serves and clients (the CLI, the visualizer) call. Named as QEMU
  * names downstream extensions (`__RFQDN_name`).
  */
+import type { JsonObject } from './types.js';
 
 export const EXTENSION_PREFIX = '__org.livemig_';
 
@@ -28,6 +29,9 @@ export type TraceSide = 'source' | 'destination';
  * statechart: `from` and `to` are then statuses and `type` the event that
  * made it, so a viewer can light the very edge
  * taken rather than guess one from the two statuses.
+ * An `event` carries its `payload` (its fields besides `type`), a
+ * `transition` the statechart's `context` as it entered the new status,
+ * both as plain JSON cut to a few KB.
  */
 export interface ActorMessage {
   side: TraceSide;
@@ -35,4 +39,6 @@ export interface ActorMessage {
   to: string;
   type: string;
   kind: 'event' | 'message' | 'transition';
+  payload?: JsonObject;
+  context?: JsonObject;
 }
