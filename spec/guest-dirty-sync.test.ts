@@ -62,7 +62,7 @@ describe('guest: dirty sync', function () {
     });
   }
 
-  it('reports the dirty pages, their count and a rate', async () => {
+  it('reports the dirty pages and their count', async () => {
     guest = await Guest.create({ ram: 8 * MiB, smp: 1, workload: { kind: 'ab', start: MiB, end: 2 * MiB }, runState: 'running' });
     const block = guest.blocks[0]!;
     const log = new DirtyLog(block);
@@ -73,7 +73,6 @@ describe('guest: dirty sync', function () {
     expect(sync.count).to.equal(256); // the whole 1 MiB range, many times over
     expect(pages[0]).to.equal(256);
     expect(pages[255]).to.equal(511);
-    expect(sync.rate).to.be.greaterThan(0);
     expect(log.sync().count, 'a second sync of a stopped guest finds nothing').to.equal(0);
   });
 });

@@ -7,33 +7,26 @@ export interface DirtySync {
   bitmap: Int32Array;
   /** Pages dirtied since the previous sync. */
   count: number;
-  /** Dirty pages per second since the previous sync of this block. */
-  rate: number;
 }
 
 /**
  * The migration side's view of a block's dirty log: each sync atomically
  * fetches and clears the bitmap the guest's writes set (KVM's
- * KVM_GET_DIRTY_LOG with clear), and measures the dirty-page rate.
+ * KVM_GET_DIRTY_LOG with clear). The migration's dirty-page rate is
+ * measured over all blocks (actors/ram/dirty-rate-window.ts).
  */
 export class DirtyLog {
-  private lastSync = performance.now();
-
   constructor(readonly block: RamBlock) {}
 
   sync(): DirtySync {
     const bitmap = new Int32Array(this.block.dirty.words.length);
     const count = this.block.dirty.fetchAndClear(bitmap);
-    const now = performance.now();
-    const seconds = Math.max((now - this.lastSync) / 1000, 1e-6);
-    this.lastSync = now;
-    return { bitmap, count, rate: count / seconds };
+    return { bitmap, count };
   }
 
-  /** Restarts the rate window, e.g. when dirty logging starts for a migration. */
+  /** Forgets what was written so far, e.g. when dirty logging starts for a migration. */
   reset(): void {
     this.block.dirty.fill(false);
-    this.lastSync = performance.now();
   }
 }
 

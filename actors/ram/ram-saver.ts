@@ -11,6 +11,7 @@
  */
 import { DirtyLog } from '../guest/dirty-log.js';
 import type { RamBlock } from '../guest/ram-block.js';
+import { DirtyRateWindow } from './dirty-rate-window.js';
 import { MigrationBitmap } from './migration-bitmap.js';
 import { MAX_DATA_PAGES, RunBuilder, ZeroPageCheck, type PageBatch } from './page-runs.js';
 import { requestedBatches } from './requested-pages.js';
@@ -21,6 +22,7 @@ export class RamSaver {
   private readonly bitmaps: Int32Array[];
   private readonly logs: DirtyLog[];
   private readonly zero: ZeroPageCheck[];
+  private readonly rateWindow = new DirtyRateWindow();
   private cursorBlock = 0;
   private cursorPage = 0;
   /** nextBatch has come back round to the first block: every page has been sent once (QEMU's complete_round). */
@@ -54,18 +56,18 @@ export class RamSaver {
    */
   startDirtyLogging(): void {
     for (const log of this.logs) log.reset();
+    this.rateWindow.restart();
   }
 
   /**
    * QEMU's migration_bitmap_sync: fetch-and-clear every block's dirty log and
-   * merge it into the migration bitmap. Returns the dirty-page rate.
+   * merge it into the migration bitmap. Returns the pages dirtied since the
+   * last sync, and the dirty-page rate over at least the last second.
    */
   sync(): { rate: number; dirtied: number } {
-    let rate = 0;
     let dirtied = 0;
     for (let b = 0; b < this.blocks.length; b++) {
       const s = this.logs[b]!.sync();
-      rate += s.rate;
       dirtied += s.count;
       if (s.count === 0) continue;
       for (let w = 0; w < s.bitmap.length; w++) {
@@ -73,7 +75,7 @@ export class RamSaver {
         if (dirty !== 0) this.bitmap.merge(b, w, dirty);
       }
     }
-    return { rate, dirtied };
+    return { rate: this.rateWindow.sync(dirtied), dirtied };
   }
 
   /** The next batch of pages to send, going round the blocks; null when nothing is left. */
