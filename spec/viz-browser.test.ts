@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startVizServer, type VizServer } from '../tools/viz/server.js';
+import { parseTrace } from '../tools/viz/trace-file.js';
 import { ENSURE_CHROMIUM_MS, ensureChromium, launchChromium, type Chromium } from './support/chromium.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
 
@@ -41,6 +42,13 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
     if (Date.now() > deadline) throw new Error(`the page never showed ${what} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Moves the time-travel slider to `at` (ms since the epoch), as a person dragging it would. */
+async function travelTo(page: Page, at: number): Promise<void> {
+  const start = Number(await page.locator('#scrub').getAttribute('data-start'));
+  await page.locator('#scrub').fill(String(Math.round(at - start)));
+  await page.locator('body[data-travel="past"]').waitFor({ timeout: 2_000 });
 }
 
 describe('livemig viz in headless Chromium', function () {
@@ -96,6 +104,10 @@ describe('livemig viz in headless Chromium', function () {
     await until('three dirty-rate bars', async () => (await chartCount(page, 'chart-dirty', 'bars')) >= 3, 20_000);
     await page.screenshot({ path: join(SCREENSHOTS, '2-during-precopy.png'), fullPage: true, animations: 'disabled' });
     expect(await highlighted(page, 'source')).to.equal('active');
+    // A moment both sides were active, to travel back to once the migration is over.
+    await page.locator('#destination-svg g.state.current#destination-state-active').waitFor({ timeout: 5_000 });
+    const midway = Date.now();
+    const pointsMidway = await chartCount(page, 'chart-throughput', 'points');
     await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 100_000_000_000 });
 
     await page.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 30_000 });
@@ -123,6 +135,50 @@ describe('livemig viz in headless Chromium', function () {
     expect(await page.locator('#messages .lane').allTextContents()).to.include.members(['return-path (src)', 'return-path (dst)']);
     expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['completed']);
     expect(await page.locator('#destination-svg g.transition.taken text').allTextContents()).to.deep.equal(['load.done']);
+
+    // Time travel: back to the moment both were active, both charts as they were then, the later bandwidth change not yet marked.
+    await travelTo(page, midway);
+    expect(await highlighted(page, 'source')).to.equal('active');
+    expect(await highlighted(page, 'destination')).to.equal('active');
+    expect(await page.locator('#source-svg g.state.visited#source-state-completed').count()).to.equal(0);
+    const pointsThen = await chartCount(page, 'chart-throughput', 'points');
+    expect(pointsThen).to.be.within(Math.max(1, pointsMidway - 12), pointsMidway + 12);
+    expect(await page.locator('#chart-remaining text.mark-label').count()).to.equal(0);
+    expect(await page.textContent('#scrub-time')).to.match(/ s into migration #1 · newer updates held back$/);
+    await page.screenshot({ path: join(SCREENSHOTS, '3b-time-travel-midway.png'), fullPage: true, animations: 'disabled' });
+    await page.click('#follow-live');
+    await page.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 5_000 });
+    expect(await chartCount(page, 'chart-throughput', 'points')).to.be.greaterThan(pointsThen);
+
+    // Inspection: a status change shows the statechart's context as it entered the status; an event its payload.
+    await page.locator('#transitions tr.source', { hasText: 'active → completed' }).click();
+    expect(await page.textContent('#inspect-title')).to.match(/^source: active → completed at [\d:.]+, by event completed$/);
+    const sections = await page.locator('#inspect-body section').allTextContents();
+    expect(sections[0]).to.match(/^statechart context as it entered the status\{[^]*"error": null/);
+    expect(sections[1]).to.match(/^query-migrate at that moment\{[^]*"status": "(active|device|completed)"/);
+    await page.locator('#messages .message.kind-event', { hasText: 'migrate' }).first().click();
+    expect(await page.textContent('#inspect-title')).to.match(/^source: monitor → source: migrate \(event\)/);
+    expect((await page.locator('#inspect-body section').allTextContents())[0]).to.contain(`"uri": "tcp:127.0.0.1:${info['socket-address'][0]!.port}"`);
+    await page.screenshot({ path: join(SCREENSHOTS, '3c-inspect.png'), fullPage: true, animations: 'disabled' });
+
+    // The same migration from a saved trace, served by a replaying server: scrubbed back, it shows the same moment.
+    const trace = await (await fetch(`${viz.url}api/trace`)).text();
+    const replayed = await startVizServer({ port: 0, replay: { trace: parseTrace(trace, 'saved.json'), name: 'saved.json' } });
+    try {
+      const again = await browser.context.newPage();
+      await again.goto(replayed.url);
+      await again.waitForSelector('body[data-ready="true"][data-mode="live"]');
+      await again.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 5_000 });
+      expect(await again.locator('.connection.replayed').allTextContents()).to.deep.equal([
+        `source unix:${src.socket}: replayed`, `destination unix:${dst.socket}: replayed`,
+      ]);
+      await travelTo(again, midway);
+      expect(await highlighted(again, 'source')).to.equal('active');
+      expect(await highlighted(again, 'destination')).to.equal('active');
+      await again.screenshot({ path: join(SCREENSHOTS, '3d-replayed-trace-midway.png'), fullPage: true, animations: 'disabled' });
+    } finally {
+      await replayed.close();
+    }
     expect(pageErrors).to.deep.equal([]);
     expect(foreignRequests).to.deep.equal([]);
     console.log(`      highlighted: source ${seen.source.join(' → ')}; destination ${seen.destination.join(' → ')}; screenshots in ${SCREENSHOTS}`);
@@ -165,15 +221,29 @@ describe('livemig viz in headless Chromium', function () {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.screenshot({ path: join(SCREENSHOTS, '6-cancelled-1280x800.png'), fullPage: true, animations: 'disabled' });
 
-    // The next migration (to an instance the page does not follow) starts its own view: nothing of the cancelled one stays.
+    // The next migration (a fast one, to an instance the page does not follow) starts its own view: nothing of the cancelled one stays.
     const next = await startInstance(['--ram', '256M', '--incoming', 'tcp:127.0.0.1:0'], { name: 'next' });
     const nextInfo = await next.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
+    await src.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 100_000_000_000 });
     await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${nextInfo['socket-address'][0]!.port}` });
-    await page.locator('#source-svg g.state.current#source-state-active').waitFor({ timeout: 10_000 });
+    await page.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 20_000 });
     expect(await page.locator('#source-svg g.state.visited#source-state-cancelled').count()).to.equal(0);
     expect(await page.locator('#source-svg g.state.visited#source-state-cancelling').count()).to.equal(0);
     expect(await page.locator('#transitions tr.source.restart td:nth-child(3)').allTextContents()).to.deep.equal(['a new migration', 'a new migration']);
     expect(await page.locator('#source-error').isVisible()).to.equal(false);
+    // Even a migration this fast has its shape on the charts.
+    expect(await chartCount(page, 'chart-throughput', 'points')).to.be.at.least(2);
+    await page.screenshot({ path: join(SCREENSHOTS, '7-fast-after-cancel.png'), fullPage: true, animations: 'disabled' });
+
+    // The cancelled migration is kept in the list, and reopens as it ended: cancelled, with the destination's error.
+    expect(await page.locator('#migration-pick option').allTextContents()).to.have.length(2);
+    await page.selectOption('#migration-pick', '1');
+    await page.locator('#source-svg g.state.current#source-state-cancelled').waitFor({ timeout: 5_000 });
+    expect(await page.locator('#destination-error').textContent()).to.match(/^load of migration failed: /);
+    expect(await page.locator('#source-svg g.transition.taken text').allTextContents()).to.deep.equal(['cancel.done']);
+    // Nothing of the next migration: its migrate command is not among the messages.
+    expect(await page.locator('#messages .message svg > text').filter({ hasText: /^migrate$/ }).count()).to.equal(1);
+    await page.screenshot({ path: join(SCREENSHOTS, '8-reopened-cancelled.png'), fullPage: true, animations: 'disabled' });
     expect(pageErrors).to.deep.equal([]);
   });
 
@@ -209,6 +279,26 @@ describe('livemig viz in headless Chromium', function () {
     expect(await page.textContent('#explore-result')).to.equal('opening —open→ open (transition return-path-t0)');
     expect(await page.textContent('#return-path-status')).to.equal('open');
     await page.screenshot({ path: join(SCREENSHOTS, '4-explore.png'), fullPage: true, animations: 'disabled' });
+
+    // Pan and zoom: the buttons zoom, a drag pans (and is no pick), fit shows the whole chart again.
+    const chart = page.locator('#source-svg svg');
+    const whole = await chart.getAttribute('viewBox');
+    await page.click('[data-side="source"] [data-zoom="in"]');
+    await page.click('[data-side="source"] [data-zoom="in"]');
+    expect(await chart.getAttribute('data-zoom')).to.equal('1.56');
+    const zoomed = (await chart.getAttribute('viewBox'))!.split(' ').map(Number);
+    const box = (await chart.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 - 100, box.y + box.height / 2 - 40, { steps: 5 });
+    await page.mouse.up();
+    const panned = (await chart.getAttribute('viewBox'))!.split(' ').map(Number);
+    expect(panned[0]).to.be.greaterThan(zoomed[0]!);
+    expect(panned[1]).to.be.greaterThan(zoomed[1]!);
+    expect(panned.slice(2)).to.deep.equal(zoomed.slice(2));
+    expect(await highlighted(page, 'source')).to.equal('setup');
+    await page.click('[data-side="source"] [data-zoom="fit"]');
+    expect(await chart.getAttribute('viewBox')).to.equal(whole);
     await page.click('[data-mode-button="live"]');
     expect(await page.locator('article[data-side="return-path"]').isVisible()).to.equal(false);
     expect(await page.locator('article[data-side="source"]').isVisible()).to.equal(true);

@@ -101,7 +101,8 @@ export class InstanceWatch {
       case ACTOR_MESSAGE_EVENT:
         if (data.kind === 'transition') {
           const side = data.side === 'destination' ? 'destination' : 'source';
-          this.timeline.publish({ topic: 'edge', side, from: String(data.from), to: String(data.to), event: String(data.type), at });
+          const context = data.context as JsonObject | undefined;
+          this.timeline.publish({ topic: 'edge', side, from: String(data.from), to: String(data.to), event: String(data.type), at, ...(context ? { context } : {}) });
           break;
         }
         this.timeline.publish({
@@ -112,6 +113,7 @@ export class InstanceWatch {
           type: String(data.type),
           kind: String(data.kind),
           at,
+          ...(data.payload ? { payload: data.payload as JsonObject } : {}),
         });
         break;
     }

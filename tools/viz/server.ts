@@ -8,6 +8,7 @@
  *   GET  /static/<file>  its scripts and styles (tools/viz/static)
  *   GET  /api/charts     the statecharts (both sides', the return path's): graph, SVG, events with presets
  *   GET  /api/live       text/event-stream of LiveUpdates, history first
+ *   GET  /api/trace      everything seen so far, as a trace file (trace-file.ts) to save
  *   POST /api/explore    ExploreRequest → ExploreResult
  *
  * @example
@@ -24,7 +25,8 @@ import { InstanceWatch } from './instance-watch.js';
 import { CHARTS, graphs, isChartName, isSide, SIDES, type ChartName } from './machines.js';
 import { toDot } from './dot.js';
 import { renderSvg } from './svg.js';
-import { Timeline } from './timeline.js';
+import { Timeline, type LiveUpdate } from './timeline.js';
+import { traceFile, type TraceFile } from './trace-file.js';
 
 export interface VizServerOptions {
   /** QMP address of the source instance to follow. */
@@ -34,6 +36,8 @@ export interface VizServerOptions {
   port: number;
   /** query-migrate period; default 200 ms. */
   pollMs?: number;
+  /** Serve a saved trace instead of following instances (`name`: where it came from, shown on the page). */
+  replay?: { trace: TraceFile; name: string };
 }
 
 export interface VizServer {
@@ -52,6 +56,7 @@ const STATIC_TYPES: Readonly<Record<string, string>> = {
   'live-charts.js': 'text/javascript; charset=utf-8',
   'message-view.js': 'text/javascript; charset=utf-8',
   'explorer.js': 'text/javascript; charset=utf-8',
+  'travel.js': 'text/javascript; charset=utf-8',
   'format.js': 'text/javascript; charset=utf-8',
 };
 const CONTENT_SECURITY_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
@@ -61,6 +66,7 @@ const HEARTBEAT_MS = 15_000;
 export async function startVizServer(options: VizServerOptions): Promise<VizServer> {
   const charts = await chartsPayload(options);
   const timeline = new Timeline();
+  if (options.replay) replay(timeline, options.replay);
   const watches: InstanceWatch[] = [];
   const streams = new Set<ServerResponse>();
   let port = 0;
@@ -91,6 +97,11 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
       send(res, 200, 'application/json', JSON.stringify(charts));
     } else if (req.method === 'GET' && path === '/api/live') {
       liveStream(res);
+    } else if (req.method === 'GET' && path === '/api/trace') {
+      const saved = new Date();
+      const name = `livemig-trace-${saved.toISOString().replace(/[:.]/g, '-')}.json`;
+      res.setHeader('Content-Disposition', `attachment; filename="${name}"`);
+      send(res, 200, 'application/json', JSON.stringify(traceFile(timeline.updates(), saved)));
     } else if (req.method === 'POST' && path === '/api/explore') {
       try {
         const request = parseExploreRequest(await readBody(req));
@@ -147,6 +158,20 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
   };
 }
 
+/** A saved trace as the history a page is shown, its connections marked as replayed. */
+function replay(timeline: Timeline, { trace, name }: { trace: TraceFile; name: string }): void {
+  for (const update of trace.updates) {
+    const replayed: LiveUpdate = update.topic === 'connection' ? { ...update, state: 'replayed', detail: `replayed from ${name}` } : update;
+    timeline.publish(replayed);
+  }
+}
+
+/** The instance each side followed in a trace, as its connection updates name it. */
+function tracedAddress(trace: TraceFile, side: string): string | null {
+  const c = trace.updates.find((u) => u.topic === 'connection' && u.side === side);
+  return c?.topic === 'connection' ? c.address : null;
+}
+
 /** Everything the page needs to draw and explore the machines, computed once. */
 async function chartsPayload(options: VizServerOptions) {
   const entries = await Promise.all(
@@ -161,7 +186,7 @@ async function chartsPayload(options: VizServerOptions) {
           events: types.map((type) => ({ type, presets: eventPresets[side][type] ?? [{ name: 'no payload', payload: {} }] })),
           initialContext: initialContext(side),
           // The instance followed for a side; the return path reports no status, so it is only explored.
-          address: isSide(side) ? options[side] ?? null : null,
+          address: !isSide(side) ? null : options.replay ? tracedAddress(options.replay.trace, side) : options[side] ?? null,
         },
       ] as const;
     }),

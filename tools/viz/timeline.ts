@@ -7,18 +7,20 @@
  * splits the migrations where they began; every new update then goes to
  * each subscriber as it arrives.
  */
+import type { JsonObject } from '../../protocols/qmp/types.js';
 import type { Side } from './machines.js';
 
-export type ConnectionState = 'connecting' | 'connected' | 'lost';
+/** `replayed`: the side's updates come from a saved trace, not from a live instance. */
+export type ConnectionState = 'connecting' | 'connected' | 'lost' | 'replayed';
 
 export type LiveUpdate =
   | { topic: 'connection'; side: Side; address: string; state: ConnectionState; detail: string | null; trace: boolean }
   | { topic: 'transition'; side: Side; from: string | null; to: string; at: number; via: 'event' | 'poll' }
   /** The statechart's own account of a status change: the event whose transition it was. */
-  | { topic: 'edge'; side: Side; from: string; to: string; event: string; at: number }
+  | { topic: 'edge'; side: Side; from: string; to: string; event: string; at: number; context?: JsonObject }
   | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null; params: SampleParams | null }
   | { topic: 'pass'; side: Side; pass: number; at: number }
-  | { topic: 'message'; side: Side; from: string; to: string; type: string; kind: string; at: number };
+  | { topic: 'message'; side: Side; from: string; to: string; type: string; kind: string; at: number; payload?: JsonObject };
 
 /** The query-migrate `ram` figures the charts draw (bytes, bytes, Mbit/s, pages/s). */
 export interface RamSample {
@@ -36,8 +38,8 @@ export interface SampleParams {
   maxBandwidth: number;
 }
 
-/** How many updates a late page is replayed (about 20 minutes of one migration pair's samples). */
-const HISTORY = 12_000;
+/** How many updates a late page is replayed, and a saved trace holds (minutes of a busy migration pair, hours of a quiet one). */
+const HISTORY = 40_000;
 
 export class Timeline {
   private readonly connections = new Map<Side, LiveUpdate>();
@@ -51,6 +53,11 @@ export class Timeline {
       if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
     }
     for (const subscriber of this.subscribers) subscriber(update);
+  }
+
+  /** Everything a page opened now would be shown: the connections, then the history. */
+  updates(): LiveUpdate[] {
+    return [...this.connections.values(), ...this.history];
   }
 
   /** Replays the history to `subscriber`, then sends it every update; returns the unsubscribe function. */

@@ -2,6 +2,7 @@
  * `livemig viz`. The server and Graphviz are imported only when this command
  * runs: every `livemig run` loads this file through the CLI's entry point.
  */
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { parseQmpAddress } from '../../protocols/qmp/address.js';
 import { livemigCommand, parseEach, wholeNumber } from '../cli-options.js';
@@ -12,6 +13,7 @@ interface VizValues {
   port: number;
   interval: number;
   export?: string;
+  replay?: string;
 }
 
 /** `livemig viz`: serve until SIGINT/SIGTERM, or export and exit. */
@@ -29,25 +31,40 @@ it is refused.`)
     .option('--port <N>', 'port on 127.0.0.1 (0: any free port)', wholeNumber(0, 65535), 7070)
     .option('--interval <MS>', 'query-migrate period', wholeNumber(10), 200)
     .option('--export <DIR>', 'write source, destination and return-path .{svg,dot,mmd} to DIR and exit')
+    .option('--replay <FILE>', 'serve a trace the page saved ("Save trace") instead of following instances, to scrub through it')
     .addHelpText('after', `
 Status transitions carry exact times when the instances have the 'events'
 capability on; otherwise they are seen by polling.`)
     .action(async (values: VizValues, command: Command) => {
       parseEach(command, parseQmpAddress, [values.source, values.destination].filter((a) => a !== undefined));
-      await viz(values);
+      if (values.replay !== undefined && (values.source !== undefined || values.destination !== undefined)) {
+        command.error('--replay serves a saved trace: it follows no instance, so it takes no --source or --destination');
+      }
+      await viz(values, command);
     });
 }
 
-async function viz(values: VizValues): Promise<void> {
+async function viz(values: VizValues, command: Command): Promise<void> {
   if (values.export !== undefined) {
     const { exportCharts } = await import('./export.js');
     for (const path of await exportCharts(values.export)) console.log(path);
     return;
   }
   const { startVizServer } = await import('./server.js');
+  let replay;
+  if (values.replay !== undefined) {
+    const { readTraceFile, TraceFileError } = await import('./trace-file.js');
+    try {
+      replay = { trace: await readTraceFile(values.replay), name: basename(values.replay) };
+    } catch (err) {
+      if (err instanceof TraceFileError) command.error(err.message);
+      throw err;
+    }
+  }
   const server = await startVizServer({
     port: values.port,
     pollMs: values.interval,
+    ...(replay === undefined ? {} : { replay }),
     ...(values.source === undefined ? {} : { source: values.source }),
     ...(values.destination === undefined ? {} : { destination: values.destination }),
   });

@@ -30,9 +30,13 @@ const TIME_W = 92;
 const MAX_ROWS = 400;
 
 export class MessageView {
-  /** @param {HTMLElement} host */
-  constructor(host) {
+  /**
+   * @param {HTMLElement} host
+   * @param {(message: any) => void} onPick  a message was clicked
+   */
+  constructor(host, onPick) {
     this.host = host;
+    this.onPick = onPick;
     this.lanes = [];
     this.messages = [];
     this.header = document.createElement('div');
@@ -40,6 +44,15 @@ export class MessageView {
     this.body = document.createElement('div');
     host.append(this.header, this.body);
     this.count = 0;
+  }
+
+  /** Forgets every message and lane: the page shows an earlier moment. */
+  clear() {
+    this.count = 0;
+    this.lanes = [];
+    this.messages = [];
+    this.header.replaceChildren();
+    this.body.replaceChildren();
   }
 
   add(message) {
@@ -75,6 +88,7 @@ export class MessageView {
     const width = this.lanes.length * LANE_W;
     const div = document.createElement('div');
     div.className = `message ${message.side} kind-${message.kind}`;
+    div.addEventListener('click', () => this.onPick(message));
     const time = Object.assign(document.createElement('span'), { className: 'time', textContent: clock(message.at) });
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('width', String(width));

@@ -1,11 +1,17 @@
 // The visualizer page: draws the statecharts, follows the live instances
 // through the server's event stream (/api/live), and hosts the explorer.
+//
+// Every update the page is shown is recorded, and the views are a function
+// of the updates applied so far: time travel resets them and applies the
+// recorded updates up to the chosen moment (travel.js keeps the recording,
+// the migrations in it and the slider).
 
 import { Explorer } from './explorer.js';
 import { bytes, clock, count, rate } from './format.js';
 import { BarChart, LineChart } from './live-charts.js';
 import { MessageView } from './message-view.js';
 import { StatechartView } from './statechart-view.js';
+import { Travel } from './travel.js';
 
 // The sides are followed live; every chart (the return path's too) can be explored.
 const SIDES = ['source', 'destination'];
@@ -15,7 +21,13 @@ const IDLE = new Set(['none', 'completed', 'failed', 'cancelled']);
 const charts = await (await fetch('/api/charts')).json();
 const CHARTS = Object.keys(charts);
 const views = Object.fromEntries(CHARTS.map((name) => [name, new StatechartView(document.getElementById(`${name}-svg`), charts[name])]));
-const live = Object.fromEntries(CHARTS.map((name) => [name, { status: null, visited: new Set(), edge: null }]));
+for (const name of CHARTS) {
+  for (const [zoom, act] of [['in', (v) => v.zoomBy(1.25)], ['out', (v) => v.zoomBy(0.8)], ['fit', (v) => v.fit()]]) {
+    document.querySelector(`[data-side="${name}"] [data-zoom="${zoom}"]`).addEventListener('click', () => act(views[name]));
+  }
+}
+const freshLive = () => Object.fromEntries(CHARTS.map((name) => [name, { status: null, visited: new Set(), edge: null }]));
+let live = freshLive();
 const following = SIDES.some((side) => charts[side].address !== null);
 let mode = following ? 'live' : 'explore';
 
@@ -67,6 +79,18 @@ const dirty = new BarChart(document.getElementById('chart-dirty'), {
   format: (v) => count(v),
 });
 const previous = { source: null, destination: null };
+/** The shortest span a throughput point is measured over. */
+const RATE_SPAN_MS = 250;
+/** Per side, the samples of the last RATE_SPAN_MS and the one before them (a counter, and when). */
+const recent = { source: [], destination: [] };
+
+/** The latest recent sample at least RATE_SPAN_MS before `at`, or the oldest there is. */
+function spanStart(side, at) {
+  const samples = recent[side];
+  let base = samples[0] ?? null;
+  for (const s of samples) if (s.at <= at - RATE_SPAN_MS) base = s;
+  return base;
+}
 
 /**
  * One migration at a time: a side entering `setup` starts a new one (its
@@ -79,6 +103,7 @@ function startMigration(side, at, restart) {
   state.edge = null;
   errors[side] = null;
   previous[side] = null;
+  recent[side] = [];
   if (side === 'source') {
     throughput.clear();
     remaining.clear();
@@ -100,7 +125,9 @@ function onSample(sample) {
   const before = previous[side];
   const counter = (side === 'source' ? sample.ram?.transferred : sample.incomingBytes) ?? null;
   const measurable = moving && before?.moving && counter !== null && before.counter !== null;
-  const bps = measurable ? ((counter - before.counter) * 1000) / Math.max(1, sample.at - before.at) : 0;
+  // Over RATE_SPAN_MS at least: max-bandwidth lets bytes out in bursts, and a rate per 50 ms sample would saw between them.
+  const base = measurable ? spanStart(side, sample.at) : null;
+  const bps = base ? ((counter - base.counter) * 1000) / Math.max(1, sample.at - base.at) : 0;
   // A destination listens long before the first byte: a line starts when bytes flow, and ends at zero.
   const flowing = moving && (bps > 0 || Boolean(before?.flowing));
   const series = side === 'source' ? 0 : 1;
@@ -136,6 +163,12 @@ function onSample(sample) {
     }
   }
   previous[side] = { at: sample.at, counter, moving, flowing };
+  if (moving && counter !== null) {
+    recent[side].push({ at: sample.at, counter });
+    while (recent[side].length > 2 && recent[side][1].at <= sample.at - RATE_SPAN_MS) recent[side].shift();
+  } else {
+    recent[side] = [];
+  }
   if (sample.error !== errors[side]) {
     errors[side] = sample.error;
     showError(side);
@@ -180,6 +213,8 @@ const transitions = document.querySelector('#transitions tbody');
 const edges = { source: null, destination: null };
 /** Per side, the table row of its last status change, to name the event once the trace says it. */
 const lastRow = { source: null, destination: null };
+/** Per side, every traced status change (with the statechart's context then), for the inspector. */
+const contexts = { source: [], destination: [] };
 
 function eventLabel(side, event) {
   return charts[side].graph.transitions.find((t) => t.event === event)?.label ?? event;
@@ -198,6 +233,7 @@ function lightEdge(side) {
 
 function onEdge(e) {
   edges[e.side] = e;
+  contexts[e.side].push(e);
   if (lightEdge(e.side) && mode === 'live') redraw();
 }
 
@@ -221,7 +257,8 @@ function onTransition(t) {
     state.edge = traced || restart ? null : (views[t.side].findTransition(t.from, t.to)?.id ?? null);
     if (state.edge !== null) row.cells[3].textContent += ' (edge guessed: no trace)';
   }
-  row.scrollIntoView({ block: 'nearest' });
+  row.addEventListener('click', () => inspectTransition(t));
+  if (!travel.rebuilding) row.scrollIntoView({ block: 'nearest' });
   if (mode === 'live') redraw();
 }
 
@@ -247,12 +284,111 @@ function onConnection(c) {
 
 // ---- actor messages ----
 
-const messages = new MessageView(document.getElementById('messages'));
+const messages = new MessageView(document.getElementById('messages'), (m) => inspectMessage(m));
 
 function onMessage(m) {
   messages.add(m);
   document.getElementById('message-count').textContent = String(messages.count);
 }
+
+// ---- inspection ----
+
+const inspector = document.getElementById('inspect');
+
+/** Shows one recorded thing: what it is, then named JSON sections (payload, context, the figures at that moment). */
+function inspect(title, sections) {
+  const body = document.getElementById('inspect-body');
+  document.getElementById('inspect-title').textContent = title;
+  body.replaceChildren(
+    ...sections.map(([name, value]) => {
+      const section = document.createElement('section');
+      section.append(
+        Object.assign(document.createElement('h4'), { textContent: name }),
+        Object.assign(document.createElement('pre'), { textContent: value === undefined || value === null ? '—' : JSON.stringify(value, null, 2) }),
+      );
+      return section;
+    }),
+  );
+  inspector.hidden = false;
+}
+
+function inspectTransition(t) {
+  const traced = contexts[t.side].find((e) => e.to === t.to && Math.abs(e.at - t.at) < 1000);
+  inspect(`${t.side}: ${t.from ?? '(first seen)'} → ${t.to} at ${clock(t.at)}${traced ? `, by event ${eventLabel(t.side, traced.event)}` : ''}`, [
+    ['statechart context as it entered the status', traced?.context ?? (traced ? null : 'not traced: the instance has no trace extension')],
+    ['query-migrate at that moment', sampleShown(travel.sampleAt(t.side, t.at))],
+  ]);
+}
+
+/** A recorded sample as the inspector shows it: when it was taken, then its figures. */
+function sampleShown(sample) {
+  if (sample === null) return 'no sample yet';
+  const { topic: _topic, side: _side, at, ...figures } = sample;
+  return { taken: clock(at), ...figures };
+}
+
+function inspectMessage(m) {
+  inspect(`${m.side}: ${m.from} → ${m.to}: ${m.type} (${m.kind}) at ${clock(m.at)}`, [
+    ['payload', m.payload ?? (m.kind === 'event' ? {} : 'a message between actors that are not statecharts carries no payload')],
+    ['query-migrate at that moment', sampleShown(travel.sampleAt(m.side, m.at))],
+  ]);
+}
+
+document.getElementById('inspect-close').addEventListener('click', () => (inspector.hidden = true));
+
+// ---- updates, recorded and applied ----
+
+function apply(update) {
+  switch (update.topic) {
+    case 'connection':
+      return onConnection(update);
+    case 'transition':
+      return onTransition(update);
+    case 'edge':
+      return onEdge(update);
+    case 'sample':
+      return onSample(update);
+    case 'message':
+      return onMessage(update);
+    case 'pass':
+      document.getElementById('passes-now').textContent = `MIGRATION_PASS ${update.pass} at ${clock(update.at)}`;
+      return undefined;
+  }
+}
+
+/** Back to before the first update: every view empty, as a page just opened. */
+function resetViews() {
+  live = freshLive();
+  for (const side of SIDES) {
+    edges[side] = null;
+    lastRow[side] = null;
+    contexts[side] = [];
+    errors[side] = null;
+    previous[side] = null;
+    recent[side] = [];
+    showError(side);
+  }
+  lastParams = null;
+  throughput.clear();
+  remaining.clear();
+  dirty.clear();
+  messages.clear();
+  transitions.replaceChildren();
+  document.getElementById('message-count').textContent = '';
+  for (const id of ['throughput-now', 'remaining-now', 'passes-now', 'migration-now']) document.getElementById(id).textContent = '';
+}
+
+const travel = new Travel({
+  sideOfMigrations: () => (connections.source || charts.source.address !== null ? 'source' : 'destination'),
+  reset: resetViews,
+  apply,
+  redraw: () => redraw(),
+  detach: () => {
+    stream.close();
+    document.getElementById('no-instances').hidden = true;
+    mode = 'live';
+  },
+});
 
 const stream = new EventSource('/api/live');
 // The server replays its history to every new stream: after a reconnect, start over rather than show it twice.
@@ -261,15 +397,9 @@ stream.addEventListener('open', () => {
   if (opened) location.reload();
   opened = true;
 });
-stream.addEventListener('connection', (e) => onConnection(JSON.parse(e.data)));
-stream.addEventListener('transition', (e) => onTransition(JSON.parse(e.data)));
-stream.addEventListener('edge', (e) => onEdge(JSON.parse(e.data)));
-stream.addEventListener('sample', (e) => onSample(JSON.parse(e.data)));
-stream.addEventListener('message', (e) => onMessage(JSON.parse(e.data)));
-stream.addEventListener('pass', (e) => {
-  const p = JSON.parse(e.data);
-  document.getElementById('passes-now').textContent = `MIGRATION_PASS ${p.pass} at ${clock(p.at)}`;
-});
+for (const topic of ['connection', 'transition', 'edge', 'sample', 'message', 'pass']) {
+  stream.addEventListener(topic, (e) => travel.receive(JSON.parse(e.data)));
+}
 
 redraw();
 document.body.dataset.ready = 'true';

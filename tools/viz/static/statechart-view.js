@@ -1,6 +1,15 @@
 // One statechart drawn by Graphviz on the server, and what is lit on it:
 // the current state, the states visited before, the last transition taken
-// (or, in the explorer, the transitions a guard refused).
+// (or, in the explorer, the transitions a guard refused). It pans (drag)
+// and zooms (the card's buttons, or Ctrl + wheel / a pinch) by moving the
+// SVG's viewBox; a plain wheel still scrolls the page.
+
+/** Each zoom step, and the closest and farthest the chart may be zoomed. */
+const ZOOM_STEP = 1.25;
+const ZOOM_MAX = 8;
+const ZOOM_MIN = 0.5;
+/** A pointer that moves less than this between down and up clicked rather than dragged. */
+const DRAG_PX = 4;
 
 export class StatechartView {
   /**
@@ -16,6 +25,73 @@ export class StatechartView {
     this.svg.removeAttribute('width');
     this.svg.removeAttribute('height');
     this.byId = new Map(this.graph.states.map((s) => [s.id, s]));
+    this.homeViewBox = this.svg.getAttribute('viewBox') ?? '0 0 100 100';
+    const [x, y, w, h] = this.homeViewBox.split(/[\s,]+/).map(Number);
+    this.home = { x, y, w, h };
+    this.view = { ...this.home };
+    this.dragged = false;
+    this.panAndZoom();
+  }
+
+  /** How far the chart is zoomed in (1: the whole chart fits). */
+  get zoom() {
+    return this.home.w / this.view.w;
+  }
+
+  /** Zooms by `factor` around (fx, fy), fractions of the drawing's width and height (the middle by default). */
+  zoomBy(factor, fx = 0.5, fy = 0.5) {
+    const zoom = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, this.zoom * factor));
+    const w = this.home.w / zoom;
+    const h = this.home.h / zoom;
+    this.view = { x: this.view.x + (this.view.w - w) * fx, y: this.view.y + (this.view.h - h) * fy, w, h };
+    this.applyView();
+  }
+
+  /** The whole chart again. */
+  fit() {
+    this.view = { ...this.home };
+    this.svg.setAttribute('viewBox', this.homeViewBox);
+    this.svg.dataset.zoom = '1.00';
+  }
+
+  applyView() {
+    const { x, y, w, h } = this.view;
+    this.svg.setAttribute('viewBox', `${x} ${y} ${w} ${h}`);
+    this.svg.dataset.zoom = this.zoom.toFixed(2);
+  }
+
+  panAndZoom() {
+    const svg = this.svg;
+    svg.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey && !e.metaKey) return;
+      e.preventDefault();
+      const box = svg.getBoundingClientRect();
+      this.zoomBy(e.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, (e.clientX - box.left) / box.width, (e.clientY - box.top) / box.height);
+    }, { passive: false });
+    let from = null;
+    svg.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      from = { px: e.clientX, py: e.clientY, view: { ...this.view }, moved: false };
+      this.dragged = false;
+    });
+    svg.addEventListener('pointermove', (e) => {
+      if (from === null) return;
+      const dx = e.clientX - from.px;
+      const dy = e.clientY - from.py;
+      if (!from.moved && Math.hypot(dx, dy) < DRAG_PX) return;
+      if (!from.moved) svg.setPointerCapture(e.pointerId);
+      from.moved = true;
+      const box = svg.getBoundingClientRect();
+      this.view = { ...from.view, x: from.view.x - (dx * from.view.w) / box.width, y: from.view.y - (dy * from.view.h) / box.height };
+      this.applyView();
+    });
+    const end = () => {
+      this.dragged = from?.moved === true;
+      from = null;
+    };
+    svg.addEventListener('pointerup', end);
+    svg.addEventListener('pointercancel', end);
+    svg.classList.add('pannable');
   }
 
   /** The state's <g>, or null. */
@@ -82,7 +158,8 @@ export class StatechartView {
       const g = this.stateElement(s.id);
       if (!g) continue;
       g.classList.add('pickable');
-      g.addEventListener('click', () => pick(s.id));
+      // The end of a drag is not a pick.
+      g.addEventListener('click', () => this.dragged || pick(s.id));
     }
   }
 }
