@@ -127,6 +127,16 @@ for (const machine of [sourceMachine, destinationMachine, returnPathMachine]) {
       expect(block[1]).to.contain('    [*] --> setup\n').and.contain('\n    active\n');
     });
 
+    it("draws a compound state's own transitions from its cluster's border, not from its initial leaf", () => {
+      for (const c of graphs[side].states.filter((x) => x.compound)) {
+        const edges = dot.split('\n').filter((l) => l.includes(`ltail="cluster_${c.id}"`));
+        for (const e of edges) expect(e, e).to.match(new RegExp(`^\\s*"${c.id}\\.__exit" -> `));
+        const cluster = new RegExp(`subgraph "cluster_${c.id}" \\{\n([\\s\\S]*?)\n\\s*\\}`).exec(dot)![1]!;
+        expect(cluster.includes(`"${c.id}.__exit" [shape=point`)).to.equal(edges.length > 0);
+      }
+      if (side !== 'return-path') expect(dot).to.contain(`"${side}.running.__exit" -> "failed"`);
+    });
+
     it('draws a final state with a double border, and faint only the states no transition leads to yet', () => {
       const faint: string[] = [];
       for (const s of graphs[side].states.filter((x) => !x.compound)) {

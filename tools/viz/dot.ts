@@ -41,6 +41,8 @@ export function toDot(graph: StatechartGraph): string {
     lines.push(`${indent}  label=${quote(state.label)}; id=${quote(stateElementId(graph.machine, state.id))}; class="state compound";`);
     lines.push(`${indent}  style="rounded,dashed"; color="#9aa5b1"; fontcolor="#52606d";`);
     initialMarker(`${indent}  `, state.id, state.initial!);
+    // Where the compound state's own transitions leave it from: not its initial leaf, which would draw them as that leaf's.
+    if (graph.transitions.some((t) => t.from === state.id)) lines.push(`${indent}  ${quote(exitAnchor(state.id))} [shape=point, width=0.01, style=invis, label=""];`);
     for (const child of children(state.id)) emit(child, `${indent}  `);
     lines.push(`${indent}}`);
   };
@@ -62,10 +64,19 @@ function edge(byId: Map<string, ChartState>, t: ChartTransition): string {
   const attrs = [`label=${quote(transitionLabel(t)).replace(' [', '\\n[')}`, `id=${quote(t.id)}`, 'class="transition"'];
   const to = t.to ?? t.from;
   // An edge can only join nodes: a compound end is drawn to its initial child and clipped at the cluster.
-  if (byId.get(t.from)?.compound) attrs.push(`ltail=${quote(`cluster_${t.from}`)}`);
+  const fromCompound = byId.get(t.from)?.compound === true;
+  if (fromCompound && to !== t.from) attrs.push(`ltail=${quote(`cluster_${t.from}`)}`);
   if (byId.get(to)?.compound && to !== t.from) attrs.push(`lhead=${quote(`cluster_${to}`)}`);
   if (t.to === null) attrs.push('style=dashed');
-  return `${quote(anchor(byId, t.from))} -> ${quote(anchor(byId, to))} [${attrs.join(', ')}];`;
+  const tail = fromCompound ? exitAnchor(t.from) : anchor(byId, t.from);
+  // A compound state's transition back to itself (or one with no target) loops on its exit point.
+  const head = fromCompound && to === t.from ? tail : anchor(byId, to);
+  return `${quote(tail)} -> ${quote(head)} [${attrs.join(', ')}];`;
+}
+
+/** The invisible point inside a compound state's cluster that its own transitions leave from (clipped at the border by ltail). */
+function exitAnchor(id: string): string {
+  return `${id}.__exit`;
 }
 
 /** The node an edge at `id` attaches to: the state itself, or a compound state's initial leaf. */
