@@ -1,7 +1,7 @@
 import { refuseColoCheckpoint, refuseXColoLostHeartbeat } from '../../machines/refusals.js';
 import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
-import { EXTENSION_PREFIX } from '../../protocols/qmp/livemig-extensions.js';
+import { EXTENSION_PREFIX, QUERY_COLO_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
 import { NO_ARGUMENTS } from '../../protocols/qmp/schema.js';
 import type { JsonObject } from '../../protocols/qmp/types.js';
 import type { MonitorHost } from './host.js';
@@ -34,7 +34,7 @@ export function coloCommands(host: MonitorHost): [string, QmpCommand][] {
         return {};
       },
     })],
-    [`${EXTENSION_PREFIX}query-colo`, defineCommand({
+    [QUERY_COLO_COMMAND, defineCommand({
       args: NO_ARGUMENTS,
       run: () => {
         const c = host.colo;

@@ -10,6 +10,8 @@ export const EXTENSION_PREFIX = '__org.livemig_';
 /** `{enable: bool}`: while on, ACTOR_MESSAGE events carry the messages between the instance's actors. */
 export const TRACE_COMMAND = `${EXTENSION_PREFIX}trace`;
 export const ACTOR_MESSAGE_EVENT = `${EXTENSION_PREFIX}ACTOR_MESSAGE`;
+/** COLO figures: checkpoints, their totals and the last one (actors/monitor/colo-commands.ts). */
+export const QUERY_COLO_COMMAND = `${EXTENSION_PREFIX}query-colo`;
 /** A COLO checkpoint on one side: {checkpoint, mode, pages?, digest?} (digest with --colo-digests). */
 export const COLO_CHECKPOINT_EVENT = `${EXTENSION_PREFIX}COLO_CHECKPOINT`;
 /** `{dirty-rate?, bandwidth?, downtime-limit?, working-set?}`: whether precopy would converge, and which lever would make it. */

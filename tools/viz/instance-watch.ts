@@ -3,17 +3,18 @@
  * MIGRATION_PASS events, its actor messages (through the trace extension,
  * when the instance has it), and query-migrate (with the two parameters the
  * charts draw) every `pollMs`, every ACTIVE_POLL_MS while a migration moves,
- * and at once on each MIGRATION and MIGRATION_PASS event. Events give
+ * and at once on each MIGRATION and MIGRATION_PASS event; while a side is
+ * in COLO, its checkpoints too (livemig's query-colo). Events give
  * exact transition times when the `events` capability is on; polling sees
  * the status and the figures in any case. The watch never changes the
  * instance's migration settings. A lost connection is retried every second.
  */
 import { QmpClient } from '../../protocols/qmp/client.js';
 import type { JsonObject, QmpEvent } from '../../protocols/qmp/types.js';
-import { ACTOR_MESSAGE_EVENT, EXTENSION_PREFIX, TRACE_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
+import { ACTOR_MESSAGE_EVENT, EXTENSION_PREFIX, QUERY_COLO_COMMAND, TRACE_COMMAND } from '../../protocols/qmp/livemig-extensions.js';
 import { statusOfQueryMigrate } from '../../protocols/qmp/migrate-status.js';
 import type { Side } from './machines.js';
-import type { RamSample, Timeline } from './timeline.js';
+import type { PostcopySample, RamSample, Timeline } from './timeline.js';
 
 const RETRY_MS = 1000;
 /** The poll while a migration moves: even a sub-second one gets its shape on the charts. */
@@ -26,6 +27,8 @@ export class InstanceWatch {
   private client: QmpClient | undefined;
   private lastStatus: string | null = null;
   private lastConnection = '';
+  /** The id of the last COLO checkpoint published. */
+  private lastCheckpoint = 0;
   /** MIGRATION events handled so far. */
   private migrationEvents = 0;
   private wake: (() => void) | undefined;
@@ -64,6 +67,7 @@ export class InstanceWatch {
         const commands = await client.execute<{ name: string }[]>('query-commands');
         const trace = commands.some((c) => c.name === TRACE_COMMAND);
         const withParams = commands.some((c) => c.name === 'query-migrate-parameters');
+        const withColo = commands.some((c) => c.name === QUERY_COLO_COMMAND);
         if (trace) await client.execute(TRACE_COMMAND, { enable: true });
         this.connection('connected', null, trace);
         while (!this.closed) {
@@ -71,6 +75,7 @@ export class InstanceWatch {
           const info = await client.execute<JsonObject>('query-migrate');
           const params = withParams ? await client.execute<JsonObject>('query-migrate-parameters') : null;
           this.onQueryMigrate(info, this.migrationEvents !== eventsBefore, params);
+          if (withColo && this.lastStatus === 'colo') this.onQueryColo(await client.execute<JsonObject>(QUERY_COLO_COMMAND));
           const moving = this.lastStatus !== null && !RESTING.has(this.lastStatus);
           await this.sleep(moving ? Math.min(this.pollMs, ACTIVE_POLL_MS) : this.pollMs);
         }
@@ -130,6 +135,7 @@ export class InstanceWatch {
     const status = statusOfQueryMigrate(info);
     if (!eventRaced) this.status(status, at, 'poll');
     const incoming = info[`${EXTENSION_PREFIX}incoming`] as JsonObject | undefined;
+    const postcopy = postcopySample(info, incoming);
     this.timeline.publish({
       topic: 'sample',
       side: this.side,
@@ -139,6 +145,24 @@ export class InstanceWatch {
       incomingBytes: incoming === undefined ? null : Number(incoming.bytes),
       error: info['error-desc'] === undefined ? null : String(info['error-desc']),
       params: params === null ? null : { downtimeLimitMs: Number(params['downtime-limit']), maxBandwidth: Number(params['max-bandwidth']) },
+      ...(postcopy ? { postcopy } : {}),
+    });
+  }
+
+  /** A checkpoint not seen before (query-colo's last-checkpoint has a new id) is published once. */
+  private onQueryColo(colo: JsonObject): void {
+    const last = colo['last-checkpoint'] as JsonObject | undefined;
+    if (last === undefined || Number(last.id) === this.lastCheckpoint) return;
+    this.lastCheckpoint = Number(last.id);
+    this.timeline.publish({
+      topic: 'checkpoint',
+      side: this.side,
+      at: Date.now(),
+      id: Number(last.id),
+      reason: String(last.reason),
+      ms: Number(last.ms),
+      downtimeMs: Number(last['downtime-ms']),
+      pages: Number(last.pages),
     });
   }
 
@@ -165,6 +189,18 @@ export class InstanceWatch {
       };
     });
   }
+}
+
+/** Postcopy's page traffic, once there is any: the source's requests served, or the destination's sent and its fault latency. */
+function postcopySample(info: JsonObject, incoming: JsonObject | undefined): PostcopySample | undefined {
+  const served = (info.ram as JsonObject | undefined)?.['postcopy-requests'];
+  if (served !== undefined) return { requests: Number(served) };
+  if (incoming?.['postcopy-requests'] === undefined) return undefined;
+  const latency = incoming['fault-latency-us'] as JsonObject | undefined;
+  return {
+    requests: Number(incoming['postcopy-requests']),
+    ...(latency ? { faultLatencyUs: { count: Number(latency.count), p50: Number(latency.p50), p99: Number(latency.p99), max: Number(latency.max) } } : {}),
+  };
 }
 
 function ramSample(ram: JsonObject | undefined): RamSample | null {

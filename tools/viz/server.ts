@@ -57,6 +57,8 @@ const STATIC_TYPES: Readonly<Record<string, string>> = {
   'message-view.js': 'text/javascript; charset=utf-8',
   'explorer.js': 'text/javascript; charset=utf-8',
   'travel.js': 'text/javascript; charset=utf-8',
+  'traffic-view.js': 'text/javascript; charset=utf-8',
+  'counter-rate.js': 'text/javascript; charset=utf-8',
   'format.js': 'text/javascript; charset=utf-8',
 };
 const CONTENT_SECURITY_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";

@@ -18,7 +18,12 @@ export type LiveUpdate =
   | { topic: 'transition'; side: Side; from: string | null; to: string; at: number; via: 'event' | 'poll' }
   /** The statechart's own account of a status change: the event whose transition it was. */
   | { topic: 'edge'; side: Side; from: string; to: string; event: string; at: number; context?: JsonObject }
-  | { topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null; params: SampleParams | null }
+  | {
+      topic: 'sample'; side: Side; at: number; status: string; ram: RamSample | null; incomingBytes: number | null; error: string | null; params: SampleParams | null;
+      postcopy?: PostcopySample;
+    }
+  /** A COLO checkpoint done on `side` (query-colo's last-checkpoint, seen as it changes). */
+  | { topic: 'checkpoint'; side: Side; at: number; id: number; reason: string; ms: number; downtimeMs: number; pages: number }
   | { topic: 'pass'; side: Side; pass: number; at: number }
   | { topic: 'message'; side: Side; from: string; to: string; type: string; kind: string; at: number; payload?: JsonObject };
 
@@ -30,6 +35,16 @@ export interface RamSample {
   mbps: number;
   dirtyPagesRate: number | null;
   dirtySyncCount: number;
+}
+
+/**
+ * Postcopy's page traffic on a side: requests served (the source's
+ * ram.postcopy-requests) or sent (the destination's), and on the
+ * destination how long the guest's faults waited for their pages (µs).
+ */
+export interface PostcopySample {
+  requests: number;
+  faultLatencyUs?: { count: number; p50: number; p99: number; max: number };
 }
 
 /** The parameters the charts draw: the switchover threshold's downtime limit, and max-bandwidth (bytes/s) for its markers. */

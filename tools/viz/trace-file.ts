@@ -13,7 +13,7 @@ export const TRACE_VERSION = 1;
 /** The most updates a trace may hold: far beyond a page's history, short of exhausting memory. */
 const MAX_UPDATES = 1_000_000;
 
-const TOPICS = new Set(['connection', 'transition', 'edge', 'sample', 'pass', 'message']);
+const TOPICS = new Set(['connection', 'transition', 'edge', 'sample', 'pass', 'message', 'checkpoint']);
 
 export interface TraceFile {
   format: typeof TRACE_FORMAT;

@@ -68,6 +68,15 @@ export class LineChart extends Chart {
     this.points = 0;
     /** Vertical lines at moments worth pointing out (a parameter changed). */
     this.marks = [];
+    /** Shaded spans of time (a postcopy pause and its recovery), by key; `to` null while open. */
+    this.bands = new Map();
+  }
+
+  /** Shades `from`..`to` (to null: up to the last point) with a label; the same key updates the band. */
+  band(key, from, to, label) {
+    this.bands.set(key, { from, to, label });
+    this.svg.dataset.bands = String(this.bands.size);
+    this.render();
   }
 
   /** A labelled vertical line at `x`. */
@@ -90,8 +99,10 @@ export class LineChart extends Chart {
     for (const s of this.series) s.segments = [[]];
     this.points = 0;
     this.marks = [];
+    this.bands.clear();
     this.svg.dataset.points = '0';
     this.svg.dataset.marks = '0';
+    this.svg.dataset.bands = '0';
     this.render();
   }
 
@@ -107,14 +118,23 @@ export class LineChart extends Chart {
       this.empty(width, height, 'waiting for a migration');
       return;
     }
-    const x0 = Math.min(...all.map((p) => p[0]));
-    const x1 = Math.max(x0 + 5000, ...all.map((p) => p[0]), ...this.marks.map((m) => m.x));
+    const bands = [...this.bands.values()];
+    const x0 = Math.min(...all.map((p) => p[0]), ...bands.map((b) => b.from));
+    const x1 = Math.max(x0 + 5000, ...all.map((p) => p[0]), ...this.marks.map((m) => m.x), ...bands.map((b) => b.to ?? b.from));
     const max = Math.max(...all.map((p) => p[1])) * 1.1 || 1;
     const plotW = width - MARGIN.left - MARGIN.right;
     const plotH = height - MARGIN.top - MARGIN.bottom;
     const px = (x) => MARGIN.left + ((x - x0) / (x1 - x0)) * plotW;
     const py = (y) => MARGIN.top + plotH - (y / max) * plotH;
     this.yAxis(width, height, max, this.format);
+    const lastX = Math.max(...all.map((p) => p[0]));
+    bands.forEach((b, i) => {
+      const left = px(b.from);
+      const right = px(b.to ?? Math.max(lastX, b.from));
+      this.svg.append(node('rect', { x: left, y: MARGIN.top, width: Math.max(2, right - left), height: plotH, class: 'band' }));
+      // Stacked, so the labels of bands side by side (both sides paused at once) stay apart.
+      this.svg.append(node('text', { x: left + 3, y: height - MARGIN.bottom - 4 - 12 * i, class: 'band-label' }, b.label));
+    });
     const stepS = niceStep((x1 - x0) / 1000 / 6);
     for (let s = 0; s <= (x1 - x0) / 1000; s += stepS) {
       this.svg.append(node('text', { x: px(x0 + s * 1000), y: height - 6, 'text-anchor': 'middle', class: 'tick' }, `${s}s`));
@@ -148,19 +168,23 @@ export class BarChart extends Chart {
   constructor(svg, { color, label, format }) {
     super(svg);
     this.values = new Map();
+    this.notes = new Map();
     this.color = color;
     this.label = label;
     this.format = format;
   }
 
-  set(key, value) {
+  /** The bar of `key`; `note` adds to its tooltip. */
+  set(key, value, note) {
     this.values.set(key, value);
+    if (note !== undefined) this.notes.set(key, note);
     this.svg.dataset.bars = String(this.values.size);
     this.render();
   }
 
   clear() {
     this.values.clear();
+    this.notes.clear();
     this.svg.dataset.bars = '0';
     this.render();
   }
@@ -184,7 +208,8 @@ export class BarChart extends Chart {
       const h = (value / max) * plotH;
       const y = MARGIN.top + plotH - h;
       const bar = node('rect', { x, y, width: barW, height: Math.max(h, 1), rx: 2, fill: this.color, class: 'bar' });
-      bar.append(node('title', {}, `${this.label(key)}: ${this.format(value)}`));
+      const note = this.notes.get(key);
+      bar.append(node('title', {}, `${this.label(key)}: ${this.format(value)}${note ? ` (${note})` : ''}`));
       this.svg.append(bar);
       if (slot >= LABEL_MIN_PX) this.svg.append(node('text', { x: x + barW / 2, y: y - 4, 'text-anchor': 'middle', class: 'value' }, this.format(value)));
       if (i % labelEvery === 0) this.svg.append(node('text', { x: x + barW / 2, y: height - 6, 'text-anchor': 'middle', class: 'tick' }, this.label(key)));

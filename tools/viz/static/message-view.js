@@ -44,6 +44,10 @@ export class MessageView {
     this.body = document.createElement('div');
     host.append(this.header, this.body);
     this.count = 0;
+    /** Messages taken but not drawn yet, and whether the lanes changed since the last drawing. */
+    this.pending = [];
+    this.lanesChanged = false;
+    this.flushQueued = false;
   }
 
   /** Forgets every message and lane: the page shows an earlier moment. */
@@ -51,10 +55,17 @@ export class MessageView {
     this.count = 0;
     this.lanes = [];
     this.messages = [];
+    this.pending = [];
+    this.lanesChanged = false;
     this.header.replaceChildren();
     this.body.replaceChildren();
   }
 
+  /**
+   * Takes a message; rows are drawn once per animation frame, however many
+   * come (a postcopy migration traces thousands of page requests a second,
+   * and drawing each as it came made the page lag behind by seconds).
+   */
   add(message) {
     this.count++;
     for (const actor of [message.from, message.to]) {
@@ -63,16 +74,29 @@ export class MessageView {
         this.lanes.push(lane);
         const rank = (a) => (LANE_ORDER.includes(a) ? LANE_ORDER.indexOf(a) : LANE_ORDER.length);
         this.lanes.sort((a, b) => rank(a) - rank(b));
-        this.relayout();
+        this.lanesChanged = true;
       }
     }
     this.messages.push(message);
-    if (this.messages.length > MAX_ROWS) {
-      this.messages.shift();
-      this.body.firstElementChild?.remove();
-    }
+    if (this.messages.length > MAX_ROWS) this.messages.shift();
+    this.pending.push(message);
+    if (this.pending.length > MAX_ROWS) this.pending.shift();
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.flushQueued = false;
     const stick = this.host.scrollTop + this.host.clientHeight >= this.host.scrollHeight - 4;
-    this.body.append(this.row(message));
+    if (this.lanesChanged) {
+      this.lanesChanged = false;
+      this.relayout();
+    } else {
+      this.body.append(...this.pending.map((m) => this.row(m)));
+      while (this.body.childElementCount > MAX_ROWS) this.body.firstElementChild.remove();
+    }
+    this.pending = [];
     if (stick) this.host.scrollTop = this.host.scrollHeight;
   }
 

@@ -12,6 +12,8 @@ import { BarChart, LineChart } from './live-charts.js';
 import { MessageView } from './message-view.js';
 import { StatechartView } from './statechart-view.js';
 import { Travel } from './travel.js';
+import { CounterRate } from './counter-rate.js';
+import { TrafficView } from './traffic-view.js';
 
 // The sides are followed live; every chart (the return path's too) can be explored.
 const SIDES = ['source', 'destination'];
@@ -81,16 +83,9 @@ const dirty = new BarChart(document.getElementById('chart-dirty'), {
 const previous = { source: null, destination: null };
 /** The shortest span a throughput point is measured over. */
 const RATE_SPAN_MS = 250;
-/** Per side, the samples of the last RATE_SPAN_MS and the one before them (a counter, and when). */
-const recent = { source: [], destination: [] };
-
-/** The latest recent sample at least RATE_SPAN_MS before `at`, or the oldest there is. */
-function spanStart(side, at) {
-  const samples = recent[side];
-  let base = samples[0] ?? null;
-  for (const s of samples) if (s.at <= at - RATE_SPAN_MS) base = s;
-  return base;
-}
+/** Per side, the rate of its byte counter. */
+const byteRates = { source: new CounterRate(RATE_SPAN_MS), destination: new CounterRate(RATE_SPAN_MS) };
+const traffic = new TrafficView(RATE_SPAN_MS, [throughput]);
 
 /**
  * One migration at a time: a side entering `setup` starts a new one (its
@@ -103,7 +98,10 @@ function startMigration(side, at, restart) {
   state.edge = null;
   errors[side] = null;
   previous[side] = null;
-  recent[side] = [];
+  byteRates[side].reset();
+  // Nothing was sent before the migration began: a first sample has a rate already (a fast migration may have only one).
+  if (!restart) byteRates[side].add(at, 0);
+  traffic.clear(side);
   if (side === 'source') {
     throughput.clear();
     remaining.clear();
@@ -124,10 +122,10 @@ function onSample(sample) {
   const moving = !IDLE.has(sample.status);
   const before = previous[side];
   const counter = (side === 'source' ? sample.ram?.transferred : sample.incomingBytes) ?? null;
-  const measurable = moving && before?.moving && counter !== null && before.counter !== null;
-  // Over RATE_SPAN_MS at least: max-bandwidth lets bytes out in bursts, and a rate per 50 ms sample would saw between them.
-  const base = measurable ? spanStart(side, sample.at) : null;
-  const bps = base ? ((counter - base.counter) * 1000) / Math.max(1, sample.at - base.at) : 0;
+  if (!moving || counter === null) byteRates[side].reset();
+  const measured = moving && counter !== null ? byteRates[side].add(sample.at, counter) : null;
+  const measurable = measured !== null;
+  const bps = measured ?? 0;
   // A destination listens long before the first byte: a line starts when bytes flow, and ends at zero.
   const flowing = moving && (bps > 0 || Boolean(before?.flowing));
   const series = side === 'source' ? 0 : 1;
@@ -163,12 +161,7 @@ function onSample(sample) {
     }
   }
   previous[side] = { at: sample.at, counter, moving, flowing };
-  if (moving && counter !== null) {
-    recent[side].push({ at: sample.at, counter });
-    while (recent[side].length > 2 && recent[side][1].at <= sample.at - RATE_SPAN_MS) recent[side].shift();
-  } else {
-    recent[side] = [];
-  }
+  traffic.onSample(sample, moving);
   if (sample.error !== errors[side]) {
     errors[side] = sample.error;
     showError(side);
@@ -238,6 +231,7 @@ function onEdge(e) {
 }
 
 function onTransition(t) {
+  traffic.onTransition(t);
   const state = live[t.side];
   const restart = t.to === 'none' && t.from !== null && t.from !== 'none';
   if (restart || (t.to === 'setup' && t.from !== 'setup')) startMigration(t.side, t.at, restart);
@@ -353,6 +347,8 @@ function apply(update) {
     case 'pass':
       document.getElementById('passes-now').textContent = `MIGRATION_PASS ${update.pass} at ${clock(update.at)}`;
       return undefined;
+    case 'checkpoint':
+      return traffic.onCheckpoint(update);
   }
 }
 
@@ -365,7 +361,8 @@ function resetViews() {
     contexts[side] = [];
     errors[side] = null;
     previous[side] = null;
-    recent[side] = [];
+    byteRates[side].reset();
+    traffic.clear(side);
     showError(side);
   }
   lastParams = null;
@@ -397,7 +394,7 @@ stream.addEventListener('open', () => {
   if (opened) location.reload();
   opened = true;
 });
-for (const topic of ['connection', 'transition', 'edge', 'sample', 'message', 'pass']) {
+for (const topic of ['connection', 'transition', 'edge', 'sample', 'message', 'pass', 'checkpoint']) {
   stream.addEventListener(topic, (e) => travel.receive(JSON.parse(e.data)));
 }
 

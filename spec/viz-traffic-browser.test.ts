@@ -1,0 +1,111 @@
+/**
+ * The visualizer's traffic views in headless Chromium, over real
+ * migrations: postcopy's page requests and fault latency, a pause and its
+ * recovery shaded on the timeline, and COLO's checkpoints one bar each.
+ */
+import { expect } from 'chai';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { startVizServer, type VizServer } from '../tools/viz/server.js';
+import { ENSURE_CHROMIUM_MS, ensureChromium, launchChromium, type Chromium } from './support/chromium.js';
+import { startColoPair, type ColoPair } from './support/colo-pair.js';
+import { startInstance, stopAllInstances } from './support/instances.js';
+import { EVENTS, boundTcpUri, waitForMigration } from './support/migration-driver.js';
+import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest } from './support/postcopy-pair.js';
+import { scratchDirPerTest } from './support/scratch-dir.js';
+
+const SCREENSHOTS = process.env.LIVEMIG_ARTIFACTS ?? join(tmpdir(), 'livemig-viz');
+const MiB = 1 << 20;
+const AB: AbGuest = { start: 1 * MiB, end: 49 * MiB, smp: 2 };
+/** Precopy never ends alone; postcopy's background pages at 16 MB/s: the guest faults on the pages it touches first. */
+const LINK = postcopyLink(64_000_000, 16_000_000);
+
+const count = (page: Page, id: string, attribute: 'points' | 'bars' | 'bands') =>
+  page.locator(`#${id}`).getAttribute(`data-${attribute}`).then(Number);
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`the page never showed ${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('livemig viz: postcopy and COLO traffic in headless Chromium', function () {
+  this.timeout(120_000);
+  const scratch = scratchDirPerTest('livemig-viz-traffic-', stopAllInstances);
+  let browser: Chromium | undefined;
+  let viz: VizServer | undefined;
+  let colo: ColoPair | undefined;
+
+  before(async function () {
+    this.timeout(ENSURE_CHROMIUM_MS);
+    await ensureChromium();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+
+  afterEach(async () => {
+    await browser?.close();
+    await viz?.close();
+    await colo?.sink.close();
+    browser = viz = colo = undefined;
+  });
+
+  async function open(source: string, destination: string): Promise<Page> {
+    viz = await startVizServer({ source, destination, port: 0, pollMs: 100 });
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.setViewportSize({ width: 1600, height: 1000 });
+    await page.goto(viz.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('.connection.connected[data-side="source"]').waitFor();
+    await page.locator('.connection.connected[data-side="destination"]').waitFor();
+    page.once('close', () => expect(errors).to.deep.equal([]));
+    return page;
+  }
+
+  it('postcopy: page requests and fault latency over time, and a pause shaded until the recovery', async () => {
+    const [destination, source] = await Promise.all([
+      startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, ...EVENTS, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...abGuestArgs('64M', AB), ...POSTCOPY, ...EVENTS, ...LINK], { name: 'src' }),
+    ]);
+    const page = await open(`unix:${source.socket}`, `unix:${destination.socket}`);
+    expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
+    await migrateAndSwitch(source, destination, await boundTcpUri(destination.qmp), AB);
+    // At once: with every page the guest touches requested, postcopy is over in a second or two.
+    await source.qmp.execute('migrate-pause');
+    await waitForStatuses(source.qmp, ['postcopy-paused']);
+    await waitForStatuses(destination.qmp, ['postcopy-paused']);
+    await until('the pause shaded', async () => (await count(page, 'chart-throughput', 'bands')) >= 1, 5_000);
+    await until('page requests', async () => (await page.locator('#postcopy-card').isVisible()) && (await count(page, 'chart-requests', 'points')) >= 1, 5_000);
+    expect(await page.locator('#chart-requests text.band-label').allTextContents()).to.include('source postcopy-paused');
+    await page.screenshot({ path: join(SCREENSHOTS, '9-postcopy-paused.png'), fullPage: true, animations: 'disabled' });
+
+    await destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+    await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp), resume: true });
+    expect((await waitForMigration(source.qmp, ['completed', 'failed'], 60_000)).status).to.equal('completed');
+    await page.locator('#source-svg g.state.current#source-state-completed').waitFor({ timeout: 10_000 });
+    await until('the pause closed', async () =>
+      (await page.locator('#chart-throughput text.band-label').allTextContents()).some((l) => /^source paused [\d.]+ s, recovered$/.test(l)), 5_000);
+    expect(await page.locator('#latency-card').isVisible()).to.equal(true);
+    expect(await count(page, 'chart-latency', 'points')).to.be.above(0);
+    expect(await count(page, 'chart-requests', 'points')).to.be.above(2);
+    expect(await page.textContent('#requests-now')).to.match(/^[\d.]+k? (served|sent) so far$/);
+    await page.screenshot({ path: join(SCREENSHOTS, '10-postcopy-recovered.png'), fullPage: true, animations: 'disabled' });
+    await page.close();
+  });
+
+  it('COLO: one bar per checkpoint the primary takes, with its time, reason and pages', async () => {
+    colo = await startColoPair(scratch(), { delayMs: 200, digests: false });
+    const page = await open(`unix:${colo.primary.instance.socket}`, `unix:${colo.secondary.instance.socket}`);
+    await until('three checkpoints', async () => (await page.locator('#colo-card').isVisible()) && (await count(page, 'chart-checkpoints', 'bars')) >= 3, 30_000);
+    expect(await page.textContent('#colo-now')).to.match(/^#\d+: [\d.]+ ms \(\w+\), [\d.]+k? pages$/);
+    expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
+    await page.screenshot({ path: join(SCREENSHOTS, '11-colo-checkpoints.png'), fullPage: true, animations: 'disabled' });
+    await page.close();
+  });
+});
