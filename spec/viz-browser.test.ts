@@ -280,6 +280,16 @@ describe('livemig viz in headless Chromium', function () {
     expect(await page.textContent('#return-path-status')).to.equal('open');
     await page.screenshot({ path: join(SCREENSHOTS, '4-explore.png'), fullPage: true, animations: 'disabled' });
 
+    // Hovering a state lights its paths out (its parent's too) and in, and says what it does.
+    await page.hover('#source-state-active');
+    expect(await page.locator('#source-svg g.transition.hover-out').count()).to.be.above(3);
+    expect(await page.locator('#source-svg g.transition.hover-in text').allTextContents()).to.include.members(['setup.done']);
+    expect(await page.textContent('[data-side="source"] .hover-info')).to.match(
+      /^active · entry: emitStatus · runs under migration \(invoked by running\) · \d+ transitions out \(incl\. its parents'\), \d+ in$/,
+    );
+    await page.mouse.move(0, 0);
+    expect(await page.locator('#source-svg .hover-out').count()).to.equal(0);
+
     // Pan and zoom: the buttons zoom, a drag pans (and is no pick), fit shows the whole chart again.
     const chart = page.locator('#source-svg svg');
     const whole = await chart.getAttribute('viewBox');

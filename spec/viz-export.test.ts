@@ -135,6 +135,12 @@ for (const machine of [sourceMachine, destinationMachine, returnPathMachine]) {
         expect(cluster.includes(`"${c.id}.__exit" [shape=point`)).to.equal(edges.length > 0);
       }
       if (side !== 'return-path') expect(dot).to.contain(`"${side}.running.__exit" -> "failed"`);
+      // The actor a compound state invokes is named on it, in both formats.
+      const invoked = { source: 'migration', destination: 'incoming', 'return-path': null }[side];
+      if (invoked !== null) {
+        expect(dot).to.contain(`label="running\\ninvokes ${invoked}"`);
+        expect(mmd).to.contain(`  note right of running : invokes ${invoked}\n`);
+      }
     });
 
     it('draws a final state with a double border, and faint only the states no transition leads to yet', () => {

@@ -38,7 +38,9 @@ export function toDot(graph: StatechartGraph): string {
       return;
     }
     lines.push(`${indent}subgraph ${quote(`cluster_${state.id}`)} {`);
-    lines.push(`${indent}  label=${quote(state.label)}; id=${quote(stateElementId(graph.machine, state.id))}; class="state compound";`);
+    // The actor it invokes is what runs while the machine is in it: named under its label.
+    const label = state.invokes.length > 0 ? quote(`${state.label} invokes ${state.invokes.join(', ')}`).replace(' invokes ', '\\ninvokes ') : quote(state.label);
+    lines.push(`${indent}  label=${label}; id=${quote(stateElementId(graph.machine, state.id))}; class="state compound";`);
     lines.push(`${indent}  style="rounded,dashed"; color="#9aa5b1"; fontcolor="#52606d";`);
     initialMarker(`${indent}  `, state.id, state.initial!);
     // Where the compound state's own transitions leave it from: not its initial leaf, which would draw them as that leaf's.

@@ -30,6 +30,9 @@ export function toMermaid(graph: StatechartGraph): string {
   for (const t of graph.transitions) {
     lines.push(`  ${name(t.from)} --> ${name(t.to ?? t.from)} : ${label(transitionLabel(t))}`);
   }
+  for (const state of graph.states.filter((s) => s.invokes.length > 0)) {
+    lines.push(`  note right of ${name(state.id)} : invokes ${state.invokes.join(', ')}`);
+  }
   // Faint and dashed, as in the DOT export: no transition leads there yet.
   const unreachable = [...unreachableStates(graph)];
   if (unreachable.length > 0) {

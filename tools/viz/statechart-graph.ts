@@ -18,6 +18,11 @@ export interface ChartState {
   final: boolean;
   /** For a compound state: the id of the child it enters by default. */
   initial: string | null;
+  /** The actors the state invokes while it is active (`running` invokes the migration's). */
+  invokes: string[];
+  /** Its entry and exit actions, by name. */
+  entry: string[];
+  exit: string[];
 }
 
 export interface ChartTransition {
@@ -60,6 +65,9 @@ export function statechartGraph(machine: AnyStateMachine): StatechartGraph {
         compound: children.length > 0,
         final: node.type === 'final',
         initial: children.length > 0 ? initialChild(node) : null,
+        invokes: node.invoke.map((i) => i.id),
+        entry: node.entry.map(actionName),
+        exit: node.exit.map(actionName),
       });
       for (const definitions of node.transitions.values()) {
         for (const t of definitions) addTransition(t.eventType, t.guard, t.target, node.id);
@@ -104,6 +112,14 @@ export function lineage(graph: StatechartGraph, id: string): string[] {
   const out: string[] = [];
   for (let s = byId.get(id); s !== undefined; s = s.parent === null ? undefined : byId.get(s.parent)) out.push(s.id);
   return out;
+}
+
+/** An action as XState names it: its type, or the name of the function it is. */
+function actionName(action: unknown): string {
+  if (typeof action === 'string') return action;
+  const named = action as { type?: unknown; name?: unknown };
+  if (typeof named.type === 'string') return named.type;
+  return typeof named.name === 'string' && named.name !== '' ? named.name : 'action';
 }
 
 function initialChild(node: AnyStateNode): string {

@@ -31,6 +31,43 @@ export class StatechartView {
     this.view = { ...this.home };
     this.dragged = false;
     this.panAndZoom();
+    this.hoverPaths(host.parentElement?.querySelector('.hover-info') ?? null);
+  }
+
+  /**
+   * Hovering a state lights the transitions that leave it (its own and its
+   * ancestors') and those that lead into it, and says in `info` what it
+   * does on entry and exit and which actor it runs under.
+   */
+  hoverPaths(info) {
+    for (const s of this.graph.states) {
+      const g = this.stateElement(s.id);
+      if (!g) continue;
+      g.addEventListener('mouseenter', () => {
+        const sources = this.lineage(s.id);
+        const out = this.graph.transitions.filter((t) => sources.includes(t.from));
+        const into = this.graph.transitions.filter((t) => t.to === s.id || (!s.compound && this.landing(t) === s.id && t.to !== null));
+        for (const t of out) this.svg.getElementById(t.id)?.classList.add('hover-out');
+        for (const t of into) this.svg.getElementById(t.id)?.classList.add('hover-in');
+        g.classList.add('hover');
+        if (info) info.textContent = this.describe(s, out.length, into.length);
+      });
+      g.addEventListener('mouseleave', () => {
+        for (const el of this.svg.querySelectorAll('.hover-out, .hover-in, .hover')) el.classList.remove('hover-out', 'hover-in', 'hover');
+        if (info) info.textContent = '';
+      });
+    }
+  }
+
+  /** A state in words: its actions, the actors it runs under, its transitions out and in. */
+  describe(s, out, into) {
+    const parts = [s.label];
+    if (s.entry.length > 0) parts.push(`entry: ${s.entry.join(', ')}`);
+    if (s.exit.length > 0) parts.push(`exit: ${s.exit.join(', ')}`);
+    const invoked = this.lineage(s.id).flatMap((id) => this.byId.get(id).invokes.map((a) => `${a} (invoked by ${this.byId.get(id).label})`));
+    if (invoked.length > 0) parts.push(`runs under ${invoked.join(', ')}`);
+    parts.push(`${out} transition${out === 1 ? '' : 's'} out (incl. its parents'), ${into} in`);
+    return parts.join(' · ');
   }
 
   /** How far the chart is zoomed in (1: the whole chart fits). */
