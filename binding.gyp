@@ -3,6 +3,10 @@
     {
       "target_name": "guest_memory",
       "sources": ["actors/guest/native/guest-memory.c"]
+    },
+    {
+      "target_name": "fd_passing",
+      "sources": ["protocols/qmp/native/fd-passing.c"]
     }
   ]
 }

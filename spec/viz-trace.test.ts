@@ -5,6 +5,7 @@ import { traceCommands } from '../actors/monitor/trace-commands.js';
 import type { QmpClient } from '../protocols/qmp/client.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { ACTOR_MESSAGE_EVENT, TRACE_COMMAND } from '../protocols/qmp/livemig-extensions.js';
+import { NamedFds } from '../protocols/qmp/named-fds.js';
 import type { QmpEvent } from '../protocols/qmp/types.js';
 import { startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
 import { boundTcpUri, waitForMigration } from './support/migration-driver.js';
@@ -224,7 +225,7 @@ describe('__org.livemig_trace listener', () => {
     };
     const host = { actorTrace, qmp } as unknown as Pick<MonitorHost, 'actorTrace' | 'qmp'>;
     const command = new Map(traceCommands(host)).get(TRACE_COMMAND)!;
-    const set = (sessionId: number, enable: boolean) => command.run({ enable }, { sessionId, oob: false });
+    const set = (sessionId: number, enable: boolean) => command.run({ enable }, { sessionId, oob: false, takeFd: () => undefined, namedFds: new NamedFds() });
     return { actorTrace, source, emitted, set };
   }
 

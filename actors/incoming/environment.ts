@@ -6,6 +6,7 @@ import type { SwitchoverAckDevices } from '../guest/switchover-ack-devices.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 import type { TlsServerData } from '../objects/migration-tls.js';
 import type { TlsServer } from '../../protocols/tls/session.js';
+import type { DescriptorPaths } from '../../protocols/transport/descriptor-paths.js';
 
 /** What the destination's incoming migration needs of its instance. */
 export interface IncomingEnvironment extends ColoServices {
@@ -29,4 +30,6 @@ export interface IncomingEnvironment extends ColoServices {
   tlsServer(): TlsServer | undefined;
   /** The same for the channel threads. */
   tlsServerData(): TlsServerData | undefined;
+  /** Opens `file:` paths that name a descriptor of the instance's fd sets (`/dev/fdset/N`). */
+  descriptorPaths: DescriptorPaths;
 }

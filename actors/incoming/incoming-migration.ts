@@ -128,7 +128,10 @@ export class IncomingMigration {
     try {
       this.tlsData = this.env.tlsServerData();
       this.listener = this.env.takeListener()
-        ?? (await IncomingListener.listen(parseMigrationUri(this.input.uri, { direction: 'incoming' }), { tls: this.env.tlsServer() }));
+        ?? (await IncomingListener.listen(parseMigrationUri(this.input.uri, { direction: 'incoming' }), {
+          tls: this.env.tlsServer(),
+          descriptorPaths: this.env.descriptorPaths,
+        }));
     } catch (err) {
       return this.fail(err);
     }

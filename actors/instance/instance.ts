@@ -20,6 +20,9 @@ import { COLO_CHECKPOINT_EVENT, KILL_MULTIFD_THREAD_COMMAND, type TraceSide } fr
 import { formatQmpAddress, isLocalOnly, parseMonitorListen, type MonitorListen } from '../../protocols/qmp/address.js';
 import type { TlsServer } from '../../protocols/tls/session.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
+import { FDSET_PATH, FdSets } from '../../protocols/qmp/fd-sets.js';
+import { closeDescriptors } from '../../protocols/qmp/fd-passing.js';
+import type { DescriptorPaths } from '../../protocols/transport/descriptor-paths.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import { DIRTYLIMIT_CALC_TIME_MS, VcpuDirtyLimits } from '../guest/dirty-limit.js';
@@ -112,6 +115,13 @@ export class Instance {
   readonly failoverPrimaries = new FailoverPrimaries((id) => this.qmp.emitEvent('UNPLUG_PRIMARY', { 'device-id': id }));
   /** Devices that hold the switchover of a migration into this instance until they are ready (switchover-ack). */
   readonly switchoverAckDevices = new SwitchoverAckDevices();
+  /** add-fd's fd sets; a removed descriptor is closed only while the guest runs (QEMU's rule). */
+  readonly fdSets = new FdSets(() => this.guest.runState === 'running');
+  /** `/dev/fdset/N` paths, opened through the fd sets. */
+  private readonly descriptorPaths: DescriptorPaths = (path, direction) => {
+    if (!FDSET_PATH.test(path)) return undefined;
+    return { fd: this.fdSets.open(path, direction), release: () => this.fdSets.release(path) };
+  };
   /** -object / object-add: TLS credentials and authorisation; one a running migration names cannot be deleted. */
   readonly objects = new UserObjects((id) => {
     const params = this.options.params;
@@ -143,6 +153,7 @@ export class Instance {
       colo: this.colo,
       coloDigests: config.coloDigests === true,
       announceColoCheckpoint: (data: Record<string, string | number>) => this.qmp.emitEvent(COLO_CHECKPOINT_EVENT, data),
+      descriptorPaths: this.descriptorPaths,
     };
     const sourceEnv: SourceEnvironment = {
       ...services,
@@ -323,11 +334,17 @@ export class Instance {
    *
    * @throws QmpError
    */
-  async startIncoming(uri: string, exitOnError = true): Promise<void> {
-    const event = { type: 'migrate-incoming' as const, uri, runState: this.guest.runState };
-    const refusal = refuseMigrateIncoming(this.destinationStatus, event) ?? multiChannelRefusal(uri, this.options.needsSeveralChannels());
+  async startIncoming(requested: string, exitOnError = true, resolve: (uri: string) => string = (uri) => uri): Promise<void> {
+    const checked = { type: 'migrate-incoming' as const, uri: requested, runState: this.guest.runState };
+    const refusal = refuseMigrateIncoming(this.destinationStatus, checked) ?? multiChannelRefusal(requested, this.options.needsSeveralChannels());
     if (refusal) throw genericError(refusal);
-    const listener = await this.listenAt(uri);
+    const uri = resolve(requested);
+    const event = { ...checked, uri };
+    const listener = await this.listenAt(uri).catch((err: unknown) => {
+      // A descriptor a getfd name gave is the migration's now: one it cannot use is closed, not left open.
+      if (uri !== requested) closeDescriptors([Number(uri.slice('fd:'.length))]);
+      throw err;
+    });
     if (this.incomingStarted) {
       listener.close();
       throw genericError('The incoming migration has already been started');
@@ -366,7 +383,7 @@ export class Instance {
   private async listenAt(uri: string): Promise<IncomingListener> {
     try {
       const tls = tlsServerFor(this.objects, this.options.params);
-      return await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }), { tls });
+      return await IncomingListener.listen(parseMigrationUri(uri, { direction: 'incoming' }), { tls, descriptorPaths: this.descriptorPaths });
     } catch (err) {
       throw genericError((err as Error).message);
     }
@@ -439,6 +456,7 @@ export class Instance {
     await this.metrics?.close();
     this.network.link?.close();
     this.objects.close();
+    this.fdSets.closeAll();
     this.dirtyLimits.close();
     await this.guest.destroy();
   }

@@ -10,6 +10,7 @@ import type { SwitchoverAckDevices } from '../guest/switchover-ack-devices.js';
 import type { IncomingActorCommand, MigrateCommand, MigrationActorCommand } from '../../machines/events.js';
 import type { MigrationStatus } from '../../machines/status.js';
 import type { ActorMessage } from '../../protocols/qmp/livemig-extensions.js';
+import type { FdSets } from '../../protocols/qmp/fd-sets.js';
 import type { QmpServer } from '../../protocols/qmp/server.js';
 import type { ColoStatus } from '../colo/colo-status.js';
 import type { VcpuDirtyLimits } from '../guest/dirty-limit.js';
@@ -41,8 +42,12 @@ export interface MonitorHost {
   sendToSource(command: MigrateCommand | MigrationActorCommand): void;
   /** Hands a QMP command to the destination statechart (migrate-pause), once the monitor has checked its refusals. */
   sendToDestination(command: IncomingActorCommand): void;
-  /** migrate-incoming: listens before it returns, so a bad URI or a busy address is the command's error. */
-  startIncoming(uri: string, exitOnError: boolean): Promise<void>;
+  /**
+   * migrate-incoming: listens before it returns, so a bad URI or a busy
+   * address is the command's error. `resolve` turns the URI, once the
+   * command is allowed, into the one to listen at (a getfd name taken).
+   */
+  startIncoming(uri: string, exitOnError: boolean, resolve?: (uri: string) => string): Promise<void>;
   /** migrate-recover: checks, then listens at `uri` before it returns, as startIncoming does. */
   recoverIncoming(uri: string): Promise<void>;
   /** Capabilities or parameters changed outside a migration: start (or stop) the multifd threads ahead of one. */
@@ -71,6 +76,8 @@ export interface MonitorHost {
   killMultifdThread(channel: number): void;
   /** yank: shuts every channel of the migration down (it then fails, or in postcopy pauses). */
   yankMigration(): void;
+  /** The process's fd sets (add-fd, remove-fd, query-fdsets; `/dev/fdset/N` paths). */
+  readonly fdSets: FdSets;
   /** TLS credentials and authorisation objects (object-add, object-del). */
   readonly objects: UserObjects;
   /** The vCPUs' dirty page rate limits (set-vcpu-dirty-limit and the like, query-migrate's dirty-limit figures). */

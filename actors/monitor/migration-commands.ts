@@ -1,4 +1,6 @@
-import { defineCommand, type QmpCommand } from '../../protocols/qmp/command.js';
+import { fstatSync } from 'node:fs';
+import { defineCommand, type QmpCommand, type QmpCommandContext } from '../../protocols/qmp/command.js';
+import { FDSET_PATH } from '../../protocols/qmp/fd-sets.js';
 import { genericError } from '../../protocols/qmp/errors.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
 import type { JsonValue } from '../../protocols/qmp/types.js';
@@ -11,7 +13,7 @@ import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/cap
 import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
 import { channelsToUri } from '../../protocols/transport/migration-channel.js';
 import { CONNECT_TIMEOUT_MS } from '../../protocols/transport/outgoing.js';
-import { multiChannelRefusal, outgoingUriError, recoveryUriRefusal } from '../../protocols/transport/uri.js';
+import { multiChannelRefusal, outgoingUriError, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import type { MonitorHost } from './host.js';
 import { queryMigrate } from './query-migrate.js';
 
@@ -29,36 +31,38 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
         detach: qapi.optional(qapi.bool),
         resume: qapi.optional(qapi.bool),
       }),
-      run: (args) => {
-        const uri = oneUri('migrate', args.uri, args.channels);
+      run: (args, ctx) => {
+        const requested = oneUri('migrate', args.uri, args.channels);
         if (args.blk) host.warn("parameter 'blk' is deprecated; use blockdev-mirror with NBD instead");
         if (args.inc) host.warn("parameter 'inc' is deprecated; use blockdev-mirror with NBD instead");
         if (args.blk || args.inc) throw genericError('livemig guests have no block devices: block migration (blk/inc) is not available');
         const command = {
           type: 'migrate' as const,
-          uri,
+          uri: requested,
           resume: args.resume ?? false,
           runState: host.guest.runState,
           blockers: host.guest.blockers(),
           capabilities: host.options.enabled(),
         };
-        const unusable = multiChannelRefusal(uri, host.options.needsSeveralChannels());
+        const unusable = multiChannelRefusal(requested, host.options.needsSeveralChannels());
         if (unusable) throw genericError(unusable);
-        const refusal = refuseMigrate(host.sourceStatus, command) ?? (command.resume ? recoveryUriRefusal(uri) ?? resumeUnderway(host) : null);
+        const refusal = refuseMigrate(host.sourceStatus, command) ?? (command.resume ? recoveryUriRefusal(requested) ?? resumeUnderway(host) : null);
         if (refusal) throw genericError(refusal);
-        host.sendToSource(command);
+        // Only a migration that starts uses a getfd name up, as in QEMU.
+        const uri = withNamedFd(requested, ctx);
+        host.sendToSource({ ...command, uri });
         // As in QEMU, an unknown transport still starts (setup) and fails the
         // migration, and the command says why; the actor reports the failure.
-        const badUri = outgoingUriError(uri);
+        const badUri = outgoingUriError(uri) ?? descriptorRefusal(uri, 'outgoing', host);
         if (badUri) throw genericError(badUri);
         return {};
       },
     })],
     ['migrate-incoming', defineCommand({
       args: qapi.object({ uri: qapi.optional(qapi.str), channels: CHANNELS, 'exit-on-error': qapi.optional(qapi.bool) }),
-      run: async (args) => {
+      run: async (args, ctx) => {
         const uri = oneUri('migrate-incoming', args.uri, args.channels);
-        await host.startIncoming(uri, args['exit-on-error'] ?? true);
+        await host.startIncoming(uri, args['exit-on-error'] ?? true, (checked) => withNamedFd(checked, ctx));
         return {};
       },
     })],
@@ -153,6 +157,37 @@ export function migrationCommands(host: MonitorHost): [string, QmpCommand][] {
 function resumeUnderway(host: MonitorHost): string | null {
   if (!host.outgoing?.resumeConnecting) return null;
   return `A postcopy recovery is already connecting: it goes to postcopy-recover once connected, or stays paused if the connection fails (within ${CONNECT_TIMEOUT_MS / 1000} s)`;
+}
+
+/**
+ * `fd:NAME`: the descriptor getfd gave that name on this connection, now
+ * the migration's (QEMU's monitor_get_fd: the name is used up), named by
+ * its number. A name no getfd gave stays, for the parser to refuse in
+ * QEMU's words; a number is a descriptor the process already has.
+ */
+function withNamedFd(uri: string, ctx: QmpCommandContext): string {
+  const name = /^fd:(.*)$/s.exec(uri)?.[1];
+  if (name === undefined || /^[0-9]/.test(name)) return uri;
+  const fd = ctx.namedFds.take(name);
+  return fd === undefined ? uri : `fd:${fd}`;
+}
+
+/**
+ * Why the descriptor a URI names cannot be used, in QEMU's words: `fd:N`
+ * not open here, or `file:/dev/fdset/N` with no descriptor of the set open
+ * for this direction. The migration fails at its start with the same words.
+ */
+function descriptorRefusal(uri: string, direction: 'outgoing' | 'incoming', host: Pick<MonitorHost, 'fdSets'>): string | null {
+  const parsed = parseMigrationUri(uri, { direction });
+  if (parsed.scheme === 'fd') {
+    try {
+      fstatSync(parsed.fd);
+    } catch {
+      return `File descriptor named '${parsed.fd}' has not been found`;
+    }
+  }
+  if (parsed.scheme === 'file' && FDSET_PATH.test(parsed.path)) return host.fdSets.refusal(parsed.path, direction) ?? null;
+  return null;
 }
 
 /** QEMU 8.2: exactly one of `uri` and `channels`, and only one (main) channel. */

@@ -6,6 +6,7 @@ import type { MultifdSendPool } from '../multifd/send-pool.js';
 import type { MigrationOptions } from '../options/migration-options.js';
 import type { TlsClient } from '../../protocols/tls/session.js';
 import type { MigrationUri } from '../../protocols/transport/uri.js';
+import type { DescriptorPaths } from '../../protocols/transport/descriptor-paths.js';
 
 /** What the source's migration thread needs of its instance. */
 export interface SourceEnvironment extends ColoServices {
@@ -30,4 +31,6 @@ export interface SourceEnvironment extends ColoServices {
    * without TLS. Throws (QEMU's text) if tls-creds names no client credentials.
    */
   tlsClient(uri: MigrationUri): TlsClient | undefined;
+  /** Opens `file:` paths that name a descriptor of the instance's fd sets (`/dev/fdset/N`). */
+  descriptorPaths: DescriptorPaths;
 }

@@ -414,7 +414,7 @@ export class SourceMigration {
   private async connect(uri: MigrationUri): Promise<void> {
     // Every channel of this connection's migration uses the same TLS settings (the host name is the URI's).
     this.tls = this.env.tlsClient(uri);
-    const opening = openOutgoing(uri, { tls: this.tls });
+    const opening = openOutgoing(uri, { tls: this.tls, descriptorPaths: this.env.descriptorPaths });
     try {
       this.channel = await abortable(this.abort.signal, opening);
     } catch (err) {

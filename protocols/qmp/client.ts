@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { parseQmpAddress } from './address.js';
+import { sendWithDescriptors } from './fd-passing.js';
 import { QmpConnectionError, QmpError } from './errors.js';
 import { encodeJson } from './json-encode.js';
 import { JsonStreamer } from './json-streamer.js';
@@ -33,6 +34,11 @@ export interface QmpExecuteOptions {
   timeoutMs?: number;
   /** Send as `exec-oob` (the session must have enabled `oob`). */
   oob?: boolean;
+  /**
+   * Descriptors to pass with the command (SCM_RIGHTS, on a unix monitor),
+   * as getfd and add-fd take them; they stay the caller's to close.
+   */
+  fds?: number[];
 }
 
 interface Waiter<T> {
@@ -109,7 +115,10 @@ export class QmpClient {
       `reply to '${command}'`,
       (waiter) => {
         this.pending.set(id, waiter);
-        this.sendRaw(encodeJson(request));
+        if (options.fds === undefined || options.fds.length === 0) return this.sendRaw(encodeJson(request));
+        if (this.failure) throw this.failure;
+        sendWithDescriptors(this.socket, Buffer.from(encodeJson(request)), options.fds).catch((err: Error) =>
+          waiter.reject(new QmpConnectionError('closed', `could not pass descriptors with '${command}': ${err.message}`)));
       },
       () => this.pending.delete(id),
     );

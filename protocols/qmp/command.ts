@@ -5,6 +5,7 @@
  * throws is the answer as is, any other exception a GenericError with its
  * message.
  */
+import type { NamedFds } from './named-fds.js';
 import type { ArgumentsOf, ObjectSchema } from './schema.js';
 
 export interface QmpCommandContext {
@@ -12,6 +13,15 @@ export interface QmpCommandContext {
   readonly sessionId: number;
   /** The request came as `exec-oob`. */
   readonly oob: boolean;
+  /**
+   * The descriptors passed with the request (SCM_RIGHTS, on a unix
+   * monitor): the first, now the command's; the others are closed, as
+   * QEMU's monitor does. Undefined when none came. Whatever the command
+   * does not take is closed once it has run.
+   */
+  readonly takeFd: () => number | undefined;
+  /** The connection's named descriptors (getfd). */
+  readonly namedFds: NamedFds;
 }
 
 export interface QmpCommand<S extends ObjectSchema = ObjectSchema> {

@@ -12,6 +12,7 @@
 import { chmod, lstat, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatQmpAddress, parseQmpAddress } from './address.js';
+import { fdPassingMissing } from './fd-passing.js';
 import { secureServer, type TlsServer } from '../tls/session.js';
 import { defineCommand, type QmpCommand, type QmpCommandTable } from './command.js';
 import { livemigPackage, QEMU_COMPAT_VERSION, QMP_CAPABILITIES } from './constants.js';
@@ -73,8 +74,10 @@ export class QmpServer {
     if (this.closing) throw new Error('QMP server is closed');
     const parsed = parseQmpAddress(address);
     const { tls } = options;
-    const server = createServer({ allowHalfOpen: true }, (socket) => {
-      if (!tls) return this.accept(socket);
+    // A unix monitor takes descriptors passed with requests (getfd, add-fd): its sockets are read by recvmsg, never by Node.
+    const descriptors = parsed.transport === 'unix' && !tls && fdPassingMissing() === undefined;
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: descriptors }, (socket) => {
+      if (!tls) return this.accept(socket, descriptors);
       // A client that fails the handshake or its checks is dropped; no session ever sees it.
       secureServer(socket, tls, { verdict: false }).then((secure) => this.accept(secure), () => socket.destroy());
     });
@@ -147,12 +150,12 @@ export class QmpServer {
     await Promise.all(this.listeners.flatMap((l) => (l.unixPath === null ? [] : [rm(l.unixPath, { force: true })])));
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, descriptors = false): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
-    const session = new QmpSession(this.nextSessionId++, socket, this.host);
+    const session = new QmpSession(this.nextSessionId++, socket, this.host, descriptors);
     this.sessions.add(session);
     socket.on('close', () => this.sessions.delete(session));
   }

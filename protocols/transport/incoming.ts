@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createReadStream, fstatSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -7,6 +7,7 @@ import { Duplex, type Readable, type Writable } from 'node:stream';
 import { TransportError, childExit, oneWayTls } from './outgoing.js';
 import { secureServer, type TlsServer } from '../tls/session.js';
 import type { MigrationUri } from './uri.js';
+import { descriptorKind, type DescriptorPaths } from './descriptor-paths.js';
 
 /**
  * Where incoming bytes go: `want()` names the memory the next bytes must land
@@ -63,6 +64,8 @@ interface ListenerEvents {
 export interface ListenOptions {
   /** tls-creds set: each connection is TLS, and is only handed over once the client passed its checks. */
   tls?: TlsServer;
+  /** Opens `file:` paths that name a handed-over descriptor (`/dev/fdset/N`). */
+  descriptorPaths?: DescriptorPaths;
 }
 
 /**
@@ -79,12 +82,16 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
   private exited: Promise<void> | undefined;
   private closed = false;
 
-  private constructor(readonly uri: MigrationUri, private readonly tls: TlsServer | undefined) {
+  private constructor(
+    readonly uri: MigrationUri,
+    private readonly tls: TlsServer | undefined,
+    private readonly descriptorPaths: DescriptorPaths | undefined,
+  ) {
     super();
   }
 
   static async listen(uri: MigrationUri, options: ListenOptions = {}): Promise<IncomingListener> {
-    const listener = new IncomingListener(uri, options.tls);
+    const listener = new IncomingListener(uri, options.tls, options.descriptorPaths);
     await listener.start();
     return listener;
   }
@@ -135,6 +142,12 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         return this.startServer(uri);
       case 'file': {
         if (this.tls) throw oneWayTls('file:');
+        const handed = this.descriptorPaths?.(uri.path, 'incoming');
+        if (handed) {
+          const stream = createReadStream('', { fd: handed.fd, start: uri.offset, highWaterMark: 4 << 20 });
+          stream.once('close', handed.release);
+          return this.deliverLater(oneWay(stream));
+        }
         const stream = createReadStream(uri.path, { start: uri.offset, highWaterMark: 4 << 20 });
         await new Promise<void>((resolve, reject) => {
           stream.once('open', () => resolve());
@@ -152,17 +165,14 @@ export class IncomingListener extends EventEmitter<ListenerEvents> {
         return this.deliverLater({ ...oneWay(child.stdout!), close: kill });
       }
       case 'fd': {
-        let isSocket: boolean;
-        try {
-          isSocket = fstatSync(uri.fd).isSocket();
-        } catch (err) {
-          throw new TransportError('BAD_FD', `File descriptor ${uri.fd} is not usable: ${(err as Error).message}`);
-        }
-        if (this.tls && !isSocket) throw oneWayTls(`fd:${uri.fd}, which is not a socket`);
-        const socket = new net.Socket({ fd: uri.fd, readable: true, writable: isSocket });
+        // The descriptor is now the migration's: a socket, a pipe, or a regular file read from its current offset.
+        const kind = descriptorKind(uri.fd, 'incoming');
+        if (this.tls && kind !== 'socket') throw oneWayTls(`fd:${uri.fd}, which is not a socket`);
+        if (kind === 'file') return this.deliverLater(oneWay(createReadStream('', { fd: uri.fd, highWaterMark: 4 << 20 })));
+        const socket = new net.Socket({ fd: uri.fd, readable: true, writable: kind === 'socket' });
         socket.pause();
         if (this.tls) return this.secureLater(socket, () => socket.destroy());
-        return this.deliverLater(isSocket ? fromSocket(socket) : oneWay(socket));
+        return this.deliverLater(kind === 'socket' ? fromSocket(socket) : oneWay(socket));
       }
     }
   }

@@ -1,10 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsc, fstatSync, promises as fsp } from 'node:fs';
+import fs, { constants as fsc, promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
+import { accessMode as accessModeOf, fdPassingMissing } from '../qmp/fd-passing.js';
 import net from 'node:net';
 import { Duplex, Writable, type Readable } from 'node:stream';
 import { once } from 'node:events';
 import { secureClient, type TlsClient } from '../tls/session.js';
 import type { MigrationUri } from './uri.js';
+import { TransportError } from './transport-error.js';
+import { descriptorKind, type DescriptorPaths } from './descriptor-paths.js';
 
 /**
  * The source's end of the main migration channel, whatever the transport:
@@ -21,11 +25,7 @@ export interface OutgoingChannel {
   abort(): void;
 }
 
-export class TransportError extends Error {
-  constructor(readonly code: 'CONNECT' | 'IO' | 'EXEC_STATUS' | 'BAD_FD', message: string) {
-    super(message);
-  }
-}
+export { TransportError };
 
 /** Why a migration's channels went when the orchestrator yanked them (QMP yank). */
 export const YANKED = 'Migration channels shut down by yank';
@@ -37,6 +37,8 @@ export interface OutgoingOptions {
   connectTimeoutMs?: number;
   /** tls-creds set: the channel is TLS, as the destination's must be. */
   tls?: TlsClient;
+  /** Opens `file:` paths that name a handed-over descriptor (`/dev/fdset/N`). */
+  descriptorPaths?: DescriptorPaths;
 }
 
 /** Opens the source side of `uri` (QEMU's *_start_outgoing_migration, then its TLS upgrade). */
@@ -48,7 +50,7 @@ export async function openOutgoing(uri: MigrationUri, options: OutgoingOptions =
       return socketChannel(await connectChannel(uri, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, tls));
     case 'file':
       if (tls) throw oneWayTls('file:');
-      return fileChannel(uri.path, uri.offset);
+      return fileChannel(uri.path, uri.offset, options.descriptorPaths);
     case 'exec':
       return tls ? secureExecChannel(uri.command, tls) : execChannel(uri.command);
     case 'fd':
@@ -122,12 +124,30 @@ function socketChannel(socket: net.Socket): OutgoingChannel {
 }
 
 /** file:PATH,offset=N: write from the offset; bytes before it stay as they were. */
-async function fileChannel(path: string, offset: number): Promise<OutgoingChannel> {
-  let handle: fsp.FileHandle;
+/** What fileChannel writes through: an opened FileHandle, or a handed-over descriptor. */
+interface PositionalFile {
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A descriptor as a PositionalFile; `close` also gives it back to whoever handed it over. */
+function descriptorFile(fd: number, release: () => void): PositionalFile {
+  return {
+    write: (buffer, offset, length, position) => promisify(fs.write)(fd, buffer, offset, length, position),
+    truncate: (length) => promisify(fs.ftruncate)(fd, length),
+    close: () => promisify(fs.close)(fd).finally(release),
+  };
+}
+
+async function fileChannel(path: string, offset: number, descriptorPaths: DescriptorPaths | undefined): Promise<OutgoingChannel> {
+  let handle: PositionalFile;
   try {
+    const handed = descriptorPaths?.(path, 'outgoing');
     // Created if missing, never truncated on open: bytes before the offset are kept.
-    handle = await fsp.open(path, fsc.O_CREAT | fsc.O_WRONLY);
+    handle = handed ? descriptorFile(handed.fd, handed.release) : await fsp.open(path, fsc.O_CREAT | fsc.O_WRONLY);
   } catch (err) {
+    if (err instanceof TransportError) throw err;
     throw new TransportError('CONNECT', `Failed to open file '${path}': ${(err as Error).message}`);
   }
   let position = offset;
@@ -206,20 +226,23 @@ async function secureExecChannel(command: string, tls: TlsClient): Promise<Outgo
 }
 
 /** fd:N: a descriptor inherited from the parent; a socket keeps its return path. */
+/**
+ * fd:N, the descriptor now the migration's: a socket (both ways, TLS if
+ * asked), a pipe, or a regular file written from its current offset.
+ */
 async function fdChannel(fd: number, tls: TlsClient | undefined): Promise<OutgoingChannel> {
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(fd).isSocket();
-  } catch (err) {
-    throw new TransportError('BAD_FD', `File descriptor ${fd} is not usable: ${(err as Error).message}`);
-  }
-  if (isSocket) {
+  const kind = descriptorKind(fd, 'outgoing');
+  if (kind === 'socket') {
     const socket = new net.Socket({ fd, readable: true, writable: true });
     return socketChannel(tls ? await upgrade(socket, tls) : socket);
   }
   if (tls) throw oneWayTls(`fd:${fd}, which is not a socket`);
-  const socket = new net.Socket({ fd, readable: false, writable: true });
-  return { sink: socket, reverse: undefined, finish: () => finishWritable(socket), abort: () => socket.destroy() };
+  // QEMU writes to a descriptor open read-only and fails there, with these words: refuse it before a byte is sent.
+  if (fdPassingMissing() === undefined && accessModeOf(fd) === fsc.O_RDONLY) throw new TransportError('IO', 'Unable to write to file: Bad file descriptor');
+  const sink = kind === 'pipe'
+    ? new net.Socket({ fd, readable: false, writable: true })
+    : fs.createWriteStream('', { fd, highWaterMark: WRITE_BUFFER });
+  return { sink, reverse: undefined, finish: () => finishWritable(sink), abort: () => sink.destroy() };
 }
 
 export function childExit(child: ChildProcess, command: string): Promise<void> {
