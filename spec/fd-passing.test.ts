@@ -235,6 +235,28 @@ describe('descriptors passed over the monitor (getfd, add-fd, fd: and /dev/fdset
       'GenericError: Could not dup FD for /dev/fdset/0 flags 0: No such file or directory');
   });
 
+  it("takes a descriptor from a client written for QEMU (Python's socket.send_fds), unchanged", async () => {
+    const vm = await startInstance(['--ram', RAM], { name: 'vm' });
+    const script = [
+      'import json, os, socket, sys',
+      's = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")',
+      'def reply():',
+      '    while True:',
+      '        m = json.loads(f.readline())',
+      '        if "event" not in m: return m',
+      'reply()',
+      's.sendall(b\'{"execute": "qmp_capabilities"}\'); reply()',
+      'fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT)',
+      'socket.send_fds(s, [b\'{"execute": "getfd", "arguments": {"fdname": "py"}}\'], [fd]); print(json.dumps(reply()))',
+      'socket.send_fds(s, [b\'{"execute": "add-fd", "arguments": {"fdset-id": 7}}\'], [fd]); print(json.dumps(reply()))',
+      's.sendall(b\'{"execute": "closefd", "arguments": {"fdname": "py"}}\'); print(json.dumps(reply()))',
+    ].join('\n');
+    const out = execFileSync('python3', ['-c', script, vm.socket, join(dir, 'py.bin')], { encoding: 'utf8', timeout: 20_000 }).trim().split('\n');
+    expect(JSON.parse(out[0]!)).to.deep.equal({ return: {} });
+    expect(JSON.parse(out[1]!).return).to.include({ 'fdset-id': 7 });
+    expect(JSON.parse(out[2]!)).to.deep.equal({ return: {} });
+  });
+
   it('closes every descriptor no command claims, and those of a connection that goes', async () => {
     const vm = await startInstance(['--ram', RAM], { name: 'vm' });
     const pid = vm.process.pid!;
