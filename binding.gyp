@@ -6,7 +6,7 @@
     },
     {
       "target_name": "fd_passing",
-      "sources": ["protocols/qmp/native/fd-passing.c"]
+      "sources": ["protocols/native/fd-passing.c"]
     }
   ]
 }

@@ -21,7 +21,7 @@ import { formatQmpAddress, isLocalOnly, parseMonitorListen, type MonitorListen }
 import type { TlsServer } from '../../protocols/tls/session.js';
 import { QmpServer } from '../../protocols/qmp/server.js';
 import { FDSET_PATH, FdSets } from '../../protocols/qmp/fd-sets.js';
-import { closeDescriptors } from '../../protocols/qmp/fd-passing.js';
+import { closeDescriptors } from '../../protocols/fd-passing.js';
 import type { DescriptorPaths } from '../../protocols/transport/descriptor-paths.js';
 import { IncomingListener } from '../../protocols/transport/incoming.js';
 import { multiChannelRefusal, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';

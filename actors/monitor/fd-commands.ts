@@ -13,7 +13,7 @@
  */
 import { defineCommand, type QmpCommand, type QmpCommandContext } from '../../protocols/qmp/command.js';
 import { genericError } from '../../protocols/qmp/errors.js';
-import { closeDescriptors, fdPassingMissing } from '../../protocols/qmp/fd-passing.js';
+import { closeDescriptors, fdPassingMissing } from '../../protocols/fd-passing.js';
 import { NO_ARGUMENTS, qapi } from '../../protocols/qmp/schema.js';
 import type { MonitorHost } from './host.js';
 

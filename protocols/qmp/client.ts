@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { parseQmpAddress } from './address.js';
-import { sendWithDescriptors } from './fd-passing.js';
+import { sendWithDescriptors } from '../fd-passing.js';
 import { QmpConnectionError, QmpError } from './errors.js';
 import { encodeJson } from './json-encode.js';
 import { JsonStreamer } from './json-streamer.js';

@@ -11,7 +11,7 @@
  * set is out; until then it stays listed (QEMU keeps descriptors a
  * destination still needs before its guest has run).
  */
-import { accessMode, closeDescriptors, duplicate } from './fd-passing.js';
+import { accessMode, closeDescriptors, duplicate } from '../fd-passing.js';
 
 export interface FdSetFd {
   fd: number;

@@ -4,7 +4,7 @@
  * that uses one by name (`migrate fd:NAME`) takes it, and closes it when
  * done; whatever is left is closed with the connection.
  */
-import { closeDescriptors } from './fd-passing.js';
+import { closeDescriptors } from '../fd-passing.js';
 
 export class NamedFds {
   private readonly fds = new Map<string, number>();

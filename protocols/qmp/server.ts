@@ -12,7 +12,7 @@
 import { chmod, lstat, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatQmpAddress, parseQmpAddress } from './address.js';
-import { fdPassingMissing } from './fd-passing.js';
+import { fdPassingMissing } from '../fd-passing.js';
 import { secureServer, type TlsServer } from '../tls/session.js';
 import { defineCommand, type QmpCommand, type QmpCommandTable } from './command.js';
 import { livemigPackage, QEMU_COMPAT_VERSION, QMP_CAPABILITIES } from './constants.js';

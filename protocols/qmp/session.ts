@@ -6,7 +6,7 @@
  * session stops reading its socket while its queue is full.
  */
 import type { Socket } from 'node:net';
-import { closeDescriptors, DescriptorReader } from './fd-passing.js';
+import { closeDescriptors, DescriptorReader } from '../fd-passing.js';
 import { NamedFds } from './named-fds.js';
 import type { QmpCommand } from './command.js';
 import { MAX_INPUT_WITHOUT_MESSAGE_BYTES, MAX_PENDING_OUTPUT_BYTES, REQUEST_QUEUE_MAX } from './constants.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs, { constants as fsc, promises as fsp } from 'node:fs';
 import { promisify } from 'node:util';
-import { accessMode as accessModeOf, fdPassingMissing } from '../qmp/fd-passing.js';
+import { accessMode as accessModeOf, fdPassingMissing } from '../fd-passing.js';
 import net from 'node:net';
 import { Duplex, Writable, type Readable } from 'node:stream';
 import { once } from 'node:events';

@@ -6,7 +6,7 @@
  */
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { nativeAddon } from '../native-addon.js';
+import { nativeAddon } from './native-addon.js';
 
 interface FdPassingAddon {
   watch(fd: number, onRead: (data: Buffer | null, fds: number[], errno: number) => void): object;
