@@ -1,15 +1,12 @@
 import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startVizServer, type VizServer } from '../tools/viz/server.js';
 import { parseTrace } from '../tools/viz/trace-file.js';
 import { ENSURE_CHROMIUM_MS, ensureChromium, launchChromium, type Chromium } from './support/chromium.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
-
-/** Where the screenshots go: $LIVEMIG_ARTIFACTS, or livemig-viz under the temporary directory. */
-const SCREENSHOTS = process.env.LIVEMIG_ARTIFACTS ?? join(tmpdir(), 'livemig-viz');
+import { SCREENSHOTS, chartCount, until } from './support/viz-page.js';
 
 /**
  * Records, in the page, every state each chart highlights as current, in
@@ -31,18 +28,6 @@ const RECORD_HIGHLIGHTS = `(() => {
 
 const highlighted = (page: Page, side: string) =>
   page.locator(`#${side}-svg g.state.current`).getAttribute('id', { timeout: 1000 }).then((id) => id?.replace(`${side}-state-`, ''));
-
-const chartCount = (page: Page, id: string, attribute: 'points' | 'bars') =>
-  page.locator(`#${id}`).getAttribute(`data-${attribute}`).then(Number);
-
-/** Polls from the test side: the page's Content-Security-Policy forbids the eval waitForFunction needs. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`the page never showed ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Moves the time-travel slider to `at` (ms since the epoch), as a person dragging it would. */
 async function travelTo(page: Page, at: number): Promise<void> {

@@ -5,7 +5,6 @@
  */
 import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startVizServer, type VizServer } from '../tools/viz/server.js';
@@ -15,23 +14,12 @@ import { startInstance, stopAllInstances } from './support/instances.js';
 import { EVENTS, boundTcpUri, waitForMigration } from './support/migration-driver.js';
 import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest } from './support/postcopy-pair.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
+import { SCREENSHOTS, chartCount, until } from './support/viz-page.js';
 
-const SCREENSHOTS = process.env.LIVEMIG_ARTIFACTS ?? join(tmpdir(), 'livemig-viz');
 const MiB = 1 << 20;
 const AB: AbGuest = { start: 1 * MiB, end: 49 * MiB, smp: 2 };
 /** Precopy never ends alone; postcopy's background pages at 16 MB/s: the guest faults on the pages it touches first. */
 const LINK = postcopyLink(64_000_000, 16_000_000);
-
-const count = (page: Page, id: string, attribute: 'points' | 'bars' | 'bands') =>
-  page.locator(`#${id}`).getAttribute(`data-${attribute}`).then(Number);
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`the page never showed ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('livemig viz: postcopy and COLO traffic in headless Chromium', function () {
   this.timeout(120_000);
@@ -80,8 +68,8 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
     await source.qmp.execute('migrate-pause');
     await waitForStatuses(source.qmp, ['postcopy-paused']);
     await waitForStatuses(destination.qmp, ['postcopy-paused']);
-    await until('the pause shaded', async () => (await count(page, 'chart-throughput', 'bands')) >= 1, 5_000);
-    await until('page requests', async () => (await page.locator('#postcopy-card').isVisible()) && (await count(page, 'chart-requests', 'points')) >= 1, 5_000);
+    await until('the pause shaded', async () => (await chartCount(page, 'chart-throughput', 'bands')) >= 1, 5_000);
+    await until('page requests', async () => (await page.locator('#postcopy-card').isVisible()) && (await chartCount(page, 'chart-requests', 'points')) >= 1, 5_000);
     expect(await page.locator('#chart-requests text.band-label').allTextContents()).to.include('source postcopy-paused');
     await page.screenshot({ path: join(SCREENSHOTS, '9-postcopy-paused.png'), fullPage: true, animations: 'disabled' });
 
@@ -92,8 +80,8 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
     await until('the pause closed', async () =>
       (await page.locator('#chart-throughput text.band-label').allTextContents()).some((l) => /^source paused [\d.]+ s, recovered$/.test(l)), 5_000);
     expect(await page.locator('#latency-card').isVisible()).to.equal(true);
-    expect(await count(page, 'chart-latency', 'points')).to.be.above(0);
-    expect(await count(page, 'chart-requests', 'points')).to.be.above(2);
+    expect(await chartCount(page, 'chart-latency', 'points')).to.be.above(0);
+    expect(await chartCount(page, 'chart-requests', 'points')).to.be.above(2);
     expect(await page.textContent('#requests-now')).to.match(/^[\d.]+k? (served|sent) so far$/);
     await page.screenshot({ path: join(SCREENSHOTS, '10-postcopy-recovered.png'), fullPage: true, animations: 'disabled' });
     await page.close();
@@ -102,7 +90,7 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
   it('COLO: one bar per checkpoint the primary takes, with its time, reason and pages', async () => {
     colo = await startColoPair(scratch(), { delayMs: 200, digests: false });
     const page = await open(`unix:${colo.primary.instance.socket}`, `unix:${colo.secondary.instance.socket}`);
-    await until('three checkpoints', async () => (await page.locator('#colo-card').isVisible()) && (await count(page, 'chart-checkpoints', 'bars')) >= 3, 30_000);
+    await until('three checkpoints', async () => (await page.locator('#colo-card').isVisible()) && (await chartCount(page, 'chart-checkpoints', 'bars')) >= 3, 30_000);
     expect(await page.textContent('#colo-now')).to.match(/^#\d+: [\d.]+ ms \(\w+\), [\d.]+k? pages$/);
     expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
     await page.screenshot({ path: join(SCREENSHOTS, '11-colo-checkpoints.png'), fullPage: true, animations: 'disabled' });

@@ -324,30 +324,28 @@ static int one_fd(napi_env env, napi_callback_info info, const char *message, in
   return 1;
 }
 
+/* `value` as a number, or (when negative) an Error naming `what` and errno thrown. */
+static napi_value int_result(napi_env env, int value, const char *what) {
+  if (value < 0) {
+    throw_errno(env, what, errno);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
 static napi_value access_mode(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!one_fd(env, info, "accessMode takes a descriptor", &fd)) return NULL;
   int flags = fcntl(fd, F_GETFL);
-  if (flags < 0) {
-    throw_errno(env, "fcntl(F_GETFL) failed", errno);
-    return NULL;
-  }
-  napi_value result;
-  napi_create_int32(env, flags & O_ACCMODE, &result);
-  return result;
+  return int_result(env, flags < 0 ? flags : (flags & O_ACCMODE), "fcntl(F_GETFL) failed");
 }
 
 static napi_value dup_fd(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!one_fd(env, info, "dup takes a descriptor", &fd)) return NULL;
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) {
-    throw_errno(env, "dup failed", errno);
-    return NULL;
-  }
-  napi_value result;
-  napi_create_int32(env, copy, &result);
-  return result;
+  return int_result(env, fcntl(fd, F_DUPFD_CLOEXEC, 3), "dup failed");
 }
 
 static napi_value init(napi_env env, napi_value exports) {
