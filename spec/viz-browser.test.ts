@@ -203,7 +203,15 @@ describe('livemig viz in headless Chromium', function () {
     const rows = await page.locator('#transitions tr.source td:nth-child(4)').allTextContents();
     expect(rows.at(-1)).to.equal('cancel.done');
     await page.screenshot({ path: join(SCREENSHOTS, '5-cancelled-1600x1000.png'), fullPage: true, animations: 'disabled' });
+    // A precopy migration shows no postcopy traffic.
+    expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
     await page.setViewportSize({ width: 1280, height: 800 });
+    // Every lane of the message view in sight at 1280 px: the lanes share the card's width out.
+    await until('the last lane inside the message card', async () => {
+      const card = (await page.locator('#messages').boundingBox())!;
+      const last = (await page.locator('#messages .lane').last().boundingBox())!;
+      return last.x + last.width <= card.x + card.width + 1;
+    }, 2_000);
     await page.screenshot({ path: join(SCREENSHOTS, '6-cancelled-1280x800.png'), fullPage: true, animations: 'disabled' });
 
     // The next migration (a fast one, to an instance the page does not follow) starts its own view: nothing of the cancelled one stays.

@@ -12,7 +12,9 @@ const LANE_ORDER = [
   'destination:postcopy-preempt', 'destination:return-path', 'destination:multifd', 'destination:incoming', 'destination:colo', 'destination:destination',
   'destination:guest', 'destination:monitor',
 ];
-const LANE_W = 100;
+/** A lane's width: shared out of the card's, within these bounds (narrower, the labels would run together). */
+const LANE_MIN_W = 72;
+const LANE_MAX_W = 120;
 
 /** The lane of `actor` in the process of `side`. */
 const laneOf = (side, actor) => `${side}:${actor}`;
@@ -44,6 +46,14 @@ export class MessageView {
     this.body = document.createElement('div');
     host.append(this.header, this.body);
     this.count = 0;
+    this.laneW = LANE_MAX_W;
+    // A card resized (the window, a narrower layout) lays its lanes out again.
+    let width = host.clientWidth;
+    new ResizeObserver(() => {
+      if (host.clientWidth === width || this.lanes.length === 0) return;
+      width = host.clientWidth;
+      this.relayout();
+    }).observe(host);
     /** Messages taken but not drawn yet, and whether the lanes changed since the last drawing. */
     this.pending = [];
     this.lanesChanged = false;
@@ -100,16 +110,23 @@ export class MessageView {
     if (stick) this.host.scrollTop = this.host.scrollHeight;
   }
 
+  /** Lays the lanes out again, as wide as the card allows: every lane in view at 1280 px. */
   relayout() {
+    const room = this.host.clientWidth - TIME_W - 4;
+    this.laneW = Math.max(LANE_MIN_W, Math.min(LANE_MAX_W, Math.floor(room / Math.max(1, this.lanes.length))));
     this.header.replaceChildren(
       Object.assign(document.createElement('span'), { className: 'time', textContent: 'time' }),
-      ...this.lanes.map((lane) => Object.assign(document.createElement('span'), { className: 'lane', textContent: heading(lane), title: lane })),
+      ...this.lanes.map((lane) => {
+        const span = Object.assign(document.createElement('span'), { className: 'lane', textContent: heading(lane), title: lane });
+        span.style.width = `${this.laneW}px`;
+        return span;
+      }),
     );
     this.body.replaceChildren(...this.messages.map((m) => this.row(m)));
   }
 
   row(message) {
-    const width = this.lanes.length * LANE_W;
+    const width = this.lanes.length * this.laneW;
     const div = document.createElement('div');
     div.className = `message ${message.side} kind-${message.kind}`;
     div.addEventListener('click', () => this.onPick(message));
@@ -117,7 +134,7 @@ export class MessageView {
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('width', String(width));
     svg.setAttribute('height', String(ROW_H));
-    const x = (lane) => this.lanes.indexOf(lane) * LANE_W + LANE_W / 2;
+    const x = (lane) => this.lanes.indexOf(lane) * this.laneW + this.laneW / 2;
     for (const lane of this.lanes) svg.append(el('line', { x1: x(lane), x2: x(lane), y1: 0, y2: ROW_H, class: 'lifeline' }));
     const x1 = x(laneOf(message.side, message.from));
     const x2 = x(laneOf(message.side, message.to));

@@ -70,6 +70,8 @@ export class TrafficView {
       this.rates[sample.side].reset();
       return;
     }
+    // query-migrate always has a request count: the card shows once postcopy has begun.
+    if (this.cards.postcopy.hidden && p.requests === 0 && !sample.status.startsWith('postcopy')) return;
     this.cards.postcopy.hidden = false;
     const perSecond = this.rates[sample.side].add(sample.at, p.requests);
     if (perSecond !== null) this.requests.add(SIDE_SERIES[sample.side], sample.at, Math.max(0, perSecond));
