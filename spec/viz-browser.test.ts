@@ -6,7 +6,7 @@ import { startVizServer, type VizServer } from '../tools/viz/server.js';
 import { parseTrace } from '../tools/viz/trace-file.js';
 import { ENSURE_CHROMIUM_MS, ensureChromium, launchChromium, type Chromium } from './support/chromium.js';
 import { startInstance, stopAllInstances } from './support/instances.js';
-import { SCREENSHOTS, chartCount, until } from './support/viz-page.js';
+import { SCREENSHOTS, chartCount, followingPage, until } from './support/viz-page.js';
 
 /**
  * Records, in the page, every state each chart highlights as current, in
@@ -178,14 +178,7 @@ describe('livemig viz in headless Chromium', function () {
     await dst.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0', 'exit-on-error': false });
     viz = await startVizServer({ source: `unix:${src.socket}`, destination: `unix:${dst.socket}`, port: 0, pollMs: 100 });
     browser = await launchChromium();
-    const page = await browser.context.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    await page.setViewportSize({ width: 1600, height: 1000 });
-    await page.goto(viz.url);
-    await page.waitForSelector('body[data-ready="true"]');
-    await page.locator('.connection.connected[data-side="source"]').waitFor();
-    await page.locator('.connection.connected[data-side="destination"]').waitFor();
+    const { page, errors: pageErrors } = await followingPage(browser.context, viz.url);
 
     const info = await dst.qmp.execute<{ 'socket-address': { port: string }[] }>('query-migrate');
     await src.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${info['socket-address'][0]!.port}` });

@@ -14,7 +14,7 @@ import { startInstance, stopAllInstances } from './support/instances.js';
 import { EVENTS, boundTcpUri, waitForMigration } from './support/migration-driver.js';
 import { POSTCOPY, abGuestArgs, migrateAndSwitch, postcopyLink, waitForStatuses, type AbGuest } from './support/postcopy-pair.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
-import { SCREENSHOTS, chartCount, until } from './support/viz-page.js';
+import { SCREENSHOTS, chartCount, followingPage, until } from './support/viz-page.js';
 
 const MiB = 1 << 20;
 const AB: AbGuest = { start: 1 * MiB, end: 49 * MiB, smp: 2 };
@@ -41,19 +41,10 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
     browser = viz = colo = undefined;
   });
 
-  async function open(source: string, destination: string): Promise<Page> {
+  async function open(source: string, destination: string): Promise<{ page: Page; errors: string[] }> {
     viz = await startVizServer({ source, destination, port: 0, pollMs: 100 });
     browser = await launchChromium();
-    const page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.setViewportSize({ width: 1600, height: 1000 });
-    await page.goto(viz.url);
-    await page.waitForSelector('body[data-ready="true"]');
-    await page.locator('.connection.connected[data-side="source"]').waitFor();
-    await page.locator('.connection.connected[data-side="destination"]').waitFor();
-    page.once('close', () => expect(errors).to.deep.equal([]));
-    return page;
+    return followingPage(browser.context, viz.url);
   }
 
   it('postcopy: page requests and fault latency over time, and a pause shaded until the recovery', async () => {
@@ -61,7 +52,7 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
       startInstance([...abGuestArgs('64M', AB, false), ...POSTCOPY, ...EVENTS, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
       startInstance([...abGuestArgs('64M', AB), ...POSTCOPY, ...EVENTS, ...LINK], { name: 'src' }),
     ]);
-    const page = await open(`unix:${source.socket}`, `unix:${destination.socket}`);
+    const { page, errors } = await open(`unix:${source.socket}`, `unix:${destination.socket}`);
     expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
     await migrateAndSwitch(source, destination, await boundTcpUri(destination.qmp), AB);
     // At once: with every page the guest touches requested, postcopy is over in a second or two.
@@ -84,16 +75,16 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
     expect(await chartCount(page, 'chart-requests', 'points')).to.be.above(2);
     expect(await page.textContent('#requests-now')).to.match(/^[\d.]+k? (served|sent) so far$/);
     await page.screenshot({ path: join(SCREENSHOTS, '10-postcopy-recovered.png'), fullPage: true, animations: 'disabled' });
-    await page.close();
+    expect(errors).to.deep.equal([]);
   });
 
   it('COLO: one bar per checkpoint the primary takes, with its time, reason and pages', async () => {
     colo = await startColoPair(scratch(), { delayMs: 200, digests: false });
-    const page = await open(`unix:${colo.primary.instance.socket}`, `unix:${colo.secondary.instance.socket}`);
+    const { page, errors } = await open(`unix:${colo.primary.instance.socket}`, `unix:${colo.secondary.instance.socket}`);
     await until('three checkpoints', async () => (await page.locator('#colo-card').isVisible()) && (await chartCount(page, 'chart-checkpoints', 'bars')) >= 3, 30_000);
     expect(await page.textContent('#colo-now')).to.match(/^#\d+: [\d.]+ ms \(\w+\), [\d.]+k? pages$/);
     expect(await page.locator('#postcopy-card').isVisible()).to.equal(false);
     await page.screenshot({ path: join(SCREENSHOTS, '11-colo-checkpoints.png'), fullPage: true, animations: 'disabled' });
-    await page.close();
+    expect(errors).to.deep.equal([]);
   });
 });

@@ -1,4 +1,3 @@
-import { fstatSync } from 'node:fs';
 import { defineCommand, type QmpCommand, type QmpCommandContext } from '../../protocols/qmp/command.js';
 import { FDSET_PATH } from '../../protocols/qmp/fd-sets.js';
 import { genericError } from '../../protocols/qmp/errors.js';
@@ -12,6 +11,7 @@ import { isRunning } from '../../machines/status.js';
 import { MIGRATE_SET_CAPABILITIES_ARGS, queryCapabilities } from '../options/capabilities.js';
 import { MIGRATE_SET_PARAMETERS_ARGS, queryParameters, type MigrateSetParameters } from '../options/parameters.js';
 import { channelsToUri } from '../../protocols/transport/migration-channel.js';
+import { descriptorNotFound } from '../../protocols/transport/descriptor-paths.js';
 import { CONNECT_TIMEOUT_MS } from '../../protocols/transport/outgoing.js';
 import { multiChannelRefusal, outgoingUriError, parseMigrationUri, recoveryUriRefusal } from '../../protocols/transport/uri.js';
 import type { MonitorHost } from './host.js';
@@ -179,13 +179,7 @@ function withNamedFd(uri: string, ctx: QmpCommandContext): string {
  */
 function descriptorRefusal(uri: string, direction: 'outgoing' | 'incoming', host: Pick<MonitorHost, 'fdSets'>): string | null {
   const parsed = parseMigrationUri(uri, { direction });
-  if (parsed.scheme === 'fd') {
-    try {
-      fstatSync(parsed.fd);
-    } catch {
-      return `File descriptor named '${parsed.fd}' has not been found`;
-    }
-  }
+  if (parsed.scheme === 'fd') return descriptorNotFound(parsed.fd) ?? null;
   if (parsed.scheme === 'file' && FDSET_PATH.test(parsed.path)) return host.fdSets.refusal(parsed.path, direction) ?? null;
   return null;
 }

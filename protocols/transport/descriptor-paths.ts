@@ -6,6 +6,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { TransportError } from './transport-error.js';
+import { fdNotFound } from './uri.js';
 
 /**
  * Opens `path` for a direction when it names a handed-over descriptor: a
@@ -16,6 +17,16 @@ import { TransportError } from './transport-error.js';
 export type DescriptorPaths = (path: string, direction: 'outgoing' | 'incoming') => { fd: number; release(): void } | undefined;
 
 export type DescriptorKind = 'socket' | 'pipe' | 'file';
+
+/** QEMU's words when this process has no descriptor `fd` open, or undefined when it has. */
+export function descriptorNotFound(fd: number): string | undefined {
+  try {
+    fstatSync(fd);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EBADF' ? fdNotFound(String(fd)) : undefined;
+  }
+}
 
 /**
  * What a migration can do with descriptor `fd`: a socket carries both
@@ -29,8 +40,7 @@ export function descriptorKind(fd: number, direction: 'outgoing' | 'incoming'): 
   try {
     stat = fstatSync(fd);
   } catch (err) {
-    // Not open here: QEMU's words for a descriptor it has no such number of.
-    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw new TransportError('BAD_FD', `File descriptor named '${fd}' has not been found`);
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') throw new TransportError('BAD_FD', fdNotFound(String(fd)));
     throw new TransportError('BAD_FD', `File descriptor ${fd} is not usable: ${(err as Error).message}`);
   }
   if (stat.isSocket()) return 'socket';

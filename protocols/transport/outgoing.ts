@@ -25,7 +25,6 @@ export interface OutgoingChannel {
   abort(): void;
 }
 
-export { TransportError };
 
 /** Why a migration's channels went when the orchestrator yanked them (QMP yank). */
 export const YANKED = 'Migration channels shut down by yank';

@@ -172,8 +172,13 @@ function parseFile(uri: string, spec: string): MigrationUri {
   }
 }
 
-/** A number is the descriptor itself; anything else names one passed with getfd, which livemig does not take yet. */
+/** QEMU's words for an `fd:` URI naming no descriptor: a getfd name nobody gave, or a number not open here. */
+export function fdNotFound(name: string): string {
+  return `File descriptor named '${name}' has not been found`;
+}
+
+/** A number is the descriptor itself; a name left here is one no getfd gave (the monitor swaps a given one for its number). */
 function parseFd(text: string): number {
-  if (!/^\d{1,10}$/.test(text) || Number(text) > 0x7fffffff) throw new MigrationUriError('BAD_FD', `File descriptor named '${text}' has not been found`);
+  if (!/^\d{1,10}$/.test(text) || Number(text) > 0x7fffffff) throw new MigrationUriError('BAD_FD', fdNotFound(text));
   return Number(text);
 }
