@@ -61,7 +61,9 @@ describe('livemig viz: postcopy and COLO traffic in headless Chromium', function
     await waitForStatuses(destination.qmp, ['postcopy-paused']);
     await until('the pause shaded', async () => (await chartCount(page, 'chart-throughput', 'bands')) >= 1, 5_000);
     await until('page requests', async () => (await page.locator('#postcopy-card').isVisible()) && (await chartCount(page, 'chart-requests', 'points')) >= 1, 5_000);
-    expect(await page.locator('#chart-requests text.band-label').allTextContents()).to.include('source postcopy-paused');
+    // The charts draw on the next animation frame, after their data- counts change: poll the drawing itself.
+    await until('the pause labelled on the requests chart', async () =>
+      (await page.locator('#chart-requests text.band-label').allTextContents()).includes('source postcopy-paused'), 5_000);
     await page.screenshot({ path: join(SCREENSHOTS, '9-postcopy-paused.png'), fullPage: true, animations: 'disabled' });
 
     await destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
