@@ -1,13 +1,14 @@
 /**
  * What the suite leaves behind when it ends. Every test cleans up what it
  * starts, but a process or socket a test forgot keeps mocha's event loop
- * alive, and CI then waits on a run whose tests all passed until its time
- * runs out, with nothing saying why. After the last test this hook names
- * each process still running under the suite and ends it, and if mocha has
+ * alive (and one holding the suite's output keeps CI's pipe open), and CI
+ * then waits on a run whose tests all passed until its time runs out, with
+ * nothing saying why. After the last test this hook names each process
+ * still running under the suite, or holding its output, and ends it; if mocha has
  * not exited a while later it names what keeps it alive and exits with the
  * suite's own result.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** How long mocha may take to exit by itself after its last test. */
 const EXIT_GRACE_MS = 20_000;
@@ -64,9 +65,61 @@ function descendants(): ProcessEntry[] {
   return found;
 }
 
+/** This process and those it runs under (npm, its shell): they hold the suite's output by right. */
+function ancestors(all: ProcessEntry[]): Set<number> {
+  const byPid = new Map(all.map((p) => [p.pid, p]));
+  const found = new Set<number>();
+  for (let pid: number | undefined = process.pid; pid !== undefined && pid > 1 && !found.has(pid); pid = byPid.get(pid)?.ppid) found.add(pid);
+  return found;
+}
+
+/** The pipes or files this process writes its output to, as /proc names them (pipe:[N]). */
+function outputTargets(): Set<string> {
+  const targets = new Set<string>();
+  for (const fd of [1, 2]) {
+    try {
+      targets.add(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // Closed: nothing to hold open.
+    }
+  }
+  return targets;
+}
+
+/**
+ * Processes outside this one's own line that hold its output open: a
+ * grandchild orphaned when its parent was killed keeps CI's pipe from
+ * ever ending, whoever its parent is now.
+ */
+function outputHolders(all: ProcessEntry[]): ProcessEntry[] {
+  const targets = outputTargets();
+  const mine = ancestors(all);
+  return all.filter((p) => {
+    if (mine.has(p.pid) || RUNNER_HELPERS.has(p.name)) return false;
+    try {
+      return readdirSync(`/proc/${p.pid}/fd`).some((fd) => {
+        try {
+          return targets.has(readlinkSync(`/proc/${p.pid}/fd/${fd}`)) && openForWriting(p.pid, fd);
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether descriptor `fd` of `pid` writes: a pipe's reader (CI itself, say) names the same pipe. */
+function openForWriting(pid: number, fd: string): boolean {
+  const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+  return flags !== null && (parseInt(flags[1]!, 8) & 3) !== 0;
+}
+
 function endLeftoverProcesses(): void {
-  const left = descendants().filter((p) => !RUNNER_HELPERS.has(p.name));
-  for (const p of left) {
+  const left = new Map(descendants().filter((p) => !RUNNER_HELPERS.has(p.name)).map((p) => [p.pid, p]));
+  for (const p of outputHolders(processes())) left.set(p.pid, p);
+  for (const p of left.values()) {
     process.stderr.write(`left running after the suite, now killed: pid ${p.pid} ${commandLine(p.pid)}\n`);
     try {
       process.kill(p.pid, 'SIGKILL');
