@@ -20,6 +20,8 @@ interface ProcessEntry {
   pid: number;
   ppid: number;
   name: string;
+  /** When it started, in clock ticks since boot. */
+  started: number;
 }
 
 function processes(): ProcessEntry[] {
@@ -30,8 +32,9 @@ function processes(): ProcessEntry[] {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       // The command name sits in parentheses and may hold spaces or parentheses itself.
       const close = stat.lastIndexOf(')');
-      const [, ppid] = stat.slice(close + 2).split(' ');
-      entries.push({ pid: Number(name), ppid: Number(ppid), name: stat.slice(stat.indexOf('(') + 1, close) });
+      // After the name: state, ppid, ... and the start time, the 22nd field of the whole line.
+      const fields = stat.slice(close + 2).split(' ');
+      entries.push({ pid: Number(name), ppid: Number(fields[1]), name: stat.slice(stat.indexOf('(') + 1, close), started: Number(fields[19]) });
     } catch {
       // It ended while the list was read.
     }
@@ -87,15 +90,17 @@ function outputTargets(): Set<string> {
 }
 
 /**
- * Processes outside this one's own line that hold its output open: a
- * grandchild orphaned when its parent was killed keeps CI's pipe from
- * ever ending, whoever its parent is now.
+ * Processes started since this one, outside its own line, that hold its
+ * output open: a grandchild orphaned when its parent was killed keeps CI's
+ * pipe from ever ending, whoever its parent is now. (What CI itself runs
+ * beside the suite started before it.)
  */
 function outputHolders(all: ProcessEntry[]): ProcessEntry[] {
   const targets = outputTargets();
   const mine = ancestors(all);
+  const since = all.find((p) => p.pid === process.pid)?.started ?? Infinity;
   return all.filter((p) => {
-    if (mine.has(p.pid) || RUNNER_HELPERS.has(p.name)) return false;
+    if (mine.has(p.pid) || RUNNER_HELPERS.has(p.name) || p.started < since) return false;
     try {
       return readdirSync(`/proc/${p.pid}/fd`).some((fd) => {
         try {
