@@ -18,7 +18,7 @@
  * completed its save; a save that failed must say why (a full filesystem:
  * ENOSPC), and no process may keep the target file open.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { openDescriptors } from '../../tools/bench/process-usage.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import type { TestInstance } from '../support/instances.js';
 import { memoryKeepsChanging, runState, sleep } from '../support/migration-driver.js';
@@ -261,20 +261,5 @@ async function fileTargetChecks(pair: MigrationPair, s: Settled, strike: Strike)
 
 /** The files under `dir` that process `pid` has open. */
 function openFilesUnder(pid: number, dir: string): string[] {
-  const open: string[] = [];
-  let fds: string[];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return []; // it ended meanwhile
-  }
-  for (const fd of fds) {
-    try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (target.startsWith(`${dir}/`)) open.push(target);
-    } catch {
-      // closed while we looked
-    }
-  }
-  return open;
+  return openDescriptors(pid).map((d) => d.target).filter((target) => target.startsWith(`${dir}/`));
 }

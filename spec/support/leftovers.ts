@@ -4,11 +4,13 @@
  * alive (and one holding the suite's output keeps CI's pipe open), and CI
  * then waits on a run whose tests all passed until its time runs out, with
  * nothing saying why. After the last test this hook names each process
- * still running under the suite, or holding its output, and ends it; if mocha has
- * not exited a while later it names what keeps it alive and exits with the
- * suite's own result.
+ * still running under the suite, or holding its output, and ends it; if
+ * mocha has not exited a while later it names what keeps it alive and exits
+ * with the suite's own result. (What even process.exit() cannot end, npm
+ * test's runner, run-suite.ts, names and kills.)
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { commandLine, openDescriptors, processTable, type ProcessEntry } from '../../tools/bench/process-usage.js';
 
 /** How long mocha may take to exit by itself after its last test. */
 const EXIT_GRACE_MS = 20_000;
@@ -16,43 +18,8 @@ const EXIT_GRACE_MS = 20_000;
 /** Processes that belong to the test runner itself: tsx's esbuild service ends with its parent. */
 const RUNNER_HELPERS = new Set(['esbuild']);
 
-interface ProcessEntry {
-  pid: number;
-  ppid: number;
-  name: string;
-  /** When it started, in clock ticks since boot. */
-  started: number;
-}
-
-function processes(): ProcessEntry[] {
-  const entries: ProcessEntry[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // The command name sits in parentheses and may hold spaces or parentheses itself.
-      const close = stat.lastIndexOf(')');
-      // After the name: state, ppid, ... and the start time, the 22nd field of the whole line.
-      const fields = stat.slice(close + 2).split(' ');
-      entries.push({ pid: Number(name), ppid: Number(fields[1]), name: stat.slice(stat.indexOf('(') + 1, close), started: Number(fields[19]) });
-    } catch {
-      // It ended while the list was read.
-    }
-  }
-  return entries;
-}
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 300);
-  } catch {
-    return '(ended)';
-  }
-}
-
 /** Every process started under this one, children before grandchildren. */
-function descendants(): ProcessEntry[] {
-  const all = processes();
+function descendants(all: ProcessEntry[]): ProcessEntry[] {
   const found: ProcessEntry[] = [];
   const parents = new Set([process.pid]);
   for (let grew = true; grew; ) {
@@ -76,54 +43,35 @@ function ancestors(all: ProcessEntry[]): Set<number> {
   return found;
 }
 
-/** The pipes or files this process writes its output to, as /proc names them (pipe:[N]). */
-function outputTargets(): Set<string> {
-  const targets = new Set<string>();
-  for (const fd of [1, 2]) {
-    try {
-      targets.add(readlinkSync(`/proc/self/fd/${fd}`));
-    } catch {
-      // Closed: nothing to hold open.
-    }
-  }
-  return targets;
-}
-
 /**
  * Processes started since this one, outside its own line, that hold its
- * output open: a grandchild orphaned when its parent was killed keeps CI's
- * pipe from ever ending, whoever its parent is now. (What CI itself runs
- * beside the suite started before it.)
+ * output (the pipes or files of its stdout and stderr) open: a grandchild
+ * orphaned when its parent was killed keeps CI's pipe from ever ending,
+ * whoever its parent is now. (What CI itself runs beside the suite
+ * started before it.)
  */
 function outputHolders(all: ProcessEntry[]): ProcessEntry[] {
-  const targets = outputTargets();
-  const mine = ancestors(all);
+  const mine = openDescriptors(process.pid);
+  const targets = new Set(mine.filter((d) => d.fd === '1' || d.fd === '2').map((d) => d.target));
+  const line = ancestors(all);
   const since = all.find((p) => p.pid === process.pid)?.started ?? Infinity;
-  return all.filter((p) => {
-    if (mine.has(p.pid) || RUNNER_HELPERS.has(p.name) || p.started < since) return false;
-    try {
-      return readdirSync(`/proc/${p.pid}/fd`).some((fd) => {
-        try {
-          return targets.has(readlinkSync(`/proc/${p.pid}/fd/${fd}`)) && openForWriting(p.pid, fd);
-        } catch {
-          return false;
-        }
-      });
-    } catch {
-      return false;
-    }
-  });
+  return all.filter((p) => !line.has(p.pid) && p.started >= since &&
+    openDescriptors(p.pid).some((d) => targets.has(d.target) && openForWriting(p.pid, d.fd)));
 }
 
 /** Whether descriptor `fd` of `pid` writes: a pipe's reader (CI itself, say) names the same pipe. */
 function openForWriting(pid: number, fd: string): boolean {
-  const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-  return flags !== null && (parseInt(flags[1]!, 8) & 3) !== 0;
+  try {
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    return flags !== null && (parseInt(flags[1]!, 8) & 3) !== 0;
+  } catch {
+    return false; // closed, or the process ended, meanwhile
+  }
 }
 
 function endLeftoverProcesses(): void {
-  const left = new Map(descendants().filter((p) => !RUNNER_HELPERS.has(p.name)).map((p) => [p.pid, p]));
-  for (const p of outputHolders(processes())) left.set(p.pid, p);
+  const all = processTable().filter((p) => p.state !== 'Z' && !RUNNER_HELPERS.has(p.name));
+  const left = new Map([...descendants(all), ...outputHolders(all)].map((p) => [p.pid, p]));
   for (const p of left.values()) {
     process.stderr.write(`left running after the suite, now killed: pid ${p.pid} ${commandLine(p.pid)}\n`);
     try {

@@ -1,10 +1,11 @@
 /**
- * CPU time (of the whole process, or of each of its threads), peak memory
- * and children of another process, from /proc (Linux): the bench reads
- * each migrating process before and after the migration.
+ * CPU time (of the whole process, or of each of its threads), peak memory,
+ * children and open descriptors of another process, from /proc (Linux):
+ * the bench reads each migrating process before and after the migration,
+ * and the tests what a process left behind.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -80,21 +81,115 @@ function statusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** The live (not zombie) child processes of `parent`: pid and command name. */
-export function childProcesses(parent: number): { pid: number; name: string }[] {
-  const children: { pid: number; name: string }[] = [];
+/** One process, as /proc/PID/stat gives it. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
+  /** The command name (at most 15 characters). */
+  name: string;
+  /** proc(5)'s state letter: 'Z' for a zombie. */
+  state: string;
+  /** Its process group and session. */
+  group: number;
+  session: number;
+  /** When it started, in clock ticks since boot. */
+  started: number;
+}
+
+/** Every process of the machine (one that ends while listed is left out). */
+export function processTable(): ProcessEntry[] {
+  const table: ProcessEntry[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = statFields(stat);
-      // fields[0] is the state, fields[1] the parent pid.
-      if (Number(fields[1]) === parent && fields[0] !== 'Z') {
-        children.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
-      }
+      // Counted from the state (field 3 of proc(5)): the parent pid is field 4, group 5, session 6, start time 22.
+      table.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        state: fields[0]!,
+        group: Number(fields[2]),
+        session: Number(fields[3]),
+        started: Number(fields[19]),
+      });
     } catch {
       // Exited while listed.
     }
   }
-  return children;
+  return table;
+}
+
+/** The command line of `pid`, cut to 300 characters, or "(ended)". */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 300);
+  } catch {
+    return '(ended)';
+  }
+}
+
+/** The live (not zombie) child processes of `parent`: pid and command name. */
+export function childProcesses(parent: number): { pid: number; name: string }[] {
+  return processTable()
+    .filter((p) => p.ppid === parent && p.state !== 'Z')
+    .map(({ pid, name }) => ({ pid, name }));
+}
+
+/** What each open descriptor of `pid` refers to (a path, or pipe:[N], socket:[N]); empty once it has ended. */
+export function openDescriptors(pid: number): { fd: string; target: string }[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const open: { fd: string; target: string }[] = [];
+  for (const fd of fds) {
+    try {
+      open.push({ fd, target: readlinkSync(`/proc/${pid}/fd/${fd}`) });
+    } catch {
+      // Closed while listed.
+    }
+  }
+  return open;
+}
+
+/** One thread of a process, and where it waits: the kernel function (wchan) and the system call it is in. */
+export interface ThreadWait {
+  tid: number;
+  name: string;
+  state: string;
+  /** The kernel function it sleeps in (pipe_read, futex_wait_queue, do_epoll_wait…), 0 when running. */
+  wchan: string;
+  /** /proc's syscall line: the call's number and first argument (a descriptor, for read or write), or "running". */
+  syscall: string;
+}
+
+/** Every live thread of `pid`, and what each waits in. */
+export function threadWaits(pid: number): ThreadWait[] {
+  const threads: ThreadWait[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  for (const tid of tids) {
+    const task = `/proc/${pid}/task/${tid}`;
+    try {
+      const stat = readFileSync(`${task}/stat`, 'utf8');
+      threads.push({
+        tid: Number(tid),
+        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        state: statFields(stat)[0]!,
+        wchan: readFileSync(`${task}/wchan`, 'utf8'),
+        syscall: readFileSync(`${task}/syscall`, 'utf8').trim().split(' ').slice(0, 2).join(' '),
+      });
+    } catch {
+      // Ended while listed.
+    }
+  }
+  return threads;
 }

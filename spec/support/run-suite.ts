@@ -1,0 +1,113 @@
+/**
+ * What `npm test` runs: mocha, as a child in a session of its own with
+ * output pipes of its own, so that no process a test starts can hold CI's
+ * output open, and the run ends once mocha has printed its closing line. A
+ * mocha that does not exit after it (a read of a pipe blocked in a libuv
+ * thread keeps even process.exit() from returning) is named with what each
+ * of its threads waits in, then killed with everything left in its session;
+ * the run's status is then the closing line's. Arguments are mocha's
+ * (`npm test -- --grep cancel`).
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { commandLine, openDescriptors, processTable, threadWaits, type ProcessEntry } from '../../tools/bench/process-usage.js';
+
+/** How long mocha may take to exit after its closing line; the suite-end hook needs 20 s of it. */
+const EXIT_GRACE_MS = Number(process.env.LIVEMIG_SUITE_EXIT_GRACE_MS ?? 45_000);
+/** How long output still in the pipes may take to arrive once mocha has exited. */
+const DRAIN_MS = 2_000;
+/** The summary reporter's closing line. */
+const CLOSING_LINE = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m;
+/** Where a thread with nothing to do sleeps: an event loop's epoll, an idle worker's futex. */
+const IDLE_WAITS = /^(do_epoll_wait|ep_poll|futex_\w+)$/;
+
+const mochaBin = createRequire(import.meta.url).resolve('mocha/bin/mocha.js');
+// A session and process group of its own (detached), so that what is left in them can be ended together.
+const mocha = spawn(process.execPath, [mochaBin, ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+const group = mocha.pid!;
+
+let failed: number | undefined;
+let tail = '';
+mocha.stdout.pipe(process.stdout, { end: false });
+mocha.stderr.pipe(process.stderr, { end: false });
+mocha.stdout.on('data', (chunk: Buffer) => {
+  tail = (tail + chunk.toString('utf8')).slice(-512);
+  const closing = CLOSING_LINE.exec(tail);
+  if (closing && failed === undefined) {
+    failed = Number(closing[2]);
+    setTimeout(stuckAfterClosingLine, EXIT_GRACE_MS).unref();
+  }
+});
+
+// Being in its own group, mocha no longer hears the terminal's Ctrl-C: pass it on.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => killGroup(signal));
+}
+
+mocha.on('exit', (code, signal) => {
+  for (const p of leftInSession()) process.stderr.write(`left running after mocha exited, now killed: pid ${p.pid} ${commandLine(p.pid)}\n`);
+  killSession();
+  const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
+  const drained = Promise.all([mocha.stdout, mocha.stderr].map((s) => new Promise((resolve) => s.once('end', resolve))));
+  const timer = setTimeout(() => finish(status), DRAIN_MS);
+  void drained.then(() => {
+    clearTimeout(timer);
+    finish(status);
+  });
+});
+
+function stuckAfterClosingLine(): void {
+  const lines = [`mocha printed its closing line ${EXIT_GRACE_MS / 1000} s ago and has not exited; what is left of it:`];
+  for (const p of leftInSession()) {
+    lines.push(`  pid ${p.pid} (${p.name}, state ${p.state}): ${commandLine(p.pid)}`);
+    const threads = threadWaits(p.pid);
+    const busy = threads.filter((t) => !IDLE_WAITS.test(t.wchan));
+    for (const t of busy) lines.push(`    thread ${t.tid} (${t.name}): state ${t.state}, waits in ${t.wchan}, ${syscallText(p.pid, t.syscall)}`);
+    lines.push(`    ${threads.length - busy.length} ${busy.length > 0 ? 'other ' : ''}threads wait for events (epoll) or for work (futex)`);
+  }
+  lines.push(`killed; the run's status is its closing line's (${failed} failed)`);
+  process.stderr.write(`${lines.join('\n')}\n`);
+  killSession();
+  finish(failed === 0 ? 0 : 1);
+}
+
+/** A system call and, where its first argument is one of the process's descriptors, what that descriptor is. */
+function syscallText(pid: number, syscall: string): string {
+  const [call, first] = syscall.split(' ');
+  if (first === undefined) return syscall;
+  const fd = openDescriptors(pid).find((d) => d.fd === String(Number(first)));
+  return `system call ${call}${fd ? ` on descriptor ${fd.fd} (${fd.target})` : ''}`;
+}
+
+/** What still runs in mocha's session: mocha, and whatever the tests started that did not start a session of its own. */
+function leftInSession(): ProcessEntry[] {
+  return processTable().filter((p) => p.session === group && p.state !== 'Z');
+}
+
+function killSession(): void {
+  killGroup('SIGKILL');
+  for (const p of leftInSession()) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+}
+
+function killGroup(signal: NodeJS.Signals): void {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // The group has ended.
+  }
+}
+
+let finishing = false;
+
+function finish(status: number): void {
+  if (finishing) return;
+  finishing = true;
+  process.stdout.write('', () => process.exit(Math.min(status, 255)));
+}
