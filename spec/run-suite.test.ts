@@ -22,7 +22,8 @@ interface Run {
   stderr: string;
 }
 
-function runSuite(env: Record<string, string>): Promise<Run> {
+/** Runs the runner on the fixture; with `interruptOn`, sends it SIGINT (a Ctrl-C) once its output holds that text. */
+function runSuite(env: Record<string, string>, interruptOn?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const runner = spawn(process.execPath, ['--import', 'tsx', 'spec/support/run-suite.ts', ...MOCHA_ARGS], {
       cwd: REPO_ROOT,
@@ -31,7 +32,11 @@ function runSuite(env: Record<string, string>): Promise<Run> {
     });
     let stdout = '';
     let stderr = '';
-    runner.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let interrupted = false;
+    runner.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (interruptOn !== undefined && !interrupted && stdout.includes(interruptOn)) interrupted = runner.kill('SIGINT');
+    });
     runner.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // 'close' waits for the runner's output to end: a run whose pipes something else still held would time out here.
     const bound = setTimeout(() => {
@@ -45,23 +50,34 @@ function runSuite(env: Record<string, string>): Promise<Run> {
   });
 }
 
-/** Processes still running the fixture. */
+/** Processes still running the fixture, or one of its sleeps. */
 function fixtureProcesses(): number[] {
-  return processTable().filter((p) => p.state !== 'Z' && commandLine(p.pid).includes(FIXTURE)).map((p) => p.pid);
+  return processTable()
+    .filter((p) => p.state !== 'Z' && (commandLine(p.pid).includes(FIXTURE) || /^sleep 6[12]\.25$/.test(commandLine(p.pid))))
+    .map((p) => p.pid);
+}
+
+/** Waits up to a second for the fixture's processes to be gone (a killed process takes a moment on a busy machine). */
+async function fixtureGone(): Promise<number[]> {
+  for (let i = 0; i < 20 && fixtureProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  return fixtureProcesses();
 }
 
 describe('npm test\'s runner', function () {
   this.timeout(RUN_BOUND_MS + 10_000);
-  const scratch = scratchDirPerTest('livemig-run-suite-', async () => {});
+  // A run cut off by the bound leaves its mocha in a session of its own, out of the suite-end hook's sight.
+  const scratch = scratchDirPerTest('livemig-run-suite-', async () => {
+    for (const pid of fixtureProcesses()) process.kill(pid, 'SIGKILL');
+  });
 
   it('kills a mocha that cannot exit after its closing line, naming the blocked read, and exits 0 as the tests passed', async () => {
     const run = await runSuite({ LIVEMIG_FIXTURE: 'fifo', LIVEMIG_FIXTURE_DIR: scratch() });
     expect(run.stdout).to.match(/^1 passed, 0 failed, 0 skipped$/m);
     expect(run.stderr).to.include('mocha printed its closing line 2 s ago and has not exited');
-    expect(run.stderr).to.match(/waits in \w*pipe_read, system call 0 on descriptor \d+ \(.*never-written\.fifo\)/);
+    expect(run.stderr).to.match(/waits in \w*pipe_read, system call \d+ on descriptor \d+ \(.*never-written\.fifo\)/);
     expect(run.stderr).to.include("killed; the run's status is its closing line's (0 failed)");
     expect(run.code).to.equal(0);
-    expect(fixtureProcesses()).to.deep.equal([]);
+    expect(await fixtureGone()).to.deep.equal([]);
   });
 
   it('exits 1 when the closing line counts a failure', async () => {
@@ -69,11 +85,17 @@ describe('npm test\'s runner', function () {
     expect(run.stdout).to.match(/^0 passed, 1 failed, 0 skipped$/m);
     expect(run.stderr).to.include("(1 failed)");
     expect(run.code).to.equal(1);
-    expect(fixtureProcesses()).to.deep.equal([]);
+    expect(await fixtureGone()).to.deep.equal([]);
+  });
+
+  it('passes a Ctrl-C on to mocha, and its status says the run was interrupted (130)', async () => {
+    const run = await runSuite({ LIVEMIG_FIXTURE: 'wait' }, 'waiting for a Ctrl-C');
+    expect(run.code).to.equal(130);
+    expect(await fixtureGone()).to.deep.equal([]);
   });
 
   it('ends its own output although a process a test started still holds mocha\'s, and kills what is left in mocha\'s session', async () => {
-    const run = await runSuite({ LIVEMIG_FIXTURE: 'orphan', LIVEMIG_FIXTURE_SLEEP: '61.25' });
+    const run = await runSuite({ LIVEMIG_FIXTURE: 'orphan', LIVEMIG_FIXTURE_DIR: scratch(), LIVEMIG_FIXTURE_SLEEP: '61.25' });
     const sleeping = (seconds: string) => processTable().filter((p) => p.state !== 'Z' && commandLine(p.pid) === `sleep ${seconds}`);
     const outside = sleeping('61.25');
     for (const p of outside) process.kill(p.pid, 'SIGKILL');
@@ -81,6 +103,6 @@ describe('npm test\'s runner', function () {
     expect(run.stdout).to.match(/^1 passed, 0 failed, 0 skipped$/m);
     expect(outside, 'the orphan in a session of its own outlived the run').to.have.length(1);
     expect(run.stderr).to.match(/^left running after mocha exited, now killed: pid \d+ sleep 62\.25$/m);
-    expect(sleeping('62.25')).to.deep.equal([]);
+    expect(await fixtureGone()).to.deep.equal([]);
   });
 });

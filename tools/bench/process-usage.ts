@@ -178,18 +178,28 @@ export function threadWaits(pid: number): ThreadWait[] {
   }
   for (const tid of tids) {
     const task = `/proc/${pid}/task/${tid}`;
+    let stat: string;
     try {
-      const stat = readFileSync(`${task}/stat`, 'utf8');
-      threads.push({
-        tid: Number(tid),
-        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
-        state: statFields(stat)[0]!,
-        wchan: readFileSync(`${task}/wchan`, 'utf8'),
-        syscall: readFileSync(`${task}/syscall`, 'utf8').trim().split(' ').slice(0, 2).join(' '),
-      });
+      stat = readFileSync(`${task}/stat`, 'utf8');
     } catch {
-      // Ended while listed.
+      continue; // ended while listed
     }
+    threads.push({
+      tid: Number(tid),
+      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      state: statFields(stat)[0]!,
+      wchan: readOr(`${task}/wchan`, '?'),
+      syscall: readOr(`${task}/syscall`, '?').trim().split(' ').slice(0, 2).join(' '),
+    });
   }
   return threads;
+}
+
+/** A /proc file's text, or `fallback` where it cannot be read (syscall needs the right to trace the process). */
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
 }
