@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { commandLine, processTable } from '../tools/bench/process-usage.js';
+import { commandLine, killProcesses, processTable, type ProcessEntry } from '../tools/bench/process-usage.js';
 import { REPO_ROOT } from './support/instances.js';
 import { scratchDirPerTest } from './support/scratch-dir.js';
 
@@ -51,14 +51,15 @@ function runSuite(env: Record<string, string>, interruptOn?: string): Promise<Ru
 }
 
 /** Processes still running the fixture, or one of its sleeps. */
-function fixtureProcesses(): number[] {
-  return processTable()
-    .filter((p) => p.state !== 'Z' && (commandLine(p.pid).includes(FIXTURE) || /^sleep 6[12]\.25$/.test(commandLine(p.pid))))
-    .map((p) => p.pid);
+function fixtureProcesses(): ProcessEntry[] {
+  return processTable().filter((p) => {
+    const command = commandLine(p.pid);
+    return p.state !== 'Z' && (command.includes(FIXTURE) || /^sleep 6[12]\.25$/.test(command));
+  });
 }
 
 /** Waits up to a second for the fixture's processes to be gone (a killed process takes a moment on a busy machine). */
-async function fixtureGone(): Promise<number[]> {
+async function fixtureGone(): Promise<ProcessEntry[]> {
   for (let i = 0; i < 20 && fixtureProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
   return fixtureProcesses();
 }
@@ -67,7 +68,7 @@ describe('npm test\'s runner', function () {
   this.timeout(RUN_BOUND_MS + 10_000);
   // A run cut off by the bound leaves its mocha in a session of its own, out of the suite-end hook's sight.
   const scratch = scratchDirPerTest('livemig-run-suite-', async () => {
-    for (const pid of fixtureProcesses()) process.kill(pid, 'SIGKILL');
+    killProcesses(fixtureProcesses());
   });
 
   it('kills a mocha that cannot exit after its closing line, naming the blocked read, and exits 0 as the tests passed', async () => {
@@ -98,7 +99,7 @@ describe('npm test\'s runner', function () {
     const run = await runSuite({ LIVEMIG_FIXTURE: 'orphan', LIVEMIG_FIXTURE_DIR: scratch(), LIVEMIG_FIXTURE_SLEEP: '61.25' });
     const sleeping = (seconds: string) => processTable().filter((p) => p.state !== 'Z' && commandLine(p.pid) === `sleep ${seconds}`);
     const outside = sleeping('61.25');
-    for (const p of outside) process.kill(p.pid, 'SIGKILL');
+    killProcesses(outside);
     expect(run.code).to.equal(0);
     expect(run.stdout).to.match(/^1 passed, 0 failed, 0 skipped$/m);
     expect(outside, 'the orphan in a session of its own outlived the run').to.have.length(1);

@@ -10,7 +10,7 @@
  * test's runner, run-suite.ts, names and kills.)
  */
 import { readFileSync } from 'node:fs';
-import { commandLine, openDescriptors, processTable, type ProcessEntry } from '../../tools/bench/process-usage.js';
+import { killProcesses, openDescriptors, processTable, type ProcessEntry } from '../../tools/bench/process-usage.js';
 
 /** How long mocha may take to exit by itself after its last test. */
 const EXIT_GRACE_MS = 20_000;
@@ -72,14 +72,7 @@ function openForWriting(pid: number, fd: string): boolean {
 function endLeftoverProcesses(): void {
   const all = processTable().filter((p) => p.state !== 'Z' && !RUNNER_HELPERS.has(p.name));
   const left = new Map([...descendants(all), ...outputHolders(all)].map((p) => [p.pid, p]));
-  for (const p of left.values()) {
-    process.stderr.write(`left running after the suite, now killed: pid ${p.pid} ${commandLine(p.pid)}\n`);
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // It ended on its own meanwhile.
-    }
-  }
+  killProcesses([...left.values()], 'left running after the suite, now killed');
 }
 
 function exitIfStillAlive(): void {

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { commandLine, openDescriptors, processTable, threadWaits, type ProcessEntry } from '../../tools/bench/process-usage.js';
+import { commandLine, killProcesses, openDescriptors, processTable, threadWaits, type ProcessEntry } from '../../tools/bench/process-usage.js';
 
 /** How long mocha may take to exit after its closing line; the suite-end hook needs 20 s of it. */
 const EXIT_GRACE_MS = Number(process.env.LIVEMIG_SUITE_EXIT_GRACE_MS ?? 45_000);
@@ -58,12 +58,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 // However the runner ends, nothing of the run outlives it (being in a session of its own, nothing else would end it).
-process.on('exit', killSession);
+process.on('exit', () => killSession());
 
 mocha.on('exit', (code, signal) => {
   clearTimeout(stuckTimer);
-  for (const p of leftInSession()) process.stderr.write(`left running after mocha exited, now killed: pid ${p.pid} ${commandLine(p.pid)}\n`);
-  killSession();
+  killSession('left running after mocha exited, now killed');
   const ended = interrupted ?? signal;
   const status = ended ? 128 + constants.signals[ended] : code ?? 1;
   const timer = setTimeout(() => finish(status), DRAIN_MS);
@@ -102,15 +101,10 @@ function leftInSession(): ProcessEntry[] {
   return processTable().filter((p) => p.session === group && p.state !== 'Z');
 }
 
-function killSession(): void {
+/** Kills what is left in mocha's session (naming each after `label` when given), and its group with it. */
+function killSession(label?: string): void {
+  killProcesses(leftInSession(), label);
   killGroup('SIGKILL');
-  for (const p of leftInSession()) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // It ended meanwhile.
-    }
-  }
 }
 
 function killGroup(signal: NodeJS.Signals): void {

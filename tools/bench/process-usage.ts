@@ -2,7 +2,7 @@
  * CPU time (of the whole process, or of each of its threads), peak memory,
  * children and open descriptors of another process, from /proc (Linux):
  * the bench reads each migrating process before and after the migration,
- * and the tests what a process left behind.
+ * and the tests what a process left behind (and end it).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -27,6 +27,11 @@ export interface CpuTimes {
 function statFields(stat: string): string[] {
   // The command name may hold spaces and parentheses: fields start after the last ')'.
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The command name of a /proc stat text (it sits in parentheses and may hold either). */
+function statName(stat: string): string {
+  return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
 }
 
 /** utime and stime of a /proc stat file, in seconds. */
@@ -108,7 +113,7 @@ export function processTable(): ProcessEntry[] {
       table.push({
         pid: Number(entry),
         ppid: Number(fields[1]),
-        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        name: statName(stat),
         state: fields[0]!,
         group: Number(fields[2]),
         session: Number(fields[3]),
@@ -127,6 +132,18 @@ export function commandLine(pid: number): string {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 300);
   } catch {
     return '(ended)';
+  }
+}
+
+/** SIGKILLs each of `processes`, first naming it on stderr after `label` when one is given. */
+export function killProcesses(processes: ProcessEntry[], label?: string): void {
+  for (const p of processes) {
+    if (label) process.stderr.write(`${label}: pid ${p.pid} ${commandLine(p.pid)}\n`);
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // It ended meanwhile.
+    }
   }
 }
 
@@ -186,7 +203,7 @@ export function threadWaits(pid: number): ThreadWait[] {
     }
     threads.push({
       tid: Number(tid),
-      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      name: statName(stat),
       state: statFields(stat)[0]!,
       wchan: readOr(`${task}/wchan`, '?'),
       syscall: readOr(`${task}/syscall`, '?').trim().split(' ').slice(0, 2).join(' '),
