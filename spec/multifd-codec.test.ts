@@ -7,7 +7,7 @@ import { compressPages } from '../protocols/multifd/compression.js';
 import { MultifdDecoder } from '../protocols/multifd/decode.js';
 import { encodePacketHeader, encodeSyncPacket } from '../protocols/multifd/encode.js';
 import { MultifdError, type MultifdErrorCode } from '../protocols/multifd/errors.js';
-import type { CompressionMethod } from '../protocols/multifd/constants.js';
+import { PACKET_HEADER_SIZE, type CompressionMethod } from '../protocols/multifd/constants.js';
 import type { PacketInfo } from '../protocols/multifd/types.js';
 import type { PageRun } from '../protocols/page-runs/types.js';
 import { ChannelKind } from '../protocols/hello/constants.js';
@@ -226,19 +226,39 @@ describe('multifd packets landing in guest memory', () => {
     }
   });
 
-  it('hands out the sink view itself for uncompressed page bytes, sized to what the run still needs', () => {
-    const guest = new FakeGuest([8], { slabPages: 4 });
+  it('hands out the sink view itself for the uncompressed page bytes of a long run, sized to what the run still needs', () => {
+    const guest = new FakeGuest([64], { slabPages: 32 });
     const decoder = new MultifdDecoder({ sink: guest, layout: guest.layout, compression: 'none', onSync: () => {} });
-    decoder.push(encodePacketHeader({ sync: false, compression: 'none', packetNumber: 0, round: 1, block: 0, runs: [{ first: 2, count: 3, zero: false }], dataLength: 3 * PAGE }));
+    decoder.push(encodePacketHeader({ sync: false, compression: 'none', packetNumber: 0, round: 1, block: 0, runs: [{ first: 2, count: 40, zero: false }], dataLength: 40 * PAGE }));
     const view = decoder.want();
     expect(view.buffer).to.equal((guest.ram[0] as Uint8Array).buffer);
     expect(view.byteOffset).to.equal((guest.ram[0] as Uint8Array).byteOffset + 2 * PAGE);
-    expect(view.length).to.equal(2 * PAGE);
+    expect(view.length).to.equal(30 * PAGE);
     view.fill(1, 0, 100);
     decoder.commit(100);
     const rest = decoder.want();
     expect(rest.byteOffset).to.equal(view.byteOffset + 100);
-    expect(rest.length).to.equal(2 * PAGE - 100);
+    expect(rest.length).to.equal(30 * PAGE - 100);
+  });
+
+  it('reads the uncompressed page bytes of short runs ahead, no further than the packet\'s, and copies them into place', () => {
+    const guest = new FakeGuest([8]);
+    const ram = sourceRam([8], 2);
+    const decoder = new MultifdDecoder({ sink: guest, layout: guest.layout, compression: 'none', onSync: () => {} });
+    const runs = [{ first: 1, count: 1, zero: false }, { first: 3, count: 2, zero: false }];
+    decoder.push(encodePacketHeader({ sync: false, compression: 'none', packetNumber: 0, round: 1, block: 0, runs, dataLength: 3 * PAGE }));
+    const view = decoder.want();
+    expect(view.buffer).not.to.equal((guest.ram[0] as Uint8Array).buffer);
+    expect(view.length).to.equal(3 * PAGE);
+    view.set((ram[0] as Uint8Array).subarray(PAGE, 2 * PAGE));
+    view.set((ram[0] as Uint8Array).subarray(3 * PAGE, 5 * PAGE), PAGE);
+    decoder.commit(3 * PAGE);
+    expect(Buffer.from((guest.ram[0] as Uint8Array).subarray(PAGE, 5 * PAGE)).equals(Buffer.concat([
+      (ram[0] as Uint8Array).subarray(PAGE, 2 * PAGE), new Uint8Array(PAGE), (ram[0] as Uint8Array).subarray(3 * PAGE, 5 * PAGE),
+    ]))).to.equal(true);
+    expect(guest.events.filter((e) => e.call === 'pagesLoaded').map((e) => [e.first, e.count])).to.deep.equal([[1, 1], [3, 2]]);
+    // The next packet's header is read on its own.
+    expect(decoder.want().length).to.equal(PACKET_HEADER_SIZE);
   });
 
   it('reads compressed data into one buffer of its own, reused from packet to packet', () => {

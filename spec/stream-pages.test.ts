@@ -5,6 +5,7 @@ import { ChannelKind } from '../protocols/hello/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
 import { encodeControl, encodePagesHeader } from '../protocols/stream/encode.js';
 import { encodeHello } from '../protocols/hello/encode.js';
+import { FRAME_HEADER_SIZE } from '../protocols/stream/constants.js';
 import { StreamError } from '../protocols/stream/errors.js';
 import type { StreamMessage } from '../protocols/stream/messages.js';
 import type { PageRun } from '../protocols/page-runs/types.js';
@@ -163,20 +164,59 @@ describe('stream pages landing in guest memory', () => {
     ]);
   });
 
-  it('hands out the sink view itself for page bytes, sized to what the run still needs', () => {
-    const guest = new FakeGuest([8], { slabPages: 4 });
+  it('hands out the sink view itself for the page bytes of a long run, sized to what the run still needs', () => {
+    const guest = new FakeGuest([64], { slabPages: 32 });
     const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
     decoder.setLayout(guest.layout);
-    decoder.push(encodePagesHeader(0, [{ first: 2, count: 3, zero: false }]));
+    decoder.push(encodePagesHeader(0, [{ first: 2, count: 40, zero: false }]));
     const view = decoder.want();
     expect(view.buffer).to.equal((guest.ram[0] as Uint8Array).buffer);
     expect(view.byteOffset).to.equal((guest.ram[0] as Uint8Array).byteOffset + 2 * PAGE);
-    expect(view.length).to.equal(2 * PAGE);
+    expect(view.length).to.equal(30 * PAGE);
     view.fill(1, 0, 100);
     decoder.commit(100);
     const rest = decoder.want();
     expect(rest.byteOffset).to.equal(view.byteOffset + 100);
-    expect(rest.length).to.equal(2 * PAGE - 100);
+    expect(rest.length).to.equal(30 * PAGE - 100);
+  });
+
+  it('reads short runs ahead into a buffer of its own, no further than the frame\'s page bytes, and copies each into place', () => {
+    const guest = new FakeGuest([8], { slabPages: 2, fill: BEFORE });
+    const ram = sourceRam([8], 5);
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    const runs: PageRun[] = [
+      { first: 1, count: 2, zero: false },
+      { first: 4, count: 1, zero: true },
+      { first: 6, count: 1, zero: false },
+    ];
+    const frame = pagesFrame(ram, 0, runs);
+    const header = encodePagesHeader(0, runs);
+    decoder.push(header);
+    const data = frame.subarray(header.length);
+    const view = decoder.want();
+    expect(view.buffer).not.to.equal((guest.ram[0] as Uint8Array).buffer);
+    expect(view.length).to.equal(3 * PAGE);
+    // A short read: what it brought is in place, and the rest is read ahead again.
+    view.set(data.subarray(0, PAGE + 10));
+    decoder.commit(PAGE + 10);
+    const rest = decoder.want();
+    expect(rest.length).to.equal(2 * PAGE - 10);
+    rest.set(data.subarray(PAGE + 10));
+    decoder.commit(2 * PAGE - 10);
+    expect(Buffer.from(guest.ram[0] as Uint8Array).equals(expectedRam([8], BEFORE, ram, [{ block: 0, runs }])[0] as Uint8Array)).to.equal(true);
+    expect(guest.guardsIntact()).to.equal(true);
+    expect(guest.events).to.deep.equal([
+      { call: 'pageView', block: 0, first: 1, count: 2, given: 1 },
+      { call: 'pageView', block: 0, first: 2, count: 1, given: 1 },
+      { call: 'pagesLoaded', block: 0, first: 1, count: 2 },
+      { call: 'zeroPages', block: 0, first: 4, count: 1 },
+      { call: 'pageView', block: 0, first: 6, count: 1, given: 1 },
+      { call: 'pagesLoaded', block: 0, first: 6, count: 1 },
+    ]);
+    // The next frame's header is read on its own: what follows it decides where later bytes go.
+    expect(decoder.want().length).to.equal(FRAME_HEADER_SIZE);
+    expect(decoder.framesDecoded).to.equal(1);
   });
 
   it('takes a frame of zero runs only, which carries no page bytes', () => {

@@ -9,6 +9,8 @@
  * Hot path: a page view is one field of the pull decoder. Nothing here
  * allocates or copies per page (but for placeRuns, which copies decompressed
  * pages into place), and no view is asked for before the batch is checked.
+ * The batch's page bytes may be read ahead (readAhead): short runs then
+ * cost one read for many, and a copy each.
  */
 import { PullDecoder } from '../pull-decoder/pull-decoder.js';
 import { RUN_COUNT_MASK, RUN_DESCRIPTOR_SIZE, ZERO_RUN_FLAG } from './constants.js';
@@ -43,6 +45,9 @@ export abstract class PageRunDecoder extends PullDecoder {
   private runPagesDone = 0;
   private pagesLoaded = 0;
   private zeroPages = 0;
+  /** The batch's data runs are landing in sink views (landRuns), with `viewBytesLeft` of them from the current view on. */
+  private landingViews = false;
+  private viewBytesLeft = 0;
 
   constructor(options: PageRunDecoderOptions) {
     super();
@@ -105,6 +110,7 @@ export abstract class PageRunDecoder extends PullDecoder {
     this.runIndex = 0;
     this.batchPages = pages;
     this.batchDataPages = dataPages;
+    this.viewBytesLeft = dataPages * this.pageSize;
   }
 
   /** Announces zero runs up to the next run with bytes and waits for those, or ends the batch. */
@@ -117,17 +123,25 @@ export abstract class PageRunDecoder extends PullDecoder {
       if ((raw & ZERO_RUN_FLAG) === 0) {
         this.startDataRun(first, count);
         this.expectView();
+        this.landingViews = true;
         return;
       }
       this.runIndex++;
       this.zeroRun(first, count);
     }
+    this.landingViews = false;
     this.runsLanded();
+  }
+
+  /** The rest of the batch's page data: a data run's view decides nothing about where later bytes go. */
+  protected override readAhead(): number {
+    return this.landingViews ? this.viewBytesLeft - this.filled : 0;
   }
 
   /** A view of the current data run is full: waits for the next one, or lands the runs after it. */
   protected pageViewFilled(view: Uint8Array): void {
     this.expectView();
+    this.viewBytesLeft -= view.length;
     this.runPagesDone += view.length / this.pageSize;
     if (this.runPagesDone < this.runPages) return;
     this.runIndex++;

@@ -15,7 +15,8 @@ export interface GuestLayout {
 /**
  * Where decoded pages go: guest memory. The decoder asks for a view before
  * reading a run's bytes, so the bytes land in place (with `net.Socket`'s
- * `onread`, the kernel copies straight into guest RAM).
+ * `onread`, the kernel copies a long run straight into guest RAM; short
+ * ones are read ahead together and copied in: pull-decoder.ts).
  */
 export interface PageSink {
   /**

@@ -34,8 +34,8 @@ export interface ReadHandlers {
 export interface IncomingConnection {
   /**
    * Starts delivering bytes to `consumer`. On sockets the kernel copies
-   * straight into the views `want()` returns (net.Socket's onread); other
-   * transports copy each chunk in.
+   * straight into the views `want()` returns (net.Socket's onread), which
+   * are guest memory for long page runs; other transports copy each chunk in.
    */
   read(consumer: ByteConsumer, handlers: ReadHandlers): void;
   /** Reads on after the consumer paused it. */
