@@ -190,6 +190,12 @@ export class SourceMigration {
     return this.env.options.maxBandwidth();
   }
 
+  /** The rate limit in force, for the log (JSON has no Infinity). */
+  private rateLimitText(): number | 'none' {
+    const limit = this.rateLimit();
+    return Number.isFinite(limit) ? limit : 'none';
+  }
+
   /** migrate_fd_cancel: tear the channel down; the thread then restores the guest and reports. */
   cancel(): void {
     if (this.cancelled) return;
@@ -349,7 +355,7 @@ export class SourceMigration {
       this.servePageRequests();
       await this.main.sendMessage({ type: 'postcopy-resume' });
       await abortable(this.abort.signal, this.returnPath.resumeAck(RECOVERY_REPLY_MS));
-      this.env.log('postcopy recovery: resumed', { remainingPages: this.saver.remaining });
+      this.env.log('postcopy recovery: resumed', { remainingPages: this.saver.remaining, rateLimit: this.rateLimitText() });
       this.report({ type: 'postcopy.resumed' });
       // POSTCOPY_RUN may have been lost with the link (its PING was never answered); a destination that ran already ignores it.
       if (this.stopToRun === undefined) await this.sendRun();
@@ -828,6 +834,9 @@ export class SourceMigration {
     await abortable(this.abort.signal, this.returnPath!.shut());
     if (this.preempt) await abortable(this.abort.signal, this.preempt.drained());
     this.countPreempt();
+    // What went how: a postcopy that ends sooner than its rate limit allows shows here whether requests pulled its pages.
+    const { normal, duplicate, postcopyRequests, postcopyBytes } = this.stats;
+    this.env.log('postcopy sent its last page', { normal, duplicate, postcopyRequests, postcopyBytes, rateLimit: this.rateLimitText() });
     this.finishFigures();
   }
 
