@@ -226,7 +226,7 @@ describe('multifd packets landing in guest memory', () => {
     }
   });
 
-  it('hands out the sink view itself for the uncompressed page bytes of a long run, sized to what the run still needs', () => {
+  it('hands out the sink view itself for the uncompressed page bytes of a long run, sized to what that view still holds', () => {
     const guest = new FakeGuest([64], { slabPages: 32 });
     const decoder = new MultifdDecoder({ sink: guest, layout: guest.layout, compression: 'none', onSync: () => {} });
     decoder.push(encodePacketHeader({ sync: false, compression: 'none', packetNumber: 0, round: 1, block: 0, runs: [{ first: 2, count: 40, zero: false }], dataLength: 40 * PAGE }));
@@ -242,23 +242,43 @@ describe('multifd packets landing in guest memory', () => {
   });
 
   it('reads the uncompressed page bytes of short runs ahead, no further than the packet\'s, and copies them into place', () => {
-    const guest = new FakeGuest([8]);
+    const guest = new FakeGuest([8], { fill: BEFORE });
     const ram = sourceRam([8], 2);
     const decoder = new MultifdDecoder({ sink: guest, layout: guest.layout, compression: 'none', onSync: () => {} });
-    const runs = [{ first: 1, count: 1, zero: false }, { first: 3, count: 2, zero: false }];
+    const runs = [{ first: 1, count: 1, zero: false }, { first: 2, count: 1, zero: true }, { first: 4, count: 2, zero: false }];
     decoder.push(encodePacketHeader({ sync: false, compression: 'none', packetNumber: 0, round: 1, block: 0, runs, dataLength: 3 * PAGE }));
     const view = decoder.want();
     expect(view.buffer).not.to.equal((guest.ram[0] as Uint8Array).buffer);
     expect(view.length).to.equal(3 * PAGE);
     view.set((ram[0] as Uint8Array).subarray(PAGE, 2 * PAGE));
-    view.set((ram[0] as Uint8Array).subarray(3 * PAGE, 5 * PAGE), PAGE);
+    view.set((ram[0] as Uint8Array).subarray(4 * PAGE, 6 * PAGE), PAGE);
     decoder.commit(3 * PAGE);
-    expect(Buffer.from((guest.ram[0] as Uint8Array).subarray(PAGE, 5 * PAGE)).equals(Buffer.concat([
-      (ram[0] as Uint8Array).subarray(PAGE, 2 * PAGE), new Uint8Array(PAGE), (ram[0] as Uint8Array).subarray(3 * PAGE, 5 * PAGE),
-    ]))).to.equal(true);
-    expect(guest.events.filter((e) => e.call === 'pagesLoaded').map((e) => [e.first, e.count])).to.deep.equal([[1, 1], [3, 2]]);
+    expect(Buffer.from(guest.ram[0] as Uint8Array).equals(expectedRam([8], BEFORE, ram, [{ block: 0, runs }])[0] as Uint8Array)).to.equal(true);
+    expect(guest.guardsIntact()).to.equal(true);
+    expect(guest.events.filter((e) => e.call === 'pagesLoaded').map((e) => [e.first, e.count])).to.deep.equal([[1, 1], [4, 2]]);
     // The next packet's header is read on its own.
     expect(decoder.want().length).to.equal(PACKET_HEADER_SIZE);
+  });
+
+  it('reads ahead no further than a SYNC packet\'s pages: the commit that places its last page syncs, and takes nothing of the next packet', () => {
+    const guest = new FakeGuest([8]);
+    const ram = sourceRam([8], 4);
+    let syncedAt: number | undefined;
+    const decoder = new MultifdDecoder({ sink: guest, layout: guest.layout, compression: 'none', onSync: () => (syncedAt = decoder.bytesDecoded) });
+    const runs = [{ first: 0, count: 1, zero: false }, { first: 2, count: 1, zero: false }, { first: 5, count: 2, zero: false }];
+    const codec: Codec = { compression: 'none', level: 0 };
+    const [sync, next] = encodeChannel(ram, [{ sync: true, round: 1, block: 0, runs }, { round: 2, block: 0, runs: [{ first: 7, count: 1, zero: false }] }], codec);
+    const bytes = Buffer.concat([sync as Buffer, next as Buffer]);
+    // As a socket reads: each read fills at most the view offered; stop where the consumer would pause.
+    for (let at = 0; syncedAt === undefined; ) {
+      const view = decoder.want();
+      const n = Math.min(view.length, bytes.length - at);
+      view.set(bytes.subarray(at, at + n));
+      decoder.commit(n);
+      at += n;
+    }
+    expect(syncedAt).to.equal((sync as Buffer).length);
+    expect(decoder.bytesDecoded).to.equal((sync as Buffer).length);
   });
 
   it('reads compressed data into one buffer of its own, reused from packet to packet', () => {
@@ -337,7 +357,7 @@ describe('multifd packets landing in guest memory', () => {
     expect(guest.events).to.deep.equal([{ call: 'zeroPages', block: 0, first: 1, count: 1 }]);
   });
 
-  it('lands pages read by a net.Socket with onread straight into guest memory', async () => {
+  it('lands pages read by a net.Socket with onread byte-exact (short runs read ahead)', async () => {
     const codec: Codec = { compression: 'none', level: 0 };
     const packets = encodeChannel(source, PACKETS, codec);
     const stream = Buffer.concat([encodeHello({ kind: ChannelKind.MULTIFD, channelId: 0, channelCount: 1 }), ...packets]);

@@ -164,7 +164,7 @@ describe('stream pages landing in guest memory', () => {
     ]);
   });
 
-  it('hands out the sink view itself for the page bytes of a long run, sized to what the run still needs', () => {
+  it('hands out the sink view itself for the page bytes of a long run, sized to what that view still holds', () => {
     const guest = new FakeGuest([64], { slabPages: 32 });
     const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
     decoder.setLayout(guest.layout);
@@ -200,6 +200,9 @@ describe('stream pages landing in guest memory', () => {
     // A short read: what it brought is in place, and the rest is read ahead again.
     view.set(data.subarray(0, PAGE + 10));
     decoder.commit(PAGE + 10);
+    expect(Buffer.from(guest.page(0, 1, 1)).equals((ram[0] as Uint8Array).subarray(PAGE, 2 * PAGE))).to.equal(true);
+    expect(Buffer.from(guest.page(0, 2, 1).subarray(0, 10)).equals((ram[0] as Uint8Array).subarray(2 * PAGE, 2 * PAGE + 10))).to.equal(true);
+    expect(() => decoder.commit(1), 'a second commit without want()').to.throw(RangeError);
     const rest = decoder.want();
     expect(rest.length).to.equal(2 * PAGE - 10);
     rest.set(data.subarray(PAGE + 10));
@@ -217,6 +220,56 @@ describe('stream pages landing in guest memory', () => {
     // The next frame's header is read on its own: what follows it decides where later bytes go.
     expect(decoder.want().length).to.equal(FRAME_HEADER_SIZE);
     expect(decoder.framesDecoded).to.equal(1);
+  });
+
+  it('after a short read ahead, a stream that ends says exactly how far into the frame it got', () => {
+    const guest = new FakeGuest([8]);
+    const ram = sourceRam([8], 6);
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    const runs: PageRun[] = [{ first: 1, count: 1, zero: false }, { first: 3, count: 2, zero: false }];
+    const frame = pagesFrame(ram, 0, runs);
+    decoder.push(frame.subarray(0, frame.length - 3 * PAGE));
+    const view = decoder.want();
+    expect(view.length).to.equal(3 * PAGE);
+    view.set(frame.subarray(frame.length - 3 * PAGE, frame.length - PAGE - 7));
+    decoder.commit(2 * PAGE - 7);
+    const body = frame.length - FRAME_HEADER_SIZE;
+    expect(() => decoder.end()).to.throw(StreamError, `in a PAGES frame for block 0 (${body - PAGE - 7} of ${body} body bytes)`);
+  });
+
+  it('reads ahead at most 256 KiB at a time, reads a view of 64 KiB or more into place, and a short last run too', () => {
+    const guest = new FakeGuest([256]);
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    const direct = (view: Uint8Array) => view.buffer === (guest.ram[0] as Uint8Array).buffer;
+    // 100 one-page runs: 64 pages read ahead, then the other 36.
+    const single: PageRun[] = Array.from({ length: 100 }, (_, i) => ({ first: 2 * i, count: 1, zero: false }));
+    decoder.push(encodePagesHeader(0, single));
+    const first = decoder.want();
+    expect(direct(first)).to.equal(false);
+    expect(first.length).to.equal(64 * PAGE);
+    decoder.commit(64 * PAGE);
+    const second = decoder.want();
+    expect(second.length).to.equal(36 * PAGE);
+    decoder.commit(36 * PAGE);
+    // A 16-page run (64 KiB) is read into place; a 15-page one is read ahead with the run after it, and that
+    // last run, with nothing after it, into place.
+    decoder.push(encodePagesHeader(0, [{ first: 200, count: 16, zero: false }, { first: 217, count: 15, zero: false }, { first: 233, count: 2, zero: false }]));
+    const long = decoder.want();
+    expect(direct(long)).to.equal(true);
+    expect(long.length).to.equal(16 * PAGE);
+    decoder.commit(16 * PAGE);
+    const short = decoder.want();
+    expect(direct(short)).to.equal(false);
+    expect(short.length).to.equal(17 * PAGE);
+    decoder.commit(15 * PAGE);
+    const last = decoder.want();
+    expect(direct(last)).to.equal(true);
+    expect(last.length).to.equal(2 * PAGE);
+    decoder.commit(2 * PAGE);
+    expect(decoder.framesDecoded).to.equal(2);
+    expect(decoder.pagesReceived).to.equal(100 + 16 + 15 + 2);
   });
 
   it('takes a frame of zero runs only, which carries no page bytes', () => {
@@ -241,7 +294,56 @@ describe('stream pages landing in guest memory', () => {
     expect(Buffer.from(guest.page(0, 2, 7)).equals((src[0] as Uint8Array).subarray(2 * pageSize, 9 * pageSize))).to.equal(true);
   });
 
-  it('lands pages read by a net.Socket with onread straight into guest memory', async () => {
+  it('over a net.Socket with onread, reads a long run into guest memory and the short runs after it ahead, byte-exact', async () => {
+    const guest = new FakeGuest([64], { fill: BEFORE });
+    const ram = sourceRam([64], 9);
+    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+    decoder.setLayout(guest.layout);
+    const runs: PageRun[] = [
+      { first: 0, count: 40, zero: false },
+      { first: 41, count: 1, zero: false },
+      { first: 43, count: 2, zero: true },
+      { first: 46, count: 3, zero: false },
+    ];
+    const bytes = Buffer.concat([pagesFrame(ram, 0, runs), pagesFrame(ram, 0, [{ first: 60, count: 1, zero: false }])]);
+    const server = net.createServer((socket) => socket.end(bytes));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const wants = { direct: 0, ahead: 0 };
+    let failure: unknown;
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      onread: {
+        buffer: () => {
+          const view = decoder.want();
+          wants[view.buffer === (guest.ram[0] as Uint8Array).buffer ? 'direct' : 'ahead']++;
+          return view;
+        },
+        callback: (n) => {
+          try {
+            decoder.commit(n);
+          } catch (error) {
+            failure = error;
+            socket.destroy();
+          }
+          return true;
+        },
+      },
+    });
+    await once(socket, 'end');
+    server.close();
+    expect(failure).to.equal(undefined);
+    const expected = expectedRam([64], BEFORE, ram, [{ block: 0, runs }, { block: 0, runs: [{ first: 60, count: 1, zero: false }] }]);
+    expect(Buffer.from(guest.ram[0] as Uint8Array).equals(expected[0] as Uint8Array)).to.equal(true);
+    expect(guest.guardsIntact()).to.equal(true);
+    expect(decoder.framesDecoded).to.equal(2);
+    expect(wants.direct, 'reads into guest memory').to.be.greaterThan(0);
+    expect(wants.ahead, 'reads ahead').to.be.greaterThan(0);
+  });
+
+  it('lands pages read by a net.Socket with onread byte-exact (short runs read ahead)', async () => {
     const d = destination(5);
     const server = net.createServer((socket) => {
       for (const chunk of new SeededRandom(3).chunks(stream, 65536)) socket.write(chunk);

@@ -1,7 +1,7 @@
 /**
  * The destination's `incoming` actor (QEMU's process_incoming_migration):
- * listen, accept the main channel, load the stream — pages straight into
- * guest RAM, then device state — and start the guest only once everything
+ * listen, accept the main channel, load the stream — pages into guest RAM
+ * (long runs straight from the socket), then device state — and start the guest only once everything
  * sent before the device state is in place (DESIGN rule 4). In postcopy the
  * guest starts at POSTCOPY_RUN and pages keep coming while it runs
  * (postcopy-incoming.ts); any failure after that pauses the migration
@@ -467,7 +467,7 @@ export class IncomingMigration {
         if (this.preempt) this.returnPath?.send({ type: 'preempt-channel', port: this.preempt.port ?? 0 });
         return;
       case 'ping':
-this.returnPath?.send({ type: 'pong', value: message.value });
+        this.returnPath?.send({ type: 'pong', value: message.value });
         return;
       case 'round-end':
         if (this.multifd) {

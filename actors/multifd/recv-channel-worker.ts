@@ -1,8 +1,9 @@
 /**
  * Destination multifd channels in a worker thread, each with its own
  * listener (Node 20 cannot hand an accepted socket to another thread): the
- * kernel reads uncompressed pages straight into guest memory; compressed
- * ones are inflated here, off the main thread.
+ * kernel reads uncompressed pages straight into guest memory (short runs
+ * read ahead and copied in); compressed ones are inflated here, off the main
+ * thread.
  *
  * The thread starts idle (MultifdRecvPool warms it ahead of the migration)
  * and hosts a channel for each `start` message it is sent: one, or several
@@ -60,7 +61,7 @@ class RecvChannel {
 
   /** Reads the channel's hello, checks it, then hands over to the packet decoder. */
   private readonly consumer: ByteConsumer = {
-    want: () => (this.helloFilled < HELLO_SIZE ? this.hello.subarray(this.helloFilled) : this.decoder.want()),
+    want: (readAhead) => (this.helloFilled < HELLO_SIZE ? this.hello.subarray(this.helloFilled) : this.decoder.want(readAhead)),
     commit: (n) => {
       this.stats[STAT_BYTES]! += n;
       if (this.helloFilled < HELLO_SIZE) {

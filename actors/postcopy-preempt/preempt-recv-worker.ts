@@ -120,7 +120,7 @@ class PreemptRecvThread {
     if (!connection || !this.layoutKnown) return;
     connection.read(
       {
-        want: () => this.decoder.want(),
+        want: (readAhead) => this.decoder.want(readAhead),
         commit: (n) => {
           this.decoder.commit(n);
           this.stats[STAT_BYTES] = this.decoder.bytesDecoded;

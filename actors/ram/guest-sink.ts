@@ -10,7 +10,7 @@ import { XbzrleError } from '../../protocols/xbzrle/errors.js';
  * Where the destination's decoder lands pages: guest RAM.
  *
  * In precopy the bytes land straight in guest memory (the socket reads into
- * it); the guest does not run yet. In postcopy it runs, so a page is placed
+ * it, or the decoder copies a short run read ahead); the guest does not run yet. In postcopy it runs, so a page is placed
  * whole and once (DESIGN rule 3): a run's bytes land in a staging buffer,
  * then each page not received yet is copied into place in one synchronous
  * step and only then gets its received bit, which wakes a vCPU waiting on

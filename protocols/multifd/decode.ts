@@ -6,7 +6,8 @@
  * Headers and descriptors go to small scratch buffers; uncompressed page bytes
  * go straight into the guest-memory views the sink returns
  * (protocols/page-runs/decode.ts), so with `net.Socket`'s `onread` the kernel
- * copies pages directly into guest RAM. Compressed data is read into a
+ * copies pages directly into guest RAM (short runs are read ahead together
+ * and copied in: protocols/pull-decoder). Compressed data is read into a
  * bounded buffer of the decoder's own, decompressed into a scratch buffer
  * reused across packets, and copied into the sink's views run by run.
  *

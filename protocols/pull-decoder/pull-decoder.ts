@@ -3,8 +3,9 @@
  * `commit(n)` says n bytes arrived there. Each field of the format is a view
  * of exactly its size (a scratch buffer's start, or a view of guest memory),
  * so with `net.Socket`'s `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }`
- * the kernel copies each field, page bytes included, straight into place.
- * The main stream's and the multifd channels' decoders build on it.
+ * the kernel copies each field, page bytes included, straight into place
+ * (but for short fields read ahead, below). The main stream's and the
+ * multifd channels' decoders build on it.
  *
  * Hot path: want/commit run once per socket read. They copy bytes only
  * when reading ahead (below), and allocate no more than a subarray for a
@@ -13,13 +14,11 @@
  *
  * Reading ahead: a read per field costs a system call and two calls into
  * JS, which a short field cannot pay back. A guest's scattered dirty pages
- * come as runs of a few pages (3 on average in the downtime sweep's
- * stop-and-copy); read one run at a time, 800 MB of one-page runs took the
- * destination 1.25–1.35 CPU s over loopback, against 0.38–0.43 for one long
- * run, and read ahead 0.66–0.73. So when what is left of a field is short
- * and the format says more bytes that decide nothing follow (`readAhead()`),
- * `want()` offers a scratch buffer for all of them and `commit` copies them
- * into place.
+ * come as runs of a few pages, and one read each nearly doubled the
+ * destination's CPU for one-page runs (README, "Precopy"). So when what is
+ * left of a field is short and the format says more bytes that decide
+ * nothing follow (`readAhead()`), `want()` offers a scratch buffer for all
+ * of them and `commit` copies them into place.
  */
 /** What is left of a field below which the kernel does not read it into place alone. */
 const DIRECT_READ_MIN = 64 * 1024;
@@ -49,11 +48,12 @@ export abstract class PullDecoder {
   /**
    * A view where the next incoming bytes must go: what the current field
    * still needs, or scratch space for it and the bytes that follow it
-   * (reading ahead, above).
+   * (reading ahead, above). `readAhead` false: the caller holds the bytes
+   * already (a chunk in memory), and reading ahead would only add a copy.
    */
-  want(): Uint8Array {
+  want(readAhead = true): Uint8Array {
     const view = this.fieldView();
-    if (view.length >= DIRECT_READ_MIN) return view;
+    if (!readAhead || view.length >= DIRECT_READ_MIN) return view;
     const ahead = Math.min(this.readAhead(), READ_AHEAD_MAX);
     if (ahead <= view.length) return view;
     this.ahead ??= new Uint8Array(READ_AHEAD_MAX);
@@ -72,6 +72,8 @@ export abstract class PullDecoder {
     if (this.readingAhead) {
       this.readingAhead = false;
       this.copyIn(this.ahead!.subarray(0, n));
+      // What a stray second commit would claim went into the scratch buffer, not the field.
+      this.wanted = 0;
     } else {
       this.commitField(n);
     }

@@ -7,12 +7,14 @@
  * page run go straight into the guest-memory view the sink returns
  * (protocols/page-runs/decode.ts), so with `net.Socket`'s
  * `onread: { buffer: () => d.want(), callback: (n) => d.commit(n) }` the
- * kernel copies pages directly into guest RAM.
+ * kernel copies pages directly into guest RAM (short runs are read ahead
+ * together and copied in: protocols/pull-decoder).
  *
  * Hot path: want/commit run once per socket read. They must never allocate
- * per page, copy page bytes, or request a view for a run before the whole
- * frame's runs are checked against the guest layout. Every length is checked
- * against its limit as soon as its header arrives, before any body is buffered.
+ * per page, copy page bytes (but read ahead), or request a view for a run
+ * before the whole frame's runs are checked against the guest layout. Every
+ * length is checked against its limit as soon as its header arrives, before
+ * any body is buffered.
  * An XBZRLE frame's body is read whole into one reused buffer, checked
  * whole, then each page's delta is handed to the XbzrleSink (a view per page).
  */

@@ -88,7 +88,8 @@ export class FrameWalker {
     let at = 0;
     try {
       while (at < chunk.length) {
-        const view = decoder.want();
+        // Field by field (no read ahead): the chunk is in memory already, and each field's start is an offset to report.
+        const view = decoder.want(false);
         const n = Math.min(view.length, chunk.length - at);
         view.set(chunk.subarray(at, at + n));
         at += n;
