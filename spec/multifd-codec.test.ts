@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { once } from 'node:events';
-import net from 'node:net';
 import { inflateSync } from 'node:zlib';
 import { decompress } from 'zstd-napi';
 import { compressPages } from '../protocols/multifd/compression.js';
@@ -13,6 +11,7 @@ import type { PageRun } from '../protocols/page-runs/types.js';
 import { ChannelKind } from '../protocols/hello/constants.js';
 import { encodeHello } from '../protocols/hello/encode.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
+import { readThroughOnread } from './support/onread-socket.js';
 import { FakeGuest, PAGE, expectedRam, sourceRam, type SinkEvent } from './stream-fake-guest.js';
 
 const PAGE_COUNTS = [40, 9, 2];
@@ -362,37 +361,17 @@ describe('multifd packets landing in guest memory', () => {
     const packets = encodeChannel(source, PACKETS, codec);
     const stream = Buffer.concat([encodeHello({ kind: ChannelKind.MULTIFD, channelId: 0, channelCount: 1 }), ...packets]);
     const d = destination('none', 5);
-    const server = net.createServer((socket) => {
-      for (const chunk of new SeededRandom(3).chunks(stream, 65536)) socket.write(chunk);
-      socket.end();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    let failure: unknown;
     const hello = Buffer.alloc(32);
     let helloRead = 0;
-    const socket = net.connect({
-      port,
-      host: '127.0.0.1',
-      onread: {
-        // The acceptor reads the hello itself, then hands the connection to the decoder.
-        buffer: () => (helloRead < 32 ? hello.subarray(helloRead) : d.decoder.want()),
-        callback: (n) => {
-          try {
-            if (helloRead < 32) helloRead += n;
-            else d.decoder.commit(n);
-          } catch (error) {
-            failure = error;
-            socket.destroy();
-          }
-          return true;
-        },
+    // The acceptor reads the hello itself, then hands the connection to the decoder.
+    const failure = await readThroughOnread(
+      new SeededRandom(3).chunks(stream, 65536),
+      () => (helloRead < 32 ? hello.subarray(helloRead) : d.decoder.want()),
+      (n) => {
+        if (helloRead < 32) helloRead += n;
+        else d.decoder.commit(n);
       },
-    });
-    // 'close' comes after 'end', and also after destroy() on a failure.
-    await once(socket, 'close');
-    server.close();
+    );
     expect(failure).to.equal(undefined);
     expect(hello.readUInt32BE(0)).to.equal(0x4c564d47);
     checkLanded(d, packets.map((p) => p.length));

@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { once } from 'node:events';
-import net from 'node:net';
 import { ChannelKind } from '../protocols/hello/constants.js';
 import { StreamDecoder } from '../protocols/stream/decode.js';
 import { encodeControl, encodePagesHeader } from '../protocols/stream/encode.js';
@@ -10,6 +8,7 @@ import { StreamError } from '../protocols/stream/errors.js';
 import type { StreamMessage } from '../protocols/stream/messages.js';
 import type { PageRun } from '../protocols/page-runs/types.js';
 import { SeededRandom } from './fuzz/seeded-random.js';
+import { readThroughOnread } from './support/onread-socket.js';
 import { FakeGuest, PAGE, expectedRam, pagesFrame, sourceRam } from './stream-fake-guest.js';
 
 const PAGE_COUNTS = [40, 9, 1];
@@ -88,6 +87,13 @@ function feedLikeSocket(decoder: StreamDecoder, chunks: Uint8Array[]): void {
   }
 }
 
+/** A decoder of PAGES frames alone (no hello, no header) into `guest`. */
+function framesOf(guest: FakeGuest): StreamDecoder {
+  const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
+  decoder.setLayout(guest.layout);
+  return decoder;
+}
+
 function checkLanded({ guest, decoder, messages }: Destination): void {
   const expected = expectedRam(PAGE_COUNTS, BEFORE, source, frames.map(([block, runs]) => ({ block, runs })));
   for (let block = 0; block < PAGE_COUNTS.length; block++) {
@@ -145,8 +151,7 @@ describe('stream pages landing in guest memory', () => {
 
   it('asks the sink for views run by run, again at each slab boundary, and reports each run once', () => {
     const guest = new FakeGuest([12], { slabPages: 3 });
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     decoder.push(
       pagesFrame(sourceRam([12], 1), 0, [
         { first: 1, count: 4, zero: false },
@@ -166,8 +171,7 @@ describe('stream pages landing in guest memory', () => {
 
   it('hands out the sink view itself for the page bytes of a long run, sized to what that view still holds', () => {
     const guest = new FakeGuest([64], { slabPages: 32 });
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     decoder.push(encodePagesHeader(0, [{ first: 2, count: 40, zero: false }]));
     const view = decoder.want();
     expect(view.buffer).to.equal((guest.ram[0] as Uint8Array).buffer);
@@ -183,8 +187,7 @@ describe('stream pages landing in guest memory', () => {
   it('reads short runs ahead into a buffer of its own, no further than the frame\'s page bytes, and copies each into place', () => {
     const guest = new FakeGuest([8], { slabPages: 2, fill: BEFORE });
     const ram = sourceRam([8], 5);
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     const runs: PageRun[] = [
       { first: 1, count: 2, zero: false },
       { first: 4, count: 1, zero: true },
@@ -225,8 +228,7 @@ describe('stream pages landing in guest memory', () => {
   it('after a short read ahead, a stream that ends says exactly how far into the frame it got', () => {
     const guest = new FakeGuest([8]);
     const ram = sourceRam([8], 6);
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     const runs: PageRun[] = [{ first: 1, count: 1, zero: false }, { first: 3, count: 2, zero: false }];
     const frame = pagesFrame(ram, 0, runs);
     decoder.push(frame.subarray(0, frame.length - 3 * PAGE));
@@ -240,8 +242,7 @@ describe('stream pages landing in guest memory', () => {
 
   it('reads ahead at most 256 KiB at a time, reads a view of 64 KiB or more into place, and a short last run too', () => {
     const guest = new FakeGuest([256]);
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     const direct = (view: Uint8Array) => view.buffer === (guest.ram[0] as Uint8Array).buffer;
     // 100 one-page runs: 64 pages read ahead, then the other 36.
     const single: PageRun[] = Array.from({ length: 100 }, (_, i) => ({ first: 2 * i, count: 1, zero: false }));
@@ -274,8 +275,7 @@ describe('stream pages landing in guest memory', () => {
 
   it('takes a frame of zero runs only, which carries no page bytes', () => {
     const guest = new FakeGuest([4], { fill: 9 });
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     const frame = encodePagesHeader(0, [{ first: 0, count: 4, zero: true }]);
     expect(frame.readUInt32BE(4)).to.equal(16);
     decoder.push(frame);
@@ -297,8 +297,7 @@ describe('stream pages landing in guest memory', () => {
   it('over a net.Socket with onread, reads a long run into guest memory and the short runs after it ahead, byte-exact', async () => {
     const guest = new FakeGuest([64], { fill: BEFORE });
     const ram = sourceRam([64], 9);
-    const decoder = new StreamDecoder({ sink: guest, onMessage: () => {}, expectHello: false });
-    decoder.setLayout(guest.layout);
+    const decoder = framesOf(guest);
     const runs: PageRun[] = [
       { first: 0, count: 40, zero: false },
       { first: 41, count: 1, zero: false },
@@ -306,35 +305,13 @@ describe('stream pages landing in guest memory', () => {
       { first: 46, count: 3, zero: false },
     ];
     const bytes = Buffer.concat([pagesFrame(ram, 0, runs), pagesFrame(ram, 0, [{ first: 60, count: 1, zero: false }])]);
-    const server = net.createServer((socket) => socket.end(bytes));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
     const wants = { direct: 0, ahead: 0 };
-    let failure: unknown;
-    const socket = net.connect({
-      port,
-      host: '127.0.0.1',
-      onread: {
-        buffer: () => {
-          const view = decoder.want();
-          wants[view.buffer === (guest.ram[0] as Uint8Array).buffer ? 'direct' : 'ahead']++;
-          return view;
-        },
-        callback: (n) => {
-          try {
-            decoder.commit(n);
-          } catch (error) {
-            failure = error;
-            socket.destroy();
-          }
-          return true;
-        },
-      },
-    });
-    await once(socket, 'end');
-    server.close();
-    expect(failure).to.equal(undefined);
+    const want = () => {
+      const view = decoder.want();
+      wants[view.buffer === (guest.ram[0] as Uint8Array).buffer ? 'direct' : 'ahead']++;
+      return view;
+    };
+    expect(await readThroughOnread([bytes], want, (n) => decoder.commit(n))).to.equal(undefined);
     const expected = expectedRam([64], BEFORE, ram, [{ block: 0, runs }, { block: 0, runs: [{ first: 60, count: 1, zero: false }] }]);
     expect(Buffer.from(guest.ram[0] as Uint8Array).equals(expected[0] as Uint8Array)).to.equal(true);
     expect(guest.guardsIntact()).to.equal(true);
@@ -345,33 +322,8 @@ describe('stream pages landing in guest memory', () => {
 
   it('lands pages read by a net.Socket with onread byte-exact (short runs read ahead)', async () => {
     const d = destination(5);
-    const server = net.createServer((socket) => {
-      for (const chunk of new SeededRandom(3).chunks(stream, 65536)) socket.write(chunk);
-      socket.end();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    let failure: unknown;
-    const socket = net.connect({
-      port,
-      host: '127.0.0.1',
-      onread: {
-        buffer: () => d.decoder.want(),
-        callback: (n) => {
-          try {
-            d.decoder.commit(n);
-          } catch (error) {
-            failure = error;
-            socket.destroy();
-          }
-          return true;
-        },
-      },
-    });
-    await once(socket, 'end');
-    server.close();
-    expect(failure).to.equal(undefined);
+    const chunks = new SeededRandom(3).chunks(stream, 65536);
+    expect(await readThroughOnread(chunks, () => d.decoder.want(), (n) => d.decoder.commit(n))).to.equal(undefined);
     checkLanded(d);
   });
 });
