@@ -14,7 +14,7 @@ import { makeTestPki } from '../tools/pki.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { swallowFrom } from './support/stream-units.js';
 import { recordEvents, startInstance, stopAllInstances, type TestInstance } from './support/instances.js';
-import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, waitForMigration } from './support/migration-driver.js';
+import { EVENTS, boundTcpUri, memoryKeepsChanging, queryMigrate, runState, sleep, waitForMigration } from './support/migration-driver.js';
 import { logTail, uncaughtTrace } from './support/multifd-pair.js';
 import { refusal } from './support/qmp-expect.js';
 import { connectionsOf, killLocalPort } from './support/sockets.js';
@@ -195,6 +195,40 @@ describe('postcopy recovery', function () {
     expect(pair.source.stderr()).to.include('Postcopy migration is paused by the user');
     await recoverAndComplete(pair);
     expect(pair.sourceEvents).to.deep.equal(['setup', 'active', ...PAUSED_AND_BACK]);
+  });
+
+  it('after a recovery the background pages still go at max-postcopy-bandwidth (the destination guest held stopped asks for none)', async () => {
+    const ab: AbGuest = { start: 1 * MiB, end: 16 * MiB, smp: 1 };
+    const [destination, source] = await Promise.all([
+      // -S: the guest stays stopped after the switch, so no page is requested and only the background sends.
+      startInstance([...abGuestArgs('32M', ab, false), ...POSTCOPY, ...EVENTS, '-S', '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      startInstance([...abGuestArgs('32M', ab), ...POSTCOPY, ...EVENTS, ...postcopyLink(64 * MiB, MiB)], { name: 'src' }),
+    ]);
+    await migrateAndSwitch(source, destination, await boundTcpUri(destination.qmp), ab);
+    await source.qmp.execute('migrate-pause');
+    await waitForStatuses(source.qmp, ['postcopy-paused']);
+    await waitForStatuses(destination.qmp, ['postcopy-paused']);
+    await destination.qmp.execute('migrate-recover', { uri: 'tcp:127.0.0.1:0' });
+    await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp), resume: true });
+    // The status leaves postcopy-paused only once the new connection is up.
+    await waitForStatuses(source.qmp, ['postcopy-recover', 'postcopy-active', 'completed', 'failed'], 30_000);
+    const resumed = await waitForStatuses(source.qmp, ['postcopy-active', 'completed', 'failed', 'postcopy-paused'], 30_000);
+    expect(resumed.status, logTail(source)).to.equal('postcopy-active');
+    const before = (await queryMigrate(source.qmp)).ram?.transferred ?? 0;
+    const from = Date.now();
+    await sleep(1_000);
+    const after = await queryMigrate(source.qmp);
+    // An upper bound only (a loaded host sends less): the rate over the time that passed, and a window's burst.
+    const allowed = (MiB * (Date.now() - from)) / 1000 + 256 * 1024;
+    expect(after.status, logTail(source)).to.equal('postcopy-active');
+    expect((after.ram?.transferred ?? 0) - before, `bytes sent in ${Date.now() - from} ms at 1 MiB/s\n${logTail(source)}`).to.be.at.most(allowed);
+    // Lifted, the rest goes at once, and the destination holds the guest the source stopped.
+    await source.qmp.execute('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+    expect((await waitForMigration(source.qmp, ['completed', 'failed'], 60_000)).status).to.equal('completed');
+    expect((await waitForStatuses(destination.qmp, ['completed', 'failed'], 30_000)).status).to.equal('completed');
+    expect(await runState(destination.qmp)).to.equal('paused');
+    const own = await destination.qmp.execute<{ ok: boolean }>('__org.livemig_check-ab');
+    expect(own.ok, 'the destination\'s ab check').to.equal(true);
   });
 
   it('migrate-pause on the destination pauses both sides; they recover and complete', async () => {
