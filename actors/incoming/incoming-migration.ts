@@ -1,13 +1,14 @@
 /**
  * The destination's `incoming` actor (QEMU's process_incoming_migration):
  * listen, accept the main channel, load the stream — pages into guest RAM
- * (long runs straight from the socket), then device state — and start the guest only once everything
- * sent before the device state is in place (DESIGN rule 4). In postcopy the
- * guest starts at POSTCOPY_RUN and pages keep coming while it runs
- * (postcopy-incoming.ts); any failure after that pauses the migration
- * instead of failing it, the guest waiting on its faults, and
- * `migrate-recover` listens for the source to reconnect: it asks for the
- * received bitmaps, then resumes (POSTCOPY_RESUME, answered by RESUME_ACK).
+ * (long runs straight from the socket), then device state — and start the
+ * guest only once everything sent before the device state is in place
+ * (DESIGN rule 4). In postcopy the guest starts at POSTCOPY_RUN and pages
+ * keep coming while it runs (postcopy-incoming.ts); any failure after that
+ * pauses the migration instead of failing it, the guest waiting on its
+ * faults, and `migrate-recover` listens for the source to reconnect: it asks
+ * for the received bitmaps, then resumes (POSTCOPY_RESUME, answered by
+ * RESUME_ACK).
  */
 import { fromCallback } from 'xstate';
 import type { IncomingActorCommand, IncomingActorReport } from '../../machines/events.js';

@@ -10,12 +10,13 @@ import { XbzrleError } from '../../protocols/xbzrle/errors.js';
  * Where the destination's decoder lands pages: guest RAM.
  *
  * In precopy the bytes land straight in guest memory (the socket reads into
- * it, or the decoder copies a short run read ahead); the guest does not run yet. In postcopy it runs, so a page is placed
- * whole and once (DESIGN rule 3): a run's bytes land in a staging buffer,
- * then each page not received yet is copied into place in one synchronous
- * step and only then gets its received bit, which wakes a vCPU waiting on
- * it. A page that is already there (a requested page may arrive twice) is
- * dropped: the guest may have written it since.
+ * it, or the decoder copies a short run read ahead); the guest does not run
+ * yet. In postcopy it runs, so a page is placed whole and once (DESIGN rule
+ * 3): a run's bytes land in a staging buffer, then each page not received
+ * yet is copied into place in one synchronous step and only then gets its
+ * received bit, which wakes a vCPU waiting on it. A page that is already
+ * there (a requested page may arrive twice) is dropped: the guest may have
+ * written it since.
  *
  * XBZRLE pages (precopy only, as QEMU loads them) patch the page in place:
  * the destination's copy is the one the source's page cache holds.

@@ -9,7 +9,7 @@
  * Hot path: a page view is one field of the pull decoder. Nothing here
  * allocates or copies per page (but for placeRuns, which copies decompressed
  * pages into place), and no view is asked for before the batch is checked.
- * The batch's page bytes may be read ahead (readAhead): short runs then
+ * The batch's page bytes may be read ahead (bytesAhead): short runs then
  * cost one read for many, and a copy each.
  */
 import { PullDecoder } from '../pull-decoder/pull-decoder.js';
@@ -134,7 +134,7 @@ export abstract class PageRunDecoder extends PullDecoder {
   }
 
   /** The rest of the batch's page data: a data run's view decides nothing about where later bytes go. */
-  protected override readAhead(): number {
+  protected override bytesAhead(): number {
     return this.landingViews ? this.viewBytesLeft - this.filled : 0;
   }
 

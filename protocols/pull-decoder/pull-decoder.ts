@@ -17,7 +17,7 @@
  * come as runs of a few pages, and one read each nearly doubled the
  * destination's CPU for one-page runs (README, "Precopy"). So when what is
  * left of a field is short and the format says more bytes that decide
- * nothing follow (`readAhead()`), `want()` offers a scratch buffer for all
+ * nothing follow (`bytesAhead()`), `want()` offers a scratch buffer for all
  * of them and `commit` copies them into place.
  */
 /** What is left of a field below which the kernel does not read it into place alone. */
@@ -54,7 +54,7 @@ export abstract class PullDecoder {
   want(readAhead = true): Uint8Array {
     const view = this.fieldView();
     if (!readAhead || view.length >= DIRECT_READ_MIN) return view;
-    const ahead = Math.min(this.readAhead(), READ_AHEAD_MAX);
+    const ahead = Math.min(this.bytesAhead(), READ_AHEAD_MAX);
     if (ahead <= view.length) return view;
     this.ahead ??= new Uint8Array(READ_AHEAD_MAX);
     this.readingAhead = true;
@@ -151,7 +151,7 @@ export abstract class PullDecoder {
    * to fields that take them as they come (no field among them decides
    * where later bytes go): what a read may take at once. 0: none known.
    */
-  protected readAhead(): number {
+  protected bytesAhead(): number {
     return 0;
   }
 
