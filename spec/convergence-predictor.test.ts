@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { predictConvergence, type ConvergencePrediction, type LeverSettings } from '../actors/convergence/convergence-prediction.js';
-import { maxConvergingRate, predictPrecopy, writeRateOfDistinct, type PrecopyInput } from '../actors/convergence/precopy-model.js';
+import { maxConvergingRate, pendingAfterFirstPass, predictPrecopy, writeRateOfDistinct, type PrecopyInput } from '../actors/convergence/precopy-model.js';
 import { QmpError } from '../protocols/qmp/errors.js';
 import { CONVERGENCE_COMMAND } from '../protocols/qmp/livemig-extensions.js';
 import { runCli } from './support/cli.js';
@@ -64,17 +64,30 @@ describe('convergence predictor', function () {
   afterEach(stopAllInstances);
 
   describe('the model, on cases worked by hand', () => {
-    it('a guest that writes nothing: one pass down to half a batch under the threshold, and that is the downtime', () => {
-      // 1000 − 30 + 10/2 = 975 pages at 100 pages/s; 25 pages left, 250 ms at 100 pages/s.
-      expect(predictPrecopy(SMALL)).to.deep.equal({ converges: true, passes: 1, expectedDowntimeMs: 250, precopyTimeMs: 9750 });
+    it('a guest that writes nothing: one pass down to half a batch under the threshold, the rest in a second, none left for the downtime', () => {
+      // 1000 − 30 + 10/2 = 975 pages at 100 pages/s leave 25: under the threshold, but the sync that ends the first
+      // pass decides nothing, so a second pass sends them (0.25 s) and the next sync finds none.
+      expect(predictPrecopy(SMALL)).to.deep.equal({ converges: true, passes: 2, expectedDowntimeMs: 0, precopyTimeMs: 10_000 });
     });
 
     it('a page sent during the pass is written again after it with probability rate × (rest of the pass) / working set', () => {
       // 1 page/s over 1000 pages for 9.75 s: the 975 pages sent are rewritten, on average, with probability 9.75/2000.
+      const first = pendingAfterFirstPass({ ...SMALL, dirtyPagesRate: 1 });
+      expect(first).to.be.closeTo(25 + (975 * 9.75) / 2000, 0.05);
+      // The second pass sends all of them, in first/100 s: each is rewritten after with probability (first/100)/2000, a
+      // page not in it with probability (first/100)/1000.
+      const seconds = first / 100;
       const p = predictPrecopy({ ...SMALL, dirtyPagesRate: 1 });
-      expect(p.converges).to.equal(true);
-      expect(p.passes).to.equal(1);
-      expect(p.expectedDowntimeMs).to.be.closeTo(((25 + (975 * 9.75) / 2000) / 100) * 1000, 1);
+      expect(p).to.include({ converges: true, passes: 2 });
+      expect(p.expectedDowntimeMs).to.be.closeTo(((first * seconds / 2000 + (1000 - first) * seconds / 1000) / 100) * 1000, 0.01);
+      expect(p.precopyTimeMs).to.be.closeTo(9750 + seconds * 1000, 0.01);
+    });
+
+    it('past the first pass, a first pass of dirty pages still under way goes whole before the next sync decides', () => {
+      // 25 pages pending, under the 30-page threshold: as it would be decided at once, the prediction sends them first.
+      const p = predictPrecopy({ ...SMALL, pendingPages: 25, bulkStage: false, firstDirtyPass: true });
+      expect(p).to.deep.equal({ converges: true, passes: 1, expectedDowntimeMs: 0, precopyTimeMs: 250 });
+      expect(predictPrecopy({ ...SMALL, pendingPages: 25, bulkStage: false })).to.deep.equal({ converges: true, passes: 1, expectedDowntimeMs: 250, precopyTimeMs: 0 });
     });
 
     it('a guest dirtying faster than pages go stalls where it dirties new pages as fast as they go: working set × (1 − bandwidth/rate)', () => {
@@ -121,7 +134,7 @@ describe('convergence predictor', function () {
 
     it('counts dirty syncs as QEMU does: one at setup, one after each pass, one in the stop-and-copy', () => {
       const p: ConvergencePrediction = predictConvergence({ model: { ...SMALL, dirtyPagesRate: 1 }, dirtyRateSource: 'argument', bandwidthSource: 'argument', dirtySyncCount: 0 }, SETTINGS);
-      expect(p).to.include({ converges: true, passes: 1, 'dirty-sync-count': 3, 'expected-downtime': 297, 'precopy-time': 9750 });
+      expect(p).to.include({ converges: true, passes: 2, 'dirty-sync-count': 4, 'expected-downtime': 3, 'precopy-time': 10_047 });
       expect(p.levers['auto-converge']).to.deep.equal({ enabled: false, converges: true, 'cpu-throttle-percentage': 0 });
     });
   });

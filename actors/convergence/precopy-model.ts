@@ -16,7 +16,10 @@
  * - A pass sends until what is pending falls to the threshold size
  *   (switchover bandwidth × downtime limit), then a dirty sync adds the
  *   pages written meanwhile to those still pending; the switchover comes at
- *   the first sync that finds less pending than the threshold. Batches go
+ *   the first sync that finds less pending than the threshold, though not
+ *   at the one ending the first pass: the pass after it sends everything
+ *   pending, and the sync after that may decide (livemig's rule, see
+ *   SourceMigration.iterate; QEMU decides at once). Batches go
  *   until at most the threshold is pending, half a batch below it on
  *   average. Near the threshold a pass is one batch (a rate window's worth,
  *   or livemig's largest frame): the migration syncs again after every
@@ -36,6 +39,8 @@ export interface PrecopyInput {
   pendingPages: number;
   /** Whether the pending pages were never sent (the first pass, QEMU's bulk stage): xbzrle's cache cannot hold them yet. */
   bulkStage: boolean;
+  /** Whether, past the bulk stage, the pending pages are the first pass of dirty ones, which goes whole before the next sync. */
+  firstDirtyPass?: boolean;
   /** The pages the guest writes over. */
   workingSetPages: number;
   /** Page writes per second, over the working set. */
@@ -70,7 +75,7 @@ interface Pending {
 }
 
 /** One pass from a dirty sync to the next: what the next one finds pending, how long the pass took, and the threshold it is checked against. */
-function runPass(input: PrecopyInput, at: Pending, pass: number): { next: Pending; seconds: number; threshold: number; switchover: number } {
+function runPass(input: PrecopyInput, at: Pending, pass: number, whole = false): { next: Pending; seconds: number; threshold: number; switchover: number } {
   const ws = Math.max(1, input.workingSetPages);
   const encoding = input.bulkStage && pass === 1 ? 1 : input.resendEncodingRate;
   // xbzrle clears pages faster on the same wire; the threshold is the wire's bandwidth × the limit (QEMU's, livemig's).
@@ -79,7 +84,7 @@ function runPass(input: PrecopyInput, at: Pending, pass: number): { next: Pendin
   const threshold = (switchover * input.downtimeLimitMs) / 1000;
   const pending = at.inSet + at.outside;
   // Batches go until what is pending is at most the threshold: on average half a batch below it.
-  const sent = pending <= threshold ? 0 : Math.min(pending, Math.max(input.batchPages, pending - threshold + input.batchPages / 2));
+  const sent = whole ? pending : pending <= threshold ? 0 : Math.min(pending, Math.max(input.batchPages, pending - threshold + input.batchPages / 2));
   const seconds = sent / bandwidth;
   const sentInSet = pending > 0 ? (sent * at.inSet) / pending : 0;
   const written = (input.dirtyPagesRate * seconds) / ws;
@@ -101,12 +106,14 @@ export function predictPrecopy(input: PrecopyInput): PrecopyPrediction {
   let elapsed = 0;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const pending = at.inSet + at.outside;
-    const { next, seconds, threshold, switchover } = runPass(input, at, pass);
+    const firstDirtyPass = input.bulkStage ? pass === 2 : input.firstDirtyPass === true && pass === 1;
+    const { next, seconds, threshold, switchover } = runPass(input, at, pass, firstDirtyPass);
     at = next;
     elapsed += seconds;
     const found = at.inSet + at.outside;
+    const decides = !(input.bulkStage && pass === 1);
     // Less than half a page pending is none: QEMU switches over on nothing pending even with a downtime limit of 0.
-    if (found < threshold || found < 0.5) {
+    if ((decides && found < threshold) || found < 0.5) {
       return { converges: true, passes: pass, expectedDowntimeMs: (found / switchover) * 1000, precopyTimeMs: elapsed * 1000 };
     }
     // Once every page is a resent one the pending pages follow an increasing map: no shrink now, none later.

@@ -18,6 +18,7 @@ import type { DirtyRateMeasurement } from '../dirty-rate/measurement.js';
 import { TARGET_PAGE_SIZE } from '../guest/constants.js';
 import { windowPagesAt } from '../outgoing/rate-limit.js';
 import { MAX_DATA_PAGES } from '../ram/page-runs.js';
+import { FIRST_PASS_END_SYNC } from '../ram/ram-stats.js';
 import type { MonitorHost } from './host.js';
 
 const ARGUMENTS = qapi.object({
@@ -55,7 +56,7 @@ function predict(host: MonitorHost, measurement: DirtyRateMeasurement, args: Arg
     throw genericError("Parameter 'downtime-limit' expects an integer in the range of 0 to (2000 * 1000) ms");
   }
   // A precopy past its first dirty sync has measured both figures itself.
-  const m = host.sourceStatus === 'active' && host.outgoing && host.outgoing.stats.dirtySyncCount >= 2 ? host.outgoing.stats : undefined;
+  const m = host.sourceStatus === 'active' && host.outgoing && host.outgoing.stats.dirtySyncCount >= FIRST_PASS_END_SYNC ? host.outgoing.stats : undefined;
 
   let dirtyPagesRate: number;
   let dirtyRateSource: FigureSource;
@@ -98,6 +99,7 @@ function predict(host: MonitorHost, measurement: DirtyRateMeasurement, args: Arg
     model: {
       pendingPages: m ? m.remainingPages : ramPages,
       bulkStage: !m,
+      firstDirtyPass: m?.dirtySyncCount === FIRST_PASS_END_SYNC,
       workingSetPages,
       dirtyPagesRate,
       bandwidthPagesPerSecond: bandwidthPages,

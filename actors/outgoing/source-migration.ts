@@ -34,7 +34,7 @@ import { preemptPath } from '../postcopy-preempt/preempt-receiver.js';
 import { MAX_DATA_PAGES } from '../ram/page-runs.js';
 import type { PageBatch } from '../ram/page-runs.js';
 import { RamSaver } from '../ram/ram-saver.js';
-import { RamStats } from '../ram/ram-stats.js';
+import { FIRST_PASS_END_SYNC, RamStats } from '../ram/ram-stats.js';
 import type { XbzrleCounters } from '../ram/xbzrle-counters.js';
 import { XbzrleSaver } from '../ram/xbzrle-saver.js';
 import { POSTCOPY_STALL_MS } from '../return-path/postcopy-liveness.js';
@@ -600,13 +600,20 @@ export class SourceMigration {
   /**
    * migration_iteration_run, repeated: send pages while the estimate of what
    * is pending exceeds the threshold; below it, sync for the exact figure and
-   * switch over once it fits in the downtime limit. Asked for postcopy, it
-   * switches to postcopy instead once the first pass is through.
+   * switch over once it fits in the downtime limit, but not before the
+   * first pass of dirty pages is through. Asked for
+   * postcopy, it switches to postcopy instead once the first pass is through.
    */
   private async iterate(): Promise<'precopy' | 'postcopy'> {
     let turnAt = performance.now();
     for (;;) {
-      const due = this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes();
+      // No switchover is decided at the sync that ends the first pass: that pass sent RAM in order, while the
+      // stop-and-copy sends scattered dirty pages, which in a fresh process went at half that speed, their code
+      // not yet compiled. So the first pass of dirty pages goes out whole, and the sync after it decides on a
+      // bandwidth measured on such pages, by code that has run. Sent only when under the threshold, that pass
+      // costs at most a downtime limit's worth of precopy.
+      const firstDirtyPass = this.stats.dirtySyncCount === FIRST_PASS_END_SYNC && this.saver.remaining > 0;
+      const due = !firstDirtyPass && this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes();
       if (due && this.drain?.firstPending) {
         // The first drain probe is out: decide once its answer says how long the stream drains. Until then pages go on
         // (no bubble in the stream); with none left, wait for it.
@@ -622,14 +629,14 @@ export class SourceMigration {
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.pendingBytes;
-        if (pending === 0 || pending < this.thresholdBytes()) {
+        const decides = this.stats.dirtySyncCount > FIRST_PASS_END_SYNC;
+        if (pending === 0 || (decides && pending < this.thresholdBytes())) {
           if (await this.maySwitchOver()) return 'precopy';
           // Held at the switchover-ack gate: go on sending what the guest dirties, and ask again.
           await this.nap(RATE_WINDOW_MS);
         }
       }
-      // The first pass ends with the second dirty sync.
-      if (this.postcopyRequested && this.stats.dirtySyncCount >= 2) return 'postcopy';
+      if (this.postcopyRequested && this.stats.dirtySyncCount >= FIRST_PASS_END_SYNC) return 'postcopy';
       // Re-check at least every window, so a raised max-bandwidth or a postcopy request applies at once.
       for (let wait = this.meter.limiter.delay(); wait > 0 && !this.postcopyRequested; wait = this.meter.limiter.delay()) {
         await this.nap(Math.min(wait, RATE_WINDOW_MS));
@@ -709,6 +716,7 @@ export class SourceMigration {
     this.env.log('switchover', {
       downtimeMs: this.downtime, expectedDowntimeMs: this.expectedDowntime, pendingBytes, phasesMs: phases,
       switchoverBytesPerMs: Math.round(this.switchoverBytesPerMs()), drainMs: this.drain?.ms && Math.round(this.drain.ms), dirtySyncMs: Math.round(this.syncMs),
+      dirtySyncCount: this.stats.dirtySyncCount,
     });
     this.finishFigures(!colo);
   }

@@ -11,6 +11,9 @@ export interface MultifdCompressionStats {
   rawPages: number;
 }
 
+/** The dirty sync that ends the first pass: dirty-sync-count counts one at setup, one after each pass. */
+export const FIRST_PASS_END_SYNC = 2;
+
 /**
  * The source's RAM counters, incremented where the bytes move (DESIGN rule 6)
  * and shown by query-migrate as MigrationStats.
