@@ -106,8 +106,8 @@ export function predictPrecopy(input: PrecopyInput): PrecopyPrediction {
   let elapsed = 0;
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
     const pending = at.inSet + at.outside;
-    const firstDirtyPass = input.bulkStage ? pass === 2 : input.firstDirtyPass === true && pass === 1;
-    const { next, seconds, threshold, switchover } = runPass(input, at, pass, firstDirtyPass);
+    const wholePass = input.bulkStage ? pass === 2 : input.firstDirtyPass === true && pass === 1;
+    const { next, seconds, threshold, switchover } = runPass(input, at, pass, wholePass);
     at = next;
     elapsed += seconds;
     const found = at.inSet + at.outside;

@@ -55,7 +55,7 @@ function predict(host: MonitorHost, measurement: DirtyRateMeasurement, args: Arg
   if (args['downtime-limit'] !== undefined && BigInt(args['downtime-limit']) > MAX_DOWNTIME_LIMIT_MS) {
     throw genericError("Parameter 'downtime-limit' expects an integer in the range of 0 to (2000 * 1000) ms");
   }
-  // A precopy past its first dirty sync has measured both figures itself.
+  // A precopy past the sync that ends its first pass has measured both figures itself.
   const m = host.sourceStatus === 'active' && host.outgoing && host.outgoing.stats.dirtySyncCount >= FIRST_PASS_END_SYNC ? host.outgoing.stats : undefined;
 
   let dirtyPagesRate: number;

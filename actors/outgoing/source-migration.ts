@@ -601,17 +601,14 @@ export class SourceMigration {
    * migration_iteration_run, repeated: send pages while the estimate of what
    * is pending exceeds the threshold; below it, sync for the exact figure and
    * switch over once it fits in the downtime limit, but not before the
-   * first pass of dirty pages is through. Asked for
-   * postcopy, it switches to postcopy instead once the first pass is through.
+   * first pass of dirty pages is through. Asked for postcopy, it switches
+   * to postcopy instead once the first pass is through.
    */
   private async iterate(): Promise<'precopy' | 'postcopy'> {
     let turnAt = performance.now();
     for (;;) {
-      // No switchover is decided at the sync that ends the first pass: that pass sent RAM in order, while the
-      // stop-and-copy sends scattered dirty pages, which in a fresh process went at half that speed, their code
-      // not yet compiled. So the first pass of dirty pages goes out whole, and the sync after it decides on a
-      // bandwidth measured on such pages, by code that has run. Sent only when under the threshold, that pass
-      // costs at most a downtime limit's worth of precopy.
+      // The stop-and-copy sends scattered dirty pages, slow until that code has run hot (README, downtime sweep):
+      // the first pass of dirty pages goes out whole before a sync may decide. It costs at most a threshold's worth.
       const firstDirtyPass = this.stats.dirtySyncCount === FIRST_PASS_END_SYNC && this.saver.remaining > 0;
       const due = !firstDirtyPass && this.saver.remaining * TARGET_PAGE_SIZE <= this.thresholdBytes();
       if (due && this.drain?.firstPending) {
@@ -629,7 +626,8 @@ export class SourceMigration {
         this.autoConverge?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         this.dirtyLimit?.onSync(Date.now(), sync.dirtied, this.stats.transferred);
         const pending = this.pendingBytes;
-        const decides = this.stats.dirtySyncCount > FIRST_PASS_END_SYNC;
+        // Asked for postcopy, a sync that finds little pending completes in precopy, as QEMU's does.
+        const decides = this.stats.dirtySyncCount > FIRST_PASS_END_SYNC || this.postcopyRequested;
         if (pending === 0 || (decides && pending < this.thresholdBytes())) {
           if (await this.maySwitchOver()) return 'precopy';
           // Held at the switchover-ack gate: go on sending what the guest dirties, and ask again.

@@ -4,8 +4,9 @@
  * converges by itself: once the first pass over RAM is over the
  * orchestrator pulls its lever — `migrate-start-postcopy` in postcopy, a
  * downtime limit raised to QEMU's maximum otherwise (libvirt's
- * migrate-setmaxdowntime). This makes every run last about one pass, and
- * leaves faults room to land before, during and after the switchover.
+ * migrate-setmaxdowntime). This makes every run last about two passes (the
+ * first over RAM, then the first of dirty pages, before which no switchover
+ * is decided), and leaves faults room to land before, during and after the switchover.
  * After a fault in postcopy it brings a paused migration back the way QEMU
  * documents: `migrate-recover` on the destination, then `migrate` with
  * `resume: true` on the source, through a fresh proxy, since the old link
