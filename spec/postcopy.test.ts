@@ -241,6 +241,23 @@ describe('migrate-start-postcopy misuse', function () {
     expect(await runState(instance.qmp)).to.equal('running');
   });
 
+  it('asked for during the first pass, with little pending at the sync that ends it: completes in precopy, as QEMU does', async () => {
+    const [destination, source] = await Promise.all([
+      startInstance(['--ram', '64M', ...POSTCOPY, '--incoming', 'tcp:127.0.0.1:0'], { name: 'dst' }),
+      // Nothing written after the first pass, which at 32 MB/s takes 2 s and leaves ~9.6 MB (the threshold) to the sync.
+      startInstance(['--ram', '64M', '--fill', 'random', '--paused', ...POSTCOPY, ...EVENTS, '--param', 'max-bandwidth=32000000'], { name: 'src' }),
+    ]);
+    const sourceEvents = recordEvents(source.qmp);
+    await source.qmp.execute('migrate', { uri: await boundTcpUri(destination.qmp) });
+    await source.qmp.execute('migrate-start-postcopy');
+    const info = await waitForMigration(source.qmp, ['completed', 'failed'], 30_000);
+    expect(info.status, info['error-desc']).to.equal('completed');
+    // At setup, at the end of the first pass, in the stop-and-copy: no pass of dirty pages before the switchover.
+    expect(info.ram!['dirty-sync-count']).to.equal(3);
+    expect(sourceEvents).to.not.include('postcopy-active');
+    await waitForMigration(destination.qmp, ['completed'], 10_000);
+  });
+
   it('is refused without postcopy-ram while a precopy migration runs, which goes on and completes', async () => {
     const ab: AbGuest = { start: 1 * MiB, end: 16 * MiB, smp: 1 };
     const [destination, source] = await Promise.all([
