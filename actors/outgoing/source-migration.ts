@@ -48,6 +48,7 @@ import { BackgroundSnapshot } from './background-snapshot.js';
 import { ColoPrimary } from './colo-primary.js';
 import { logThreadRoles } from '../threads/thread-role.js';
 import { PipelineDrain } from './pipeline-drain.js';
+import { CpuWait } from './cpu-wait.js';
 import { PACKAGE_LOADED_PING, PostcopySender } from './postcopy-sender.js';
 import { RATE_WINDOW_MS } from './rate-limit.js';
 import { TransferMeter } from './transfer-meter.js';
@@ -109,6 +110,8 @@ export class SourceMigration {
   private returnPath: SourceReturnPath | undefined;
   /** Measures how long the stream takes to drain (needs the return path's PONGs). */
   private drain: PipelineDrain | undefined;
+  /** How much of its time the migration thread waits for a CPU the running guest holds. */
+  private readonly cpuWait = new CpuWait();
   /** What the last dirty sync took, ms: the switchover does one more. */
   private syncMs = 0;
   /** What the last pass's dirty sync left to send that carries data (RamSaver.pendingDataPages), bytes. */
@@ -714,7 +717,7 @@ export class SourceMigration {
     this.env.log('switchover', {
       downtimeMs: this.downtime, expectedDowntimeMs: this.expectedDowntime, pendingBytes, phasesMs: phases,
       switchoverBytesPerMs: Math.round(this.switchoverBytesPerMs()), drainMs: this.drain?.ms && Math.round(this.drain.ms), dirtySyncMs: Math.round(this.syncMs),
-      dirtySyncCount: this.stats.dirtySyncCount,
+      dirtySyncCount: this.stats.dirtySyncCount, runShare: Math.round(this.cpuWait.runShare() * 100) / 100,
     });
     this.finishFigures(!colo);
   }
@@ -974,20 +977,32 @@ export class SourceMigration {
   }
 
   /**
-   * expected-downtime after a pass's dirty sync: the pending pages that
-   * carry data at the switchover bandwidth, plus the switchover's
-   * overhead. Only passes set it (as QEMU's iterations do), so after the
-   * switchover it still says what the switchover was decided on.
+   * expected-downtime after a pass's dirty sync: the switchover's dirty
+   * sync, then the pending pages that carry data at the switchover
+   * bandwidth and the drain. Those two were measured with the guest
+   * running: they shrink by the time the migration thread waited for a
+   * CPU the stopped guest gives back (unless avail-switchover-bandwidth
+   * says what the switchover gets). The threshold keeps the unshrunk
+   * figures, so the switchover is decided with that margin. Only passes
+   * set it (as QEMU's iterations do), so after the switchover it still
+   * says what the switchover was decided on.
    */
   private estimateDowntime(): void {
     const bytesPerMs = this.switchoverBytesPerMs();
     this.pendingBytes = this.saver.pendingDataPages() * TARGET_PAGE_SIZE;
-    this.expectedDowntime = bytesPerMs > 0 ? Math.round(this.pendingBytes / bytesPerMs + this.switchoverOverheadMs()) : 0;
+    if (bytesPerMs <= 0) {
+      this.expectedDowntime = 0;
+      return;
+    }
+    const share = this.cpuWait.runShare();
+    const sendMs = (this.pendingBytes / bytesPerMs) * (this.env.options.availSwitchoverBandwidth() > 0 ? 1 : share);
+    this.expectedDowntime = Math.round(this.syncMs + sendMs + (this.drain?.ms ?? 0) * share);
   }
 
   private countSync(rate: number): void {
     const stats = this.stats;
     stats.dirtySyncCount++;
+    this.cpuWait.sample(stats.dirtySyncCount > FIRST_PASS_END_SYNC);
     stats.dirtyPagesRate = rate;
     stats.remainingPages = this.saver.remaining;
     const bytesPerMs = this.meter.bandwidth.bytesPerMs;
