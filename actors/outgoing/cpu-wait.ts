@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * How much of the migration thread's time went to waiting for a CPU, from
- * the kernel's schedstat (time run, time waited on a run queue). On a host
+ * How much of the migration thread's wall time went to waiting for a CPU,
+ * from the kernel's schedstat (ns run, ns waited on a run queue). On a host
  * with few cores a running guest's vCPUs hold cores the migration thread
- * then waits for; stopped for the switchover, they give them back, so the
- * stop-and-copy does not wait where precopy did (README, downtime sweep:
- * the main thread waited 40–50 % of each dirty pass, 10–20 % of the
- * stop-and-copy).
+ * then waits for; stopped for the switchover they give them back, and the
+ * stop-and-copy waits far less (README, downtime sweep: the source's main
+ * thread waited 30–55 % of each dirty pass and mostly 0–20 % of the
+ * stop-and-copy that followed). Any wait counts, whoever caused it.
  *
- * Sampled at each dirty sync after the first pass (the bulk pass's waits
- * say nothing of the scattered dirty pages'), over at least WINDOW_MS.
+ * Sampled at each dirty sync after the first pass (the bulk pass says
+ * nothing of the scattered dirty pages'), over the newest samples that
+ * cover WINDOW_MS, or all there are before that.
  */
 export class CpuWait {
   private readonly samples: { ms: number; waitMs: number }[] = [];
@@ -18,7 +19,10 @@ export class CpuWait {
   /** No schedstat for this thread (not Linux, or a kernel without it): nothing is measured. */
   private unavailable = false;
 
-  constructor(private readonly path = '/proc/thread-self/schedstat') {}
+  constructor(
+    private readonly path = '/proc/thread-self/schedstat',
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /**
    * Ends a sample here. `keep` false only sets where the next one starts
@@ -27,12 +31,11 @@ export class CpuWait {
   sample(keep: boolean): void {
     const waitNs = this.readWaitNs();
     if (waitNs === undefined) return;
-    const at = performance.now();
+    const at = this.now();
     if (keep && this.last) this.samples.push({ ms: at - this.last.at, waitMs: (waitNs - this.last.waitNs) / 1e6 });
     this.last = { at, waitNs };
-    // The newest samples that still cover the window.
     let covered = 0;
-    for (let i = this.samples.length - 1; i >= 0; i--) {
+    for (let i = this.samples.length - 1; i > 0; i--) {
       covered += this.samples[i]!.ms;
       if (covered >= WINDOW_MS) {
         this.samples.splice(0, i);
@@ -41,8 +44,11 @@ export class CpuWait {
     }
   }
 
-  /** The share of the window the thread did not spend waiting for a CPU; 1 until something is measured. */
-  runShare(): number {
+  /**
+   * The share of the window's wall time the thread did not spend waiting
+   * for a CPU (running, or idle on I/O); 1 until something is measured.
+   */
+  shareNotWaiting(): number {
     let ms = 0;
     let waitMs = 0;
     for (const s of this.samples) {
@@ -55,7 +61,7 @@ export class CpuWait {
   private readWaitNs(): number | undefined {
     if (this.unavailable) return undefined;
     try {
-      // "<ns on a CPU> <ns waiting on a run queue> <timeslices>"
+      // Read on this thread: an asynchronous read would run on a libuv pool thread, which /proc/thread-self would name.
       const waitNs = Number(readFileSync(this.path, 'utf8').split(' ')[1]);
       if (Number.isFinite(waitNs)) return waitNs;
     } catch {
@@ -66,5 +72,5 @@ export class CpuWait {
   }
 }
 
-/** What the share is measured over: a few 100 ms windows, so that one scheduling hiccup does not set it. */
+/** What the share is measured over: a single short pass is at the mercy of one scheduling hiccup. */
 const WINDOW_MS = 200;

@@ -110,8 +110,10 @@ export class SourceMigration {
   private returnPath: SourceReturnPath | undefined;
   /** Measures how long the stream takes to drain (needs the return path's PONGs). */
   private drain: PipelineDrain | undefined;
-  /** How much of its time the migration thread waits for a CPU the running guest holds. */
+  /** How much of its time the migration thread waits for a CPU. */
   private readonly cpuWait = new CpuWait();
+  /** The share of its time the migration thread did not wait for a CPU, as expected-downtime last counted it. */
+  private shareNotWaiting = 1;
   /** What the last dirty sync took, ms: the switchover does one more. */
   private syncMs = 0;
   /** What the last pass's dirty sync left to send that carries data (RamSaver.pendingDataPages), bytes. */
@@ -717,7 +719,7 @@ export class SourceMigration {
     this.env.log('switchover', {
       downtimeMs: this.downtime, expectedDowntimeMs: this.expectedDowntime, pendingBytes, phasesMs: phases,
       switchoverBytesPerMs: Math.round(this.switchoverBytesPerMs()), drainMs: this.drain?.ms && Math.round(this.drain.ms), dirtySyncMs: Math.round(this.syncMs),
-      dirtySyncCount: this.stats.dirtySyncCount, runShare: Math.round(this.cpuWait.runShare() * 100) / 100,
+      dirtySyncCount: this.stats.dirtySyncCount, shareNotWaiting: Math.round(this.shareNotWaiting * 100) / 100,
     });
     this.finishFigures(!colo);
   }
@@ -979,13 +981,17 @@ export class SourceMigration {
   /**
    * expected-downtime after a pass's dirty sync: the switchover's dirty
    * sync, then the pending pages that carry data at the switchover
-   * bandwidth and the drain. Those two were measured with the guest
-   * running: they shrink by the time the migration thread waited for a
-   * CPU the stopped guest gives back (unless avail-switchover-bandwidth
-   * says what the switchover gets). The threshold keeps the unshrunk
-   * figures, so the switchover is decided with that margin. Only passes
-   * set it (as QEMU's iterations do), so after the switchover it still
-   * says what the switchover was decided on.
+   * bandwidth, and the drain. A running guest's vCPUs give back the CPU
+   * the migration thread waited for in precopy once they stop, so sending
+   * and drain shrink by that wait (cpu-wait.ts; only the main thread's, so
+   * with multifd the shrink is smaller than the channels' waits would
+   * give); sending does not when avail-switchover-bandwidth says what the
+   * switchover gets. The sync stays whole: the switchover's own took
+   * longer than precopy's in the runs measured. The threshold keeps the
+   * unshrunk figures, a margin for the decision, so expected-downtime may
+   * be under the limit while precopy goes on. Only passes set it (as
+   * QEMU's iterations do), so after the switchover it still says what the
+   * switchover was decided on.
    */
   private estimateDowntime(): void {
     const bytesPerMs = this.switchoverBytesPerMs();
@@ -994,9 +1000,10 @@ export class SourceMigration {
       this.expectedDowntime = 0;
       return;
     }
-    const share = this.cpuWait.runShare();
-    const sendMs = (this.pendingBytes / bytesPerMs) * (this.env.options.availSwitchoverBandwidth() > 0 ? 1 : share);
-    this.expectedDowntime = Math.round(this.syncMs + sendMs + (this.drain?.ms ?? 0) * share);
+    this.shareNotWaiting = this.env.guest.runState === 'running' ? this.cpuWait.shareNotWaiting() : 1;
+    const sendShare = this.env.options.availSwitchoverBandwidth() > 0 ? 1 : this.shareNotWaiting;
+    const sendMs = (this.pendingBytes / bytesPerMs) * sendShare;
+    this.expectedDowntime = Math.round(this.syncMs + sendMs + (this.drain?.ms ?? 0) * this.shareNotWaiting);
   }
 
   private countSync(rate: number): void {

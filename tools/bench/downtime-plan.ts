@@ -65,8 +65,9 @@ const mib = (bytes: number) => `${bytes / MiB}M`;
 /** The sweep, each limit's QEMU scenario beside its livemig points, the engine going first alternating from limit to limit. */
 export function downtimeScenarios() {
   // Unlimited max-bandwidth on both engines: the stop-and-copy is never rate-limited, so only with precopy at the same
-  // speed can expected-downtime (pending ÷ the bandwidth precopy measured) foretell the downtime. Under a max-bandwidth
-  // below the link both engines' estimates overstate it (avail-switchover-bandwidth is how an orchestrator says so).
+  // speed can expected-downtime (pending ÷ the bandwidth precopy measured, for livemig less the CPU waits the stopped
+  // guest gives back) foretell the downtime. Under a max-bandwidth below the link both engines' estimates overstate it
+  // (avail-switchover-bandwidth is how an orchestrator says so).
   const limits = (ms: number) => `max-bandwidth unlimited, downtime-limit ${ms} ms`;
   return DOWNTIME_LIMITS_MS.flatMap((limitMs, i) => {
     const reference = `qemu-downtime-${limitMs}ms`;
