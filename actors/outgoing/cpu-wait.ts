@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
  * with few cores a running guest's vCPUs hold cores the migration thread
  * then waits for; stopped for the switchover they give them back, and the
  * stop-and-copy waits far less (README, downtime sweep: the source's main
- * thread waited 30–55 % of each dirty pass and mostly 0–20 % of the
- * stop-and-copy that followed). Any wait counts, whoever caused it.
+ * thread waited a median 38 % of a dirty pass, 15 % of a stop-and-copy).
+ * Any wait counts, whoever caused it.
  *
  * Sampled at each dirty sync after the first pass (the bulk pass says
  * nothing of the scattered dirty pages'), over the newest samples that
