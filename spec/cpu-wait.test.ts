@@ -94,7 +94,7 @@ describe('the migration thread\'s wait for a CPU', () => {
     const stop = new Int32Array(new SharedArrayBuffer(4));
     const code = 'const { parentPort, workerData } = require("node:worker_threads"); const stop = new Int32Array(workerData);'
       + ' parentPort.postMessage("spinning"); while (Atomics.load(stop, 0) === 0);';
-    const workers = Array.from({ length: 2 * availableParallelism() }, () => new Worker(code, { eval: true, workerData: stop.buffer }));
+    const workers = Array.from({ length: 2 * availableParallelism() }, () => new Worker(code, { eval: true, workerData: stop.buffer, execArgv: [] }));
     try {
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
       const wait = new CpuWait();
